@@ -1,0 +1,171 @@
+/**
+ * The ssh2 client adapter: RFC 6187 user authentication for an ssh2
+ * `Client`, with asynchronous signing (smartcards) through an in-process
+ * agent. Knows only the {@link Signer} interface.
+ *
+ * @module
+ */
+import { findAlgorithm, getAlgorithm, keyMismatch, type AlgorithmInfo } from '../../algorithms.js';
+import { ErrorCodes, SshX509Error } from '../../errors.js';
+import { encodePublicKeyBlob } from '../../rfc6187/publickey-blob.js';
+import { primitiveToSsh } from '../../rfc6187/signature.js';
+import type { Signer } from '../../signers/signer.js';
+import { installSsh2Compat } from './compat.js';
+import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
+
+/** Options for {@link createX509Agent} and {@link x509AuthMethod}. */
+export interface X509ClientOptions {
+  /** One signer, or several tried in order (several certificates on one card). */
+  signer: Signer | readonly Signer[];
+  /**
+   * Algorithms to offer, in order of preference. Default: every algorithm
+   * the leaf key can serve, best first, without the SHA-1 ones
+   * (`x509v3-ssh-rsa`, `x509v3-ssh-dss`), which are sent only when listed here.
+   */
+  algorithms?: readonly string[];
+  /** DER OCSP responses to staple in the blob; the i-th answers for the i-th certificate. */
+  ocspResponses?: readonly Uint8Array[];
+  /**
+   * The most publickey attempts (signer x algorithm pairs offered) to make.
+   * Servers commonly disconnect after 3 to 6 failures. Default: no cap.
+   */
+  maxAttempts?: number;
+  /** Receives what is tried and why it failed; never a PIN, a key or a signature. */
+  logger?: TraceLogger;
+}
+
+/** One identity offered to the server: a signer with one algorithm. */
+interface Identity {
+  readonly signer: Signer;
+  readonly algorithm: AlgorithmInfo;
+  readonly key: object;
+}
+
+function asList<T>(v: T | readonly T[]): readonly T[] {
+  return Array.isArray(v) ? (v as readonly T[]) : [v as T];
+}
+
+/**
+ * The algorithms to offer for `signer`: the requested ones its key can serve,
+ * in the requested order, or by default the non-SHA-1 ones it can serve.
+ * Throws `ERR_ALGORITHM_UNSUPPORTED` for an unknown requested name and
+ * `ERR_KEY_ALGORITHM_MISMATCH` when none of the requested ones fits the key.
+ */
+export function algorithmsFor(signer: Signer, requested?: readonly string[]): AlgorithmInfo[] {
+  if (!requested || requested.length === 0) return signer.chain.algorithms();
+  const wanted = requested.map((n) => getAlgorithm(n));
+  const usable = wanted.filter((a) => keyMismatch(a, signer.chain.keyFacts) === undefined);
+  if (usable.length === 0) {
+    const why = wanted.map((a) => keyMismatch(a, signer.chain.keyFacts)).join('; ');
+    throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, `no requested algorithm fits the certificate ${signer.chain.leaf.subject}: ${why}`);
+  }
+  return usable;
+}
+
+/**
+ * Creates an in-process ssh2 agent (a `BaseAgent`) whose identities are the
+ * signers' certificate chains, one per algorithm, and whose signing calls
+ * {@link Signer.sign} asynchronously. Installs the ssh2 compatibility fix
+ * ({@link installSsh2Compat}) so that the signature carries the RFC 6187
+ * format name.
+ *
+ * Use it as `{ type: 'agent', username, agent }` in an `authHandler`, or as
+ * the `agent` option of `Client.connect()`.
+ */
+export function createX509Agent(options: X509ClientOptions): object {
+  const compat = installSsh2Compat();
+  const signers = asList(options.signer);
+  if (signers.length === 0) throw new SshX509Error(ErrorCodes.USAGE, 'no signer given');
+  const log = options.logger;
+  const identities: Identity[] = [];
+  for (const signer of signers) {
+    for (const algorithm of algorithmsFor(signer, options.algorithms)) {
+      const publicKeyBlob = encodePublicKeyBlob({ algorithm: algorithm.name, certificates: signer.chain.der, ocspResponses: options.ocspResponses ?? [] });
+      const id = describeIdentity(signer.chain, algorithm.name);
+      const key = compat.makeKey(
+        {
+          algorithm: algorithm.name,
+          publicKeyBlob,
+          signatureFormat: algorithm.signatureFormat,
+          onSend: (signed) => emitTrace(log, signed ? 'debug' : 'info', signed ? 'sending signed request' : 'offering certificate', { ...id, signed }),
+        },
+        `${signer.label} (${algorithm.name})`,
+      );
+      identities.push({ signer, algorithm, key });
+    }
+  }
+  const cap = options.maxAttempts;
+  if (cap !== undefined && (!Number.isInteger(cap) || cap < 1)) throw new SshX509Error(ErrorCodes.USAGE, `maxAttempts must be a positive integer, got ${cap}`);
+  const offered = cap === undefined ? identities : identities.slice(0, cap);
+  if (cap !== undefined && identities.length > cap) {
+    emitTrace(log, 'warn', `attempt cap ${cap} leaves ${identities.length - cap} of ${identities.length} identities untried`, { maxAttempts: cap });
+  }
+
+  const Base = compat.BaseAgent as new () => {
+    getIdentities(cb: (err: Error | null, keys?: object[]) => void): void;
+    sign(pubKey: object, data: Buffer, options: unknown, cb?: (err: Error | null, sig?: Buffer) => void): void;
+  };
+  class X509Agent extends Base {
+    override getIdentities(cb: (err: Error | null, keys?: object[]) => void): void {
+      cb(null, offered.map((i) => i.key));
+    }
+
+    override sign(pubKey: object, data: Buffer, opts: unknown, cb?: (err: Error | null, sig?: Buffer) => void): void {
+      const done = typeof opts === 'function' ? (opts as typeof cb)! : cb!;
+      const ident = offered.find((i) => i.key === pubKey);
+      if (!ident) {
+        done(new SshX509Error(ErrorCodes.SIGN_FAILED, 'the agent was asked to sign with a key it does not hold'));
+        return;
+      }
+      emitTrace(log, 'info', 'server accepted the certificate (PK_OK); signing', describeIdentity(ident.signer.chain, ident.algorithm.name));
+      ident.signer.sign(data, ident.algorithm.hash).then(
+        (primitive) => {
+          try {
+            done(null, Buffer.from(primitiveToSsh(primitive, ident.algorithm)));
+          } catch (e) {
+            done(e as Error);
+          }
+        },
+        (e: unknown) => {
+          emitTrace(log, 'error', `signing failed: ${(e as Error).message}`, { code: (e as SshX509Error).code });
+          done(e instanceof Error ? e : new SshX509Error(ErrorCodes.SIGN_FAILED, String(e)));
+        },
+      );
+    }
+  }
+  return new X509Agent();
+}
+
+/** An ssh2 `authHandler` entry. */
+export interface AgentAuthMethod {
+  type: 'agent';
+  username: string;
+  agent: object;
+}
+
+/**
+ * The `authHandler` entry that authenticates `username` with the signers'
+ * certificates: `{ type: 'agent', username, agent }`.
+ */
+export function x509AuthMethod(username: string, options: X509ClientOptions): AgentAuthMethod {
+  return { type: 'agent', username, agent: createX509Agent(options) };
+}
+
+/**
+ * An ssh2 `authHandler` that tries the X.509 certificates first and then,
+ * optionally, the methods of an existing handler list.
+ *
+ * @example
+ * ```ts
+ * const signer = await SoftwareSigner.fromFiles({ certificateFile: 'chain.pem', keyFile: 'key.pem' });
+ * new Client().connect({ host, username: 'alice', authHandler: x509AuthHandler('alice', { signer }) });
+ * ```
+ */
+export function x509AuthHandler(username: string, options: X509ClientOptions, then: readonly unknown[] = []): unknown[] {
+  return [x509AuthMethod(username, options), ...then];
+}
+
+/** True when `name` is an X.509v3 algorithm of the table. */
+export function isX509Algorithm(name: string): boolean {
+  return findAlgorithm(name) !== undefined;
+}

@@ -1,0 +1,175 @@
+/**
+ * The one table of X.509v3 public key algorithms (RFC 6187 section 3, plus
+ * the `x509v3-ssh-ed25519` extension of PKIX-SSH and AsyncSSH). Every other
+ * layer reads this table; there is no second list.
+ *
+ * @module
+ */
+import { ErrorCodes, SshX509Error } from './errors.js';
+
+/** The key types this library handles, named as node:crypto names them. */
+export type KeyType = 'rsa' | 'ec' | 'ed25519' | 'dsa';
+
+/** A NIST curve as SSH (RFC 5656) names it. */
+export type SshCurveName = 'nistp256' | 'nistp384' | 'nistp521';
+
+/** The hash a signature is made over (none for Ed25519, which hashes internally). */
+export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512';
+
+/** One row of the algorithms table. */
+export interface AlgorithmInfo {
+  /** The RFC 6187 public key algorithm name, e.g. `x509v3-ecdsa-sha2-nistp256`. */
+  readonly name: string;
+  /** The key type of the leaf certificate. */
+  readonly keyType: KeyType;
+  /** For ECDSA, the SSH curve name. */
+  readonly curve?: SshCurveName;
+  /** For ECDSA, the curve as node:crypto names it (`namedCurve`). */
+  readonly nodeCurve?: string;
+  /** For ECDSA, the curve's bit size (the width of r and s). */
+  readonly curveBits?: number;
+  /** The hash, or `null` for Ed25519. */
+  readonly hash: HashName | null;
+  /** The signature format name inside the signature blob (RFC 6187 section 3). */
+  readonly signatureFormat: string;
+  /** The plain SSH key type of the same key (RFC 4253 / 5656 / 8709). */
+  readonly plainKeyType: string;
+  /** Minimum key size in bits, where the RFC sets one. */
+  readonly minKeyBits?: number;
+  /** True when the algorithm relies on SHA-1: off by default wherever a policy decides. */
+  readonly sha1: boolean;
+}
+
+const table = [
+  {
+    name: 'x509v3-ecdsa-sha2-nistp256',
+    keyType: 'ec',
+    curve: 'nistp256',
+    nodeCurve: 'prime256v1',
+    curveBits: 256,
+    hash: 'sha256',
+    signatureFormat: 'ecdsa-sha2-nistp256',
+    plainKeyType: 'ecdsa-sha2-nistp256',
+    sha1: false,
+  },
+  {
+    name: 'x509v3-ecdsa-sha2-nistp384',
+    keyType: 'ec',
+    curve: 'nistp384',
+    nodeCurve: 'secp384r1',
+    curveBits: 384,
+    hash: 'sha384',
+    signatureFormat: 'ecdsa-sha2-nistp384',
+    plainKeyType: 'ecdsa-sha2-nistp384',
+    sha1: false,
+  },
+  {
+    name: 'x509v3-ecdsa-sha2-nistp521',
+    keyType: 'ec',
+    curve: 'nistp521',
+    nodeCurve: 'secp521r1',
+    curveBits: 521,
+    hash: 'sha512',
+    signatureFormat: 'ecdsa-sha2-nistp521',
+    plainKeyType: 'ecdsa-sha2-nistp521',
+    sha1: false,
+  },
+  {
+    name: 'x509v3-ssh-ed25519',
+    keyType: 'ed25519',
+    hash: null,
+    signatureFormat: 'ssh-ed25519',
+    plainKeyType: 'ssh-ed25519',
+    sha1: false,
+  },
+  {
+    name: 'x509v3-rsa2048-sha256',
+    keyType: 'rsa',
+    hash: 'sha256',
+    signatureFormat: 'rsa2048-sha256',
+    plainKeyType: 'ssh-rsa',
+    minKeyBits: 2048,
+    sha1: false,
+  },
+  {
+    name: 'x509v3-ssh-rsa',
+    keyType: 'rsa',
+    hash: 'sha1',
+    signatureFormat: 'ssh-rsa',
+    plainKeyType: 'ssh-rsa',
+    sha1: true,
+  },
+  {
+    name: 'x509v3-ssh-dss',
+    keyType: 'dsa',
+    hash: 'sha1',
+    signatureFormat: 'ssh-dss',
+    plainKeyType: 'ssh-dss',
+    sha1: true,
+  },
+] as const satisfies readonly AlgorithmInfo[];
+
+/** Every algorithm name in the table, in order of preference. */
+export type AlgorithmName = (typeof table)[number]['name'];
+
+/** The table, in order of preference (strongest first). */
+export const ALGORITHMS: readonly AlgorithmInfo[] = Object.freeze(table.map((a) => Object.freeze({ ...a })));
+
+const byName = new Map<string, AlgorithmInfo>(ALGORITHMS.map((a) => [a.name, a]));
+
+/** The row for `name`, or `undefined` when the name is not an X.509v3 algorithm this library knows. */
+export function findAlgorithm(name: string): AlgorithmInfo | undefined {
+  return byName.get(name);
+}
+
+/** The row for `name`; throws `ERR_ALGORITHM_UNSUPPORTED` for an unknown name. */
+export function getAlgorithm(name: string): AlgorithmInfo {
+  const a = byName.get(name);
+  if (!a) {
+    throw new SshX509Error(
+      ErrorCodes.ALGORITHM_UNSUPPORTED,
+      `unsupported X.509v3 algorithm ${JSON.stringify(name)}; known: ${ALGORITHMS.map((x) => x.name).join(', ')}`,
+    );
+  }
+  return a;
+}
+
+/** The facts about a public key that decide which algorithms it can serve. */
+export interface KeyFacts {
+  readonly keyType: string;
+  /** node:crypto's `namedCurve` for EC keys. */
+  readonly nodeCurve?: string;
+  /** Modulus size for RSA keys. */
+  readonly bits?: number;
+}
+
+/**
+ * Why `key` cannot be used with `alg`, or `undefined` when it can
+ * (key type, curve, and minimum size all match).
+ */
+export function keyMismatch(alg: AlgorithmInfo, key: KeyFacts): string | undefined {
+  if (key.keyType !== alg.keyType) {
+    return `${alg.name} needs a ${alg.keyType} key, the certificate has a ${key.keyType} key`;
+  }
+  if (alg.nodeCurve && key.nodeCurve !== alg.nodeCurve) {
+    return `${alg.name} needs curve ${alg.nodeCurve}, the key is on ${key.nodeCurve ?? 'an unknown curve'}`;
+  }
+  if (alg.minKeyBits && (key.bits ?? 0) < alg.minKeyBits) {
+    return `${alg.name} needs an RSA key of at least ${alg.minKeyBits} bits, the key has ${key.bits ?? 'an unknown number of'} bits`;
+  }
+  return undefined;
+}
+
+/** Throws `ERR_KEY_ALGORITHM_MISMATCH` unless `key` can serve `alg`. */
+export function assertKeyMatches(alg: AlgorithmInfo, key: KeyFacts): void {
+  const why = keyMismatch(alg, key);
+  if (why) throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, why);
+}
+
+/**
+ * The algorithms a key can serve, best first. SHA-1 algorithms
+ * (`x509v3-ssh-rsa`, `x509v3-ssh-dss`) are left out unless `allowSha1` is set.
+ */
+export function algorithmsForKey(key: KeyFacts, options: { allowSha1?: boolean } = {}): AlgorithmInfo[] {
+  return ALGORITHMS.filter((a) => (options.allowSha1 || !a.sha1) && keyMismatch(a, key) === undefined);
+}

@@ -1,0 +1,73 @@
+import { SubjectAlternativeNameExtension, type X509Certificate } from '@peculiar/x509';
+import { ErrorCodes, SshX509Error } from '../errors.js';
+
+/** The identities a certificate carries, as SSH users and servers use them. */
+export interface CertificateIdentities {
+  /** Microsoft UPNs: subjectAltName otherName 1.3.6.1.4.1.311.20.2.3. */
+  readonly upns: readonly string[];
+  /** rfc822Name entries of the subjectAltName. */
+  readonly emails: readonly string[];
+  /** Common names of the subject (normally one). */
+  readonly commonNames: readonly string[];
+}
+
+/** Reads the UPNs, emails and common names of a certificate. */
+export function certificateIdentities(cert: X509Certificate): CertificateIdentities {
+  const upns: string[] = [];
+  const emails: string[] = [];
+  let san: SubjectAlternativeNameExtension | null;
+  try {
+    san = cert.getExtension(SubjectAlternativeNameExtension);
+  } catch (e) {
+    throw new SshX509Error(ErrorCodes.CERT_INVALID, `the subjectAltName of ${cert.subject} cannot be parsed`, { cause: e });
+  }
+  for (const n of san?.names.items ?? []) {
+    if (n.type === 'upn') upns.push(n.value);
+    else if (n.type === 'email') emails.push(n.value);
+  }
+  return { upns, emails, commonNames: cert.subjectName.getField('CN') };
+}
+
+/**
+ * Where a username comes from:
+ * - `upn`: the whole UPN (`alice@EXAMPLE.COM`);
+ * - `upn-local`: the UPN's local part (`alice`);
+ * - `cn`: the subject common name;
+ * - `email`: the rfc822Name;
+ * - a function of the caller's, given the certificate and its identities.
+ */
+export type UsernameRule = 'upn' | 'upn-local' | 'cn' | 'email' | ((cert: X509Certificate, ids: CertificateIdentities) => string);
+
+/** The rule names accepted where a string is expected (command line, config). */
+export const USERNAME_RULES = ['upn', 'upn-local', 'cn', 'email'] as const;
+
+/**
+ * The username a certificate yields under `rule`. Never guesses: a missing
+ * field or an ambiguous one (two UPNs) throws `ERR_IDENTITY_MISSING` or
+ * `ERR_IDENTITY_AMBIGUOUS` naming the field.
+ */
+export function usernameFromCertificate(cert: X509Certificate, rule: UsernameRule): string {
+  const ids = certificateIdentities(cert);
+  if (typeof rule === 'function') {
+    const u = rule(cert, ids);
+    if (typeof u !== 'string' || u.length === 0) {
+      throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `the username function returned no username for ${cert.subject}`);
+    }
+    return u;
+  }
+  const [field, values] =
+    rule === 'cn' ? ['subject CN', ids.commonNames] : rule === 'email' ? ['rfc822Name (email) subjectAltName', ids.emails] : ['UPN subjectAltName', ids.upns];
+  if (values.length === 0) {
+    throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `certificate ${cert.subject} has no ${field}`);
+  }
+  if (values.length > 1) {
+    throw new SshX509Error(ErrorCodes.IDENTITY_AMBIGUOUS, `certificate ${cert.subject} has ${values.length} values for ${field}: ${values.join(', ')}`);
+  }
+  const v = values[0]!;
+  if (rule === 'upn-local') {
+    const at = v.lastIndexOf('@');
+    if (at <= 0) throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `UPN ${JSON.stringify(v)} of ${cert.subject} has no local part before "@"`);
+    return v.slice(0, at);
+  }
+  return v;
+}

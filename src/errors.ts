@@ -1,0 +1,81 @@
+/**
+ * Typed errors. Every failure a user can cause is an {@link SshX509Error}
+ * with a stable {@link SshX509Error.code}; callers branch on the code, never
+ * on the message text. Messages never contain PINs, private keys or
+ * signatures.
+ *
+ * @module
+ */
+
+/**
+ * The stable error codes, with what each means.
+ */
+export const ErrorCodes = {
+  /** SSH wire data ended before a field was complete. */
+  WIRE_TRUNCATED: 'ERR_WIRE_TRUNCATED',
+  /** SSH wire data had bytes left over after the last field. */
+  WIRE_TRAILING_DATA: 'ERR_WIRE_TRAILING_DATA',
+  /** An SSH wire field was out of range (length or count over a limit, bad mpint). */
+  WIRE_INVALID: 'ERR_WIRE_INVALID',
+  /** An algorithm name that this library does not know, or that a policy refuses. */
+  ALGORITHM_UNSUPPORTED: 'ERR_ALGORITHM_UNSUPPORTED',
+  /** The key does not fit the algorithm (type, curve, or too small). */
+  KEY_ALGORITHM_MISMATCH: 'ERR_KEY_ALGORITHM_MISMATCH',
+  /** An RFC 6187 public key blob is malformed. */
+  BLOB_INVALID: 'ERR_BLOB_INVALID',
+  /** An RFC 6187 signature blob is malformed or has the wrong format name. */
+  SIGNATURE_INVALID: 'ERR_SIGNATURE_INVALID',
+  /** A certificate could not be parsed. */
+  CERT_INVALID: 'ERR_CERT_INVALID',
+  /** A set of certificates does not form one chain from a leaf. */
+  CHAIN_INVALID: 'ERR_CHAIN_INVALID',
+  /** A private key could not be read (format, or wrong/missing passphrase). */
+  KEY_INVALID: 'ERR_KEY_INVALID',
+  /** A private key does not belong to the certificate. */
+  KEY_CERT_MISMATCH: 'ERR_KEY_CERT_MISMATCH',
+  /** A signer failed to produce a signature. */
+  SIGN_FAILED: 'ERR_SIGN_FAILED',
+  /** The installed ssh2 is not one whose internals this library recognises. */
+  SSH2_UNSUPPORTED: 'ERR_SSH2_UNSUPPORTED',
+  /** The server refused every authentication attempt. */
+  AUTH_FAILED: 'ERR_AUTH_FAILED',
+  /** The server's host key is unknown, changed, or refused. */
+  HOST_KEY_REJECTED: 'ERR_HOST_KEY_REJECTED',
+  /** The certificate lacks the identity field a rule asks for (UPN, CN, email). */
+  IDENTITY_MISSING: 'ERR_IDENTITY_MISSING',
+  /** The certificate has several values for the identity field a rule asks for. */
+  IDENTITY_AMBIGUOUS: 'ERR_IDENTITY_AMBIGUOUS',
+  /** A file could not be read. */
+  FILE_UNREADABLE: 'ERR_FILE_UNREADABLE',
+  /** A command-line usage or option error. */
+  USAGE: 'ERR_USAGE',
+} as const;
+
+/** One of the {@link ErrorCodes} values. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/**
+ * The one error class of this library. `code` is stable across versions.
+ *
+ * @example
+ * ```ts
+ * try { decodePublicKeyBlob(buf) } catch (e) {
+ *   if (e instanceof SshX509Error && e.code === 'ERR_BLOB_INVALID') { ... }
+ * }
+ * ```
+ */
+export class SshX509Error extends Error {
+  /** A stable, machine-readable code from {@link ErrorCodes}. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SshX509Error';
+    this.code = code;
+  }
+}
+
+/** True when `e` is an {@link SshX509Error}, optionally with the given code. */
+export function isSshX509Error(e: unknown, code?: ErrorCode): e is SshX509Error {
+  return e instanceof SshX509Error && (code === undefined || e.code === code);
+}

@@ -1,0 +1,2 @@
+export * from './publickey-blob.js';
+export * from './signature.js';

@@ -1,0 +1,106 @@
+import { getAlgorithm, keyMismatch, type AlgorithmInfo } from '../algorithms.js';
+import { CertificateChain } from '../certs/chain.js';
+import { parseCertificates } from '../certs/load.js';
+import { ErrorCodes, SshX509Error } from '../errors.js';
+import { SshReader } from '../wire/reader.js';
+import { SshWriter } from '../wire/writer.js';
+
+/**
+ * The RFC 6187 section 2.1 public key blob:
+ *
+ * ```
+ * string  algorithm name
+ * uint32  certificate-count          (>= 1)
+ * string  certificate[1..certificate-count]   leaf first
+ * uint32  ocsp-response-count        (0..certificate-count)
+ * string  ocsp-response[0..ocsp-response-count]
+ * ```
+ */
+export interface PublicKeyBlob {
+  /** The X.509v3 algorithm name, e.g. `x509v3-rsa2048-sha256`. */
+  readonly algorithm: string;
+  /** DER certificates, the sender's own first. */
+  readonly certificates: readonly Uint8Array[];
+  /** DER OCSPResponses; the i-th answers for the i-th certificate. */
+  readonly ocspResponses: readonly Uint8Array[];
+}
+
+/** Limits applied when decoding a blob from a peer. */
+export interface BlobLimits {
+  /** Most certificates accepted (default 10). */
+  maxCertificates?: number;
+  /** Largest certificate in bytes (default 64 KiB). */
+  maxCertificateSize?: number;
+  /** Largest OCSP response in bytes (default 64 KiB). */
+  maxOcspResponseSize?: number;
+}
+
+const DEFAULT_LIMITS: Required<BlobLimits> = { maxCertificates: 10, maxCertificateSize: 64 * 1024, maxOcspResponseSize: 64 * 1024 };
+
+function blobError(msg: string): SshX509Error {
+  return new SshX509Error(ErrorCodes.BLOB_INVALID, `invalid RFC 6187 public key blob: ${msg}`);
+}
+
+/** Encodes a public key blob. Checks the same invariants that decoding does. */
+export function encodePublicKeyBlob(blob: PublicKeyBlob): Buffer {
+  getAlgorithm(blob.algorithm);
+  if (blob.certificates.length === 0) throw blobError('certificate-count must be at least 1');
+  if (blob.ocspResponses.length > blob.certificates.length) {
+    throw blobError(`ocsp-response-count ${blob.ocspResponses.length} exceeds certificate-count ${blob.certificates.length}`);
+  }
+  const w = new SshWriter().string(blob.algorithm).uint32(blob.certificates.length);
+  for (const c of blob.certificates) w.string(c);
+  w.uint32(blob.ocspResponses.length);
+  for (const o of blob.ocspResponses) w.string(o);
+  return w.toBuffer();
+}
+
+/**
+ * Decodes a public key blob strictly: a known algorithm name, certificate-count
+ * >= 1 and within limits, ocsp-response-count <= certificate-count, nothing
+ * after the last field. The certificates are returned as bytes, unparsed.
+ *
+ * Errors: `ERR_ALGORITHM_UNSUPPORTED` (unknown name), `ERR_BLOB_INVALID`
+ * (counts, sizes), `ERR_WIRE_TRUNCATED`, `ERR_WIRE_TRAILING_DATA`.
+ */
+export function decodePublicKeyBlob(buf: Uint8Array, limits: BlobLimits = {}): PublicKeyBlob {
+  const l = { ...DEFAULT_LIMITS, ...limits };
+  const r = new SshReader(buf);
+  const algorithm = r.readUtf8('algorithm name', 64);
+  getAlgorithm(algorithm);
+  const count = r.readUint32('certificate-count');
+  if (count < 1) throw blobError('certificate-count is 0');
+  if (count > l.maxCertificates) throw blobError(`certificate-count ${count} exceeds the limit of ${l.maxCertificates}`);
+  const certificates: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) certificates.push(r.readString(`certificate ${i + 1}`, l.maxCertificateSize));
+  const ocspCount = r.readUint32('ocsp-response-count');
+  if (ocspCount > count) throw blobError(`ocsp-response-count ${ocspCount} exceeds certificate-count ${count}`);
+  const ocspResponses: Uint8Array[] = [];
+  for (let i = 0; i < ocspCount; i++) ocspResponses.push(r.readString(`ocsp-response ${i + 1}`, l.maxOcspResponseSize));
+  r.expectEnd('the public key blob');
+  return { algorithm, certificates, ocspResponses };
+}
+
+/** A decoded blob whose certificates are parsed and whose leaf key fits the algorithm. */
+export interface X509PublicKey {
+  readonly algorithm: AlgorithmInfo;
+  /** The certificates in the order sent (leaf first), not re-ordered. */
+  readonly chain: CertificateChain;
+  readonly ocspResponses: readonly Uint8Array[];
+}
+
+/**
+ * Decodes a blob ({@link decodePublicKeyBlob}), parses its certificates
+ * (`ERR_CERT_INVALID`), and checks that the leaf key matches the algorithm
+ * name: type, curve, and RSA >= 2048 bits for `x509v3-rsa2048-sha256`
+ * (`ERR_KEY_ALGORITHM_MISMATCH`).
+ */
+export function parseX509PublicKey(buf: Uint8Array, limits?: BlobLimits): X509PublicKey {
+  const blob = decodePublicKeyBlob(buf, limits);
+  const algorithm = getAlgorithm(blob.algorithm);
+  const certs = blob.certificates.map((c, i) => parseCertificates(c, `certificate ${i + 1} of the blob`)[0]!);
+  const chain = new CertificateChain(certs);
+  const why = keyMismatch(algorithm, chain.keyFacts);
+  if (why) throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, why);
+  return { algorithm, chain, ocspResponses: blob.ocspResponses };
+}

@@ -1,0 +1,129 @@
+import * as asn1js from 'asn1js';
+import { getAlgorithm, type AlgorithmInfo } from '../algorithms.js';
+import { ErrorCodes, SshX509Error } from '../errors.js';
+import { SshReader } from '../wire/reader.js';
+import { SshWriter } from '../wire/writer.js';
+
+function sigError(msg: string): SshX509Error {
+  return new SshX509Error(ErrorCodes.SIGNATURE_INVALID, msg);
+}
+
+/** Byte width of r and s for an ECDSA algorithm (66 for P-521). */
+function ecWidth(alg: AlgorithmInfo): number {
+  return Math.ceil((alg.curveBits ?? 0) / 8);
+}
+
+function leftPad(v: Uint8Array, width: number, what: string): Uint8Array {
+  if (v.length > width) throw sigError(`${what} is ${v.length} bytes, more than the curve's ${width}`);
+  const out = new Uint8Array(width);
+  out.set(v, width - v.length);
+  return out;
+}
+
+/** ECDSA raw `r || s` (IEEE P1363) to the SSH form `mpint r, mpint s` (RFC 5656 section 3.1.2). */
+export function ecdsaRawToSsh(raw: Uint8Array, alg: AlgorithmInfo): Buffer {
+  const w = ecWidth(alg);
+  if (raw.length !== 2 * w) throw sigError(`ECDSA signature for ${alg.name} must be ${2 * w} bytes as r||s, got ${raw.length}`);
+  return new SshWriter().mpintUnsigned(raw.subarray(0, w)).mpintUnsigned(raw.subarray(w)).toBuffer();
+}
+
+/** The SSH form `mpint r, mpint s` to raw `r || s`. Strict: no trailing data, r and s in range of the curve width. */
+export function ecdsaSshToRaw(ssh: Uint8Array, alg: AlgorithmInfo): Uint8Array {
+  const w = ecWidth(alg);
+  const r = new SshReader(ssh, 2 * w + 16);
+  const rv = r.readMpintUnsigned('ECDSA r', w + 1);
+  const sv = r.readMpintUnsigned('ECDSA s', w + 1);
+  r.expectEnd('the ECDSA signature');
+  const out = new Uint8Array(2 * w);
+  out.set(leftPad(rv, w, 'ECDSA r'), 0);
+  out.set(leftPad(sv, w, 'ECDSA s'), w);
+  return out;
+}
+
+/** ECDSA DER `SEQUENCE { INTEGER r, INTEGER s }` (as OpenSSL and X.509 use) to raw `r || s`. */
+export function ecdsaDerToRaw(der: Uint8Array, alg: AlgorithmInfo): Uint8Array {
+  const w = ecWidth(alg);
+  const parsed = asn1js.fromBER(der);
+  const seq = parsed.result;
+  if (parsed.offset === -1 || parsed.offset !== der.length || !(seq instanceof asn1js.Sequence) || seq.valueBlock.value.length !== 2) {
+    throw sigError('ECDSA signature is not a DER SEQUENCE of two INTEGERs');
+  }
+  const out = new Uint8Array(2 * w);
+  seq.valueBlock.value.forEach((v, i) => {
+    if (!(v instanceof asn1js.Integer)) throw sigError('ECDSA signature is not a DER SEQUENCE of two INTEGERs');
+    let b = new Uint8Array(v.valueBlock.valueHexView);
+    if ((b[0]! & 0x80) !== 0) throw sigError('negative ECDSA signature component');
+    while (b.length > 1 && b[0] === 0) b = b.subarray(1);
+    out.set(leftPad(b, w, i === 0 ? 'ECDSA r' : 'ECDSA s'), i * w);
+  });
+  return out;
+}
+
+/** Raw `r || s` to DER `SEQUENCE { INTEGER r, INTEGER s }`. */
+export function ecdsaRawToDer(raw: Uint8Array, alg: AlgorithmInfo): Buffer {
+  const w = ecWidth(alg);
+  if (raw.length !== 2 * w) throw sigError(`ECDSA signature for ${alg.name} must be ${2 * w} bytes as r||s, got ${raw.length}`);
+  const int = (v: Uint8Array) => {
+    let i = 0;
+    while (i < v.length - 1 && v[i] === 0) i++;
+    const m = v.subarray(i);
+    const hex = (m[0]! & 0x80) !== 0 ? Uint8Array.from([0, ...m]) : m;
+    return new asn1js.Integer({ valueHex: hex });
+  };
+  const seq = new asn1js.Sequence({ value: [int(raw.subarray(0, w)), int(raw.subarray(w))] });
+  return Buffer.from(seq.toBER(false));
+}
+
+/** The signature primitive (what a {@link Signer} returns) to the inner SSH signature bytes for `alg`. */
+export function primitiveToSsh(primitive: Uint8Array, alg: AlgorithmInfo): Uint8Array {
+  if (alg.keyType === 'ec') return ecdsaRawToSsh(primitive, alg);
+  if (alg.keyType === 'ed25519' && primitive.length !== 64) throw sigError(`Ed25519 signature must be 64 bytes, got ${primitive.length}`);
+  if (alg.keyType === 'dsa' && primitive.length !== 40) throw sigError(`ssh-dss signature must be 40 bytes, got ${primitive.length}`);
+  return primitive;
+}
+
+/** The inner SSH signature bytes for `alg` back to the primitive (raw `r || s` for ECDSA). */
+export function sshToPrimitive(ssh: Uint8Array, alg: AlgorithmInfo): Uint8Array {
+  if (alg.keyType === 'ec') return ecdsaSshToRaw(ssh, alg);
+  if (alg.keyType === 'ed25519' && ssh.length !== 64) throw sigError(`Ed25519 signature must be 64 bytes, got ${ssh.length}`);
+  if (alg.keyType === 'dsa' && ssh.length !== 40) throw sigError(`ssh-dss signature must be 40 bytes, got ${ssh.length}`);
+  return ssh;
+}
+
+/**
+ * Encodes an RFC 6187 section 3 signature blob:
+ * `string signature-format-name, string signature`, where the format name
+ * is the underlying one (`ecdsa-sha2-nistp256`, `rsa2048-sha256`, `ssh-rsa`,
+ * `ssh-ed25519`, `ssh-dss`), never the x509v3 name.
+ */
+export function encodeSignatureBlob(algorithm: AlgorithmInfo | string, primitive: Uint8Array): Buffer {
+  const alg = typeof algorithm === 'string' ? getAlgorithm(algorithm) : algorithm;
+  return new SshWriter().string(alg.signatureFormat).string(primitiveToSsh(primitive, alg)).toBuffer();
+}
+
+/** A decoded signature blob. */
+export interface DecodedSignature {
+  /** The format name found in the blob. */
+  readonly format: string;
+  /** The signature primitive: PKCS#1 bytes, raw `r || s`, or the Ed25519 signature. */
+  readonly primitive: Uint8Array;
+}
+
+/**
+ * Decodes a signature blob for `algorithm`, strictly: the format name must be
+ * the RFC 6187 one for the algorithm, and nothing may follow. With
+ * `acceptX509FormatName`, the x509v3 name itself is also taken as the format
+ * name (what an unpatched ssh2 client sends). Errors: `ERR_SIGNATURE_INVALID`,
+ * `ERR_WIRE_TRUNCATED`, `ERR_WIRE_TRAILING_DATA`, `ERR_WIRE_INVALID`.
+ */
+export function decodeSignatureBlob(buf: Uint8Array, algorithm: AlgorithmInfo | string, options: { acceptX509FormatName?: boolean } = {}): DecodedSignature {
+  const alg = typeof algorithm === 'string' ? getAlgorithm(algorithm) : algorithm;
+  const r = new SshReader(buf, 16 * 1024);
+  const format = r.readUtf8('signature format name', 64);
+  if (format !== alg.signatureFormat && !(options.acceptX509FormatName && format === alg.name)) {
+    throw sigError(`signature format ${JSON.stringify(format)} does not match ${alg.name} (expected ${JSON.stringify(alg.signatureFormat)})`);
+  }
+  const sig = r.readString('signature');
+  r.expectEnd('the signature blob');
+  return { format, primitive: sshToPrimitive(sig, alg) };
+}

@@ -1,0 +1,32 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/**
+ * Fails the run at once, with the install step, when a real peer the tests
+ * use is missing. `.ci/run` installs them; a peer is never silently skipped.
+ */
+export default function setup(): void {
+  const missing: string[] = [];
+  const need = (ok: boolean, what: string) => {
+    if (!ok) missing.push(what);
+  };
+  const runs = (cmd: string, args: string[]) => {
+    try {
+      execFileSync(cmd, args, { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  need(runs('/usr/bin/python3', ['-c', 'import asyncssh']), 'python3-asyncssh (AsyncSSH, Debian interpreter /usr/bin/python3)');
+  need(runs('openssl', ['version']), 'openssl');
+  need(existsSync('/usr/lib/softhsm/libsofthsm2.so'), 'softhsm2 (/usr/lib/softhsm/libsofthsm2.so)');
+  need(runs('pkcs11-tool', ['--version']) || existsSync('/usr/bin/pkcs11-tool'), 'opensc (pkcs11-tool)');
+  need(existsSync('/usr/sbin/sshd'), 'openssh-server (/usr/sbin/sshd)');
+  if (missing.length) {
+    throw new Error(
+      `test peers missing: ${missing.join(', ')}.\n` +
+        'Install them with: apt-get install -y softhsm2 opensc python3-asyncssh openssl openssh-server openssh-client (or run bash .ci/run)',
+    );
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Start/stop the AsyncSSH test peer (test/peers/asyncssh_server.py) and run
+ * the AsyncSSH X.509 client (test/peers/asyncssh_client.py), both with
+ * Debian's /usr/bin/python3 and python3-asyncssh. Loopback only.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PYTHON = '/usr/bin/python3';
+const SERVER_SCRIPT = fileURLToPath(new URL('../peers/asyncssh_server.py', import.meta.url));
+const CLIENT_SCRIPT = fileURLToPath(new URL('../peers/asyncssh_client.py', import.meta.url));
+const PY_ENV = { ...process.env, PYTHONUNBUFFERED: '1', PYTHONWARNINGS: 'ignore' };
+
+/** Accepts any certificate whose subject starts with O=ssh-x509 Test (the test PKI's leaves). */
+export const DEFAULT_AUTHORIZED_KEYS = ['x509v3-sign-rsa subject=O=ssh-x509 Test,*'];
+
+let pythonChecked = false;
+function requireAsyncSsh(): void {
+  if (pythonChecked) return;
+  const r = spawnSync(PYTHON, ['-c', 'import asyncssh'], { env: PY_ENV, encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) {
+    const why = r.error ? r.error.message : r.stderr.trim().split('\n').pop();
+    throw new Error(
+      `${PYTHON} cannot import asyncssh (${why}); run \`apt-get install python3-asyncssh\` (the CI script installs it)`,
+    );
+  }
+  pythonChecked = true;
+}
+
+// Kill any peer still running when the test process exits.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
+export interface AsyncSshServer {
+  port: number;
+  host: '127.0.0.1';
+  hostKeyPath: string;
+  /** OpenSSH public key line of the ssh-ed25519 host key, for known_hosts. */
+  hostPublicKeyLine: string;
+  /** Server stderr so far (AUTH/CHAIN-INVALID/EXEC lines). */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export interface AsyncSshServerOptions {
+  /** Trusted root CA PEM paths. */
+  trust: string[];
+  /** authorized_client_keys lines; default {@link DEFAULT_AUTHORIZED_KEYS}. */
+  authorizedKeysLines?: string[];
+  /** Publickey algorithms accepted; default: all x509v3-* plus plain keys. */
+  algorithms?: string[];
+  /** Working directory (authorized_keys, host key). */
+  dir: string;
+  /** Also offer an X.509 host key (PEM key + chain). */
+  hostX509?: { keyPath: string; chainPath: string };
+  startTimeoutMs?: number;
+}
+
+export async function startAsyncSshServer(opts: AsyncSshServerOptions): Promise<AsyncSshServer> {
+  requireAsyncSsh();
+  mkdirSync(opts.dir, { recursive: true });
+  const authorizedKeysPath = join(opts.dir, 'authorized_keys');
+  writeFileSync(authorizedKeysPath, (opts.authorizedKeysLines ?? DEFAULT_AUTHORIZED_KEYS).join('\n') + '\n');
+  const hostKeyPath = join(opts.dir, 'host_ed25519');
+
+  const args = [SERVER_SCRIPT, '--port', '0', '--host-key', hostKeyPath, '--authorized-keys', authorizedKeysPath];
+  for (const t of opts.trust) args.push('--trust', t);
+  if (opts.algorithms) args.push('--algorithms', opts.algorithms.join(','));
+  if (opts.hostX509) args.push('--host-x509', opts.hostX509.keyPath, opts.hostX509.chainPath);
+
+  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PY_ENV });
+  track(child);
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const timeoutMs = opts.startTimeoutMs ?? 20_000;
+  const port = await new Promise<number>((resolve, reject) => {
+    const fail = (why: string): void => {
+      clearTimeout(timer);
+      void stop();
+      reject(new Error(`AsyncSSH server ${why}; stderr:\n${stderr}`));
+    };
+    const timer = setTimeout(() => fail(`did not report LISTENING within ${timeoutMs} ms`), timeoutMs);
+    child.once('error', (e) => fail(`failed to start: ${e.message}`));
+    const onExit = (code: number | null, sig: NodeJS.Signals | null): void =>
+      fail(`exited before listening (code ${code}, signal ${sig})`);
+    child.once('exit', onExit);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      const m = /^LISTENING (\d+)$/m.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        child.removeListener('exit', onExit);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+
+  return {
+    port,
+    host: '127.0.0.1',
+    hostKeyPath,
+    hostPublicKeyLine: readFileSync(hostKeyPath + '.pub', 'utf8').trim(),
+    log: () => stderr,
+    stop,
+  };
+}
+
+export interface AsyncSshClientOptions {
+  port: number;
+  username: string;
+  keyPath: string;
+  /** PEM chain, leaf first. */
+  chainPath: string;
+  /** e.g. 'x509v3-ecdsa-sha2-nistp256'. */
+  algorithm: string;
+  command: string;
+  /** If given, the server's host key must equal this OpenSSH public key line. */
+  knownHostKeyLine?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * Log in with AsyncSSH using an X.509 chain and run one command. Resolves
+ * with the command's exit status and output; exit code 255 with
+ * `ERROR <type>: <message>` on stderr means connection/auth failure.
+ */
+export async function runAsyncSshClient(
+  opts: AsyncSshClientOptions,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  requireAsyncSsh();
+  const args = [
+    CLIENT_SCRIPT, '--port', String(opts.port), '--username', opts.username, '--key', opts.keyPath,
+    '--chain', opts.chainPath, '--algorithm', opts.algorithm, '--command', opts.command,
+  ];
+  if (opts.knownHostKeyLine) args.push('--known-host', opts.knownHostKeyLine);
+
+  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PY_ENV });
+  track(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`AsyncSSH client timed out after ${timeoutMs} ms; stderr:\n${stderr}`));
+    }, timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`AsyncSSH client failed to start: ${e.message}`));
+    });
+    child.once('close', (code, sig) => {
+      clearTimeout(timer);
+      resolve({ exitCode: code ?? 128 + (sig ? osConstants.signals[sig] : 0), stdout, stderr });
+    });
+  });
+}
