@@ -47,8 +47,40 @@ export const ErrorCodes = {
   IDENTITY_AMBIGUOUS: 'ERR_IDENTITY_AMBIGUOUS',
   /** A file could not be read. */
   FILE_UNREADABLE: 'ERR_FILE_UNREADABLE',
+  /** The optional peer dependency graphene-pk11 (PKCS#11 support) is not installed. */
+  PKCS11_UNAVAILABLE: 'ERR_PKCS11_UNAVAILABLE',
+  /** The PKCS#11 module file does not exist. */
+  PKCS11_MODULE_MISSING: 'ERR_PKCS11_MODULE_MISSING',
+  /** The PKCS#11 module exists but cannot be loaded or initialised. */
+  PKCS11_MODULE_INVALID: 'ERR_PKCS11_MODULE_INVALID',
+  /** A PKCS#11 call failed in a way not covered by a more specific code. */
+  PKCS11_FAILED: 'ERR_PKCS11_FAILED',
+  /** The token offers no mechanism this library can sign with for the key. */
+  PKCS11_MECHANISM_UNSUPPORTED: 'ERR_PKCS11_MECHANISM_UNSUPPORTED',
+  /** A `pkcs11:` URI (RFC 7512) is malformed or has an unknown attribute. */
+  URI_INVALID: 'ERR_URI_INVALID',
+  /** No token matches the selection. */
+  TOKEN_NOT_FOUND: 'ERR_TOKEN_NOT_FOUND',
+  /** No certificate or private key matches the selection. */
+  OBJECT_NOT_FOUND: 'ERR_OBJECT_NOT_FOUND',
+  /** Several certificates match the selection; it must name one. */
+  OBJECT_AMBIGUOUS: 'ERR_OBJECT_AMBIGUOUS',
+  /** The token needs a PIN and there is no way to ask for one. */
+  PIN_REQUIRED: 'ERR_PIN_REQUIRED',
+  /** The token refused the PIN (CKR_PIN_INCORRECT); the message says what the token reports about remaining tries. */
+  PIN_INCORRECT: 'ERR_PIN_INCORRECT',
+  /** The token's user PIN is locked (CKR_PIN_LOCKED); it must be unblocked with the SO PIN or PUK. */
+  PIN_LOCKED: 'ERR_PIN_LOCKED',
+  /** The token's user PIN has expired (CKR_PIN_EXPIRED); it must be changed first. */
+  PIN_EXPIRED: 'ERR_PIN_EXPIRED',
+  /** The token left its slot (smartcard removed) while a signer was using it. */
+  TOKEN_REMOVED: 'ERR_TOKEN_REMOVED',
   /** A command-line usage or option error. */
   USAGE: 'ERR_USAGE',
+  /** Server-side verification refused a certificate login; the error's `reason` says why. */
+  VERIFY_REFUSED: 'ERR_VERIFY_REFUSED',
+  /** Verifier configuration is unusable (trust anchors, authorized subjects, revocation sources). */
+  VERIFIER_CONFIG_INVALID: 'ERR_VERIFIER_CONFIG_INVALID',
 } as const;
 
 /** One of the {@link ErrorCodes} values. */

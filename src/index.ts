@@ -1,0 +1,76 @@
+/**
+ * ssh-x509: SSH authentication with X.509v3 certificates (RFC 6187) for Node.js.
+ *
+ * This file is only the list of what is public.
+ *
+ * @packageDocumentation
+ */
+export { ErrorCodes, SshX509Error, isSshX509Error, type ErrorCode } from './errors.js';
+
+// SSH wire encoding
+export { SshReader, SshWriter, DEFAULT_MAX_STRING_LENGTH } from './wire/index.js';
+
+// The algorithms table
+export {
+  ALGORITHMS,
+  findAlgorithm,
+  getAlgorithm,
+  algorithmsForKey,
+  keyMismatch,
+  assertKeyMatches,
+  type AlgorithmInfo,
+  type AlgorithmName,
+  type KeyType,
+  type KeyFacts,
+  type HashName,
+  type SshCurveName,
+} from './algorithms.js';
+
+// RFC 6187 public key blob and signatures
+export {
+  encodePublicKeyBlob,
+  decodePublicKeyBlob,
+  parseX509PublicKey,
+  type PublicKeyBlob,
+  type BlobLimits,
+  type X509PublicKey,
+} from './rfc6187/publickey-blob.js';
+export {
+  encodeSignatureBlob,
+  decodeSignatureBlob,
+  ecdsaRawToSsh,
+  ecdsaSshToRaw,
+  ecdsaDerToRaw,
+  ecdsaRawToDer,
+  primitiveToSsh,
+  sshToPrimitive,
+  type DecodedSignature,
+} from './rfc6187/signature.js';
+
+// Certificates and chains
+export { CertificateChain, orderChain, type ChainOptions } from './certs/chain.js';
+export { parseCertificates, readCertificateFile, type CertificateInput } from './certs/load.js';
+export { fingerprints, matchesFingerprint, type Fingerprints } from './certs/fingerprint.js';
+export {
+  certificateIdentities,
+  usernameFromCertificate,
+  USERNAME_RULES,
+  type CertificateIdentities,
+  type UsernameRule,
+} from './certs/identity.js';
+
+// Signers
+export type { Signer } from './signers/signer.js';
+export { SoftwareSigner, type SoftwareSignerOptions } from './signers/software.js';
+
+// ssh2 adapter
+export { installSsh2Compat, SUPPORTED_SSH2_RANGE, type Ssh2Compat } from './adapters/ssh2/compat.js';
+export {
+  createX509Agent,
+  x509AuthMethod,
+  x509AuthHandler,
+  algorithmsFor,
+  type X509ClientOptions,
+  type AgentAuthMethod,
+} from './adapters/ssh2/client.js';
+export { formatTrace, type TraceEvent, type TraceLogger } from './adapters/trace.js';

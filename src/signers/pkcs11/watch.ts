@@ -1,0 +1,126 @@
+/**
+ * Notices a token leaving its slot. One poller per module serves all its
+ * signers: each tick drains C_WaitForSlotEvent (non-blocking, where the
+ * module supports it), re-reads the slot list, and checks every watched slot
+ * with C_GetSlotInfo (CKF_TOKEN_PRESENT) and C_GetTokenInfo (the same token
+ * label and serial). A blocking C_WaitForSlotEvent is not used: pkcs11js
+ * would run it on the main thread.
+ *
+ * SoftHSM never reports slot events and keeps CKF_TOKEN_PRESENT set when its
+ * token directory is deleted, but C_GetTokenInfo then fails
+ * (CKR_GENERAL_ERROR): that is what makes removal visible there.
+ *
+ * @internal
+ * @module
+ */
+import type { Module } from 'graphene-pk11';
+import { CKF_DONT_BLOCK, CKF_TOKEN_PRESENT, CKR, CKR_GONE, ckrName, ckrOf } from './constants.js';
+
+/** The default polling interval in milliseconds. */
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+
+interface Registration {
+  readonly slot: Buffer;
+  readonly label: string;
+  readonly serial: string;
+  readonly intervalMs: number;
+  readonly onGone: (reason: string) => void;
+}
+
+/** Return values of C_GetTokenInfo that mean the token is no longer usable. */
+const TOKEN_INFO_GONE = new Set([...CKR_GONE, CKR.GENERAL_ERROR, CKR.DEVICE_ERROR, CKR.CRYPTOKI_NOT_INITIALIZED]);
+
+/** Watches slots of one module for their token leaving. */
+export class SlotWatcher {
+  readonly #module: Module;
+  readonly #regs = new Set<Registration>();
+  #timer: NodeJS.Timeout | undefined;
+  #intervalMs = Infinity;
+  #events = true;
+
+  constructor(module: Module) {
+    this.#module = module;
+  }
+
+  /**
+   * Calls `onGone` once when the token with `label` and `serial` is no longer
+   * in `slot`. `intervalMs` <= 0 registers without polling (only
+   * {@link SlotWatcher.checkSlot} then notices). Returns an unsubscribe
+   * function.
+   */
+  watch(slot: Buffer, label: string, serial: string, intervalMs: number, onGone: (reason: string) => void): () => void {
+    const reg: Registration = { slot, label, serial, intervalMs, onGone };
+    this.#regs.add(reg);
+    this.#reschedule();
+    return () => {
+      if (this.#regs.delete(reg)) this.#reschedule();
+    };
+  }
+
+  /** Checks the registrations on `slot` now (for example after a failed signature). */
+  checkSlot(slot: Buffer): void {
+    for (const reg of [...this.#regs]) if (reg.slot.equals(slot)) this.#check(reg);
+  }
+
+  /** Stops polling and drops every registration. */
+  stop(): void {
+    this.#regs.clear();
+    this.#reschedule();
+  }
+
+  #reschedule(): void {
+    const wanted = Math.min(...[...this.#regs].map((r) => (r.intervalMs > 0 ? r.intervalMs : Infinity)));
+    if (wanted === this.#intervalMs) return;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#intervalMs = wanted;
+    if (Number.isFinite(wanted)) {
+      this.#timer = setInterval(() => this.#tick(), wanted);
+      this.#timer.unref();
+    }
+  }
+
+  #tick(): void {
+    const lib = this.#module.lib;
+    if (this.#events) {
+      try {
+        for (let i = 0; i < 16 && lib.C_WaitForSlotEvent(CKF_DONT_BLOCK) !== null; i++);
+      } catch (e) {
+        if (ckrOf(e) === CKR.FUNCTION_NOT_SUPPORTED) this.#events = false;
+      }
+    }
+    try {
+      // Some modules (PC/SC readers) refresh their view of the readers here.
+      lib.C_GetSlotList(true);
+    } catch {
+      /* the per-slot checks below decide */
+    }
+    for (const reg of [...this.#regs]) if (reg.intervalMs > 0) this.#check(reg);
+  }
+
+  #check(reg: Registration): void {
+    const reason = this.#whyGone(reg);
+    if (reason === undefined || !this.#regs.delete(reg)) return;
+    this.#reschedule();
+    reg.onGone(reason);
+  }
+
+  #whyGone(reg: Registration): string | undefined {
+    const lib = this.#module.lib;
+    try {
+      if ((lib.C_GetSlotInfo(reg.slot).flags & CKF_TOKEN_PRESENT) === 0) return 'the token left its slot';
+    } catch (e) {
+      const rv = ckrOf(e);
+      if (rv !== undefined && TOKEN_INFO_GONE.has(rv)) return `the slot is gone (${ckrName(e)})`;
+      return undefined;
+    }
+    try {
+      const t = lib.C_GetTokenInfo(reg.slot);
+      if (t.label.trimEnd() !== reg.label || t.serialNumber.trimEnd() !== reg.serial) return 'another token is now in the slot';
+    } catch (e) {
+      const rv = ckrOf(e);
+      if (rv !== undefined && TOKEN_INFO_GONE.has(rv)) return `the token is no longer available (${ckrName(e)})`;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Certificates as the verifier holds them: parsed once with both
+ * @peculiar/x509 (the friendly API the rest of the library uses) and pkijs
+ * (path validation, OCSP, CRL), with the public key as a node:crypto
+ * KeyObject, and signature checks done with node:crypto.
+ *
+ * @module
+ */
+import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { X509Certificate } from '@peculiar/x509';
+import * as pkijs from 'pkijs';
+import { LruCache } from './cache.js';
+
+/** One certificate, parsed for every use the verifier has. */
+export interface VerifierCertificate {
+  readonly der: Uint8Array;
+  /** SHA-256 of the DER, lower-case hex: the certificate's identity everywhere in the verifier. */
+  readonly id: string;
+  readonly x509: X509Certificate;
+  readonly pkijs: pkijs.Certificate;
+  /** The subject public key (created on first use). */
+  readonly publicKey: KeyObject;
+  /** True when subject and issuer names are equal. */
+  readonly selfIssued: boolean;
+}
+
+class ParsedCertificate implements VerifierCertificate {
+  readonly x509: X509Certificate;
+  readonly pkijs: pkijs.Certificate;
+  readonly selfIssued: boolean;
+  private key?: KeyObject;
+
+  constructor(
+    readonly der: Uint8Array,
+    readonly id: string,
+  ) {
+    this.x509 = new X509Certificate(der);
+    this.pkijs = pkijs.Certificate.fromBER(der);
+    this.selfIssued = this.pkijs.subject.isEqual(this.pkijs.issuer);
+  }
+
+  get publicKey(): KeyObject {
+    return (this.key ??= createPublicKey({ key: Buffer.from(this.x509.publicKey.rawData), format: 'der', type: 'spki' }));
+  }
+}
+
+/** SHA-256 of `bytes` as lower-case hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Parses certificates, remembering the most recent ones (intermediates are
+ * shared by every user of a CA, so they are parsed once).
+ */
+export class CertificateStore {
+  private readonly cache: LruCache<string, VerifierCertificate>;
+
+  constructor(maxEntries = 1000) {
+    this.cache = new LruCache(maxEntries);
+  }
+
+  /** The parsed certificate for `der`; throws when it does not parse. */
+  get(der: Uint8Array): VerifierCertificate {
+    const id = sha256Hex(der);
+    const hit = this.cache.get(id, 0);
+    if (hit) return hit;
+    const c = new ParsedCertificate(der, id);
+    this.cache.set(id, c, Number.POSITIVE_INFINITY);
+    return c;
+  }
+
+  /** Wraps an already parsed certificate. */
+  fromX509(cert: X509Certificate): VerifierCertificate {
+    return this.get(new Uint8Array(cert.rawData));
+  }
+}
+
+/** Signature algorithm OIDs that node:crypto verifies directly: OID → hash (null for EdDSA). */
+const SIGNATURE_OIDS: Record<string, { hash: string | null; sha1: boolean }> = {
+  '1.2.840.113549.1.1.5': { hash: 'sha1', sha1: true },
+  '1.2.840.113549.1.1.11': { hash: 'sha256', sha1: false },
+  '1.2.840.113549.1.1.12': { hash: 'sha384', sha1: false },
+  '1.2.840.113549.1.1.13': { hash: 'sha512', sha1: false },
+  '1.2.840.10045.4.1': { hash: 'sha1', sha1: true },
+  '1.2.840.10045.4.3.2': { hash: 'sha256', sha1: false },
+  '1.2.840.10045.4.3.3': { hash: 'sha384', sha1: false },
+  '1.2.840.10045.4.3.4': { hash: 'sha512', sha1: false },
+  '1.2.840.10040.4.3': { hash: 'sha1', sha1: true },
+  '2.16.840.1.101.3.4.3.2': { hash: 'sha256', sha1: false },
+  '1.3.101.112': { hash: null, sha1: false },
+  '1.3.101.113': { hash: null, sha1: false },
+};
+
+/** Options for {@link verifySignedObject}. */
+export interface SignedObjectPolicy {
+  /** Accept SHA-1 based signatures on certificates, OCSP responses and CRLs. */
+  allowSha1?: boolean;
+}
+
+/**
+ * Verifies an X.509-style signature (certificate, OCSP response, CRL) with
+ * node:crypto: `algorithmOid` over `tbs`, `signature` as in the structure
+ * (DER for ECDSA/DSA). RSA-PSS and unknown algorithms return `undefined`
+ * so the caller can fall back to pkijs.
+ */
+export function verifySignedObject(
+  algorithmOid: string,
+  tbs: Uint8Array,
+  signature: Uint8Array,
+  key: KeyObject,
+  policy: SignedObjectPolicy = {},
+): boolean | undefined {
+  const a = SIGNATURE_OIDS[algorithmOid];
+  if (!a) return undefined;
+  if (a.sha1 && !policy.allowSha1) return false;
+  try {
+    return cryptoVerify(a.hash, tbs, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** True when `issuer`'s key verifies the signature on `cert`. Results are remembered per pair. */
+export class IssuanceChecker {
+  private readonly memo = new LruCache<string, boolean>(4096);
+
+  constructor(private readonly policy: SignedObjectPolicy = {}) {}
+
+  async check(cert: VerifierCertificate, issuer: VerifierCertificate): Promise<boolean> {
+    const k = `${cert.id}:${issuer.id}`;
+    const hit = this.memo.get(k, 0);
+    if (hit !== undefined) return hit;
+    const p = cert.pkijs;
+    let ok = verifySignedObject(p.signatureAlgorithm.algorithmId, p.tbsView, p.signatureValue.valueBlock.valueHexView, issuer.publicKey, this.policy);
+    if (ok === undefined) {
+      try {
+        ok = await p.verify(issuer.pkijs);
+      } catch {
+        ok = false;
+      }
+    }
+    this.memo.set(k, ok, Number.POSITIVE_INFINITY);
+    return ok;
+  }
+}
