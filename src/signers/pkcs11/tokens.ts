@@ -1,0 +1,199 @@
+/**
+ * Finding tokens and the certificate objects on them, and matching them
+ * against a selection (RFC 7512 URI, label, CKA_ID, fingerprint).
+ *
+ * @internal
+ * @module
+ */
+import { X509Certificate } from '@peculiar/x509';
+import type { Session, SessionObject, Slot } from 'graphene-pk11';
+import { matchesFingerprint } from '../../certs/fingerprint.js';
+import { ErrorCodes, SshX509Error } from '../../errors.js';
+import { CKC_X_509, CKF_SERIAL_SESSION, CKF_TOKEN, CKK, CKO, ckrName } from './constants.js';
+import type { ModuleRef } from './module.js';
+import type { Pkcs11Uri } from './uri.js';
+
+/** A slot with an initialised token, and what C_GetSlotInfo / C_GetTokenInfo say. */
+export interface TokenEntry {
+  readonly slot: Slot;
+  /** The slot id in decimal (CK_SLOT_ID). */
+  readonly slotId: string;
+  readonly slotDescription: string;
+  readonly slotManufacturer: string;
+  readonly label: string;
+  readonly serial: string;
+  readonly manufacturer: string;
+  readonly model: string;
+  readonly flags: number;
+}
+
+/** A certificate object on a token. */
+export interface CertObject {
+  readonly object: SessionObject;
+  readonly der: Uint8Array;
+  readonly cert: X509Certificate;
+  /** CKA_ID (may be empty). */
+  readonly id: Buffer;
+  /** CKA_LABEL (may be empty). */
+  readonly label: string;
+}
+
+/** The selection of a certificate on a token. Every given criterion must match. */
+export interface Selection {
+  readonly uri?: Pkcs11Uri;
+  /** CKA_LABEL of the certificate. */
+  readonly label?: string;
+  /** CKA_ID of the certificate. */
+  readonly id?: Uint8Array;
+  /** A certificate fingerprint (see matchesFingerprint). */
+  readonly fingerprint?: string;
+}
+
+/** CK_SLOT_ID from a pkcs11js handle buffer (native-endian CK_ULONG). */
+export function slotIdOf(handle: Buffer): string {
+  if (handle.length === 8) return handle.readBigUInt64LE().toString();
+  if (handle.length === 4) return handle.readUInt32LE().toString();
+  return handle.toString('hex');
+}
+
+/** A readable error for a failed PKCS#11 call. */
+export function pkcs11Failed(what: string, e: unknown): SshX509Error {
+  return new SshX509Error(ErrorCodes.PKCS11_FAILED, `${what} failed: ${ckrName(e)}`, { cause: e });
+}
+
+/** Every slot holding an initialised token. */
+export function listTokens(mod: ModuleRef): TokenEntry[] {
+  let slots;
+  try {
+    slots = mod.module.getSlots(true);
+  } catch (e) {
+    throw pkcs11Failed(`C_GetSlotList on ${mod.path}`, e);
+  }
+  const out: TokenEntry[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    try {
+      const slot = slots.items(i);
+      const t = slot.getToken();
+      if ((t.flags & CKF_TOKEN.TOKEN_INITIALIZED) === 0) continue;
+      out.push({
+        slot,
+        slotId: slotIdOf(slot.handle),
+        slotDescription: slot.slotDescription.trimEnd(),
+        slotManufacturer: slot.manufacturerID.trimEnd(),
+        label: t.label.trimEnd(),
+        serial: t.serialNumber.trimEnd(),
+        manufacturer: t.manufacturerID.trimEnd(),
+        model: t.model.trimEnd(),
+        flags: t.flags,
+      });
+    } catch {
+      // A token that vanished or cannot be read between C_GetSlotList and C_GetTokenInfo is skipped.
+    }
+  }
+  return out;
+}
+
+function versionString(v: { major: number; minor: number }): string {
+  return `${v.major}.${v.minor}`;
+}
+
+/** True when `t` matches the token and library parts of `uri`. */
+export function tokenMatches(mod: ModuleRef, t: TokenEntry, uri: Pkcs11Uri | undefined): boolean {
+  if (!uri) return true;
+  const m = mod.module;
+  if (uri.token !== undefined && uri.token !== t.label) return false;
+  if (uri.serial !== undefined && uri.serial !== t.serial) return false;
+  if (uri.manufacturer !== undefined && uri.manufacturer !== t.manufacturer) return false;
+  if (uri.model !== undefined && uri.model !== t.model) return false;
+  if (uri.slotId !== undefined && uri.slotId.toString() !== t.slotId) return false;
+  if (uri.slotDescription !== undefined && uri.slotDescription !== t.slotDescription) return false;
+  if (uri.slotManufacturer !== undefined && uri.slotManufacturer !== t.slotManufacturer) return false;
+  if (uri.libraryManufacturer !== undefined && uri.libraryManufacturer !== m.manufacturerID.trimEnd()) return false;
+  if (uri.libraryDescription !== undefined && uri.libraryDescription !== m.libraryDescription.trimEnd()) return false;
+  if (uri.libraryVersion !== undefined) {
+    const v = versionString(m.libraryVersion);
+    if (uri.libraryVersion !== v && `${uri.libraryVersion}.0` !== v) return false;
+  }
+  return true;
+}
+
+/** Opens a read-only session on the token. */
+export function openSession(t: TokenEntry): Session {
+  try {
+    return t.slot.open(CKF_SERIAL_SESSION);
+  } catch (e) {
+    throw pkcs11Failed(`C_OpenSession on token "${t.label}"`, e);
+  }
+}
+
+/** Reads one attribute, or undefined when the token refuses it. */
+export function attr<T>(obj: SessionObject, name: string): T | undefined {
+  try {
+    return obj.getAttribute(name) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every X.509 certificate object visible in `session` (unparseable ones are skipped). */
+export function readCertificates(session: Session): CertObject[] {
+  let found;
+  try {
+    found = session.find({ class: CKO.CERTIFICATE, certType: CKC_X_509 });
+  } catch (e) {
+    throw pkcs11Failed('C_FindObjects (certificates)', e);
+  }
+  const out: CertObject[] = [];
+  for (let i = 0; i < found.length; i++) {
+    const object = found.items(i);
+    const value = attr<Buffer>(object, 'value');
+    if (!value || value.length === 0) continue;
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(new Uint8Array(value));
+    } catch {
+      continue;
+    }
+    out.push({ object, der: new Uint8Array(value), cert, id: attr<Buffer>(object, 'id') ?? Buffer.alloc(0), label: attr<string>(object, 'label') ?? '' });
+  }
+  return out;
+}
+
+/** True when the certificate object matches every criterion of `sel`. */
+export function certMatches(c: CertObject, sel: Selection): boolean {
+  if (sel.uri?.object !== undefined && sel.uri.object !== c.label) return false;
+  if (sel.uri?.id !== undefined && !c.id.equals(sel.uri.id)) return false;
+  if (sel.label !== undefined && sel.label !== c.label) return false;
+  if (sel.id !== undefined && !c.id.equals(sel.id)) return false;
+  if (sel.fingerprint !== undefined && !matchesFingerprint(c.der, sel.fingerprint)) return false;
+  return true;
+}
+
+/** The private key object of a certificate: same CKA_ID, or (when the id is empty) same CKA_LABEL. */
+export function findPrivateKey(session: Session, c: Pick<CertObject, 'id' | 'label'>): SessionObject | undefined {
+  const templates = c.id.length > 0 ? [{ class: CKO.PRIVATE_KEY, id: c.id }] : c.label ? [{ class: CKO.PRIVATE_KEY, label: c.label }] : [];
+  for (const t of templates) {
+    try {
+      const found = session.find(t);
+      if (found.length > 0) return found.items(0);
+    } catch {
+      /* treat as not found */
+    }
+  }
+  return undefined;
+}
+
+/** The CKK_* key type that fits a certificate key type. */
+export function ckkFor(keyType: string): number | undefined {
+  return keyType === 'rsa' ? CKK.RSA : keyType === 'ec' ? CKK.EC : keyType === 'ed25519' ? CKK.EC_EDWARDS : keyType === 'dsa' ? CKK.DSA : undefined;
+}
+
+/** Parses a CKA_ID given as hex (colons and spaces allowed); throws `ERR_USAGE` for anything else. */
+export function parseIdHex(id: string | Uint8Array): Buffer {
+  if (typeof id !== 'string') return Buffer.from(id);
+  const hex = id.replace(/[:\s]/g, '');
+  if (!/^([0-9a-fA-F]{2})*$/.test(hex)) {
+    throw new SshX509Error(ErrorCodes.USAGE, `CKA_ID ${JSON.stringify(id)} is not hex (for example 01 or 4a:6b)`);
+  }
+  return Buffer.from(hex, 'hex');
+}

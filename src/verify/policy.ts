@@ -1,0 +1,79 @@
+/**
+ * RFC 6187 section 2.2 checks on the leaf (keyUsage, extendedKeyUsage) and
+ * the policy of allowed algorithms.
+ *
+ * @module
+ */
+import { ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension, type X509Certificate } from '@peculiar/x509';
+import { ALGORITHMS, type AlgorithmInfo } from '../algorithms.js';
+import { refuse } from './reasons.js';
+
+/** id-kp-secureShellClient (RFC 6187 section 2.2). */
+export const OID_SECURE_SHELL_CLIENT = '1.3.6.1.5.5.7.3.21';
+/** id-kp-secureShellServer (RFC 6187 section 2.2). */
+export const OID_SECURE_SHELL_SERVER = '1.3.6.1.5.5.7.3.22';
+/** anyExtendedKeyUsage (RFC 5280 section 4.2.1.12). */
+export const OID_ANY_EKU = '2.5.29.37.0';
+/** id-kp-OCSPSigning (RFC 6960 section 4.2.2.2). */
+export const OID_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
+
+/**
+ * Purposes that are not RFC 6187 but that deployed smartcards carry. Each
+ * is accepted only when named in {@link LeafPolicy.ekuCompat}.
+ */
+export const EKU_COMPAT_OIDS = {
+  /** id-kp-clientAuth (TLS client authentication). */
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  /** Microsoft smartcard logon. */
+  smartcardLogon: '1.3.6.1.4.1.311.20.2.2',
+} as const;
+
+/** A name of {@link EKU_COMPAT_OIDS}. */
+export type EkuCompat = keyof typeof EKU_COMPAT_OIDS;
+
+/** Which leaf certificates RFC 6187 section 2.2 lets in. */
+export interface LeafPolicy {
+  /**
+   * Also accept an extendedKeyUsage that has only these non-SSH purposes
+   * (explicit opt-in; the default is RFC 6187 only).
+   */
+  ekuCompat?: readonly EkuCompat[];
+}
+
+/**
+ * Refuses unless keyUsage (when present) asserts digitalSignature and
+ * extendedKeyUsage (when present) has id-kp-secureShellClient,
+ * anyExtendedKeyUsage, or an opted-in compat purpose.
+ */
+export function checkLeafPurpose(leaf: X509Certificate, policy: LeafPolicy = {}): void {
+  const ku = leaf.getExtension(KeyUsagesExtension);
+  if (ku && (ku.usages & KeyUsageFlags.digitalSignature) === 0) {
+    refuse('keyUsage', `the leaf's keyUsage does not assert digitalSignature (RFC 6187 section 2.2)`);
+  }
+  const eku = leaf.getExtension(ExtendedKeyUsageExtension);
+  if (eku) {
+    const have = eku.usages.map(String);
+    const ok = new Set<string>([OID_SECURE_SHELL_CLIENT, OID_ANY_EKU, ...(policy.ekuCompat ?? []).map((n) => EKU_COMPAT_OIDS[n])]);
+    if (!have.some((o) => ok.has(o))) {
+      refuse(
+        'ekuMismatch',
+        `the leaf's extendedKeyUsage (${have.join(', ')}) has neither id-kp-secureShellClient nor anyExtendedKeyUsage` +
+          (policy.ekuCompat?.length ? ` nor ${policy.ekuCompat.join('/')}` : ''),
+      );
+    }
+  }
+}
+
+/** Which public key algorithms are accepted. */
+export interface AlgorithmPolicy {
+  /** The algorithm names accepted; default every known non-SHA-1 algorithm. */
+  algorithms?: readonly string[];
+  /** Also accept the SHA-1 algorithms (`x509v3-ssh-rsa`, `x509v3-ssh-dss`). Off by default. */
+  allowSha1Algorithms?: boolean;
+}
+
+/** The set of algorithm rows a policy accepts. */
+export function allowedAlgorithms(policy: AlgorithmPolicy = {}): ReadonlySet<AlgorithmInfo> {
+  const names = policy.algorithms ? new Set(policy.algorithms) : undefined;
+  return new Set(ALGORITHMS.filter((a) => (names ? names.has(a.name) : true) && (!a.sha1 || policy.allowSha1Algorithms)));
+}
