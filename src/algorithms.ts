@@ -109,9 +109,6 @@ const table = [
   },
 ] as const satisfies readonly AlgorithmInfo[];
 
-/** Every algorithm name in the table, in order of preference. */
-export type AlgorithmName = (typeof table)[number]['name'];
-
 /** The table, in order of preference (strongest first). */
 export const ALGORITHMS: readonly AlgorithmInfo[] = Object.freeze(table.map((a) => Object.freeze({ ...a })));
 

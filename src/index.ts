@@ -19,7 +19,6 @@ export {
   keyMismatch,
   assertKeyMatches,
   type AlgorithmInfo,
-  type AlgorithmName,
   type KeyType,
   type KeyFacts,
   type HashName,
@@ -64,7 +63,7 @@ export type { Signer } from './signers/signer.js';
 export { SoftwareSigner, type SoftwareSignerOptions } from './signers/software.js';
 
 // ssh2 adapter
-export { installSsh2Compat, SUPPORTED_SSH2_RANGE, type Ssh2Compat } from './adapters/ssh2/compat.js';
+export { installSsh2Compat, SUPPORTED_SSH2_RANGE, type Ssh2Compat, type X509KeyInfo } from './adapters/ssh2/compat.js';
 export {
   createX509Agent,
   x509AuthMethod,

@@ -51,8 +51,8 @@ describe('ssh2 compatibility module', () => {
     const blob = encodePublicKeyBlob({ algorithm: alg.name, certificates: signer.chain.der, ocspResponses: [] });
     const key = Object.create(base as object, { type: { value: alg.name }, getPublicSSH: { value: () => blob } });
     class PlainAgent extends ssh2.BaseAgent {
-      override getIdentities(cb: (err: Error | null, keys?: unknown[]) => void) {
-        cb(null, [key]);
+      override getIdentities(cb: (err: Error | null, keys?: ssh2.ParsedKey[]) => void) {
+        cb(null, [key as ssh2.ParsedKey]);
       }
       override sign(_k: unknown, data: Buffer, _o: unknown, cb?: (err: Error | null, sig?: Buffer) => void) {
         void signer.sign(data, alg.hash).then((p) => cb!(null, Buffer.from(primitiveToSsh(p, alg))));

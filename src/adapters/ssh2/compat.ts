@@ -146,8 +146,8 @@ function sendAuthPK(internals: Ssh2Internals, proto: ProtocolInternals, username
     proto._authsQueue.push('publickey');
     internals.sendPacket(proto, w.finalize(packet));
   };
-  info.onSend?.(cbSign !== undefined);
   if (!cbSign) {
+    info.onSend?.(false);
     proto._debug?.(`Outbound: Sending USERAUTH_REQUEST (publickey -- check, ${info.algorithm})`);
     send(request(false).toBuffer());
     return;
@@ -156,6 +156,7 @@ function sendAuthPK(internals: Ssh2Internals, proto: ProtocolInternals, username
   cbSign(toSign, (signature) => {
     // RFC 6187 section 3: the inner name is the signature format, not the key algorithm.
     const blob = new SshWriter().string(info.signatureFormat).string(signature).toBuffer();
+    info.onSend?.(true);
     proto._debug?.(`Outbound: Sending USERAUTH_REQUEST (publickey, ${info.algorithm}, signature ${info.signatureFormat})`);
     send(request(true).string(blob).toBuffer());
   });

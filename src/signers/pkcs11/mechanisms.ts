@@ -127,6 +127,6 @@ export function planSignature(keyType: string, hash: HashName | null, data: Uint
   }
   throw new SshX509Error(
     ErrorCodes.PKCS11_MECHANISM_UNSUPPORTED,
-    `the token offers none of the mechanisms a ${keyType}${hash ? `/${hash}` : ''} signature needs (${mechanismNames(candidateMechanisms(keyType, hash))}); it offers ${mechanismNames(available)}`,
+    `the token offers none of the mechanisms a ${keyType}${hash ? `/${hash}` : ''} signature needs (${mechanismNames(candidateMechanisms(keyType, hash))}); the signing mechanisms it offers are: ${mechanismNames([...available].filter((m) => CKM_NAMES.has(m)))}`,
   );
 }

@@ -1,0 +1,122 @@
+/**
+ * `npm run bench`: side by side in one run, as ratios against a baseline.
+ * Not a test: these machines are shared and noisy, so results are printed,
+ * never asserted. Interleaved runs and medians keep the ratios meaningful.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPrivateKey } from 'node:crypto';
+import { decodePublicKeyBlob, encodePublicKeyBlob, parseX509PublicKey, SoftwareSigner, x509AuthHandler } from '../src/index.js';
+import { openSshPublicKeyLine } from '../src/keys/ssh-public-key.js';
+import { DEFAULT_AUTHORIZED_KEYS, startAsyncSshServer } from '../test/helpers/asyncssh.js';
+import { createTestPki } from '../test/helpers/pki.js';
+import { ssh2Exec } from '../test/helpers/ssh2-run.js';
+
+export interface BenchRow {
+  name: string;
+  opsPerSec?: number;
+  ms?: number;
+  ratio?: number;
+  baseline?: string;
+}
+
+/** Runs `fn` repeatedly for about `ms` milliseconds; returns operations per second. */
+export function opsPerSecond(fn: () => unknown, ms = 500): number {
+  for (let i = 0; i < 200; i++) fn();
+  let n = 0;
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(ms) * 1_000_000n;
+  let now = start;
+  while (now < end) {
+    for (let i = 0; i < 100; i++) fn();
+    n += 100;
+    now = process.hrtime.bigint();
+  }
+  return n / (Number(now - start) / 1e9);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+async function benchFoundation(): Promise<BenchRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-bench-'));
+  try {
+    const pki = await createTestPki(join(dir, 'pki'));
+    const leaf = await pki.issue('bench', 'p256');
+    const rows: BenchRow[] = [];
+
+    const blobInput = { algorithm: 'x509v3-ecdsa-sha2-nistp256', certificates: [leaf.certDer, pki.intermediate.certDer], ocspResponses: [] };
+    const blob = encodePublicKeyBlob(blobInput);
+    const enc = opsPerSecond(() => encodePublicKeyBlob(blobInput));
+    const dec = opsPerSecond(() => decodePublicKeyBlob(blob));
+    const parse = opsPerSecond(() => parseX509PublicKey(blob));
+    rows.push({ name: 'blob encode (leaf+intermediate)', opsPerSec: enc, ms: 1000 / enc });
+    rows.push({ name: 'blob decode (structure only)', opsPerSec: dec, ms: 1000 / dec });
+    rows.push({ name: 'blob decode + parse certificates + key check', opsPerSec: parse, ms: 1000 / parse, ratio: dec / parse, baseline: 'blob decode (structure only)' });
+
+    // The same P-256 key as a certificate and as a plain SSH key, to one server.
+    const key = createPrivateKey(leaf.keyPem);
+    const server = await startAsyncSshServer({
+      trust: [pki.root.certPath],
+      dir: join(dir, 'server'),
+      authorizedKeysLines: [...DEFAULT_AUTHORIZED_KEYS, openSshPublicKeyLine(key)],
+    });
+    try {
+      const signer = await SoftwareSigner.fromFiles({ certificateFile: leaf.chainPath, keyFile: leaf.keyPath });
+      const base = { host: '127.0.0.1', port: server.port, username: 'bench' };
+      const x509 = () => ssh2Exec({ ...base, authHandler: x509AuthHandler('bench', { signer, algorithms: ['x509v3-ecdsa-sha2-nistp256'] }) as never }, 'true');
+      const plainPem = key.export({ format: 'pem', type: 'sec1' });
+      const plain = () => ssh2Exec({ ...base, authHandler: [{ type: 'publickey', username: 'bench', key: plainPem }] as never }, 'true');
+      for (let i = 0; i < 3; i++) {
+        await x509();
+        await plain();
+      }
+      const tx: number[] = [];
+      const tp: number[] = [];
+      for (let i = 0; i < 25; i++) {
+        tx.push(await timed(x509));
+        tp.push(await timed(plain));
+      }
+      const mx = median(tx);
+      const mp = median(tp);
+      rows.push({ name: 'connect+auth+exec, plain ecdsa-sha2-nistp256 key (median of 25)', ms: mp });
+      rows.push({ name: 'connect+auth+exec, x509v3-ecdsa-sha2-nistp256 (median of 25)', ms: mx, ratio: mx / mp, baseline: 'plain ecdsa-sha2-nistp256 (target <= 1.10)' });
+    } finally {
+      await server.stop();
+    }
+    return rows;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function print(title: string, rows: BenchRow[]): void {
+  console.log(`\n${title}`);
+  const fmt = (n: number | undefined, d = 3) => (n === undefined ? '' : n >= 1000 ? n.toFixed(0) : n.toPrecision(d + 1));
+  const w = Math.max(...rows.map((r) => r.name.length));
+  console.log(`${'benchmark'.padEnd(w)}  ${'ops/s'.padStart(10)}  ${'ms/op'.padStart(10)}  ${'ratio'.padStart(7)}  baseline`);
+  for (const r of rows) {
+    console.log(`${r.name.padEnd(w)}  ${fmt(r.opsPerSec).padStart(10)}  ${fmt(r.ms).padStart(10)}  ${r.ratio === undefined ? ''.padStart(7) : r.ratio.toFixed(3).padStart(7)}  ${r.baseline ?? ''}`);
+  }
+}
+
+const sections: Array<[string, () => Promise<BenchRow[]>]> = [['RFC 6187 encoding and the ssh2 client (AsyncSSH server on loopback)', benchFoundation]];
+
+for (const [title, run] of sections) {
+  try {
+    print(title, await run());
+  } catch (e) {
+    console.log(`\n${title}\n  failed: ${(e as Error).message}`);
+    process.exitCode = 1;
+  }
+}

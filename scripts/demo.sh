@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Quick start, part 1: a throwaway PKI, a local RFC 6187 server, a certificate login.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+exec node --import tsx examples/demo.ts

@@ -1,0 +1,396 @@
+/**
+ * A {@link Signer} whose private key stays on a PKCS#11 token (smartcard,
+ * HSM, SoftHSM).
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events';
+import { BasicConstraintsExtension, type X509Certificate } from '@peculiar/x509';
+import type { Key, Session, SessionObject } from 'graphene-pk11';
+import type { HashName } from '../../algorithms.js';
+import { CertificateChain, orderChain } from '../../certs/chain.js';
+import { parseCertificates, readCertificateFile, type CertificateInput } from '../../certs/load.js';
+import { ErrorCodes, SshX509Error } from '../../errors.js';
+import type { Signer } from '../signer.js';
+import { CKM_NAMES, CKR_GONE, CKR, ckrName, ckrOf } from './constants.js';
+import { candidateMechanisms, mechanismNames, parseMechanismNames, planSignature, slotSignMechanisms } from './mechanisms.js';
+import { acquireModule, type ModuleRef } from './module.js';
+import { loginSession, type PinSource } from './pin.js';
+import {
+  attr,
+  certMatches,
+  ckkFor,
+  findPrivateKey,
+  listTokens,
+  openSession,
+  parseIdHex,
+  readCertificates,
+  tokenMatches,
+  type CertObject,
+  type TokenEntry,
+} from './tokens.js';
+import { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
+import { DEFAULT_POLL_INTERVAL_MS } from './watch.js';
+
+/** Options for {@link Pkcs11Signer.open}. */
+export interface Pkcs11SignerOptions {
+  /** Path of the PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so` (or give `module-path` in the URI). */
+  module?: string;
+  /** An RFC 7512 `pkcs11:` URI selecting the token and/or the certificate. */
+  uri?: string | Pkcs11Uri;
+  /** The certificate's CKA_LABEL. */
+  label?: string;
+  /** The certificate's CKA_ID: hex (`01`, `4a:6b`) or bytes. */
+  id?: string | Uint8Array;
+  /** A fingerprint of the certificate: `SHA256:<base64>`, SHA-256 hex, or a SHA-1 thumbprint. */
+  fingerprint?: string;
+  /**
+   * Asked once for the user PIN when the token needs a login and has no
+   * PIN pad. Without it such a token fails at once with `ERR_PIN_REQUIRED`.
+   */
+  pin?: PinSource;
+  /**
+   * Intermediate certificates beyond those on the token: PEM/DER contents or
+   * parsed certificates. The chain is ordered from the leaf whatever the order.
+   */
+  intermediates?: CertificateInput;
+  /** Files (PEM or DER) holding intermediate certificates. */
+  intermediatesFile?: string | readonly string[];
+  /** Keep a self-signed root at the end of the chain (off by default; see ChainOptions). */
+  includeRoot?: boolean;
+  /**
+   * Restricts the mechanisms the signer may use to these (`CKM_RSA_PKCS`,
+   * `CKM_SHA256_RSA_PKCS`, ...), on top of what the token reports. For
+   * testing the fallbacks, and for tokens that report a mechanism they
+   * implement badly. Not needed otherwise.
+   */
+  allowMechanisms?: readonly (string | number)[];
+  /** How often to check that the token is still in its slot, in ms (default 1000; 0 = only when a signature fails). */
+  pollIntervalMs?: number;
+}
+
+/** A signer on a token; also an EventEmitter emitting `'removed'` (with an `ERR_TOKEN_REMOVED` error) once when the token leaves. */
+export interface Pkcs11Signer {
+  on(event: 'removed', listener: (error: SshX509Error) => void): this;
+  once(event: 'removed', listener: (error: SshX509Error) => void): this;
+  off(event: 'removed', listener: (error: SshX509Error) => void): this;
+  emit(event: 'removed', error: SshX509Error): boolean;
+}
+
+/** Where the signer's key is: for messages, listings and traces. */
+export interface Pkcs11KeyLocation {
+  readonly slotId: string;
+  readonly tokenLabel: string;
+  readonly tokenSerial: string;
+  /** CKA_ID as hex. */
+  readonly id: string;
+  /** CKA_LABEL of the certificate. */
+  readonly label: string;
+}
+
+function describeCert(t: TokenEntry, c: CertObject): string {
+  return `token "${t.label}" id ${c.id.toString('hex') || '(none)'} label "${c.label}" (${c.cert.subject})`;
+}
+
+/**
+ * A {@link Signer} over a private key on a PKCS#11 token. Open it with
+ * {@link Pkcs11Signer.open}: it holds one session and one login for its
+ * lifetime, signs on the token with the mechanisms the token reports,
+ * serialises concurrent signatures, and emits `'removed'` when the token
+ * leaves its slot. Close it with {@link Pkcs11Signer.close}; the module is
+ * finalized when its last signer closes.
+ *
+ * @example
+ * ```ts
+ * const signer = await Pkcs11Signer.open({
+ *   module: '/usr/lib/softhsm/libsofthsm2.so',
+ *   uri: 'pkcs11:token=alice;object=ssh',
+ *   pin: async () => process.env.PIN!,
+ * });
+ * signer.onRemoved(() => console.log('card removed'));
+ * const sig = await signer.sign(data, 'sha256');
+ * await signer.close();
+ * ```
+ */
+export class Pkcs11Signer extends EventEmitter implements Signer {
+  /** The chain, leaf first: the leaf from the token, intermediates from the token and/or the files given. */
+  readonly chain: CertificateChain;
+  /** `pkcs11:<token>/<label>` for traces. */
+  readonly label: string;
+  /** Where the key is. */
+  readonly location: Pkcs11KeyLocation;
+  /** The CKM_* names the signer may use, as the token reports them (after `allowMechanisms`). */
+  readonly mechanisms: readonly string[];
+
+  readonly #mod: ModuleRef;
+  readonly #token: TokenEntry;
+  readonly #session: Session;
+  readonly #key: SessionObject;
+  readonly #available: ReadonlySet<number>;
+  #queue: Promise<unknown> = Promise.resolve();
+  #unwatch: () => void;
+  #removed: SshX509Error | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(init: { mod: ModuleRef; token: TokenEntry; session: Session; key: SessionObject; cert: CertObject; chain: CertificateChain; available: Set<number>; pollIntervalMs: number }) {
+    super();
+    this.#mod = init.mod;
+    this.#token = init.token;
+    this.#session = init.session;
+    this.#key = init.key;
+    this.#available = init.available;
+    this.chain = init.chain;
+    this.label = `pkcs11:${init.token.label}/${init.cert.label || init.cert.id.toString('hex')}`;
+    this.location = Object.freeze({
+      slotId: init.token.slotId,
+      tokenLabel: init.token.label,
+      tokenSerial: init.token.serial,
+      id: init.cert.id.toString('hex'),
+      label: init.cert.label,
+    });
+    this.mechanisms = Object.freeze([...init.available].map((m) => CKM_NAMES.get(m) ?? `0x${m.toString(16)}`));
+    this.#unwatch = init.mod.watcher.watch(init.token.slot.handle, init.token.label, init.token.serial, init.pollIntervalMs, (reason) => this.#markRemoved(reason));
+  }
+
+  /**
+   * Opens the module, finds the one certificate the selection names (URI,
+   * label, id, fingerprint: all given criteria must match; with none, the
+   * only end-entity certificate on the tokens), logs in, and finds its
+   * private key (same CKA_ID).
+   *
+   * Throws: `ERR_PKCS11_MODULE_MISSING` / `_INVALID`, `ERR_PKCS11_UNAVAILABLE`,
+   * `ERR_URI_INVALID`, `ERR_TOKEN_NOT_FOUND`, `ERR_OBJECT_NOT_FOUND` (no such
+   * certificate, or no private key for it), `ERR_OBJECT_AMBIGUOUS`,
+   * `ERR_PIN_REQUIRED`, `ERR_PIN_INCORRECT`, `ERR_PIN_LOCKED`,
+   * `ERR_PIN_EXPIRED`, `ERR_CHAIN_INVALID`, `ERR_PKCS11_MECHANISM_UNSUPPORTED`.
+   */
+  static async open(options: Pkcs11SignerOptions): Promise<Pkcs11Signer> {
+    const uri = typeof options.uri === 'string' ? parsePkcs11Uri(options.uri) : options.uri;
+    const modulePath = options.module ?? uri?.modulePath;
+    if (!modulePath) throw new SshX509Error(ErrorCodes.PKCS11_MODULE_MISSING, 'no PKCS#11 module given (option module, or module-path in the URI)');
+    const selection = {
+      uri,
+      label: options.label,
+      id: options.id === undefined ? undefined : parseIdHex(options.id),
+      fingerprint: options.fingerprint,
+    };
+    const allowed = options.allowMechanisms ? parseMechanismNames(options.allowMechanisms) : undefined;
+    const extra: X509Certificate[] = [];
+    if (options.intermediates !== undefined) extra.push(...parseCertificates(options.intermediates, 'intermediates'));
+    if (options.intermediatesFile !== undefined) {
+      const files = typeof options.intermediatesFile === 'string' ? [options.intermediatesFile] : options.intermediatesFile;
+      for (const f of files) extra.push(...(await readCertificateFile(f)));
+    }
+
+    const mod = acquireModule(modulePath);
+    const sessions: Session[] = [];
+    try {
+      const tokens = listTokens(mod);
+      const matching = tokens.filter((t) => tokenMatches(mod, t, uri));
+      if (matching.length === 0) {
+        throw new SshX509Error(
+          ErrorCodes.TOKEN_NOT_FOUND,
+          tokens.length === 0 ? `no initialised token in any slot of ${mod.path}` : `no token matches the URI; tokens present: ${tokens.map((t) => `"${t.label}" (serial ${t.serial})`).join(', ')}`,
+        );
+      }
+      let found: { token: TokenEntry; session: Session; cert: CertObject; all: CertObject[] }[] = [];
+      for (const token of matching) {
+        const session = openSession(token);
+        sessions.push(session);
+        const all = readCertificates(session);
+        for (const cert of all) if (certMatches(cert, selection)) found.push({ token, session, cert, all });
+      }
+      if (found.length > 1) {
+        const leaves = found.filter((f) => !isCa(f.cert.cert));
+        if (leaves.length > 0) found = leaves;
+      }
+      if (found.length === 0) {
+        throw new SshX509Error(ErrorCodes.OBJECT_NOT_FOUND, `no certificate on ${matching.map((t) => `token "${t.label}"`).join(', ')} matches the selection${describeSelection(selection)}`);
+      }
+      if (found.length > 1) {
+        throw new SshX509Error(
+          ErrorCodes.OBJECT_AMBIGUOUS,
+          `${found.length} certificates match the selection${describeSelection(selection)}: ${found.map((f) => describeCert(f.token, f.cert)).join('; ')}; name one by URI, label, id or fingerprint`,
+        );
+      }
+      const { token, session, cert, all } = found[0]!;
+
+      // RFC 6187 section 2.1: leaf first, then each issuer; intermediates may sit on the token or in files.
+      const chain = new CertificateChain(
+        orderChain([cert.cert, ...all.filter((c) => c !== cert).map((c) => c.cert), ...extra], {
+          leaf: cert.cert,
+          includeRoot: options.includeRoot,
+        }),
+      );
+
+      await loginSession({ session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, tokenFlags: () => token.slot.getToken().flags }, options.pin);
+
+      const key = findPrivateKey(session, cert);
+      if (!key) {
+        throw new SshX509Error(ErrorCodes.OBJECT_NOT_FOUND, `${describeCert(token, cert)} has no private key on the token (looked for a private key object with the same CKA_ID)`);
+      }
+      const keyType = chain.keyFacts.keyType;
+      const ckk = attr<number>(key, 'keyType');
+      if (ckk !== undefined && ckk !== ckkFor(keyType)) {
+        throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the private key with the CKA_ID of ${describeCert(token, cert)} is not a ${keyType} key (CKK 0x${ckk.toString(16)})`);
+      }
+      const modulus = keyType === 'rsa' ? attr<Buffer>(key, 'modulus') : undefined;
+      if (modulus && modulus.length > 0) {
+        const n = Buffer.from(chain.publicKey.export({ format: 'jwk' }).n!, 'base64url');
+        if (!stripZeros(modulus).equals(stripZeros(n))) {
+          throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the private key with the CKA_ID of ${describeCert(token, cert)} has another RSA modulus than the certificate`);
+        }
+      }
+
+      let available: Set<number>;
+      try {
+        available = slotSignMechanisms(token.slot);
+      } catch (e) {
+        throw new SshX509Error(ErrorCodes.PKCS11_FAILED, `C_GetMechanismList on token "${token.label}" failed: ${ckrName(e)}`, { cause: e });
+      }
+      if (allowed) available = new Set([...available].filter((m) => allowed.has(m)));
+      const usable = new Set([null, 'sha1', 'sha256', 'sha384', 'sha512'].flatMap((h) => candidateMechanisms(keyType, h as HashName | null)));
+      available = new Set([...available].filter((m) => usable.has(m)));
+      if (available.size === 0) {
+        throw new SshX509Error(
+          ErrorCodes.PKCS11_MECHANISM_UNSUPPORTED,
+          `token "${token.label}" offers none of the mechanisms a ${keyType} key needs (${mechanismNames(usable)})${allowed ? ' among those allowed by allowMechanisms' : ''}`,
+        );
+      }
+
+      for (const s of sessions) if (s !== session) closeQuietly(s);
+      return new Pkcs11Signer({ mod, token, session, key, cert, chain, available, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS });
+    } catch (e) {
+      for (const s of sessions) closeQuietly(s);
+      mod.release();
+      throw e;
+    }
+  }
+
+  /**
+   * Signs on the token (see {@link Signer.sign} for the output format).
+   * Concurrent calls are queued and run one after the other on the signer's
+   * one session. Rejects with `ERR_TOKEN_REMOVED` once the token has left,
+   * `ERR_SIGN_FAILED` after {@link Pkcs11Signer.close} or when the token
+   * fails, and `ERR_PKCS11_MECHANISM_UNSUPPORTED` when the token offers no
+   * mechanism for this hash.
+   */
+  sign(data: Uint8Array, hash: HashName | null): Promise<Uint8Array> {
+    const run = this.#queue.then(() => this.#signNow(data, hash));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #signNow(data: Uint8Array, hash: HashName | null): Promise<Uint8Array> {
+    if (this.#removed) throw this.#removed;
+    if (this.#closing) throw new SshX509Error(ErrorCodes.SIGN_FAILED, `${this.label}: the signer is closed`);
+    const { keyType, nodeCurve } = this.chain.keyFacts;
+    const plan = planSignature(keyType, hash, data, this.#available);
+    let sig: Buffer;
+    try {
+      const op = this.#session.createSign(plan.mechanism, this.#key as Key);
+      sig = await new Promise<Buffer>((resolve, reject) => op.once(plan.input, (err, out) => (err ? reject(err) : resolve(out))));
+    } catch (e) {
+      const rv = ckrOf(e);
+      if (rv !== undefined && CKR_GONE.has(rv)) {
+        this.#markRemoved(`signing failed with ${ckrName(e)}`);
+        throw this.#removed!;
+      }
+      this.#mod.watcher.checkSlot(this.#token.slot.handle);
+      if (this.#removed) throw this.#removed;
+      throw new SshX509Error(
+        ErrorCodes.SIGN_FAILED,
+        `${this.label}: C_Sign (${mechanismNames([plan.mechanism])}) failed: ${ckrName(e)}${rv === CKR.USER_NOT_LOGGED_IN ? ' (the token logged out; open the signer again)' : ''}`,
+        { cause: e },
+      );
+    }
+    if (keyType === 'ec') {
+      const width = Math.ceil(({ prime256v1: 256, secp384r1: 384, secp521r1: 521 }[nodeCurve ?? ''] ?? 0) / 8);
+      if (width && sig.length !== 2 * width) {
+        throw new SshX509Error(ErrorCodes.SIGN_FAILED, `${this.label}: the token returned a ${sig.length}-byte ECDSA signature, expected r||s of ${2 * width} bytes`);
+      }
+    }
+    return new Uint8Array(sig);
+  }
+
+  /**
+   * Subscribes to the token leaving its slot; the listener is called once
+   * (at once, asynchronously, when the token has already left). Returns the
+   * unsubscribe function.
+   */
+  onRemoved(listener: () => void): () => void {
+    if (this.#removed) {
+      const removed = this.#removed;
+      let active = true;
+      queueMicrotask(() => {
+        if (active) (listener as (e: SshX509Error) => void)(removed);
+      });
+      return () => {
+        active = false;
+      };
+    }
+    this.once('removed', listener);
+    return () => {
+      this.off('removed', listener);
+    };
+  }
+
+  /** True once the token has left its slot. */
+  get removed(): boolean {
+    return this.#removed !== undefined;
+  }
+
+  #markRemoved(reason: string): void {
+    if (this.#removed) return;
+    this.#removed = new SshX509Error(ErrorCodes.TOKEN_REMOVED, `${this.label}: ${reason}`);
+    this.#unwatch();
+    this.emit('removed', this.#removed);
+    void this.close();
+  }
+
+  /**
+   * Waits for queued signatures, closes the session (which logs out when it
+   * is the token's last) and releases the module (finalized when this was
+   * its last user). Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#queue.then(() => {
+      this.#unwatch();
+      closeQuietly(this.#session);
+      this.#mod.release();
+    });
+    return this.#closing;
+  }
+}
+
+function isCa(cert: X509Certificate): boolean {
+  try {
+    return cert.getExtension(BasicConstraintsExtension)?.ca === true;
+  } catch {
+    return false;
+  }
+}
+
+function stripZeros(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return b.subarray(i);
+}
+
+function closeQuietly(s: Session): void {
+  try {
+    s.close();
+  } catch {
+    /* the token may have left */
+  }
+}
+
+function describeSelection(sel: { uri?: Pkcs11Uri; label?: string; id?: Uint8Array; fingerprint?: string }): string {
+  const parts: string[] = [];
+  if (sel.uri?.object !== undefined) parts.push(`object=${JSON.stringify(sel.uri.object)}`);
+  if (sel.uri?.id !== undefined) parts.push(`id=${Buffer.from(sel.uri.id).toString('hex')}`);
+  if (sel.label !== undefined) parts.push(`label ${JSON.stringify(sel.label)}`);
+  if (sel.id !== undefined) parts.push(`id ${Buffer.from(sel.id).toString('hex')}`);
+  if (sel.fingerprint !== undefined) parts.push(`fingerprint ${sel.fingerprint}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}

@@ -1,0 +1,192 @@
+/**
+ * OCSP (RFC 6960) for the verifier: checking a response (stapled in the
+ * RFC 6187 blob, or fetched), building a request, and fetching from the
+ * certificate's AIA responder. pkijs parses; node:crypto verifies.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { AuthorityInfoAccessExtension, ExtendedKeyUsageExtension } from '@peculiar/x509';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import type { CertificateStore, IssuanceChecker, SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
+import { verifySignedObject } from '../certificates.js';
+import { OID_OCSP_SIGNING } from '../policy.js';
+import { refuse } from '../reasons.js';
+
+const ID_PKIX_OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1';
+const HASH_BY_OID: Record<string, string> = {
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+
+/** The status an OCSP response gives one certificate. */
+export interface OcspAnswer {
+  readonly status: 'good' | 'revoked' | 'unknown';
+  readonly thisUpdate: Date;
+  readonly nextUpdate?: Date;
+  /** Who signed: the issuing CA itself, or a responder it delegated. */
+  readonly responder: 'ca' | 'delegated';
+  readonly revocationTime?: Date;
+}
+
+/** What checking one OCSP response needs. */
+export interface OcspCheckContext {
+  readonly at: Date;
+  /** Allowance for clock differences on thisUpdate/nextUpdate, ms. */
+  readonly clockSkewMs: number;
+  /** Oldest thisUpdate accepted when the response has no nextUpdate, ms. */
+  readonly maxAgeMs: number;
+  readonly issuance: IssuanceChecker;
+  readonly store: CertificateStore;
+  readonly signaturePolicy: SignedObjectPolicy;
+}
+
+function digest(hash: string, data: Uint8Array): Buffer {
+  return createHash(hash).update(data).digest();
+}
+
+function eq(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+function issuerKeyBits(issuer: VerifierCertificate): Uint8Array {
+  return issuer.pkijs.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
+}
+
+/** True when `id` (an OCSP CertID) names `cert` as issued by `issuer` (RFC 6960 section 4.1.1). */
+function certIdMatches(id: pkijs.CertID, cert: VerifierCertificate, issuer: VerifierCertificate): boolean {
+  const hash = HASH_BY_OID[id.hashAlgorithm.algorithmId];
+  if (!hash) return false;
+  if (!id.serialNumber.isEqual(cert.pkijs.serialNumber)) return false;
+  const nameHash = digest(hash, new Uint8Array(issuer.pkijs.subject.toSchema().toBER(false)));
+  const keyHash = digest(hash, issuerKeyBits(issuer));
+  return eq(id.issuerNameHash.valueBlock.valueHexView, nameHash) && eq(id.issuerKeyHash.valueBlock.valueHexView, keyHash);
+}
+
+/** True when the responderID (byName or byKey) names `c`. */
+function responderIs(rid: pkijs.ResponseData['responderID'], c: VerifierCertificate): boolean {
+  if (rid instanceof asn1js.OctetString) return eq(rid.valueBlock.valueHexView, digest('sha1', issuerKeyBits(c)));
+  if (rid instanceof pkijs.RelativeDistinguishedNames) return rid.isEqual(c.pkijs.subject);
+  return false;
+}
+
+/** Parses an OCSPResponse down to its BasicOCSPResponse; refuses `revocationInvalid` when it is not a successful basic response. */
+export function parseOcspResponse(der: Uint8Array): pkijs.BasicOCSPResponse {
+  let resp: pkijs.OCSPResponse;
+  try {
+    resp = pkijs.OCSPResponse.fromBER(der);
+  } catch {
+    refuse('revocationInvalid', 'the OCSP response is not DER OCSPResponse');
+  }
+  const status = resp.responseStatus.valueBlock.valueDec;
+  if (status !== 0) refuse('revocationInvalid', `the OCSP responder answered status ${status} (not successful)`);
+  if (!resp.responseBytes || resp.responseBytes.responseType !== ID_PKIX_OCSP_BASIC) {
+    refuse('revocationInvalid', 'the OCSP response is not an id-pkix-ocsp-basic response');
+  }
+  try {
+    return pkijs.BasicOCSPResponse.fromBER(resp.responseBytes.response.valueBlock.valueHexView);
+  } catch {
+    refuse('revocationInvalid', 'the BasicOCSPResponse cannot be parsed');
+  }
+}
+
+/**
+ * Checks one OCSP response for `cert` (issued by `issuer`): the responder is
+ * the CA or a responder the CA delegated with id-kp-OCSPSigning (valid
+ * now), its signature verifies, a SingleResponse carries this certificate's
+ * CertID, and thisUpdate/nextUpdate bracket `at` within the skew allowance.
+ *
+ * Refusals: `ocspUnauthorized`, `ocspMismatch`, `ocspStale`, `revocationInvalid`.
+ * A `revoked` or `unknown` status is returned, not thrown.
+ */
+export async function checkOcspResponse(
+  der: Uint8Array,
+  cert: VerifierCertificate,
+  issuer: VerifierCertificate,
+  ctx: OcspCheckContext,
+): Promise<OcspAnswer> {
+  const basic = parseOcspResponse(der);
+  const rid = basic.tbsResponseData.responderID;
+
+  let signer: VerifierCertificate | undefined;
+  let responder: OcspAnswer['responder'] = 'ca';
+  if (responderIs(rid, issuer)) {
+    signer = issuer;
+  } else {
+    for (const c of basic.certs ?? []) {
+      let vc: VerifierCertificate;
+      try {
+        vc = ctx.store.get(new Uint8Array(c.toSchema().toBER(false)));
+      } catch {
+        continue;
+      }
+      if (!responderIs(rid, vc)) continue;
+      // RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA and carries id-kp-OCSPSigning.
+      const eku = vc.x509.getExtension(ExtendedKeyUsageExtension);
+      if (!eku || !eku.usages.map(String).includes(OID_OCSP_SIGNING)) {
+        refuse('ocspUnauthorized', `the OCSP responder ${JSON.stringify(vc.x509.subject)} lacks id-kp-OCSPSigning`);
+      }
+      if (!(await ctx.issuance.check(vc, issuer))) {
+        refuse('ocspUnauthorized', `the OCSP responder ${JSON.stringify(vc.x509.subject)} was not issued by ${JSON.stringify(issuer.x509.subject)}`);
+      }
+      if (ctx.at < vc.x509.notBefore || ctx.at > vc.x509.notAfter) {
+        refuse('ocspUnauthorized', `the OCSP responder certificate ${JSON.stringify(vc.x509.subject)} is outside its validity period`);
+      }
+      signer = vc;
+      responder = 'delegated';
+      break;
+    }
+  }
+  if (!signer) refuse('ocspUnauthorized', `the OCSP response is signed by a responder that is neither ${JSON.stringify(issuer.x509.subject)} nor delegated by it`);
+
+  const tbs = basic.tbsResponseData.tbsView;
+  let ok = verifySignedObject(basic.signatureAlgorithm.algorithmId, tbs, basic.signature.valueBlock.valueHexView, signer.publicKey, ctx.signaturePolicy);
+  if (ok === undefined) {
+    try {
+      ok = await basic.verify({ trustedCerts: [signer.pkijs] });
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) refuse('ocspUnauthorized', `the OCSP response signature does not verify with the key of ${JSON.stringify(signer.x509.subject)}`);
+
+  const single = basic.tbsResponseData.responses.find((r) => certIdMatches(r.certID, cert, issuer));
+  if (!single) refuse('ocspMismatch', `the OCSP response has no answer for ${JSON.stringify(cert.x509.subject)} (serial ${cert.x509.serialNumber})`);
+
+  const thisUpdate = single.thisUpdate;
+  const nextUpdate = single.nextUpdate;
+  const now = ctx.at.getTime();
+  if (thisUpdate.getTime() > now + ctx.clockSkewMs) refuse('ocspStale', `the OCSP response's thisUpdate ${thisUpdate.toISOString()} is in the future`);
+  if (nextUpdate && nextUpdate.getTime() < now - ctx.clockSkewMs) refuse('ocspStale', `the OCSP response's nextUpdate ${nextUpdate.toISOString()} has passed`);
+  if (!nextUpdate && thisUpdate.getTime() < now - ctx.maxAgeMs - ctx.clockSkewMs) {
+    refuse('ocspStale', `the OCSP response (no nextUpdate) is older than ${Math.round(ctx.maxAgeMs / 1000)} s`);
+  }
+
+  const st = single.certStatus as asn1js.BaseBlock;
+  const tag = st.idBlock.tagNumber;
+  const base = { thisUpdate, responder, ...(nextUpdate ? { nextUpdate } : {}) };
+  if (tag === 0) return { status: 'good', ...base };
+  if (tag === 1) {
+    let revocationTime: Date | undefined;
+    const inner = (st as asn1js.Constructed).valueBlock?.value?.[0];
+    if (inner instanceof asn1js.GeneralizedTime) revocationTime = inner.toDate();
+    return { status: 'revoked', ...base, ...(revocationTime ? { revocationTime } : {}) };
+  }
+  return { status: 'unknown', ...base };
+}
+
+/** The OCSP responder URLs of the certificate's authorityInfoAccess (http and https only). */
+export function ocspUrls(cert: VerifierCertificate): string[] {
+  const aia = cert.x509.getExtension(AuthorityInfoAccessExtension);
+  return (aia?.ocsp ?? []).map((n) => (n.type === 'url' ? n.value : '')).filter((u) => /^https?:\/\//i.test(u));
+}
+
+/** A DER OCSPRequest for `cert` (SHA-1 CertID, as every responder supports), without a nonce so that answers can be cached. */
+export async function buildOcspRequest(cert: VerifierCertificate, issuer: VerifierCertificate): Promise<Uint8Array> {
+  const req = new pkijs.OCSPRequest();
+  await req.createForCertificate(cert.pkijs, { hashAlgorithm: 'SHA-1', issuerCertificate: issuer.pkijs });
+  return new Uint8Array(req.toSchema(true).toBER(false));
+}
