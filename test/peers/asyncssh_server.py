@@ -36,7 +36,7 @@ DEFAULT_ALGS = [
     'x509v3-ecdsa-sha2-nistp256', 'x509v3-ecdsa-sha2-nistp384',
     'x509v3-ecdsa-sha2-nistp521', 'x509v3-ssh-ed25519',
     'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384',
-    'ecdsa-sha2-nistp521', 'rsa-sha2-256', 'rsa-sha2-512',
+    'ecdsa-sha2-nistp521', 'ssh-rsa', 'rsa-sha2-256', 'rsa-sha2-512',
 ]
 
 

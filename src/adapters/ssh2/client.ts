@@ -5,10 +5,11 @@
  *
  * @module
  */
-import { findAlgorithm, getAlgorithm, keyMismatch, type AlgorithmInfo } from '../../algorithms.js';
+import { findAlgorithm, getAlgorithm, keyMismatch, type AlgorithmInfo, type HashName } from '../../algorithms.js';
+import { openSshPublicKeyLine } from '../../keys/ssh-public-key.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { encodePublicKeyBlob } from '../../rfc6187/publickey-blob.js';
-import { primitiveToSsh } from '../../rfc6187/signature.js';
+import { ecdsaRawToDer, primitiveToSsh } from '../../rfc6187/signature.js';
 import type { Signer } from '../../signers/signer.js';
 import { installSsh2Compat } from './compat.js';
 import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
@@ -32,12 +33,21 @@ export interface X509ClientOptions {
   maxAttempts?: number;
   /** Receives what is tried and why it failed; never a PIN, a key or a signature. */
   logger?: TraceLogger;
+  /**
+   * Use the certificate's key as a plain SSH key (`rsa-sha2-256`/`-512`,
+   * `ssh-rsa`, `ecdsa-sha2-*`, `ssh-ed25519`) for servers without RFC 6187,
+   * as SecureCRT's "Use certificate as raw SSH2 key". `algorithms` and
+   * `ocspResponses` do not apply; ssh2 negotiates the RSA hash.
+   */
+  rawKey?: boolean;
 }
 
 /** One identity offered to the server: a signer with one algorithm. */
 interface Identity {
   readonly signer: Signer;
+  /** The x509v3 row, or for raw keys the row whose plain key type this is. */
   readonly algorithm: AlgorithmInfo;
+  readonly raw: boolean;
   readonly key: object;
 }
 
@@ -52,7 +62,16 @@ function asList<T>(v: T | readonly T[]): readonly T[] {
  * `ERR_KEY_ALGORITHM_MISMATCH` when none of the requested ones fits the key.
  */
 export function algorithmsFor(signer: Signer, requested?: readonly string[]): AlgorithmInfo[] {
-  if (!requested || requested.length === 0) return signer.chain.algorithms();
+  if (!requested || requested.length === 0) {
+    const all = signer.chain.algorithms();
+    if (all.length === 0) {
+      throw new SshX509Error(
+        ErrorCodes.KEY_ALGORITHM_MISMATCH,
+        `no algorithm without SHA-1 fits the certificate ${signer.chain.leaf.subject} (${signer.chain.keyFacts.keyType}${signer.chain.keyFacts.bits ? ` ${signer.chain.keyFacts.bits}` : ''}); request x509v3-ssh-rsa explicitly if the server needs it`,
+      );
+    }
+    return all;
+  }
   const wanted = requested.map((n) => getAlgorithm(n));
   const usable = wanted.filter((a) => keyMismatch(a, signer.chain.keyFacts) === undefined);
   if (usable.length === 0) {
@@ -62,12 +81,22 @@ export function algorithmsFor(signer: Signer, requested?: readonly string[]): Al
   return usable;
 }
 
+/** The hash for a raw-key signature: ssh2's choice for RSA (rsa-sha2-256/512, ssh-rsa), the curve's for ECDSA. */
+function rawHash(algorithm: AlgorithmInfo, requested: unknown): HashName | null {
+  if (algorithm.keyType === 'rsa') return requested === 'sha256' || requested === 'sha512' || requested === 'sha1' ? requested : 'sha1';
+  return algorithm.hash;
+}
+
 /**
  * Creates an in-process ssh2 agent (a `BaseAgent`) whose identities are the
  * signers' certificate chains, one per algorithm, and whose signing calls
  * {@link Signer.sign} asynchronously. Installs the ssh2 compatibility fix
  * ({@link installSsh2Compat}) so that the signature carries the RFC 6187
  * format name.
+ *
+ * ssh2 asks the server about each identity first (the publickey query, no
+ * signature) and signs only after the server answers PK_OK, so a smartcard
+ * is asked for its PIN only for a certificate the server would accept.
  *
  * Use it as `{ type: 'agent', username, agent }` in an `authHandler`, or as
  * the `agent` option of `Client.connect()`.
@@ -79,6 +108,13 @@ export function createX509Agent(options: X509ClientOptions): object {
   const log = options.logger;
   const identities: Identity[] = [];
   for (const signer of signers) {
+    if (options.rawKey) {
+      const row = signer.chain.algorithms({ allowSha1: true })[0];
+      if (!row) throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, `the key of ${signer.chain.leaf.subject} has no plain SSH key type`);
+      const line = openSshPublicKeyLine(signer.chain.publicKey, signer.label);
+      identities.push({ signer, algorithm: row, raw: true, key: compat.parsePublicKey(line) });
+      continue;
+    }
     for (const algorithm of algorithmsFor(signer, options.algorithms)) {
       const publicKeyBlob = encodePublicKeyBlob({ algorithm: algorithm.name, certificates: signer.chain.der, ocspResponses: options.ocspResponses ?? [] });
       const id = describeIdentity(signer.chain, algorithm.name);
@@ -91,7 +127,7 @@ export function createX509Agent(options: X509ClientOptions): object {
         },
         `${signer.label} (${algorithm.name})`,
       );
-      identities.push({ signer, algorithm, key });
+      identities.push({ signer, algorithm, raw: false, key });
     }
   }
   const cap = options.maxAttempts;
@@ -117,11 +153,19 @@ export function createX509Agent(options: X509ClientOptions): object {
         done(new SshX509Error(ErrorCodes.SIGN_FAILED, 'the agent was asked to sign with a key it does not hold'));
         return;
       }
-      emitTrace(log, 'info', 'server accepted the certificate (PK_OK); signing', describeIdentity(ident.signer.chain, ident.algorithm.name));
-      ident.signer.sign(data, ident.algorithm.hash).then(
+      const hash = ident.raw ? rawHash(ident.algorithm, (opts as { hash?: unknown } | undefined)?.hash) : ident.algorithm.hash;
+      const what = ident.raw ? `${ident.algorithm.plainKeyType} (raw key${hash && ident.algorithm.keyType === 'rsa' ? `, ${hash}` : ''})` : ident.algorithm.name;
+      emitTrace(log, 'info', 'server accepted the key (PK_OK); signing', describeIdentity(ident.signer.chain, what));
+      ident.signer.sign(data, hash).then(
         (primitive) => {
           try {
-            done(null, Buffer.from(primitiveToSsh(primitive, ident.algorithm)));
+            // Raw ECDSA goes back to ssh2 as DER, which ssh2 converts to SSH form itself.
+            const out = ident.raw
+              ? ident.algorithm.keyType === 'ec'
+                ? ecdsaRawToDer(primitive, ident.algorithm)
+                : primitive
+              : primitiveToSsh(primitive, ident.algorithm);
+            done(null, Buffer.from(out));
           } catch (e) {
             done(e as Error);
           }

@@ -53,6 +53,8 @@ export interface Ssh2Compat {
    * `authPK` recognises as ours.
    */
   makeKey(info: X509KeyInfo, comment: string): object;
+  /** ssh2's own parse of an OpenSSH public key line (for raw-key mode, where ssh2 signs as usual). */
+  parsePublicKey(line: string): object;
 }
 
 interface Ssh2Internals {
@@ -215,9 +217,18 @@ export function installSsh2Compat(options: { ssh2Entry?: string } = {}): Ssh2Com
       });
       return key;
     },
+    parsePublicKey: (line) => parsePublicKeyWith(internals, line),
   };
   if (!options.ssh2Entry) installed = compat;
   return compat;
+}
+
+function parsePublicKeyWith(internals: Ssh2Internals, line: string): object {
+  const k = internals.parseKey(line);
+  if (k instanceof Error || typeof k !== 'object' || k === null) {
+    throw new SshX509Error(ErrorCodes.ALGORITHM_UNSUPPORTED, `ssh2 cannot use this key as a plain SSH key: ${k instanceof Error ? k.message : 'unknown'}`);
+  }
+  return k;
 }
 
 /** True when `key` is a key object made by {@link Ssh2Compat.makeKey}. */

@@ -276,6 +276,9 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
    * mechanism for this hash.
    */
   sign(data: Uint8Array, hash: HashName | null): Promise<Uint8Array> {
+    if (this.#closing && !this.#removed) {
+      return Promise.reject(new SshX509Error(ErrorCodes.SIGN_FAILED, `${this.label}: the signer is closed`));
+    }
     const run = this.#queue.then(() => this.#signNow(data, hash));
     this.#queue = run.catch(() => undefined);
     return run;
@@ -283,7 +286,6 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
 
   async #signNow(data: Uint8Array, hash: HashName | null): Promise<Uint8Array> {
     if (this.#removed) throw this.#removed;
-    if (this.#closing) throw new SshX509Error(ErrorCodes.SIGN_FAILED, `${this.label}: the signer is closed`);
     const { keyType, nodeCurve } = this.chain.keyFacts;
     const plan = planSignature(keyType, hash, data, this.#available);
     let sig: Buffer;

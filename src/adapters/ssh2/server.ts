@@ -1,0 +1,124 @@
+/**
+ * The ssh2 Server integration: a handler for a client's `authentication`
+ * event that verifies RFC 6187 publickey requests with an
+ * {@link X509Verifier}, answers the query form with PK_OK only for a chain
+ * that would be accepted, and logs every decision (never keys or signatures).
+ *
+ * @module
+ */
+import { SshReader } from '../../wire/reader.js';
+import { SshWriter } from '../../wire/writer.js';
+import { findAlgorithm } from '../../algorithms.js';
+import { X509Verifier, type VerifyResult, type X509VerifierOptions } from '../../verify/verifier.js';
+import { emitTrace, type TraceLogger } from '../trace.js';
+
+/** The parts of ssh2's AuthContext this handler reads (ssh2 1.x). */
+export interface Ssh2AuthContext {
+  readonly method: string;
+  readonly username: string;
+  readonly key?: { readonly algo: string; readonly data: Buffer };
+  readonly signature?: Buffer;
+  readonly blob?: Buffer;
+  accept(): void;
+  reject(methodsLeft?: string[], isPartial?: boolean): void;
+}
+
+/** Options of {@link x509Authentication}. */
+export interface X509AuthenticationOptions {
+  /** Receives one event per decision: `fields` has username, account, algorithm, subject, sha256, revocation, reason. */
+  logger?: TraceLogger;
+  /** Called with every accepted signed login (not queries), before `ctx.accept()`. */
+  onAccept?: (result: VerifyResult, ctx: Ssh2AuthContext) => void;
+  /** Called with every refusal. */
+  onReject?: (result: VerifyResult | undefined, ctx: Ssh2AuthContext) => void;
+}
+
+/**
+ * Rebuilds the SSH signature blob from what ssh2 hands over as
+ * `ctx.signature`. ssh2 (lib/protocol/handlers.misc.js) strips
+ * `string(name) + uint32 len` only when the inner name starts with the
+ * algorithm name (what an unpatched ssh2 client sends: the x509v3 name), so
+ * the bytes are either the whole RFC 6187 blob (`string("ecdsa-sha2-nistp256")
+ * + string(sig)`) or the bare signature; the bare form is wrapped back under
+ * the x509v3 name, which the verifier accepts unless strict.
+ */
+export function signatureBlobFromSsh2(signature: Uint8Array, algorithm: string): Uint8Array {
+  const alg = findAlgorithm(algorithm);
+  if (!alg) return signature;
+  try {
+    const r = new SshReader(signature);
+    if (r.readUtf8('format', 64) === alg.signatureFormat) return signature;
+  } catch {
+    // not a blob that starts with the RFC format name
+  }
+  return new SshWriter().string(algorithm).string(signature).toBuffer();
+}
+
+function fields(r: VerifyResult): Record<string, unknown> {
+  return {
+    username: r.username,
+    account: r.account,
+    algorithm: r.algorithm,
+    subject: r.subject,
+    sha256: r.fingerprint,
+    revocation: r.revocationSource,
+    reason: r.reason,
+    query: r.query,
+    cached: r.cached,
+  };
+}
+
+/**
+ * A handler for ssh2's `client.on('authentication', ...)`. Publickey
+ * requests with an x509v3 algorithm go to the verifier; everything else is
+ * rejected with `['publickey']` as the methods that can continue.
+ *
+ * @example
+ * ```ts
+ * const verifier = await X509Verifier.create({ trustAnchors: ['ca.pem'], account: { map: 'upn-local' } });
+ * new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
+ *   client.on('authentication', x509Authentication(verifier, { logger: console.log }));
+ * });
+ * ```
+ */
+export function x509Authentication(verifier: X509Verifier, options: X509AuthenticationOptions = {}): (ctx: Ssh2AuthContext) => void {
+  const { logger } = options;
+  return (ctx) => {
+    if (ctx.method !== 'publickey' || !ctx.key || !findAlgorithm(ctx.key.algo)) {
+      if (ctx.method === 'publickey') emitTrace(logger, 'debug', 'publickey with a non-X.509 algorithm refused', { username: ctx.username, algorithm: ctx.key?.algo });
+      ctx.reject(['publickey']);
+      return;
+    }
+    const key = ctx.key;
+    const signature = ctx.signature ? signatureBlobFromSsh2(ctx.signature, key.algo) : undefined;
+    verifier
+      .verify({
+        username: ctx.username,
+        algorithm: key.algo,
+        publicKey: key.data,
+        ...(signature ? { signature, signedData: ctx.blob ?? Buffer.alloc(0) } : {}),
+      })
+      .then(
+        (r) => {
+          emitTrace(logger, r.ok ? 'info' : 'warn', r.message, fields(r));
+          if (r.ok) {
+            if (!r.query) options.onAccept?.(r, ctx);
+            ctx.accept();
+          } else {
+            options.onReject?.(r, ctx);
+            ctx.reject(['publickey']);
+          }
+        },
+        (e: unknown) => {
+          emitTrace(logger, 'error', `verifier failed: ${e instanceof Error ? e.message : String(e)}`, { username: ctx.username, algorithm: key.algo });
+          options.onReject?.(undefined, ctx);
+          ctx.reject(['publickey']);
+        },
+      );
+  };
+}
+
+/** Creates a verifier from options and returns {@link x509Authentication} for it. */
+export async function createX509Authentication(verifierOptions: X509VerifierOptions, options: X509AuthenticationOptions = {}): Promise<(ctx: Ssh2AuthContext) => void> {
+  return x509Authentication(await X509Verifier.create(verifierOptions), options);
+}

@@ -1,0 +1,45 @@
+/**
+ * Loading trust anchors and intermediate pools: PEM or DER files,
+ * directories of them, PEM text, DER bytes, or parsed certificates.
+ *
+ * @module
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { X509Certificate } from '@peculiar/x509';
+import { parseCertificates, readCertificateFile } from '../certs/load.js';
+import { ErrorCodes, SshX509Error } from '../errors.js';
+
+/**
+ * A source of certificates: a path to a PEM/DER file or to a directory
+ * (every `.pem`, `.crt`, `.cer` and `.der` file in it), PEM text, DER bytes,
+ * or a parsed certificate.
+ */
+export type CertificateSource = string | Uint8Array | X509Certificate;
+
+const CERT_FILE = /\.(pem|crt|cer|der)$/i;
+
+/** Reads every certificate from `sources`, in order. Throws `ERR_FILE_UNREADABLE` or `ERR_CERT_INVALID`. */
+export async function loadCertificateSources(sources: readonly CertificateSource[]): Promise<X509Certificate[]> {
+  const out: X509Certificate[] = [];
+  for (const s of sources) {
+    if (s instanceof X509Certificate) out.push(s);
+    else if (s instanceof Uint8Array) out.push(...parseCertificates(s));
+    else if (s.includes('-----BEGIN')) out.push(...parseCertificates(s));
+    else {
+      let isDir = false;
+      try {
+        isDir = (await stat(s)).isDirectory();
+      } catch (e) {
+        throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read certificate source ${s}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
+      }
+      if (isDir) {
+        const names = (await readdir(s)).filter((n) => CERT_FILE.test(n)).sort();
+        for (const n of names) out.push(...(await readCertificateFile(join(s, n))));
+      } else {
+        out.push(...(await readCertificateFile(s)));
+      }
+    }
+  }
+  return out;
+}

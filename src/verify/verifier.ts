@@ -1,0 +1,291 @@
+/**
+ * The server-side verifier of RFC 6187 user authentication, free of any SSH
+ * framework: given the algorithm name, the public key blob, the signed data
+ * and the signature (or no signature: the query form), it decides, and
+ * explains the decision.
+ *
+ * @module
+ */
+import type { X509Certificate } from '@peculiar/x509';
+import { findAlgorithm, keyMismatch, type AlgorithmInfo } from '../algorithms.js';
+import { CertificateChain } from '../certs/chain.js';
+import { keyFacts } from '../certs/key.js';
+import { ErrorCodes, SshX509Error, isSshX509Error } from '../errors.js';
+import { decodePublicKeyBlob, type BlobLimits } from '../rfc6187/publickey-blob.js';
+import { loadCertificateSources, type CertificateSource } from './anchors.js';
+import { bindAccount, bindingFacts, type AccountBindingOptions, type BindingFacts } from './binding.js';
+import { LruCache } from './cache.js';
+import { CertificateStore, IssuanceChecker, sha256Hex, type VerifierCertificate } from './certificates.js';
+import { validatePath } from './path.js';
+import { allowedAlgorithms, checkLeafPurpose, type AlgorithmPolicy, type LeafPolicy } from './policy.js';
+import { Refusal, VerificationRefusedError, refuse, type RefusalReason } from './reasons.js';
+import { RevocationChecker, type RevocationOptions, type RevocationOutcome, type RevocationSource } from './revocation/checker.js';
+import { verifyUserSignature } from './signature.js';
+
+/** Options of {@link X509Verifier}. */
+export interface X509VerifierOptions extends AlgorithmPolicy, LeafPolicy {
+  /** Trust anchors: PEM/DER files, directories, PEM text, DER bytes, or parsed certificates. At least one. */
+  trustAnchors: readonly CertificateSource[];
+  /** A pool of intermediates the server knows, beside those the client sends. */
+  intermediates?: readonly CertificateSource[];
+  /** How certificates are bound to accounts (fail closed: required). */
+  account: AccountBindingOptions;
+  /** Revocation policy; default mode `prefer`. */
+  revocation?: RevocationOptions;
+  /**
+   * Accept only the RFC 6187 signature format name. By default the x509v3
+   * name itself is also accepted as the format name (what an unpatched ssh2
+   * client sends); no other name ever is.
+   */
+  strictSignatureFormat?: boolean;
+  /** Accept SHA-1 signatures on certificates, OCSP responses and CRLs (default: only with {@link AlgorithmPolicy.allowSha1Algorithms}). */
+  allowSha1CertificateSignatures?: boolean;
+  /** Limits on the blob (counts and sizes). */
+  limits?: BlobLimits;
+  /** The clock (default `() => new Date()`): validity, OCSP and CRL times are checked against it. */
+  now?: () => Date;
+  /**
+   * The cache of validated chains, keyed by the blob's SHA-256: a chain seen
+   * before skips parsing, path validation and revocation until the earliest
+   * of its certificates' notAfter, its revocation answers' nextUpdate, and
+   * `maxAgeMs`. `false` turns it off.
+   */
+  cache?: false | { maxEntries?: number; maxAgeMs?: number };
+}
+
+/** One publickey authentication request, as on the wire (RFC 4252 section 7). */
+export interface VerifyRequest {
+  /** The user name of the request: the account asked for. */
+  readonly username: string;
+  /** The public key algorithm name of the request. */
+  readonly algorithm: string;
+  /** The public key blob (RFC 6187 section 2.1). */
+  readonly publicKey: Uint8Array;
+  /** Exactly the data that was signed (session id + request fields). Required with `signature`. */
+  readonly signedData?: Uint8Array;
+  /** The signature blob (`string format, string sig`); absent for the query form. */
+  readonly signature?: Uint8Array;
+}
+
+/** A decision, with what it rests on. */
+export interface VerifyResult {
+  /** True when accepted (for a query: when a signature would be accepted, so PK_OK may be sent). */
+  readonly ok: boolean;
+  /** True for the query form (no signature). */
+  readonly query: boolean;
+  /** The account asked for. */
+  readonly username: string;
+  /** The account bound, when accepted. */
+  readonly account?: string;
+  /** How the account was bound (`map:upn`, `authorized:subject`, ...). */
+  readonly binding?: string;
+  /** The algorithm name of the request. */
+  readonly algorithm: string;
+  /** The certificates as sent (leaf first), once parsed. */
+  readonly chain?: CertificateChain;
+  /** The validated path, leaf first, trust anchor last. */
+  readonly path?: readonly X509Certificate[];
+  /** Leaf subject DN, once parsed. */
+  readonly subject?: string;
+  /** Leaf SHA-256 fingerprint (`SHA256:...`), once parsed. */
+  readonly fingerprint?: string;
+  /** Where the revocation answer for the leaf came from. */
+  readonly revocationSource: RevocationSource;
+  /** The revocation outcome in detail, when checked. */
+  readonly revocation?: RevocationOutcome;
+  /** Why it was refused. */
+  readonly reason?: RefusalReason;
+  /** A sentence saying what was decided and why. Never contains keys or signatures. */
+  readonly message: string;
+  /** True when the chain decision came from the cache of validated chains. */
+  readonly cached: boolean;
+}
+
+interface ValidatedChain {
+  readonly algorithm: AlgorithmInfo;
+  readonly sent: readonly VerifierCertificate[];
+  readonly path: readonly VerifierCertificate[];
+  readonly chain: CertificateChain;
+  readonly revocation: RevocationOutcome;
+  readonly facts: BindingFacts;
+  /** max notBefore of the path: the cached decision holds only after it. */
+  readonly validFrom: number;
+}
+
+/**
+ * Verifies RFC 6187 publickey authentication requests. Create with
+ * {@link X509Verifier.create} (it reads trust anchors, pools and CRLs).
+ */
+export class X509Verifier {
+  private readonly store = new CertificateStore();
+  private readonly issuance: IssuanceChecker;
+  private readonly revocation: RevocationChecker;
+  private readonly allowed: ReadonlySet<AlgorithmInfo>;
+  private readonly cache: LruCache<string, ValidatedChain> | undefined;
+  private readonly maxAgeMs: number;
+  private anchors: VerifierCertificate[] = [];
+  private pool: VerifierCertificate[] = [];
+  private readonly now: () => Date;
+
+  private constructor(private readonly options: X509VerifierOptions) {
+    const sigPolicy = { allowSha1: options.allowSha1CertificateSignatures ?? options.allowSha1Algorithms ?? false };
+    this.issuance = new IssuanceChecker(sigPolicy);
+    this.revocation = new RevocationChecker(options.revocation ?? {}, this.store, this.issuance, sigPolicy);
+    this.allowed = allowedAlgorithms(options);
+    this.cache = options.cache === false ? undefined : new LruCache(options.cache?.maxEntries ?? 1000);
+    this.maxAgeMs = (options.cache !== false && options.cache?.maxAgeMs) || 10 * 60_000;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Reads the trust anchors, the intermediate pool and the CRL files, and returns a ready verifier. */
+  static async create(options: X509VerifierOptions): Promise<X509Verifier> {
+    const v = new X509Verifier(options);
+    const anchors = await loadCertificateSources(options.trustAnchors);
+    if (anchors.length === 0) {
+      throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, 'no trust anchors configured');
+    }
+    v.anchors = anchors.map((c) => v.store.fromX509(c));
+    v.pool = (await loadCertificateSources(options.intermediates ?? [])).map((c) => v.store.fromX509(c));
+    await v.revocation.load();
+    return v;
+  }
+
+  /** The revocation mode in force. */
+  get revocationMode(): string {
+    return this.revocation.mode;
+  }
+
+  /**
+   * Decides one request. Never throws for anything the client sent: a
+   * refusal is a result with `ok: false` and a {@link RefusalReason}.
+   */
+  async verify(req: VerifyRequest): Promise<VerifyResult> {
+    const at = this.now();
+    const query = req.signature === undefined;
+    let entry: ValidatedChain | undefined;
+    let chainFacts: { chain?: CertificateChain; subject?: string; fingerprint?: string } = {};
+    let cached = false;
+    try {
+      const alg = findAlgorithm(req.algorithm);
+      if (!alg || !this.allowed.has(alg)) {
+        refuse('algorithmNotAllowed', `public key algorithm ${JSON.stringify(req.algorithm)} is ${alg ? 'not allowed by policy' : 'not an X.509v3 algorithm known here'}`);
+      }
+      if (!query && !req.signedData) refuse('badSignature', 'a signature without the signed data cannot be verified');
+
+      const key = this.cache ? sha256Hex(req.publicKey) : '';
+      const hit = this.cache?.get(key, at.getTime());
+      if (hit && at.getTime() >= hit.validFrom && hit.algorithm === alg) {
+        entry = hit;
+        cached = true;
+        chainFacts = this.describe(hit.chain);
+        if (!query) verifyUserSignature(alg, hit.sent[0]!.publicKey, req.signedData!, req.signature!, this.options.strictSignatureFormat);
+      } else {
+        entry = await this.validate(req, alg, at, (f) => (chainFacts = f));
+        if (this.cache) this.cache.set(key, entry, this.expiry(entry, at));
+      }
+      const bound = await bindAccount(entry.facts, req.username, this.options.account);
+      const path = entry.path.map((c) => c.x509);
+      return {
+        ok: true,
+        query,
+        username: req.username,
+        account: bound.account,
+        binding: bound.via,
+        algorithm: alg.name,
+        ...chainFacts,
+        path,
+        revocationSource: entry.revocation.source,
+        revocation: entry.revocation,
+        message: `${query ? 'would accept' : 'accepted'} ${chainFacts.subject ?? ''} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`,
+        cached,
+      };
+    } catch (e) {
+      const reason: RefusalReason = e instanceof Refusal ? e.reason : 'internalError';
+      const why = e instanceof Error ? e.message : String(e);
+      return {
+        ok: false,
+        query,
+        username: req.username,
+        algorithm: req.algorithm,
+        ...chainFacts,
+        ...(entry ? { path: entry.path.map((c) => c.x509), revocation: entry.revocation } : {}),
+        revocationSource: entry?.revocation.source ?? 'none',
+        reason,
+        message: `refused (${reason}): ${why}`,
+        cached,
+      };
+    }
+  }
+
+  /** Like {@link X509Verifier.verify}, but throws a {@link VerificationRefusedError} on refusal. */
+  async verifyOrThrow(req: VerifyRequest): Promise<VerifyResult> {
+    const r = await this.verify(req);
+    if (!r.ok) throw new VerificationRefusedError(r.reason ?? 'internalError', r.message);
+    return r;
+  }
+
+  private describe(chain: CertificateChain): { chain: CertificateChain; subject: string; fingerprint: string } {
+    return { chain, subject: chain.leaf.subject, fingerprint: chain.fingerprints.sha256 };
+  }
+
+  private expiry(entry: ValidatedChain, at: Date): number {
+    let t = Math.min(at.getTime() + this.maxAgeMs, ...entry.path.map((c) => c.x509.notAfter.getTime()));
+    if (entry.revocation.validUntil) t = Math.min(t, entry.revocation.validUntil.getTime());
+    // Nothing answered (mode prefer): try the sources again soon.
+    if (this.revocation.mode !== 'off' && entry.revocation.source === 'none') t = Math.min(t, at.getTime() + 60_000);
+    return t;
+  }
+
+  private async validate(
+    req: VerifyRequest,
+    alg: AlgorithmInfo,
+    at: Date,
+    onParsed: (f: { chain: CertificateChain; subject: string; fingerprint: string }) => void,
+  ): Promise<ValidatedChain> {
+    let blob;
+    try {
+      blob = decodePublicKeyBlob(req.publicKey, this.options.limits);
+    } catch (e) {
+      if (isSshX509Error(e, ErrorCodes.ALGORITHM_UNSUPPORTED)) refuse('algorithmNotAllowed', e.message);
+      refuse('malformedBlob', e instanceof Error ? e.message : String(e));
+    }
+    if (blob.algorithm !== alg.name) {
+      refuse('malformedBlob', `the blob names algorithm ${JSON.stringify(blob.algorithm)}, the request ${JSON.stringify(alg.name)}`);
+    }
+    let sent: VerifierCertificate[];
+    try {
+      sent = blob.certificates.map((d) => this.store.get(d));
+    } catch (e) {
+      refuse('malformedBlob', `a certificate in the blob cannot be parsed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const leaf = sent[0]!;
+    const chain = new CertificateChain(sent.map((c) => c.x509));
+    onParsed(this.describe(chain));
+    const mismatch = keyMismatch(alg, keyFacts(leaf.publicKey));
+    if (mismatch) refuse('keyAlgorithmMismatch', mismatch);
+    // The signature first: it is the cheapest check, and a forged request then costs no path building or fetching.
+    if (req.signature) verifyUserSignature(alg, leaf.publicKey, req.signedData!, req.signature, this.options.strictSignatureFormat);
+
+    const path = await validatePath(sent, { anchors: this.anchors, pool: this.pool, at, issuance: this.issuance });
+    checkLeafPurpose(leaf.x509, this.options);
+    const stapled = new Map<string, Uint8Array>();
+    blob.ocspResponses.forEach((r, i) => {
+      if (r.length > 0) stapled.set(sent[i]!.id, r);
+    });
+    const revocation = await this.revocation.check(path, stapled, at);
+    return {
+      algorithm: alg,
+      sent,
+      path,
+      chain,
+      revocation,
+      facts: bindingFacts(leaf, this.options.account),
+      validFrom: Math.max(...path.map((c) => c.x509.notBefore.getTime())),
+    };
+  }
+}
+
+/** Creates an {@link X509Verifier} (reads trust anchors, pool and CRL files). */
+export function createX509Verifier(options: X509VerifierOptions): Promise<X509Verifier> {
+  return X509Verifier.create(options);
+}
