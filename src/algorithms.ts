@@ -38,6 +38,12 @@ export interface AlgorithmInfo {
   readonly minKeyBits?: number;
   /** True when the algorithm relies on SHA-1: off by default wherever a policy decides. */
   readonly sha1: boolean;
+  /**
+   * A pre-RFC name (`x509v3-sign-rsa`, PKIX-SSH's "legacy" format): the
+   * public key blob is the leaf certificate's DER alone, and the signature
+   * format name is the algorithm name. Sent only when explicitly requested.
+   */
+  readonly legacy?: boolean;
 }
 
 const table = [
@@ -98,6 +104,15 @@ const table = [
     signatureFormat: 'ssh-rsa',
     plainKeyType: 'ssh-rsa',
     sha1: true,
+  },
+  {
+    name: 'x509v3-sign-rsa',
+    keyType: 'rsa',
+    hash: 'sha1',
+    signatureFormat: 'x509v3-sign-rsa',
+    plainKeyType: 'ssh-rsa',
+    sha1: true,
+    legacy: true,
   },
   {
     name: 'x509v3-ssh-dss',
@@ -165,8 +180,11 @@ export function assertKeyMatches(alg: AlgorithmInfo, key: KeyFacts): void {
 
 /**
  * The algorithms a key can serve, best first. SHA-1 algorithms
- * (`x509v3-ssh-rsa`, `x509v3-ssh-dss`) are left out unless `allowSha1` is set.
+ * (`x509v3-ssh-rsa`, `x509v3-ssh-dss`) are left out unless `allowSha1` is
+ * set; legacy names (`x509v3-sign-rsa`) unless `allowLegacy` is set too.
  */
-export function algorithmsForKey(key: KeyFacts, options: { allowSha1?: boolean } = {}): AlgorithmInfo[] {
-  return ALGORITHMS.filter((a) => (options.allowSha1 || !a.sha1) && keyMismatch(a, key) === undefined);
+export function algorithmsForKey(key: KeyFacts, options: { allowSha1?: boolean; allowLegacy?: boolean } = {}): AlgorithmInfo[] {
+  return ALGORITHMS.filter(
+    (a) => (options.allowSha1 || !a.sha1) && (!a.legacy || (options.allowSha1 && options.allowLegacy)) && keyMismatch(a, key) === undefined,
+  );
 }

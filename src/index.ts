@@ -29,6 +29,7 @@ export {
 export {
   encodePublicKeyBlob,
   decodePublicKeyBlob,
+  decodeLegacyCertificateBlob,
   parseX509PublicKey,
   type PublicKeyBlob,
   type BlobLimits,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodePublicKeyBlob, encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
-import { ALGORITHMS } from '../src/algorithms.js';
+import { decodeLegacyCertificateBlob, decodePublicKeyBlob, encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
+import { ALGORITHMS, algorithmsForKey } from '../src/algorithms.js';
+import { encodeSignatureBlob } from '../src/rfc6187/signature.js';
 import { SshX509Error } from '../src/errors.js';
 
 const u32 = (n: number) => {
@@ -35,7 +36,7 @@ describe('RFC 6187 section 2.1 public key blob', () => {
   });
 
   it('round-trips for every algorithm of the table, with and without OCSP responses', () => {
-    for (const a of ALGORITHMS) {
+    for (const a of ALGORITHMS.filter((x) => !x.legacy)) {
       for (const ocspResponses of [[], [ocsp], [ocsp, ocsp]]) {
         const b = { algorithm: a.name, certificates: [leaf, inter], ocspResponses };
         const d = decodePublicKeyBlob(encodePublicKeyBlob(b));
@@ -80,5 +81,23 @@ describe('RFC 6187 section 2.1 public key blob', () => {
     for (const name of ['ssh-rsa', 'x509v3-unknown', '']) {
       expect(code(() => decodePublicKeyBlob(Buffer.concat([str(name), u32(1), str(leaf), u32(0)])))).toBe('ERR_ALGORITHM_UNSUPPORTED');
     }
+  });
+});
+
+describe('legacy x509v3-sign-rsa (pre-RFC drafts, PKIX-SSH legacy format)', () => {
+  it('is never chosen by default, even with SHA-1 allowed; only when legacy is asked for explicitly', () => {
+    const rsa = { keyType: 'rsa', bits: 2048 };
+    expect(algorithmsForKey(rsa).map((a) => a.name)).toEqual(['x509v3-rsa2048-sha256']);
+    expect(algorithmsForKey(rsa, { allowSha1: true }).map((a) => a.name)).toEqual(['x509v3-rsa2048-sha256', 'x509v3-ssh-rsa']);
+    expect(algorithmsForKey(rsa, { allowSha1: true, allowLegacy: true }).map((a) => a.name)).toContain('x509v3-sign-rsa');
+  });
+
+  it('sends the leaf DER alone as the blob and its own name as the signature format', () => {
+    const blob = encodePublicKeyBlob({ algorithm: 'x509v3-sign-rsa', certificates: [leaf, inter], ocspResponses: [] });
+    expect(blob.equals(leaf)).toBe(true);
+    expect(decodeLegacyCertificateBlob(blob, 'x509v3-sign-rsa').certificates[0]).toEqual(leaf);
+    const sig = encodeSignatureBlob('x509v3-sign-rsa', Buffer.alloc(256, 1));
+    expect(sig.equals(Buffer.concat([str('x509v3-sign-rsa'), str(Buffer.alloc(256, 1))]))).toBe(true);
+    expect(code(() => decodePublicKeyBlob(Buffer.concat([str('x509v3-sign-rsa'), u32(1), str(leaf), u32(0)])))).toBe('ERR_BLOB_INVALID');
   });
 });

@@ -41,9 +41,18 @@ function blobError(msg: string): SshX509Error {
   return new SshX509Error(ErrorCodes.BLOB_INVALID, `invalid RFC 6187 public key blob: ${msg}`);
 }
 
-/** Encodes a public key blob. Checks the same invariants that decoding does. */
+/**
+ * Encodes a public key blob. Checks the same invariants that decoding does.
+ * For a legacy algorithm (`x509v3-sign-rsa`) the blob is the leaf's DER
+ * alone, as PKIX-SSH and Tectia send it; intermediates and OCSP responses
+ * have no place there and are left out.
+ */
 export function encodePublicKeyBlob(blob: PublicKeyBlob): Buffer {
-  getAlgorithm(blob.algorithm);
+  const alg = getAlgorithm(blob.algorithm);
+  if (alg.legacy) {
+    if (!blob.certificates[0]) throw blobError('certificate-count must be at least 1');
+    return Buffer.from(blob.certificates[0]);
+  }
   if (blob.certificates.length === 0) throw blobError('certificate-count must be at least 1');
   if (blob.ocspResponses.length > blob.certificates.length) {
     throw blobError(`ocsp-response-count ${blob.ocspResponses.length} exceeds certificate-count ${blob.certificates.length}`);
@@ -67,7 +76,7 @@ export function decodePublicKeyBlob(buf: Uint8Array, limits: BlobLimits = {}): P
   const l = { ...DEFAULT_LIMITS, ...limits };
   const r = new SshReader(buf);
   const algorithm = r.readUtf8('algorithm name', 64);
-  getAlgorithm(algorithm);
+  if (getAlgorithm(algorithm).legacy) throw blobError(`${algorithm} blobs carry no name; decode them with decodeLegacyCertificateBlob`);
   const count = r.readUint32('certificate-count');
   if (count < 1) throw blobError('certificate-count is 0');
   if (count > l.maxCertificates) throw blobError(`certificate-count ${count} exceeds the limit of ${l.maxCertificates}`);
@@ -79,6 +88,18 @@ export function decodePublicKeyBlob(buf: Uint8Array, limits: BlobLimits = {}): P
   for (let i = 0; i < ocspCount; i++) ocspResponses.push(r.readString(`ocsp-response ${i + 1}`, l.maxOcspResponseSize));
   r.expectEnd('the public key blob');
   return { algorithm, certificates, ocspResponses };
+}
+
+/**
+ * Decodes the blob of a legacy algorithm (`x509v3-sign-rsa`): one DER
+ * certificate and nothing else. The algorithm comes from the request.
+ */
+export function decodeLegacyCertificateBlob(buf: Uint8Array, algorithm: string, limits: BlobLimits = {}): PublicKeyBlob {
+  const alg = getAlgorithm(algorithm);
+  if (!alg.legacy) throw blobError(`${algorithm} is not a legacy algorithm`);
+  const max = limits.maxCertificateSize ?? DEFAULT_LIMITS.maxCertificateSize;
+  if (buf.length > max) throw blobError(`certificate of ${buf.length} bytes exceeds the limit of ${max}`);
+  return { algorithm, certificates: [buf], ocspResponses: [] };
 }
 
 /** A decoded blob whose certificates are parsed and whose leaf key fits the algorithm. */
