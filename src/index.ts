@@ -62,6 +62,7 @@ export {
 // Signers
 export type { Signer } from './signers/signer.js';
 export { SoftwareSigner, type SoftwareSignerOptions } from './signers/software.js';
+export { DeferredSigner } from './signers/deferred.js';
 
 // ssh2 adapter
 export { installSsh2Compat, SUPPORTED_SSH2_RANGE, type Ssh2Compat, type X509KeyInfo } from './adapters/ssh2/compat.js';
@@ -73,4 +74,13 @@ export {
   type X509ClientOptions,
   type AgentAuthMethod,
 } from './adapters/ssh2/client.js';
-export { formatTrace, type TraceEvent, type TraceLogger } from './adapters/trace.js';
+export {
+  SessionDefaults,
+  mergeSettings,
+  resolveUsername,
+  x509ConnectConfig,
+  applyCardRemovalPolicy,
+  type SessionSettings,
+} from './adapters/ssh2/session.js';
+export { formatTrace, type TraceEvent, type TraceLogger, type DebugLogger, type LineLogger } from './adapters/trace.js';
+export { plainKeyType, sshPublicKeyBlob, openSshPublicKeyLine } from './keys/ssh-public-key.js';

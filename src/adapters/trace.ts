@@ -15,11 +15,26 @@ export interface TraceEvent {
 }
 
 /**
- * A logger hook: any function of a {@link TraceEvent}, or a `debug`-style
- * function of one string (as the `debug` package's loggers are), chosen with
- * `{ format: 'text' }`.
+ * A logger created by the `debug` package (`debug('ssh-x509')`): a function
+ * with a `namespace`. It receives each event as one formatted line.
  */
-export type TraceLogger = ((event: TraceEvent) => void) | { readonly format: 'text'; readonly write: (line: string) => void };
+export interface DebugLogger {
+  (formatter: string, ...args: unknown[]): void;
+  readonly namespace: string;
+}
+
+/** A sink of text lines (for example a stream's `write`), each event as one formatted line. */
+export interface LineLogger {
+  readonly format: 'text';
+  readonly write: (line: string) => unknown;
+}
+
+/** A logger hook: any function of a {@link TraceEvent}, a `debug` logger, or a {@link LineLogger}. */
+export type TraceLogger = ((event: TraceEvent) => void) | DebugLogger | LineLogger;
+
+function isDebugLogger(l: DebugLogger | ((event: TraceEvent) => void)): l is DebugLogger {
+  return typeof (l as { namespace?: unknown }).namespace === 'string';
+}
 
 /** Formats an event as one line: `message key=value ...`. */
 export function formatTrace(event: TraceEvent): string {
@@ -34,8 +49,9 @@ export function emitTrace(logger: TraceLogger | undefined, level: TraceEvent['le
   if (!logger) return;
   const event: TraceEvent = { level, message, fields };
   try {
-    if (typeof logger === 'function') logger(event);
-    else logger.write(formatTrace(event));
+    if (typeof logger !== 'function') logger.write(formatTrace(event));
+    else if (isDebugLogger(logger)) logger('%s', formatTrace(event));
+    else (logger as (e: TraceEvent) => void)(event);
   } catch {
     // tracing is best effort
   }

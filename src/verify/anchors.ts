@@ -8,7 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { X509Certificate } from '@peculiar/x509';
 import { parseCertificates, readCertificateFile } from '../certs/load.js';
-import { ErrorCodes, SshX509Error } from '../errors.js';
+import { ErrorCodes, SshX509Error, isSshX509Error } from '../errors.js';
 
 /**
  * A source of certificates: a path to a PEM/DER file or to a directory
@@ -35,7 +35,14 @@ export async function loadCertificateSources(sources: readonly CertificateSource
       }
       if (isDir) {
         const names = (await readdir(s)).filter((n) => CERT_FILE.test(n)).sort();
-        for (const n of names) out.push(...(await readCertificateFile(join(s, n))));
+        // A directory may hold keys and other PEM files beside the certificates: those are skipped.
+        for (const n of names) {
+          try {
+            out.push(...(await readCertificateFile(join(s, n))));
+          } catch (e) {
+            if (!isSshX509Error(e, ErrorCodes.CERT_INVALID)) throw e;
+          }
+        }
       } else {
         out.push(...(await readCertificateFile(s)));
       }

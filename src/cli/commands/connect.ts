@@ -1,106 +1,155 @@
 /**
- * `ssh-x509 connect [options] <user>@<host> [--] [command...]`: log in with
- * an X.509 certificate and run a command, behaving like `ssh` where the two
- * overlap (exit status, stdout/stderr pass-through, 255 on failure).
+ * `ssh-x509 connect [options] [<user>@]<host> [--] [command...]`: log in with
+ * an X.509 certificate (from files or a PKCS#11 token) and run a command,
+ * behaving like `ssh` where the two overlap (exit status, stdout/stderr
+ * pass-through, 255 on failure).
  *
  * @module
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { x509AuthMethod } from '../../adapters/ssh2/client.js';
-import { emitTrace, formatTrace, type TraceLogger } from '../../adapters/trace.js';
+import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type SessionSettings } from '../../adapters/ssh2/session.js';
+import { emitTrace, formatTrace, type TraceEvent, type TraceLogger } from '../../adapters/trace.js';
 import { getAlgorithm } from '../../algorithms.js';
+import { USERNAME_RULES, type UsernameRule } from '../../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { SoftwareSigner } from '../../signers/software.js';
 import type { Signer } from '../../signers/signer.js';
 import { checkHostKey, type StrictHostKeyChecking } from '../known-hosts.js';
 import type { CliIo, Command } from '../io.js';
+import type { Pkcs11CertificateInfo } from '../../pkcs11.js';
 import { splitAtDestination, usageError } from '../args.js';
+import { loadConfig } from '../config.js';
+import { CONNECT_OPTIONS, type ConnectOptionValues } from '../connect-options.js';
 
-const OPTIONS = {
-  port: { type: 'string', short: 'p' },
-  cert: { type: 'string', multiple: true },
-  key: { type: 'string' },
-  'passphrase-env': { type: 'string' },
-  algorithm: { type: 'string', multiple: true },
-  'known-hosts': { type: 'string' },
-  'strict-host-key-checking': { type: 'string' },
-  trace: { type: 'boolean' },
-  'connect-timeout': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+export const CONNECT_USAGE = `usage: ssh-x509 connect [options] [<user>@]<host> [--] [command...]
 
-export const CONNECT_USAGE = `usage: ssh-x509 connect [options] <user>@<host> [--] [command...]
-
-  -p, --port <n>                       server port (default 22)
+certificate and key (files):
   --cert <file>                        certificate chain, PEM or DER (repeatable)
   --key <file>                         private key (PEM PKCS#8, PKCS#1, SEC1, encrypted PKCS#8)
   --passphrase-env <VAR>               read the key's passphrase from this environment variable
-  --algorithm <name>                   x509v3 algorithm to offer (repeatable; default: the best for the key)
+certificate and key (smartcard / HSM):
+  --pkcs11-module <path>               PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so
+  --pkcs11-uri <uri>                   RFC 7512 pkcs11: URI choosing the token and/or certificate
+  --cert-fingerprint <fp>              the exact certificate (SHA256:..., SHA-256 hex or SHA-1 thumbprint)
+  --pin-env <VAR>                      read the PIN from this variable (default: ask on the terminal)
+  --intermediates <file>               intermediate certificates not on the token
+  --disconnect-on-card-removal         end the connection when the card is pulled
+identity and algorithms:
+  --username-from-cert <rule>          upn | upn-local | cn | email; then <user>@ may be omitted
+  --algorithm <name>                   x509v3 algorithm to offer (repeatable; default: the best for the key;
+                                       SHA-1 x509v3-ssh-rsa and legacy x509v3-sign-rsa only when named)
+  --raw-key                            use the certificate's key as a plain SSH key (servers without RFC 6187)
+  --max-attempts <n>                   offer at most n certificates (servers disconnect after a few failures)
+connection:
+  -p, --port <n>                       server port (default 22)
   --known-hosts <file>                 OpenSSH known_hosts file (default ~/.ssh/known_hosts)
   --strict-host-key-checking <mode>    yes | accept-new | no (default yes)
   --connect-timeout <seconds>          give up connecting after this long (default 20)
+  --config <file>                      defaults and per-host settings (JSON); options given here win
   --trace                              print what is tried, with fingerprints, and the server's answers
 `;
 
-/** The parsed destination `user@host`. */
-function parseDestination(dest: string): { username: string; host: string } {
+/** The parsed destination `[user@]host`. */
+function parseDestination(dest: string): { username?: string; host: string } {
   const at = dest.lastIndexOf('@');
-  if (at <= 0 || at === dest.length - 1) throw usageError(`destination must be <user>@<host>, got ${JSON.stringify(dest)}`);
-  let host = dest.slice(at + 1);
+  if (at === 0 || at === dest.length - 1) throw usageError(`destination must be [<user>@]<host>, got ${JSON.stringify(dest)}`);
+  let host = at < 0 ? dest : dest.slice(at + 1);
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  return { username: dest.slice(0, at), host };
+  return at < 0 ? { host } : { username: dest.slice(0, at), host };
 }
 
-function parsePort(v: string | undefined): number {
-  if (v === undefined) return 22;
+function positiveInt(v: string | undefined, what: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw usageError(`invalid port ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(String(v)) || n < 1 || n > max) throw usageError(`invalid ${what} ${JSON.stringify(v)}`);
   return n;
 }
 
-async function buildSigner(values: { cert?: string[]; key?: string; 'passphrase-env'?: string }, io: CliIo): Promise<Signer> {
-  if (!values.cert?.length || !values.key) throw usageError('give the certificate chain with --cert and the private key with --key');
-  let passphrase: string | undefined;
-  const envName = values['passphrase-env'];
-  if (envName !== undefined) {
-    passphrase = io.env[envName];
-    if (passphrase === undefined) throw usageError(`--passphrase-env ${envName}: the variable is not set`);
+function envValue(io: CliIo, option: string, name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  const v = io.env[name];
+  if (v === undefined) throw usageError(`--${option} ${name}: the variable is not set`);
+  return v;
+}
+
+/** The signers the options name: one from files, or one or more from a token. */
+async function buildSigners(v: ConnectOptionValues, io: CliIo, logger: TraceLogger | undefined, maxAttempts: number | undefined): Promise<Signer[]> {
+  if (v['pkcs11-module']) {
+    if (v.cert?.length || v.key) throw usageError('give either --cert/--key or --pkcs11-module, not both');
+    const { openPkcs11Candidates, envPin, ttyPin } = await import('../../pkcs11.js');
+    const pin = v['pin-env'] ? envPin(v['pin-env'], io.env) : ttyPin(io.stdin as never, io.stderr);
+    return openPkcs11Candidates({
+      module: v['pkcs11-module'],
+      uri: v['pkcs11-uri'],
+      fingerprint: v['cert-fingerprint'],
+      intermediates: v.intermediates,
+      pin,
+      maxCandidates: maxAttempts,
+      onCandidate: (c: Pkcs11CertificateInfo) => emitTrace(logger, 'info', 'token certificate candidate', { token: c.tokenLabel, id: c.id, label: c.label, subject: c.subject, sha256: c.sha256, sha1: c.sha1 }),
+    });
   }
-  return SoftwareSigner.fromFiles({ certificateFile: values.cert, keyFile: values.key, passphrase });
+  if (!v.cert?.length || !v.key) throw usageError('give the certificate chain with --cert and the private key with --key, or a token with --pkcs11-module');
+  const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']);
+  const signer = await SoftwareSigner.fromFiles({ certificateFile: v.cert, keyFile: v.key, passphrase });
+  if (v['cert-fingerprint']) {
+    const { matchesFingerprint } = await import('../../certs/fingerprint.js');
+    if (!matchesFingerprint(signer.chain.leaf, v['cert-fingerprint'])) {
+      throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the certificate ${signer.chain.leaf.subject} (${signer.chain.fingerprints.sha256}) does not have fingerprint ${v['cert-fingerprint']}`);
+    }
+  }
+  return [signer];
 }
 
 /** Runs `connect`; resolves to the exit status (the remote one, or 255). */
 export const runConnect: Command = async (argv, io) => {
   const say = (line: string) => io.stderr.write(`ssh-x509: ${line}\n`);
-  let signer: Signer | undefined;
+  let signers: Signer[] = [];
   try {
-    const [opts, rest] = splitAtDestination(argv, OPTIONS);
-    const { values } = parseArgs({ args: opts, options: OPTIONS, allowPositionals: false, strict: true });
-    if (values.help) {
+    const [opts, rest] = splitAtDestination(argv, CONNECT_OPTIONS);
+    const { values: given } = parseArgs({ args: opts, options: CONNECT_OPTIONS, allowPositionals: false, strict: true });
+    if (given.help) {
       io.stdout.write(CONNECT_USAGE);
       return 0;
     }
-    if (rest.length === 0) throw usageError('missing destination <user>@<host>');
-    const { username, host } = parseDestination(rest[0]!);
+    if (rest.length === 0) throw usageError('missing destination [<user>@]<host>');
+    const dest = parseDestination(rest[0]!);
     const command = rest.slice(1);
     if (command[0] === '--') command.shift();
-    const port = parsePort(values.port);
-    const mode = (values['strict-host-key-checking'] ?? 'yes') as StrictHostKeyChecking;
-    if (!['yes', 'accept-new', 'no'].includes(mode)) throw usageError(`--strict-host-key-checking must be yes, accept-new or no, got ${JSON.stringify(mode)}`);
-    const algorithms = values.algorithm?.map((a) => getAlgorithm(a).name);
-    const timeout = values['connect-timeout'] === undefined ? 20 : Number(values['connect-timeout']);
-    if (!(timeout > 0)) throw usageError('--connect-timeout must be a positive number of seconds');
-    const logger: TraceLogger | undefined = values.trace ? (e) => io.stderr.write(`trace: ${formatTrace(e)}\n`) : undefined;
 
-    signer = await buildSigner(values, io);
-    const chosen = algorithms ?? [signer.chain.algorithms()[0]?.name ?? ''];
-    if (!chosen[0]) {
-      throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, `no default algorithm fits the key (${signer.chain.leaf.subject}); choose one with --algorithm (e.g. x509v3-ssh-rsa for RSA < 2048 bits)`);
+    // Defaults from the config file (its "default" section, then the host's), command options on top.
+    const v: ConnectOptionValues = given.config ? { ...(await loadConfig(given.config, dest.host)), ...definedOnly(given) } : (given as ConnectOptionValues);
+
+    const port = positiveInt(v.port === undefined ? undefined : String(v.port), 'port', 65535) ?? 22;
+    const mode = (v['strict-host-key-checking'] ?? 'yes') as StrictHostKeyChecking;
+    if (!['yes', 'accept-new', 'no'].includes(mode)) throw usageError(`--strict-host-key-checking must be yes, accept-new or no, got ${JSON.stringify(mode)}`);
+    const rule = v['username-from-cert'] as UsernameRule | undefined;
+    if (rule !== undefined && !(USERNAME_RULES as readonly string[]).includes(rule as string)) {
+      throw usageError(`--username-from-cert must be one of ${USERNAME_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
     }
-    const knownHosts = values['known-hosts'] ?? join(homedir(), '.ssh', 'known_hosts');
-    return await session({ io, host, port, username, command, signer, algorithms: chosen, logger, knownHosts, mode, timeoutMs: timeout * 1000 });
+    if (!dest.username && !rule) throw usageError('no user: write <user>@<host>, or take it from the certificate with --username-from-cert');
+    const algorithms = v.algorithm?.map((a) => getAlgorithm(a).name);
+    if (algorithms && v['raw-key']) throw usageError('--algorithm names x509v3 algorithms; --raw-key uses the plain key type');
+    const maxAttempts = positiveInt(v['max-attempts'] === undefined ? undefined : String(v['max-attempts']), 'max-attempts');
+    const timeout = v['connect-timeout'] === undefined ? 20 : Number(v['connect-timeout']);
+    if (!(timeout > 0)) throw usageError('--connect-timeout must be a positive number of seconds');
+    const logger: TraceLogger | undefined = v.trace ? (e: TraceEvent) => void io.stderr.write(`trace: ${formatTrace(e)}\n`) : undefined;
+
+    signers = await buildSigners(v, io, logger, maxAttempts);
+    const chosen = algorithms ?? (v['raw-key'] ? undefined : defaultAlgorithms(signers));
+    const settings: SessionSettings = {
+      signer: signers,
+      algorithms: chosen,
+      rawKey: v['raw-key'],
+      maxAttempts,
+      logger,
+      username: dest.username,
+      usernameFromCertificate: rule,
+      disconnectOnCardRemoval: v['disconnect-on-card-removal'],
+    };
+    const knownHosts = v['known-hosts'] ?? join(homedir(), '.ssh', 'known_hosts');
+    return await session({ io, host: dest.host, port, command, settings, knownHosts, mode, timeoutMs: timeout * 1000 });
   } catch (e) {
     if (e instanceof SshX509Error) {
       say(e.message);
@@ -109,19 +158,36 @@ export const runConnect: Command = async (argv, io) => {
     say((e as Error).message ?? String(e));
     return 255;
   } finally {
-    await signer?.close?.();
+    await Promise.all(signers.map((s) => s.close?.().catch(() => undefined)));
   }
 };
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The best algorithm for each signer's key: ECDSA by curve, x509v3-rsa2048-sha256 for RSA >= 2048, Ed25519. */
+function defaultAlgorithms(signers: readonly Signer[]): string[] {
+  const names = new Set<string>();
+  for (const s of signers) {
+    const best = s.chain.algorithms()[0];
+    if (!best) {
+      throw new SshX509Error(
+        ErrorCodes.KEY_ALGORITHM_MISMATCH,
+        `no default algorithm fits the key of ${s.chain.leaf.subject}; choose one with --algorithm (x509v3-ssh-rsa for RSA below 2048 bits)`,
+      );
+    }
+    names.add(best.name);
+  }
+  return [...names];
+}
 
 interface SessionOptions {
   io: CliIo;
   host: string;
   port: number;
-  username: string;
   command: string[];
-  signer: Signer;
-  algorithms: string[];
-  logger?: TraceLogger;
+  settings: SessionSettings;
   knownHosts: string;
   mode: StrictHostKeyChecking;
   timeoutMs: number;
@@ -130,9 +196,16 @@ interface SessionOptions {
 async function session(o: SessionOptions): Promise<number> {
   const { Client } = await import('ssh2');
   const client = new Client();
-  const auth = x509AuthMethod(o.username, { signer: o.signer, algorithms: o.algorithms, logger: o.logger });
+  const { settings } = o;
+  const logger = settings.logger;
+  const username = resolveUsername(settings);
+  const auth = x509ConnectConfig({ ...settings, username });
+  const signers = settings.signer as Signer[];
   let hostProblem: string | undefined;
   let authenticated = false;
+  let cardRemoved = false;
+  client.on('card-removed' as never, () => (cardRemoved = true));
+  applyCardRemovalPolicy(client, settings);
 
   return new Promise<number>((resolve) => {
     let settled = false;
@@ -146,7 +219,7 @@ async function session(o: SessionOptions): Promise<number> {
 
     client.on('ready', () => {
       authenticated = true;
-      emitTrace(o.logger, 'info', 'authenticated', { user: o.username, host: o.host, port: o.port });
+      emitTrace(logger, 'info', 'authenticated', { user: username, host: o.host, port: o.port });
       const onStream = (err: Error | undefined, stream: import('ssh2').ClientChannel) => {
         if (err) return finish(255, `cannot start the remote ${o.command.length ? 'command' : 'shell'}: ${err.message}`);
         let status = 255;
@@ -166,22 +239,26 @@ async function session(o: SessionOptions): Promise<number> {
     client.on('error', (err: Error & { level?: string }) => {
       if (hostProblem) return finish(255, `host key verification failed: ${hostProblem}`);
       if (!authenticated && err.level === 'client-authentication') {
-        return finish(255, `Permission denied (publickey): ${o.username}@${o.host} refused every certificate offered (${o.signer.chain.leaf.subject}, ${o.algorithms.join(', ')})`);
+        const offered = signers.map((s) => `${s.chain.leaf.subject} [${s.chain.fingerprints.sha256}]`).join('; ');
+        const capped = settings.maxAttempts !== undefined ? ` (at most ${settings.maxAttempts} attempt${settings.maxAttempts === 1 ? '' : 's'}, --max-attempts)` : '';
+        return finish(255, `Permission denied (publickey): ${username}@${o.host} refused every certificate offered${capped}: ${offered}`);
       }
       finish(255, `${o.host} port ${o.port}: ${err.message}`);
     });
-    client.on('close', () => finish(255, authenticated ? undefined : `connection to ${o.host} port ${o.port} closed`));
+    client.on('close', () => {
+      if (cardRemoved) return finish(255, 'connection closed: the smartcard was removed (--disconnect-on-card-removal)');
+      finish(255, authenticated ? undefined : `connection to ${o.host} port ${o.port} closed`);
+    });
 
     client.connect({
       host: o.host,
       port: o.port,
-      username: o.username,
       readyTimeout: o.timeoutMs,
-      authHandler: [auth],
+      ...auth,
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
         checkHostKey(o.knownHosts, o.host, o.port, key, o.mode).then(
           (d) => {
-            emitTrace(o.logger, d.accepted ? 'info' : 'error', d.message, { knownHosts: o.knownHosts });
+            emitTrace(logger, d.accepted ? 'info' : 'error', d.message, { knownHosts: o.knownHosts });
             if (!d.accepted) hostProblem = d.message;
             else if (d.status === 'added' || d.status === 'changed') o.io.stderr.write(`ssh-x509: warning: ${d.message}\n`);
             verify(d.accepted);
@@ -192,9 +269,9 @@ async function session(o: SessionOptions): Promise<number> {
           },
         );
       },
-      debug: o.logger
+      debug: logger
         ? (msg: string) => {
-            if (/USERAUTH_(FAILURE|SUCCESS|PK_OK)|Agent: |auth failed/.test(msg)) emitTrace(o.logger, 'debug', `ssh2: ${msg}`);
+            if (/USERAUTH_(FAILURE|SUCCESS|PK_OK)|Agent: |auth failed/.test(msg)) emitTrace(logger, 'debug', `ssh2: ${msg}`);
           }
         : undefined,
     } as import('ssh2').ConnectConfig);

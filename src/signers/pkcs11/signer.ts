@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { BasicConstraintsExtension, type X509Certificate } from '@peculiar/x509';
-import type { Key, Session, SessionObject } from 'graphene-pk11';
+import type { Session, SessionObject } from 'graphene-pk11';
 import type { HashName } from '../../algorithms.js';
 import { CertificateChain, orderChain } from '../../certs/chain.js';
 import { parseCertificates, readCertificateFile, type CertificateInput } from '../../certs/load.js';
@@ -128,6 +128,8 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
   readonly #key: SessionObject;
   readonly #available: ReadonlySet<number>;
   #queue: Promise<unknown> = Promise.resolve();
+  /** C_Sign's output buffer, reused: signatures are serialised, and each result is copied out. */
+  readonly #out = Buffer.alloc(1024);
   #unwatch: () => void;
   #removed: SshX509Error | undefined;
   #closing: Promise<void> | undefined;
@@ -290,8 +292,13 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
     const plan = planSignature(keyType, hash, data, this.#available);
     let sig: Buffer;
     try {
-      const op = this.#session.createSign(plan.mechanism, this.#key as Key);
-      sig = await new Promise<Buffer>((resolve, reject) => op.once(plan.input, (err, out) => (err ? reject(err) : resolve(out))));
+      // graphene's Session/Key handles, driven through its pkcs11js instance: C_SignInit, then
+      // C_Sign on the libuv thread pool so that a slow card never blocks the event loop.
+      const lib = this.#session.lib;
+      lib.C_SignInit(this.#session.handle, { mechanism: plan.mechanism }, this.#key.handle);
+      sig = await new Promise<Buffer>((resolve, reject) =>
+        lib.C_Sign(this.#session.handle, plan.input, this.#out, (err, out) => (err ? reject(err) : resolve(out))),
+      );
     } catch (e) {
       const rv = ckrOf(e);
       if (rv !== undefined && CKR_GONE.has(rv)) {

@@ -1,0 +1,95 @@
+/**
+ * Card removal, simulated on SoftHSM by deleting a token's directory: the
+ * signer notices (C_GetTokenInfo fails) and emits 'removed'.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
+import { Pkcs11Signer } from '../src/pkcs11.js';
+import { moduleRefCount } from '../src/signers/pkcs11/module.js';
+import type { SshX509Error } from '../src/errors.js';
+
+let hsm: SoftHsm;
+const data = new TextEncoder().encode('data');
+
+beforeAll(async () => {
+  hsm = await createSoftHsm([
+    { label: 'card1', keys: [{ name: 'one', kind: 'p256', id: '01', source: 'import' }] },
+    { label: 'card2', keys: [{ name: 'two', kind: 'p256', id: '01', source: 'import' }] },
+    { label: 'card3', keys: [{ name: 'three', kind: 'ed25519', id: '01', source: 'import' }] },
+    { label: 'stays', keys: [{ name: 'stays', kind: 'p256', id: '01', source: 'import' }] },
+  ]);
+});
+
+afterAll(() => hsm?.cleanup());
+
+const openOn = (token: string, pollIntervalMs?: number) =>
+  Pkcs11Signer.open({ module: hsm.module, uri: `pkcs11:token=${token}`, pin: async () => '1234', ...(pollIntervalMs !== undefined ? { pollIntervalMs } : {}) });
+
+function removedWithin(s: Pkcs11Signer, ms: number): Promise<SshX509Error> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no 'removed' event within ${ms} ms`)), ms);
+    s.once('removed', (e) => {
+      clearTimeout(t);
+      resolve(e);
+    });
+  });
+}
+
+describe('token removal', () => {
+  it("emits 'removed' after the token directory is deleted (default 1 s polling), and only for that token", async () => {
+    const gone = await openOn('card1');
+    const stays = await openOn('stays');
+    let staysRemoved = false;
+    stays.onRemoved(() => (staysRemoved = true));
+    let viaOnRemoved = 0;
+    gone.onRemoved(() => viaOnRemoved++);
+    expect((await gone.sign(data, 'sha256')).length).toBe(64);
+
+    const t0 = Date.now();
+    const event = removedWithin(gone, 5000);
+    hsm.removeToken('card1');
+    const err = await event;
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(err).toMatchObject({ code: 'ERR_TOKEN_REMOVED', message: expect.stringContaining('card1') });
+    expect(viaOnRemoved).toBe(1);
+    expect(gone.removed).toBe(true);
+    await expect(gone.sign(data, 'sha256')).rejects.toMatchObject({ code: 'ERR_TOKEN_REMOVED' });
+    // A listener added after the fact still hears about it, once.
+    const late = await new Promise<boolean>((resolve) => gone.onRemoved(() => resolve(true)));
+    expect(late).toBe(true);
+
+    await new Promise((r) => setTimeout(r, 300));
+    expect(staysRemoved).toBe(false);
+    expect((await stays.sign(data, 'sha256')).length).toBe(64);
+    await gone.close();
+    await gone.close();
+    await stays.close();
+  });
+
+  it('without polling, a signature failing on the removed token emits removed and rejects with ERR_TOKEN_REMOVED', async () => {
+    const s = await openOn('card2', 0);
+    let removed = 0;
+    s.onRemoved(() => removed++);
+    hsm.removeToken('card2');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(removed).toBe(0);
+    await expect(s.sign(data, 'sha256')).rejects.toMatchObject({ code: 'ERR_TOKEN_REMOVED' });
+    expect(removed).toBe(1);
+    await s.close();
+  });
+
+  it('unsubscribing works, and the removed signer releases the module', async () => {
+    const before = moduleRefCount(hsm.module);
+    const s = await openOn('card3', 100);
+    expect(moduleRefCount(hsm.module)).toBe(before + 1);
+    let called = false;
+    const off = s.onRemoved(() => (called = true));
+    off();
+    const event = removedWithin(s, 3000);
+    hsm.removeToken('card3');
+    await event;
+    expect(called).toBe(false);
+    await s.close();
+    expect(moduleRefCount(hsm.module)).toBe(before);
+  });
+});
