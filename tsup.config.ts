@@ -3,6 +3,7 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
+    pkcs11: 'src/pkcs11.ts',
     'cli/main': 'src/cli/main.ts',
   },
   format: ['esm', 'cjs'],
@@ -11,5 +12,5 @@ export default defineConfig({
   clean: true,
   shims: true,
   target: 'node20',
-  external: ['ssh2', 'graphene-pk11'],
+  external: ['ssh2', 'graphene-pk11', 'node-ssh', 'ssh2-sftp-client'],
 });

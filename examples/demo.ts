@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
-import { SoftwareSigner, x509AuthHandler, formatTrace } from '../src/index.js';
+import { SoftwareSigner, x509AuthHandler, formatTrace, type TraceEvent } from '../src/index.js';
 import { startAsyncSshServer } from '../test/helpers/asyncssh.js';
 import { createTestPki } from '../test/helpers/pki.js';
 
@@ -57,7 +57,7 @@ try {
         host: '127.0.0.1',
         port: server.port,
         username: 'alice',
-        authHandler: x509AuthHandler('alice', { signer, logger: (e) => console.log(`    trace: ${formatTrace(e)}`) }) as never,
+        authHandler: x509AuthHandler('alice', { signer, logger: (e: TraceEvent) => console.log(`    trace: ${formatTrace(e)}`) }) as never,
       });
   });
   console.log(`    remote output: ${output.trim()}`);

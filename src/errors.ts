@@ -81,6 +81,8 @@ export const ErrorCodes = {
   VERIFY_REFUSED: 'ERR_VERIFY_REFUSED',
   /** Verifier configuration is unusable (trust anchors, authorized subjects, revocation sources). */
   VERIFIER_CONFIG_INVALID: 'ERR_VERIFIER_CONFIG_INVALID',
+  /** A certificate's subject cannot be written as a distinguished-name authorized_keys line in the style asked for; export the x509v3 blob instead. */
+  NAME_UNREPRESENTABLE: 'ERR_NAME_UNREPRESENTABLE',
 } as const;
 
 /** One of the {@link ErrorCodes} values. */

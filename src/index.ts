@@ -84,3 +84,7 @@ export {
 } from './adapters/ssh2/session.js';
 export { formatTrace, type TraceEvent, type TraceLogger, type DebugLogger, type LineLogger } from './adapters/trace.js';
 export { plainKeyType, sshPublicKeyBlob, openSshPublicKeyLine } from './keys/ssh-public-key.js';
+
+// Server side: verification, and the ssh2 Server integration
+export * from './verify/index.js';
+export * from './adapters/ssh2/server.js';

@@ -4,7 +4,7 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
-import { listPkcs11Certificates, type Pkcs11CertificateInfo } from '../src/pkcs11.js';
+import { listPkcs11Certificates, openPkcs11Candidates, type Pkcs11CertificateInfo } from '../src/pkcs11.js';
 import { runList } from '../src/cli/commands/list.js';
 import type { CliIo } from '../src/cli/io.js';
 import { OID_CLIENT_AUTH, OID_SMARTCARD_LOGON } from './helpers/pki.js';
@@ -112,6 +112,39 @@ describe('listPkcs11Certificates', () => {
     await expect(listPkcs11Certificates({ module: '/nonexistent/libpkcs11.so' })).rejects.toMatchObject({ code: 'ERR_PKCS11_MODULE_MISSING' });
     await expect(listPkcs11Certificates({ module: hsm.module, uri: 'pkcs11:token=alpha;colour=red' })).rejects.toMatchObject({ code: 'ERR_URI_INVALID', message: expect.stringContaining('"colour"') });
     await expect(listPkcs11Certificates({ module: hsm.module, uri: 'pkcs11:token=beta', pin: () => '0000' })).rejects.toMatchObject({ code: 'ERR_PIN_INCORRECT' });
+  });
+});
+
+describe('openPkcs11Candidates', () => {
+  it('opens a signer per end-entity certificate with its key, asking the PIN once per token', async () => {
+    const asked: string[] = [];
+    const seen: string[] = [];
+    const signers = await openPkcs11Candidates({
+      module: hsm.module,
+      pin: async (req) => {
+        asked.push(req.tokenLabel);
+        return hsm.tokens.find((t) => t.label === req.tokenLabel)!.pin;
+      },
+      onCandidate: (c) => seen.push(`${c.tokenLabel}/${c.label}`),
+    });
+    try {
+      expect(signers.map((s) => `${s.location.tokenLabel}/${s.location.label}`).sort()).toEqual(['alpha/alice', 'alpha/ed', 'alpha/ssh key', 'beta/bob']);
+      expect(seen.sort()).toEqual(['alpha/alice', 'alpha/ed', 'alpha/ssh key', 'beta/bob']);
+      expect(asked.sort()).toEqual(['alpha', 'beta']);
+    } finally {
+      await Promise.all(signers.map((s) => s.close()));
+    }
+  });
+
+  it('honours the selection and maxCandidates; nothing left is ERR_OBJECT_NOT_FOUND', async () => {
+    const pin = async () => '1234';
+    const two = await openPkcs11Candidates({ module: hsm.module, uri: 'pkcs11:token=alpha', pin, maxCandidates: 2 });
+    expect(two).toHaveLength(2);
+    await Promise.all(two.map((s) => s.close()));
+    const one = await openPkcs11Candidates({ module: hsm.module, fingerprint: hsm.keys.ed!.sha256, pin });
+    expect(one.map((s) => s.chain.leaf.subject)).toEqual(['O=ssh-x509 Test, CN=ed']);
+    await one[0]!.close();
+    await expect(openPkcs11Candidates({ module: hsm.module, uri: 'pkcs11:token=beta;object=nokey', pin: async () => '5678' })).rejects.toMatchObject({ code: 'ERR_OBJECT_NOT_FOUND' });
   });
 });
 

@@ -60,7 +60,7 @@ async function rawLogin(s: OpenSshServer, kind: KeyKind, events: TraceEvent[] = 
   const before = s.log().length;
   const signer = await signerFor(kind);
   const r = await ssh2Exec(
-    { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, logger: (e) => events.push(e) }) as never },
+    { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, logger: (e: TraceEvent) => events.push(e) }) as never },
     `echo raw-$(id -un)-${kind}`,
   );
   // sshd logs "Accepted publickey" from the session's process; give it a moment to flush.
@@ -163,7 +163,7 @@ describe('raw RSA key with the other RSA signature algorithms (AsyncSSH)', () =>
     const signer = await signerFor('rsa2048');
     const events: TraceEvent[] = [];
     const r = await ssh2Exec(
-      { host: '127.0.0.1', port: s.port, username: 'raw', authHandler: x509AuthHandler('raw', { signer, rawKey: true, logger: (e) => events.push(e) }) as never },
+      { host: '127.0.0.1', port: s.port, username: 'raw', authHandler: x509AuthHandler('raw', { signer, rawKey: true, logger: (e: TraceEvent) => events.push(e) }) as never },
       'echo "raw-$USER"',
     );
     expect(r.stdout.trim()).toBe('raw-raw');

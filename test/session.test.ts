@@ -79,7 +79,7 @@ describe('certificate selection', () => {
     const { signers, opened } = await cardSigners();
     const since = server.log().length;
     const events: TraceEvent[] = [];
-    const defaults = new SessionDefaults({ signer: signers, username: 'carol', maxAttempts: 2, logger: (e) => events.push(e) });
+    const defaults = new SessionDefaults({ signer: signers, username: 'carol', maxAttempts: 2, logger: (e: TraceEvent) => events.push(e) });
     await expect(ssh2Exec({ host: '127.0.0.1', port: server.port, ...defaults.connectConfig() }, 'true')).rejects.toMatchObject({ level: 'client-authentication' });
     expect(attempts('carol', since)).toHaveLength(2);
     expect(opened).toEqual([]);

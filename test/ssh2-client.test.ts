@@ -66,7 +66,7 @@ describe('ssh2 client adapter against AsyncSSH', () => {
           host: '127.0.0.1',
           port: server.port,
           username: user,
-          authHandler: x509AuthHandler(user, { signer, algorithms: [algorithm], logger: (e) => events.push(e) }) as never,
+          authHandler: x509AuthHandler(user, { signer, algorithms: [algorithm], logger: (e: TraceEvent) => events.push(e) }) as never,
         },
         `echo "$USER" ${algorithm}`,
       );

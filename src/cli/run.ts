@@ -4,7 +4,9 @@ import type { CliIo, Command } from './io.js';
 const USAGE = `usage: ssh-x509 <command> [options]
 
 commands:
-  connect [options] <user>@<host> [--] [command...]   log in with an X.509 certificate (RFC 6187)
+  connect [options] [<user>@]<host> [--] [command...] log in with an X.509 certificate (RFC 6187)
+  serve --listen <addr:port> --host-key <file> --trust <pem> ...
+                                                      an SSH server that verifies X.509 logins (a test rig)
   help <command>                                      options of a command
 
 Run 'ssh-x509 <command> --help' for a command's options.
@@ -13,6 +15,7 @@ Run 'ssh-x509 <command> --help' for a command's options.
 /** The commands, loaded on demand so that `connect` never loads a PKCS#11 module. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   connect: async () => (await import('./commands/connect.js')).runConnect,
+  serve: async () => (await import('./commands/serve.js')).runServe,
 };
 
 function version(): string {

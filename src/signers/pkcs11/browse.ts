@@ -189,12 +189,17 @@ export function describeCertificate(token: TokenEntry, c: CertObject, hasPrivate
  * `ERR_URI_INVALID`, and the PIN errors when `pin` is given.
  */
 export async function listPkcs11Certificates(options: ListPkcs11Options): Promise<Pkcs11CertificateInfo[]> {
+  return (await listWithDer(options)).map((r) => r.info);
+}
+
+/** @internal {@link listPkcs11Certificates}, with each certificate's DER. */
+export async function listWithDer(options: ListPkcs11Options): Promise<{ info: Pkcs11CertificateInfo; der: Uint8Array }[]> {
   const uri = typeof options.uri === 'string' ? parsePkcs11Uri(options.uri) : options.uri;
   const modulePath = options.module ?? uri?.modulePath;
   if (!modulePath) throw new SshX509Error(ErrorCodes.PKCS11_MODULE_MISSING, 'no PKCS#11 module given (option module, or module-path in the URI)');
   const mod = acquireModule(modulePath);
   try {
-    const out: Pkcs11CertificateInfo[] = [];
+    const out: { info: Pkcs11CertificateInfo; der: Uint8Array }[] = [];
     for (const token of listTokens(mod)) {
       if (!tokenMatches(mod, token, uri)) continue;
       const session = openSession(token);
@@ -210,7 +215,7 @@ export async function listPkcs11Certificates(options: ListPkcs11Options): Promis
         for (const c of readCertificates(session)) {
           if (!certMatches(c, { uri })) continue;
           const key = findPrivateKey(session, c);
-          out.push(describeCertificate(token, c, key ? true : loggedIn ? false : null, options));
+          out.push({ info: describeCertificate(token, c, key ? true : loggedIn ? false : null, options), der: c.der });
         }
       } finally {
         try {

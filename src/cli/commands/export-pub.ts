@@ -1,0 +1,66 @@
+/**
+ * `ssh-x509 export-pub --cert <file> [--format ...] [--algorithm ...] [--comment ...]`:
+ * print what to put in a server's authorized_keys for a certificate
+ * (SecureCRT's "Export public key"). See {@link exportPublicKey} for the formats.
+ *
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { CertificateChain } from '../../certs/chain.js';
+import { ErrorCodes, SshX509Error } from '../../errors.js';
+import { exportPublicKey, isPublicKeyFormat, PUBLIC_KEY_FORMATS } from '../../keys/export.js';
+import { usageError } from '../args.js';
+import type { Command } from '../io.js';
+
+const OPTIONS = {
+  cert: { type: 'string', multiple: true },
+  format: { type: 'string', short: 'f' },
+  algorithm: { type: 'string' },
+  comment: { type: 'string', short: 'C' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const EXPORT_PUB_USAGE = `usage: ssh-x509 export-pub --cert <file> [--format <format>] [--algorithm <name>] [--comment <text>]
+
+Prints the authorized_keys entry for a certificate (the leaf of the chain given).
+
+  --cert <file>              certificate or chain, PEM or DER (repeatable); the leaf is the one that issued none of the others
+  -f, --format <format>      openssh      the key as a plain OpenSSH .pub line (servers without X.509, raw-key mode) [default]
+                             rfc4716      the key as an RFC 4716 "---- BEGIN SSH2 PUBLIC KEY ----" file
+                             x509v3       <x509v3 algorithm> <base64 RFC 6187 blob> [comment]: pins this certificate
+                             dn           PKIX-SSH line "x509v3-sign-rsa Subject: O=Org,CN=alice": any certificate with this subject
+                             asyncssh-dn  AsyncSSH line "x509v3-sign-rsa subject=O=Org,CN=alice"
+  --algorithm <name>         x509v3 algorithm for x509v3, dn and asyncssh-dn (default: the best for the key; x509v3-sign-rsa for RSA DN lines)
+  -C, --comment <text>       comment for openssh, rfc4716 and x509v3 (default: the certificate's subject; "" for none)
+`;
+
+/** Runs `export-pub`; 0 on success, 2 on a usage error, 1 on any other error. */
+export const runExportPub: Command = async (argv, io) => {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    if (values.help) {
+      io.stdout.write(EXPORT_PUB_USAGE);
+      return 0;
+    }
+    if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}; give the certificate with --cert`);
+    if (!values.cert?.length) throw usageError('give the certificate (or chain) with --cert <file>');
+    const format = values.format ?? 'openssh';
+    if (!isPublicKeyFormat(format)) throw usageError(`--format must be one of ${PUBLIC_KEY_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    const chain = await CertificateChain.fromFiles(values.cert);
+    io.stdout.write(exportPublicKey(chain, { format, algorithm: values.algorithm, comment: values.comment }));
+    return 0;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (e instanceof SshX509Error) {
+      io.stderr.write(`ssh-x509 export-pub: ${e.message}\n`);
+      return e.code === ErrorCodes.USAGE ? 2 : 1;
+    }
+    // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`ssh-x509 export-pub: ${(e as Error).message}\n${EXPORT_PUB_USAGE}`);
+      return 2;
+    }
+    io.stderr.write(`ssh-x509 export-pub: ${(e as Error).message ?? String(e)}\n`);
+    return 1;
+  }
+};
