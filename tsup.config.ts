@@ -12,5 +12,5 @@ export default defineConfig({
   clean: true,
   shims: true,
   target: 'node20',
-  external: ['ssh2', 'graphene-pk11', 'node-ssh', 'ssh2-sftp-client'],
+  external: ['ssh2', 'graphene-pk11', 'pkcs11js', 'node-ssh', 'ssh2-sftp-client'],
 });

@@ -5,6 +5,8 @@ const USAGE = `usage: ssh-x509 <command> [options]
 
 commands:
   connect [options] [<user>@]<host> [--] [command...] log in with an X.509 certificate (RFC 6187)
+  list --pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--json]
+                                                      the certificates on PKCS#11 tokens
   serve --listen <addr:port> --host-key <file> --trust <pem> ...
                                                       an SSH server that verifies X.509 logins (a test rig)
   help <command>                                      options of a command
@@ -16,6 +18,7 @@ Run 'ssh-x509 <command> --help' for a command's options.
 const COMMANDS: Record<string, () => Promise<Command>> = {
   connect: async () => (await import('./commands/connect.js')).runConnect,
   serve: async () => (await import('./commands/serve.js')).runServe,
+  list: async () => (await import('./commands/list.js')).runList,
 };
 
 function version(): string {

@@ -87,6 +87,8 @@ async function buildSigners(v: ConnectOptionValues, io: CliIo, logger: TraceLogg
       intermediates: v.intermediates,
       pin,
       maxCandidates: maxAttempts,
+      // The PIN is asked only once the server has accepted a certificate (PK_OK).
+      loginOnFirstSign: true,
       onCandidate: (c: Pkcs11CertificateInfo) => emitTrace(logger, 'info', 'token certificate candidate', { token: c.tokenLabel, id: c.id, label: c.label, subject: c.subject, sha256: c.sha256, sha1: c.sha1 }),
     });
   }

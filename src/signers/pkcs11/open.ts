@@ -7,7 +7,7 @@ import { matchesFingerprint } from '../../certs/fingerprint.js';
 import { ErrorCodes, isSshX509Error, SshX509Error } from '../../errors.js';
 import { listWithDer, type Pkcs11CertificateInfo } from './browse.js';
 import type { PinSource } from './pin.js';
-import { Pkcs11Signer } from './signer.js';
+import { Pkcs11Signer, type Pkcs11SignerOptions } from './signer.js';
 import { acquireModule } from './module.js';
 import { listTokens, openSession, parseIdHex } from './tokens.js';
 import type { Session } from 'graphene-pk11';
@@ -74,6 +74,13 @@ export interface OpenPkcs11CandidatesOptions {
   maxCandidates?: number;
   /** Told about each certificate that becomes a signer, in order (for traces). */
   onCandidate?: (candidate: Pkcs11CertificateInfo) => void;
+  /**
+   * Log in only when a signer first signs (see {@link Pkcs11SignerOptions.loginOnFirstSign}):
+   * with ssh2's query-first flow the PIN is then asked only for a certificate
+   * the server accepted. A certificate whose private key is missing is then
+   * found out at that signature instead of being skipped here.
+   */
+  loginOnFirstSign?: boolean;
 }
 
 /**
@@ -121,6 +128,7 @@ export async function openPkcs11Candidates(opts: OpenPkcs11CandidatesOptions): P
           fingerprint: row.sha256,
           ...(opts.pin !== undefined ? { pin: opts.pin } : {}),
           ...(opts.intermediates !== undefined ? { intermediatesFile: opts.intermediates } : {}),
+          ...(opts.loginOnFirstSign ? { loginOnFirstSign: true } : {}),
         });
       } catch (e) {
         // Private keys hidden before login: a certificate without one is no candidate.

@@ -67,6 +67,14 @@ export interface Pkcs11SignerOptions {
   allowMechanisms?: readonly (string | number)[];
   /** How often to check that the token is still in its slot, in ms (default 1000; 0 = only when a signature fails). */
   pollIntervalMs?: number;
+  /**
+   * Defer the login (and the PIN prompt) and the private-key lookup to the
+   * first signature. The chain is read at open, without a PIN (certificates
+   * are public), so a client can offer the certificate and sign, and ask for
+   * the PIN, only after the server answered PK_OK. A failed login is reported
+   * by that signature and by every later one, never retried.
+   */
+  loginOnFirstSign?: boolean;
 }
 
 /** A signer on a token; also an EventEmitter emitting `'removed'` (with an `ERR_TOKEN_REMOVED` error) once when the token leaves. */
@@ -119,14 +127,26 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
   readonly label: string;
   /** Where the key is. */
   readonly location: Pkcs11KeyLocation;
-  /** The CKM_* names the signer may use, as the token reports them (after `allowMechanisms`). */
-  readonly mechanisms: readonly string[];
+  /**
+   * The CKM_* names the signer may use, as the token reports them (after
+   * `allowMechanisms`). Empty until the login when `loginOnFirstSign` is set.
+   */
+  get mechanisms(): readonly string[] {
+    return [...(this.#ready?.available ?? [])].map((m) => CKM_NAMES.get(m) ?? `0x${m.toString(16)}`);
+  }
+
+  /** True once the signer has logged in and found its private key. */
+  get isLoggedIn(): boolean {
+    return this.#ready !== undefined;
+  }
 
   readonly #mod: ModuleRef;
   readonly #token: TokenEntry;
   readonly #session: Session;
-  readonly #key: SessionObject;
-  readonly #available: ReadonlySet<number>;
+  #ready: { key: SessionObject; available: ReadonlySet<number> } | undefined;
+  readonly #prepare: () => Promise<{ key: SessionObject; available: Set<number> }>;
+  /** A failed login is remembered and reported again, never retried: retry loops lock cards. */
+  #prepareFailed: unknown;
   #queue: Promise<unknown> = Promise.resolve();
   /** C_Sign's output buffer, reused: signatures are serialised, and each result is copied out. */
   readonly #out = Buffer.alloc(1024);
@@ -134,13 +154,22 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
   #removed: SshX509Error | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(init: { mod: ModuleRef; token: TokenEntry; session: Session; key: SessionObject; cert: CertObject; chain: CertificateChain; available: Set<number>; pollIntervalMs: number }) {
+  private constructor(init: {
+    mod: ModuleRef;
+    token: TokenEntry;
+    session: Session;
+    cert: CertObject;
+    chain: CertificateChain;
+    ready: { key: SessionObject; available: Set<number> } | undefined;
+    prepare: () => Promise<{ key: SessionObject; available: Set<number> }>;
+    pollIntervalMs: number;
+  }) {
     super();
     this.#mod = init.mod;
     this.#token = init.token;
     this.#session = init.session;
-    this.#key = init.key;
-    this.#available = init.available;
+    this.#ready = init.ready;
+    this.#prepare = init.prepare;
     this.chain = init.chain;
     this.label = `pkcs11:${init.token.label}/${init.cert.label || init.cert.id.toString('hex')}`;
     this.location = Object.freeze({
@@ -150,7 +179,6 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
       id: init.cert.id.toString('hex'),
       label: init.cert.label,
     });
-    this.mechanisms = Object.freeze([...init.available].map((m) => CKM_NAMES.get(m) ?? `0x${m.toString(16)}`));
     this.#unwatch = init.mod.watcher.watch(init.token.slot.handle, init.token.label, init.token.serial, init.pollIntervalMs, (reason) => this.#markRemoved(reason));
   }
 
@@ -225,43 +253,10 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
         }),
       );
 
-      await loginSession({ session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, tokenFlags: () => token.slot.getToken().flags }, options.pin);
-
-      const key = findPrivateKey(session, cert);
-      if (!key) {
-        throw new SshX509Error(ErrorCodes.OBJECT_NOT_FOUND, `${describeCert(token, cert)} has no private key on the token (looked for a private key object with the same CKA_ID)`);
-      }
-      const keyType = chain.keyFacts.keyType;
-      const ckk = attr<number>(key, 'keyType');
-      if (ckk !== undefined && ckk !== ckkFor(keyType)) {
-        throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the private key with the CKA_ID of ${describeCert(token, cert)} is not a ${keyType} key (CKK 0x${ckk.toString(16)})`);
-      }
-      const modulus = keyType === 'rsa' ? attr<Buffer>(key, 'modulus') : undefined;
-      if (modulus && modulus.length > 0) {
-        const n = Buffer.from(chain.publicKey.export({ format: 'jwk' }).n!, 'base64url');
-        if (!stripZeros(modulus).equals(stripZeros(n))) {
-          throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the private key with the CKA_ID of ${describeCert(token, cert)} has another RSA modulus than the certificate`);
-        }
-      }
-
-      let available: Set<number>;
-      try {
-        available = slotSignMechanisms(token.slot);
-      } catch (e) {
-        throw new SshX509Error(ErrorCodes.PKCS11_FAILED, `C_GetMechanismList on token "${token.label}" failed: ${ckrName(e)}`, { cause: e });
-      }
-      if (allowed) available = new Set([...available].filter((m) => allowed.has(m)));
-      const usable = new Set([null, 'sha1', 'sha256', 'sha384', 'sha512'].flatMap((h) => candidateMechanisms(keyType, h as HashName | null)));
-      available = new Set([...available].filter((m) => usable.has(m)));
-      if (available.size === 0) {
-        throw new SshX509Error(
-          ErrorCodes.PKCS11_MECHANISM_UNSUPPORTED,
-          `token "${token.label}" offers none of the mechanisms a ${keyType} key needs (${mechanismNames(usable)})${allowed ? ' among those allowed by allowMechanisms' : ''}`,
-        );
-      }
-
+      const prepare = () => prepareKey(token, session, cert, chain, options.pin, allowed);
+      const ready = options.loginOnFirstSign ? undefined : await prepare();
       for (const s of sessions) if (s !== session) closeQuietly(s);
-      return new Pkcs11Signer({ mod, token, session, key, cert, chain, available, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS });
+      return new Pkcs11Signer({ mod, token, session, cert, chain, ready, prepare, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS });
     } catch (e) {
       for (const s of sessions) closeQuietly(s);
       mod.release();
@@ -288,14 +283,24 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
 
   async #signNow(data: Uint8Array, hash: HashName | null): Promise<Uint8Array> {
     if (this.#removed) throw this.#removed;
+    if (this.#prepareFailed) throw this.#prepareFailed;
+    if (!this.#ready) {
+      try {
+        this.#ready = await this.#prepare();
+      } catch (e) {
+        this.#prepareFailed = e;
+        throw e;
+      }
+    }
+    const { key, available } = this.#ready;
     const { keyType, nodeCurve } = this.chain.keyFacts;
-    const plan = planSignature(keyType, hash, data, this.#available);
+    const plan = planSignature(keyType, hash, data, available);
     let sig: Buffer;
     try {
       // graphene's Session/Key handles, driven through its pkcs11js instance: C_SignInit, then
       // C_Sign on the libuv thread pool so that a slow card never blocks the event loop.
       const lib = this.#session.lib;
-      lib.C_SignInit(this.#session.handle, { mechanism: plan.mechanism }, this.#key.handle);
+      lib.C_SignInit(this.#session.handle, { mechanism: plan.mechanism }, key.handle);
       sig = await new Promise<Buffer>((resolve, reject) =>
         lib.C_Sign(this.#session.handle, plan.input, this.#out, (err, out) => (err ? reject(err) : resolve(out))),
       );
@@ -370,6 +375,52 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
     });
     return this.#closing;
   }
+}
+
+/** Logs in (asking the PIN when the token needs it), finds the private key of `cert`, checks it, and picks the usable mechanisms. */
+async function prepareKey(
+  token: TokenEntry,
+  session: Session,
+  cert: CertObject,
+  chain: CertificateChain,
+  pin: PinSource | undefined,
+  allowed: ReadonlySet<number> | undefined,
+): Promise<{ key: SessionObject; available: Set<number> }> {
+  await loginSession({ session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, tokenFlags: () => token.slot.getToken().flags }, pin);
+
+  const key = findPrivateKey(session, cert);
+  if (!key) {
+    throw new SshX509Error(ErrorCodes.OBJECT_NOT_FOUND, `${describeCert(token, cert)} has no private key on the token (looked for a private key object with the same CKA_ID)`);
+  }
+  const keyType = chain.keyFacts.keyType;
+  const ckk = attr<number>(key, 'keyType');
+  if (ckk !== undefined && ckk !== ckkFor(keyType)) {
+    throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the private key with the CKA_ID of ${describeCert(token, cert)} is not a ${keyType} key (CKK 0x${ckk.toString(16)})`);
+  }
+  const modulus = keyType === 'rsa' ? attr<Buffer>(key, 'modulus') : undefined;
+  if (modulus && modulus.length > 0) {
+    const n = Buffer.from(chain.publicKey.export({ format: 'jwk' }).n!, 'base64url');
+    if (!stripZeros(modulus).equals(stripZeros(n))) {
+      throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the private key with the CKA_ID of ${describeCert(token, cert)} has another RSA modulus than the certificate`);
+    }
+  }
+
+  let available: Set<number>;
+  try {
+    available = slotSignMechanisms(token.slot);
+  } catch (e) {
+    throw new SshX509Error(ErrorCodes.PKCS11_FAILED, `C_GetMechanismList on token "${token.label}" failed: ${ckrName(e)}`, { cause: e });
+  }
+  if (allowed) available = new Set([...available].filter((m) => allowed.has(m)));
+  const usable = new Set([null, 'sha1', 'sha256', 'sha384', 'sha512'].flatMap((h) => candidateMechanisms(keyType, h as HashName | null)));
+  available = new Set([...available].filter((m) => usable.has(m)));
+  if (available.size === 0) {
+    throw new SshX509Error(
+      ErrorCodes.PKCS11_MECHANISM_UNSUPPORTED,
+      `token "${token.label}" offers none of the mechanisms a ${keyType} key needs (${mechanismNames(usable)})${allowed ? ' among those allowed by allowMechanisms' : ''}`,
+    );
+  }
+  return { key, available };
 }
 
 function isCa(cert: X509Certificate): boolean {
