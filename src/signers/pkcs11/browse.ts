@@ -212,7 +212,9 @@ export async function listWithDer(options: ListPkcs11Options): Promise<{ info: P
           );
           loggedIn = true;
         }
-        for (const c of readCertificates(session)) {
+        // A stable order on every run: by CKA_ID, then label (object handle order is the module's whim).
+        const certs = readCertificates(session).sort((a, b) => Buffer.compare(a.id, b.id) || a.label.localeCompare(b.label));
+        for (const c of certs) {
           if (!certMatches(c, { uri })) continue;
           const key = findPrivateKey(session, c);
           out.push({ info: describeCertificate(token, c, key ? true : loggedIn ? false : null, options), der: c.der });

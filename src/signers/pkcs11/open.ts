@@ -85,7 +85,7 @@ export interface OpenPkcs11CandidatesOptions {
 
 /**
  * Opens a signer for every end-entity certificate on the module's tokens
- * that matches the selection, has its private key there, and serves at least
+ * (in slot order, and by CKA_ID on each token) that matches the selection, has its private key there, and serves at least
  * one X.509v3 algorithm: the candidates a client offers in turn (a card often
  * holds several certificates). The PIN is asked once per token. Throws
  * `ERR_OBJECT_NOT_FOUND` when no certificate qualifies, and the errors of
