@@ -110,7 +110,11 @@ function print(title: string, rows: BenchRow[]): void {
   }
 }
 
-const sections: Array<[string, () => Promise<BenchRow[]>]> = [['RFC 6187 encoding and the ssh2 client (AsyncSSH server on loopback)', benchFoundation]];
+const sections: Array<[string, () => Promise<BenchRow[]>]> = [
+  ['RFC 6187 encoding and the ssh2 client (AsyncSSH server on loopback)', benchFoundation],
+  ['PKCS#11 signer on SoftHSM (P-256) versus bare pkcs11js C_Sign', async () => (await import('./pkcs11.js')).benchPkcs11()],
+  ['Server-side verifier versus the bare signature verifications it must do', async () => (await import('./verify.js')).benchVerify()],
+];
 
 for (const [title, run] of sections) {
   try {

@@ -188,3 +188,43 @@ export function algorithmsForKey(key: KeyFacts, options: { allowSha1?: boolean; 
     (a) => (options.allowSha1 || !a.sha1) && (!a.legacy || (options.allowSha1 && options.allowLegacy)) && keyMismatch(a, key) === undefined,
   );
 }
+
+/**
+ * The plain SSH signature algorithms a certificate's key can use "as a raw
+ * SSH2 key" (RFC 8332 for RSA; the ECDSA and Ed25519 names are the
+ * `plainKeyType` of the rows above). Used only in raw-key mode.
+ */
+export interface RawSignatureAlgorithm {
+  readonly name: string;
+  readonly keyType: KeyType;
+  readonly nodeCurve?: string;
+  readonly hash: HashName | null;
+  readonly sha1: boolean;
+}
+
+/** Raw-key signature algorithms, best first: RSA's three hashes, then the plain key types of the table. */
+export const RAW_SIGNATURE_ALGORITHMS: readonly RawSignatureAlgorithm[] = Object.freeze([
+  { name: 'rsa-sha2-512', keyType: 'rsa', hash: 'sha512', sha1: false },
+  { name: 'rsa-sha2-256', keyType: 'rsa', hash: 'sha256', sha1: false },
+  { name: 'ssh-rsa', keyType: 'rsa', hash: 'sha1', sha1: true },
+  ...ALGORITHMS.filter((a) => a.keyType !== 'rsa').map((a) => ({ name: a.plainKeyType, keyType: a.keyType, nodeCurve: a.nodeCurve, hash: a.hash, sha1: a.sha1 })),
+]);
+
+/**
+ * The raw-key signature algorithm `name` for a key; throws
+ * `ERR_ALGORITHM_UNSUPPORTED` for an unknown name and
+ * `ERR_KEY_ALGORITHM_MISMATCH` when the key cannot use it.
+ */
+export function rawSignatureAlgorithm(name: string, key: KeyFacts): RawSignatureAlgorithm {
+  const row = RAW_SIGNATURE_ALGORITHMS.find((r) => r.name === name);
+  if (!row) {
+    throw new SshX509Error(
+      ErrorCodes.ALGORITHM_UNSUPPORTED,
+      `unsupported raw-key algorithm ${JSON.stringify(name)}; known: ${RAW_SIGNATURE_ALGORITHMS.map((r) => r.name).join(', ')}`,
+    );
+  }
+  if (row.keyType !== key.keyType || (row.nodeCurve !== undefined && row.nodeCurve !== key.nodeCurve)) {
+    throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, `${name} needs a ${row.keyType}${row.nodeCurve ? ` ${row.nodeCurve}` : ''} key, the certificate has a ${key.keyType}${key.nodeCurve ? ` ${key.nodeCurve}` : ''} key`);
+  }
+  return row;
+}

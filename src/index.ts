@@ -18,6 +18,9 @@ export {
   algorithmsForKey,
   keyMismatch,
   assertKeyMatches,
+  RAW_SIGNATURE_ALGORITHMS,
+  rawSignatureAlgorithm,
+  type RawSignatureAlgorithm,
   type AlgorithmInfo,
   type KeyType,
   type KeyFacts,
@@ -84,6 +87,20 @@ export {
 } from './adapters/ssh2/session.js';
 export { formatTrace, type TraceEvent, type TraceLogger, type DebugLogger, type LineLogger } from './adapters/trace.js';
 export { plainKeyType, sshPublicKeyBlob, openSshPublicKeyLine } from './keys/ssh-public-key.js';
+export {
+  exportPublicKey,
+  rfc4716PublicKey,
+  distinguishedNameLine,
+  isPublicKeyFormat,
+  PUBLIC_KEY_FORMATS,
+  type PublicKeyFormat,
+  type ExportPublicKeyOptions,
+  type DistinguishedNameStyle,
+} from './keys/export.js';
+
+// node-ssh and ssh2-sftp-client (optional peers, never loaded by this library)
+export { nodeSshConfig, type X509ConnectOptions, type X509ConnectConfig } from './adapters/node-ssh.js';
+export { sftpConfig } from './adapters/sftp.js';
 
 // Server side: verification, and the ssh2 Server integration
 export * from './verify/index.js';

@@ -15,6 +15,7 @@ import type { CliIo } from '../src/cli/io.js';
 import { runExportPub } from '../src/cli/commands/export-pub.js';
 import { exportPublicKey, rfc4716PublicKey } from '../src/keys/export.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
+import { waitForLog } from './helpers/openssh.js';
 import { createTestPki, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
 import { ssh2Exec } from './helpers/ssh2-run.js';
 
@@ -150,6 +151,9 @@ describe('x509v3 format', () => {
     const line = exportPublicKey(chain, { format: 'x509v3', algorithm: 'x509v3-ssh-rsa', comment: '' });
     expect(line).toMatch(/^x509v3-ssh-rsa [A-Za-z0-9+/=]+\n$/);
     expect(decodePublicKeyBlob(Buffer.from(line.split(' ')[1]!.trim(), 'base64')).algorithm).toBe('x509v3-ssh-rsa');
+    // PKIX-SSH's legacy blob line: the leaf's DER alone.
+    const legacy = exportPublicKey(chain, { format: 'x509v3', algorithm: 'x509v3-sign-rsa', comment: '' });
+    expect(legacy).toBe(`x509v3-sign-rsa ${leaves.get('rsa2048')!.certDer.toString('base64')}\n`);
     expect(() => exportPublicKey(chain, { format: 'x509v3', algorithm: 'x509v3-ecdsa-sha2-nistp256' })).toThrow(
       expect.objectContaining({ code: 'ERR_KEY_ALGORITHM_MISMATCH' }),
     );
@@ -214,7 +218,8 @@ describe('distinguished-name lines', () => {
     expect(await login(s, leaves.get(kind)!, `exp-${kind}`)).toBe(`dn-exp-${kind}`);
     const other = kind === 'p256' ? 'p384' : 'p256';
     await expect(login(s, leaves.get(other)!, `exp-${other}`)).rejects.toThrow(/authentication methods failed/);
-    expect(s.log()).toMatch(new RegExp(`AUTH user=exp-${other} .*result=fail reason=key-not-authorized`));
+    const refused = new RegExp(`AUTH user=exp-${other} .*result=fail reason=key-not-authorized`);
+    expect(await waitForLog(s.log, refused)).toMatch(refused);
   });
 
   it('AsyncSSH admits the asyncssh-dn line of a subject with escaped characters and a multi-valued RDN', async () => {

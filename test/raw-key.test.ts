@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareSigner, x509AuthHandler, type TraceEvent } from '../src/index.js';
 import { startAsyncSshServer } from './helpers/asyncssh.js';
-import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
+import { startOpenSshServer, waitForLog, type OpenSshServer } from './helpers/openssh.js';
 import { createTestPki, type IssuedCert, type KeyKind } from './helpers/pki.js';
-import { ssh2Exec } from './helpers/ssh2-run.js';
+import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
 
 let dir: string;
 const leaves = new Map<KeyKind, IssuedCert>();
@@ -63,9 +63,8 @@ async function rawLogin(s: OpenSshServer, kind: KeyKind, events: TraceEvent[] = 
     { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, logger: (e: TraceEvent) => events.push(e) }) as never },
     `echo raw-$(id -un)-${kind}`,
   );
-  // sshd logs "Accepted publickey" from the session's process; give it a moment to flush.
-  for (let i = 0; i < 40 && !s.log().slice(before).includes('Accepted publickey'); i++) await new Promise((res) => setTimeout(res, 50));
-  return { stdout: r.stdout.trim(), code: r.code, log: s.log().slice(before) };
+  const log = await waitForLog(() => s.log().slice(before), 'Accepted publickey');
+  return { stdout: r.stdout.trim(), code: r.code, log };
 }
 
 beforeAll(async () => {
@@ -130,8 +129,9 @@ describe('raw SSH2 key mode against OpenSSH 9.2', () => {
     await expect(
       ssh2Exec({ host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer }) as never }, 'echo should-not-run'),
     ).rejects.toThrow(/authentication methods failed/);
-    expect(s.log().slice(before)).toMatch(/unsupported public key algorithm: x509v3-ecdsa-sha2-nistp256/);
-    expect(s.log().slice(before)).not.toContain('Accepted publickey');
+    const log = await waitForLog(() => s.log().slice(before), 'unsupported public key algorithm');
+    expect(log).toMatch(/unsupported public key algorithm: x509v3-ecdsa-sha2-nistp256/);
+    expect(log).not.toContain('Accepted publickey');
   });
 
   it('is refused when the key is not in authorized_keys', async () => {
@@ -141,7 +141,36 @@ describe('raw SSH2 key mode against OpenSSH 9.2', () => {
     await expect(
       ssh2Exec({ host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true }) as never }, 'echo should-not-run'),
     ).rejects.toThrow(/authentication methods failed/);
-    expect(s.log().slice(before)).not.toContain('Accepted publickey');
+    const log = await waitForLog(() => s.log().slice(before), /authenticated 0 pkalg ecdsa-sha2-nistp256/);
+    expect(log).toMatch(/authenticated 0 pkalg ecdsa-sha2-nistp256/);
+    expect(log).not.toContain('Accepted publickey');
+  });
+});
+
+describe('raw RSA key with a named signature algorithm (OpenSSH)', () => {
+  it.each(['rsa-sha2-512', 'ssh-rsa'])('logs in as %s when named, on a server that accepts only it', async (algorithm) => {
+    const s = await server(`named-${algorithm}`, ['rsa2048'], [algorithm]);
+    const before = s.log().length;
+    const signer = await signerFor('rsa2048');
+    const r = await ssh2Exec(
+      { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, algorithms: [algorithm] }) as never },
+      'echo named-$(id -un)',
+    );
+    expect(r.stdout.trim()).toBe('named-root');
+    const log = await waitForLog(() => s.log().slice(before), 'Accepted publickey');
+    expect(log).toMatch(new RegExp(`userauth_pubkey: .*pkalg ${algorithm} `));
+  });
+
+  it('the command takes --raw-key --algorithm rsa-sha2-512, and refuses an x509v3 name there', async () => {
+    const s = await server('named-cli', ['rsa2048'], ['rsa-sha2-512']);
+    const leaf = leaves.get('rsa2048')!;
+    const args = ['connect', '-p', String(s.port), '--strict-host-key-checking', 'no', '--known-hosts', join(dir, 'kh-cli'), '--cert', leaf.chainPath, '--key', leaf.keyPath, '--raw-key'];
+    const ok = await runCommand([...args, '--algorithm', 'rsa-sha2-512', 'root@127.0.0.1', 'echo', 'cli-raw']);
+    expect(ok.stdout).toBe('cli-raw\n');
+    expect(ok.code).toBe(0);
+    const bad = await runCommand([...args, '--algorithm', 'x509v3-rsa2048-sha256', 'root@127.0.0.1', 'true']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('with --raw-key, --algorithm takes a plain SSH algorithm');
   });
 });
 
@@ -167,7 +196,8 @@ describe('raw RSA key with the other RSA signature algorithms (AsyncSSH)', () =>
       'echo "raw-$USER"',
     );
     expect(r.stdout.trim()).toBe('raw-raw');
-    expect(s.log()).toContain(`AUTH user=raw alg=ssh-rsa phase=sign sig=${algorithm} result=ok`);
+    const signed = `AUTH user=raw alg=ssh-rsa phase=sign sig=${algorithm} result=ok`;
+    expect(await waitForLog(s.log, signed)).toContain(signed);
     const hash = algorithm === 'ssh-rsa' ? 'sha1' : 'sha512';
     expect(events.find((e) => e.message.includes('signing'))?.fields).toMatchObject({ algorithm: `ssh-rsa (raw key, ${hash})` });
   });

@@ -55,7 +55,8 @@ describe('signature blobs (RFC 6187 section 3)', () => {
     // string format-name, string signature
     const nameLen = blob.readUInt32BE(0);
     expect(blob.subarray(4, 4 + nameLen).toString()).toBe(format);
-    expect(format.startsWith('x509v3-')).toBe(false);
+    // RFC 6187: the underlying format name; only the legacy pre-RFC name signs under its own name.
+    expect(format.startsWith('x509v3-')).toBe(a.legacy === true);
     const decoded = decodeSignatureBlob(blob, a);
     expect(decoded.format).toBe(format);
     const ok =

@@ -70,8 +70,12 @@ export function assertSharedSsh2(pkg: string): void {
   }
 }
 
-/** The ssh2 connect config for {@link X509ConnectOptions}; shared by the node-ssh and ssh2-sftp-client adapters. */
-export function x509ConnectConfig(options: X509ConnectOptions): X509ConnectConfig {
+/**
+ * The ssh2 connect config for {@link X509ConnectOptions}; shared by the node-ssh and ssh2-sftp-client adapters.
+ *
+ * @internal
+ */
+export function adapterConnectConfig(options: X509ConnectOptions): X509ConnectConfig {
   const { host, port, username, connect, fallback, ...x509 } = options;
   if (typeof host !== 'string' || host === '') throw new SshX509Error(ErrorCodes.USAGE, 'host must be a non-empty string');
   if (typeof username !== 'string' || username === '') throw new SshX509Error(ErrorCodes.USAGE, 'username must be a non-empty string');
@@ -105,5 +109,5 @@ export function x509ConnectConfig(options: X509ConnectOptions): X509ConnectConfi
  */
 export function nodeSshConfig(options: X509ConnectOptions): X509ConnectConfig {
   assertSharedSsh2('node-ssh');
-  return x509ConnectConfig(options);
+  return adapterConnectConfig(options);
 }

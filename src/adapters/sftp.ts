@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { assertSharedSsh2, x509ConnectConfig, type X509ConnectConfig, type X509ConnectOptions } from './node-ssh.js';
+import { adapterConnectConfig, assertSharedSsh2, type X509ConnectConfig, type X509ConnectOptions } from './node-ssh.js';
 
 /**
  * The config for ssh2-sftp-client's `connect()` that logs in with X.509
@@ -31,7 +31,7 @@ import { assertSharedSsh2, x509ConnectConfig, type X509ConnectConfig, type X509C
  */
 export function sftpConfig(options: X509ConnectOptions): X509ConnectConfig {
   assertSharedSsh2('ssh2-sftp-client');
-  return x509ConnectConfig(options);
+  return adapterConnectConfig(options);
 }
 
 export type { X509ConnectConfig, X509ConnectOptions } from './node-ssh.js';

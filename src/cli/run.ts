@@ -7,6 +7,8 @@ commands:
   connect [options] [<user>@]<host> [--] [command...] log in with an X.509 certificate (RFC 6187)
   list --pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--json]
                                                       the certificates on PKCS#11 tokens
+  export-pub --cert <file> [--format openssh|rfc4716|x509v3|dn|asyncssh-dn]
+                                                      print the authorized_keys entry for a certificate
   serve --listen <addr:port> --host-key <file> --trust <pem> ...
                                                       an SSH server that verifies X.509 logins (a test rig)
   help <command>                                      options of a command
@@ -19,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   connect: async () => (await import('./commands/connect.js')).runConnect,
   serve: async () => (await import('./commands/serve.js')).runServe,
   list: async () => (await import('./commands/list.js')).runList,
+  'export-pub': async () => (await import('./commands/export-pub.js')).runExportPub,
 };
 
 function version(): string {

@@ -14,6 +14,7 @@ import { ErrorCodes, SshX509Error } from '../errors.js';
 import { decodePublicKeyBlob } from '../rfc6187/publickey-blob.js';
 import type { VerifierCertificate } from './certificates.js';
 import { sha256Hex } from './certificates.js';
+import { leafIdentities, usernameFromIdentities } from './identities.js';
 import { refuse } from './reasons.js';
 
 /** One entry of an authorized list: a subject DN, or a certificate. */
@@ -160,10 +161,12 @@ export interface BindingFacts {
 export function bindingFacts(leaf: VerifierCertificate, options: AccountBindingOptions): BindingFacts {
   const mapped = new Map<string, { username?: string; error?: string }>();
   const rules = ruleList(options);
+  let ids: ReturnType<typeof leafIdentities> | undefined;
   for (const r of rules) {
     if (typeof r !== 'string') continue;
     try {
-      mapped.set(r, { username: usernameFromCertificate(leaf.x509, r) });
+      ids ??= leafIdentities(leaf);
+      mapped.set(r, { username: usernameFromIdentities(ids, leaf, r) });
     } catch (e) {
       mapped.set(r, { error: (e as Error).message });
     }
@@ -207,5 +210,5 @@ export async function bindAccount(facts: BindingFacts, account: string, options:
     }
     why.push(entries.length ? `none of the ${entries.length} authorized entries of ${JSON.stringify(account)} names this certificate` : `no authorized entries for ${JSON.stringify(account)}`);
   }
-  refuse('accountMismatch', `certificate ${JSON.stringify(facts.leaf.x509.subject)} is not bound to account ${JSON.stringify(account)} (${why.join('; ')})`);
+  refuse('accountMismatch', `certificate ${JSON.stringify(facts.leaf.subject)} is not bound to account ${JSON.stringify(account)} (${why.join('; ')})`);
 }

@@ -1,46 +1,109 @@
 /**
- * Certificates as the verifier holds them: parsed once with both
- * @peculiar/x509 (the friendly API the rest of the library uses) and pkijs
- * (path validation, OCSP, CRL), with the public key as a node:crypto
- * KeyObject, and signature checks done with node:crypto.
+ * Certificates as the verifier holds them: parsed once with pkijs (path
+ * validation, OCSP, CRL, and the extensions the verifier reads), with the
+ * public key as a node:crypto KeyObject and signature checks done with
+ * node:crypto. The @peculiar/x509 form (the friendly API the rest of the
+ * library and the results use) is made only when something asks for it:
+ * parsing a certificate costs about as much as several signature checks, and
+ * parsing it twice on every new login was most of the verifier's cold cost.
  *
  * @module
  */
 import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
-import { X509Certificate } from '@peculiar/x509';
+import { Name, X509Certificate, type Extension } from '@peculiar/x509';
 import * as pkijs from 'pkijs';
 import { LruCache } from './cache.js';
+
+/** basicConstraints as the verifier reads it. */
+export interface BasicConstraintsFacts {
+  readonly ca: boolean;
+  readonly pathLength?: number;
+}
 
 /** One certificate, parsed for every use the verifier has. */
 export interface VerifierCertificate {
   readonly der: Uint8Array;
   /** SHA-256 of the DER, lower-case hex: the certificate's identity everywhere in the verifier. */
   readonly id: string;
+  /** The @peculiar/x509 form (made on first use). */
   readonly x509: X509Certificate;
   readonly pkijs: pkijs.Certificate;
+  /** The subject DN as @peculiar/x509 writes it (`O=Org, CN=alice`), made on first use. */
+  readonly subject: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
   /** The subject public key (created on first use). */
   readonly publicKey: KeyObject;
   /** True when subject and issuer names are equal. */
   readonly selfIssued: boolean;
+  /** basicConstraints, or `undefined` when absent. */
+  readonly basicConstraints: BasicConstraintsFacts | undefined;
+  /** The extension with this OID, from the pkijs parse (its `parsedValue` is decoded on first use). */
+  extension(oid: string): pkijs.Extension | undefined;
+  /**
+   * The extension as a @peculiar/x509 extension object, decoding only that
+   * extension (not the whole certificate, unless its @peculiar/x509 form
+   * exists already); `null` when absent.
+   */
+  peculiarExtension<T extends Extension>(oid: string, type: new (raw: ArrayBuffer) => T): T | null;
 }
 
+const OID_BASIC_CONSTRAINTS = '2.5.29.19';
+
 class ParsedCertificate implements VerifierCertificate {
-  readonly x509: X509Certificate;
   readonly pkijs: pkijs.Certificate;
   readonly selfIssued: boolean;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
   private key?: KeyObject;
+  private peculiar?: X509Certificate;
+  private subjectText?: string;
+  private bc?: { value: BasicConstraintsFacts | undefined };
 
   constructor(
     readonly der: Uint8Array,
     readonly id: string,
+    x509?: X509Certificate,
   ) {
-    this.x509 = new X509Certificate(der);
     this.pkijs = pkijs.Certificate.fromBER(der);
     this.selfIssued = this.pkijs.subject.isEqual(this.pkijs.issuer);
+    this.notBefore = this.pkijs.notBefore.value;
+    this.notAfter = this.pkijs.notAfter.value;
+    if (x509) this.peculiar = x509;
+  }
+
+  get x509(): X509Certificate {
+    return (this.peculiar ??= new X509Certificate(this.der));
+  }
+
+  get subject(): string {
+    if (this.subjectText === undefined) {
+      this.subjectText = this.peculiar ? this.peculiar.subject : new Name(this.pkijs.subject.toSchema().toBER(false)).toString();
+    }
+    return this.subjectText;
   }
 
   get publicKey(): KeyObject {
-    return (this.key ??= createPublicKey({ key: Buffer.from(this.x509.publicKey.rawData), format: 'der', type: 'spki' }));
+    return (this.key ??= createPublicKey({ key: Buffer.from(this.pkijs.subjectPublicKeyInfo.toSchema().toBER(false)), format: 'der', type: 'spki' }));
+  }
+
+  extension(oid: string): pkijs.Extension | undefined {
+    return this.pkijs.extensions?.find((e) => e.extnID === oid);
+  }
+
+  peculiarExtension<T extends Extension>(oid: string, type: new (raw: ArrayBuffer) => T): T | null {
+    if (this.peculiar) return this.peculiar.getExtension<T>(oid);
+    const ext = this.extension(oid);
+    return ext ? new type(ext.toSchema().toBER(false)) : null;
+  }
+
+  get basicConstraints(): BasicConstraintsFacts | undefined {
+    if (!this.bc) {
+      const v = this.extension(OID_BASIC_CONSTRAINTS)?.parsedValue as pkijs.BasicConstraints | undefined;
+      const len = v?.pathLenConstraint;
+      this.bc = { value: v ? { ca: v.cA, ...(typeof len === 'number' ? { pathLength: len } : len !== undefined ? { pathLength: Number.MAX_SAFE_INTEGER } : {}) } : undefined };
+    }
+    return this.bc.value;
   }
 }
 
@@ -61,18 +124,18 @@ export class CertificateStore {
   }
 
   /** The parsed certificate for `der`; throws when it does not parse. */
-  get(der: Uint8Array): VerifierCertificate {
+  get(der: Uint8Array, x509?: X509Certificate): VerifierCertificate {
     const id = sha256Hex(der);
     const hit = this.cache.get(id, 0);
     if (hit) return hit;
-    const c = new ParsedCertificate(der, id);
+    const c = new ParsedCertificate(der, id, x509);
     this.cache.set(id, c, Number.POSITIVE_INFINITY);
     return c;
   }
 
-  /** Wraps an already parsed certificate. */
+  /** Wraps an already parsed certificate (its @peculiar/x509 form is kept, not parsed again). */
   fromX509(cert: X509Certificate): VerifierCertificate {
-    return this.get(new Uint8Array(cert.rawData));
+    return this.get(new Uint8Array(cert.rawData), cert);
   }
 }
 

@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { BasicConstraintsExtension } from '@peculiar/x509';
 import * as pkijs from 'pkijs';
 import type { IssuanceChecker, VerifierCertificate } from './certificates.js';
 import { refuse } from './reasons.js';
@@ -38,25 +37,21 @@ const KNOWN_CRITICAL = new Set([
 ]);
 
 function describe(c: VerifierCertificate): string {
-  return JSON.stringify(c.x509.subject);
+  return JSON.stringify(c.subject);
 }
 
 function checkDates(c: VerifierCertificate, at: Date, what: string): void {
-  if (at < c.x509.notBefore) refuse('notYetValid', `${what} ${describe(c)} is not valid before ${c.x509.notBefore.toISOString()}`);
-  if (at > c.x509.notAfter) refuse('expired', `${what} ${describe(c)} expired at ${c.x509.notAfter.toISOString()}`);
-}
-
-function basicConstraints(c: VerifierCertificate): BasicConstraintsExtension | null {
-  return c.x509.getExtension(BasicConstraintsExtension);
+  if (at < c.notBefore) refuse('notYetValid', `${what} ${describe(c)} is not valid before ${c.notBefore.toISOString()}`);
+  if (at > c.notAfter) refuse('expired', `${what} ${describe(c)} expired at ${c.notAfter.toISOString()}`);
 }
 
 /** The leaf-only checks made before any path is built. */
 export function checkLeafShape(leaf: VerifierCertificate, at: Date): void {
   if (leaf.selfIssued) refuse('selfSignedLeaf', `the leaf ${describe(leaf)} is self-issued; a user certificate must come from a CA`);
-  if (basicConstraints(leaf)?.ca) refuse('caAsLeaf', `the leaf ${describe(leaf)} is a CA certificate (basicConstraints cA)`);
+  if (leaf.basicConstraints?.ca) refuse('caAsLeaf', `the leaf ${describe(leaf)} is a CA certificate (basicConstraints cA)`);
   checkDates(leaf, at, 'the leaf');
-  for (const e of leaf.x509.extensions) {
-    if (e.critical && !KNOWN_CRITICAL.has(e.type)) refuse('pathConstraint', `the leaf has an unknown critical extension ${e.type}`);
+  for (const e of leaf.pkijs.extensions ?? []) {
+    if (e.critical && !KNOWN_CRITICAL.has(e.extnID)) refuse('pathConstraint', `the leaf has an unknown critical extension ${e.extnID}`);
   }
 }
 
@@ -103,7 +98,7 @@ function refuseFromEngine(result: { resultCode?: number; resultMessage?: string 
 function checkPathLen(path: readonly VerifierCertificate[]): void {
   // path: leaf first, anchor last.
   for (let i = path.length - 1; i >= 1; i--) {
-    const bc = basicConstraints(path[i]!);
+    const bc = path[i]!.basicConstraints;
     if (bc?.pathLength === undefined) continue;
     let below = 0;
     for (let j = i - 1; j >= 1; j--) if (!path[j]!.selfIssued) below++;

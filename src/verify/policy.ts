@@ -4,14 +4,17 @@
  *
  * @module
  */
-import { ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension, type X509Certificate } from '@peculiar/x509';
+import { ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension } from '@peculiar/x509';
 import { ALGORITHMS, type AlgorithmInfo } from '../algorithms.js';
+import type { VerifierCertificate } from './certificates.js';
 import { refuse } from './reasons.js';
 
 /** id-kp-secureShellClient (RFC 6187 section 2.2). */
 export const OID_SECURE_SHELL_CLIENT = '1.3.6.1.5.5.7.3.21';
 /** id-kp-secureShellServer (RFC 6187 section 2.2). */
 export const OID_SECURE_SHELL_SERVER = '1.3.6.1.5.5.7.3.22';
+const OID_KEY_USAGE = '2.5.29.15';
+const OID_EXTENDED_KEY_USAGE = '2.5.29.37';
 /** anyExtendedKeyUsage (RFC 5280 section 4.2.1.12). */
 export const OID_ANY_EKU = '2.5.29.37.0';
 /** id-kp-OCSPSigning (RFC 6960 section 4.2.2.2). */
@@ -45,12 +48,12 @@ export interface LeafPolicy {
  * extendedKeyUsage (when present) has id-kp-secureShellClient,
  * anyExtendedKeyUsage, or an opted-in compat purpose.
  */
-export function checkLeafPurpose(leaf: X509Certificate, policy: LeafPolicy = {}): void {
-  const ku = leaf.getExtension(KeyUsagesExtension);
+export function checkLeafPurpose(leaf: VerifierCertificate, policy: LeafPolicy = {}): void {
+  const ku = leaf.peculiarExtension(OID_KEY_USAGE, KeyUsagesExtension);
   if (ku && (ku.usages & KeyUsageFlags.digitalSignature) === 0) {
     refuse('keyUsage', `the leaf's keyUsage does not assert digitalSignature (RFC 6187 section 2.2)`);
   }
-  const eku = leaf.getExtension(ExtendedKeyUsageExtension);
+  const eku = leaf.peculiarExtension(OID_EXTENDED_KEY_USAGE, ExtendedKeyUsageExtension);
   if (eku) {
     const have = eku.usages.map(String);
     const ok = new Set<string>([OID_SECURE_SHELL_CLIENT, OID_ANY_EKU, ...(policy.ekuCompat ?? []).map((n) => EKU_COMPAT_OIDS[n])]);

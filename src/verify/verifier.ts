@@ -105,11 +105,42 @@ interface ValidatedChain {
   readonly algorithm: AlgorithmInfo;
   readonly sent: readonly VerifierCertificate[];
   readonly path: readonly VerifierCertificate[];
-  readonly chain: CertificateChain;
+  readonly parsed: ParsedFacts;
   readonly revocation: RevocationOutcome;
   readonly facts: BindingFacts;
   /** max notBefore of the path: the cached decision holds only after it. */
   readonly validFrom: number;
+}
+
+/**
+ * What a result says about the certificates sent. The subject and
+ * fingerprint come from the verifier's own parse; the {@link CertificateChain}
+ * and the @peculiar/x509 path are made only when a caller reads them.
+ */
+class ParsedFacts {
+  readonly subject: string;
+  readonly fingerprint: string;
+  private chainMemo?: CertificateChain;
+
+  constructor(readonly sent: readonly VerifierCertificate[]) {
+    const leaf = sent[0]!;
+    this.subject = leaf.subject;
+    this.fingerprint = `SHA256:${Buffer.from(leaf.id, 'hex').toString('base64').replace(/=+$/, '')}`;
+  }
+
+  get chain(): CertificateChain {
+    return (this.chainMemo ??= new CertificateChain(this.sent.map((c) => c.x509)));
+  }
+}
+
+/** Adds `chain` and `path` to a result as getters evaluated on first read (they parse with @peculiar/x509). */
+function withLazyParts<T extends object>(r: T, parsed: ParsedFacts | undefined, path: readonly VerifierCertificate[] | undefined): T {
+  if (parsed) Object.defineProperty(r, 'chain', { enumerable: true, configurable: true, get: () => parsed.chain });
+  if (path) {
+    let memo: X509Certificate[] | undefined;
+    Object.defineProperty(r, 'path', { enumerable: true, configurable: true, get: () => (memo ??= path.map((c) => c.x509)) });
+  }
+  return r;
 }
 
 /**
@@ -163,7 +194,7 @@ export class X509Verifier {
     const at = this.now();
     const query = req.signature === undefined;
     let entry: ValidatedChain | undefined;
-    let chainFacts: { chain?: CertificateChain; subject?: string; fingerprint?: string } = {};
+    let parsed: ParsedFacts | undefined;
     let cached = false;
     try {
       const alg = findAlgorithm(req.algorithm);
@@ -177,43 +208,52 @@ export class X509Verifier {
       if (hit && at.getTime() >= hit.validFrom && hit.algorithm === alg) {
         entry = hit;
         cached = true;
-        chainFacts = this.describe(hit.chain);
+        parsed = hit.parsed;
         if (!query) verifyUserSignature(alg, hit.sent[0]!.publicKey, req.signedData!, req.signature!, this.options.strictSignatureFormat);
       } else {
-        entry = await this.validate(req, alg, at, (f) => (chainFacts = f));
+        entry = await this.validate(req, alg, at, (f) => (parsed = f));
         if (this.cache) this.cache.set(key, entry, this.expiry(entry, at));
       }
       const bound = await bindAccount(entry.facts, req.username, this.options.account);
-      const path = entry.path.map((c) => c.x509);
-      return {
-        ok: true,
-        query,
-        username: req.username,
-        account: bound.account,
-        binding: bound.via,
-        algorithm: alg.name,
-        ...chainFacts,
-        path,
-        revocationSource: entry.revocation.source,
-        revocation: entry.revocation,
-        message: `${query ? 'would accept' : 'accepted'} ${chainFacts.subject ?? ''} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`,
-        cached,
-      };
+      const facts = entry.parsed;
+      return withLazyParts<VerifyResult>(
+        {
+          ok: true,
+          query,
+          username: req.username,
+          account: bound.account,
+          binding: bound.via,
+          algorithm: alg.name,
+          subject: facts.subject,
+          fingerprint: facts.fingerprint,
+          revocationSource: entry.revocation.source,
+          revocation: entry.revocation,
+          message: `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`,
+          cached,
+        },
+        facts,
+        entry.path,
+      );
     } catch (e) {
       const reason: RefusalReason = e instanceof Refusal ? e.reason : 'internalError';
       const why = e instanceof Error ? e.message : String(e);
-      return {
-        ok: false,
-        query,
-        username: req.username,
-        algorithm: req.algorithm,
-        ...chainFacts,
-        ...(entry ? { path: entry.path.map((c) => c.x509), revocation: entry.revocation } : {}),
-        revocationSource: entry?.revocation.source ?? 'none',
-        reason,
-        message: `refused (${reason}): ${why}`,
-        cached,
-      };
+      const p = parsed as ParsedFacts | undefined;
+      return withLazyParts<VerifyResult>(
+        {
+          ok: false,
+          query,
+          username: req.username,
+          algorithm: req.algorithm,
+          ...(p ? { subject: p.subject, fingerprint: p.fingerprint } : {}),
+          ...(entry ? { revocation: entry.revocation } : {}),
+          revocationSource: entry?.revocation.source ?? 'none',
+          reason,
+          message: `refused (${reason}): ${why}`,
+          cached,
+        },
+        p,
+        entry?.path,
+      );
     }
   }
 
@@ -224,12 +264,8 @@ export class X509Verifier {
     return r;
   }
 
-  private describe(chain: CertificateChain): { chain: CertificateChain; subject: string; fingerprint: string } {
-    return { chain, subject: chain.leaf.subject, fingerprint: chain.fingerprints.sha256 };
-  }
-
   private expiry(entry: ValidatedChain, at: Date): number {
-    let t = Math.min(at.getTime() + this.maxAgeMs, ...entry.path.map((c) => c.x509.notAfter.getTime()));
+    let t = Math.min(at.getTime() + this.maxAgeMs, ...entry.path.map((c) => c.notAfter.getTime()));
     if (entry.revocation.validUntil) t = Math.min(t, entry.revocation.validUntil.getTime());
     // Nothing answered (mode prefer): try the sources again soon.
     if (this.revocation.mode !== 'off' && entry.revocation.source === 'none') t = Math.min(t, at.getTime() + 60_000);
@@ -240,7 +276,7 @@ export class X509Verifier {
     req: VerifyRequest,
     alg: AlgorithmInfo,
     at: Date,
-    onParsed: (f: { chain: CertificateChain; subject: string; fingerprint: string }) => void,
+    onParsed: (f: ParsedFacts) => void,
   ): Promise<ValidatedChain> {
     let blob;
     try {
@@ -259,15 +295,15 @@ export class X509Verifier {
       refuse('malformedBlob', `a certificate in the blob cannot be parsed: ${e instanceof Error ? e.message : String(e)}`);
     }
     const leaf = sent[0]!;
-    const chain = new CertificateChain(sent.map((c) => c.x509));
-    onParsed(this.describe(chain));
+    const parsed = new ParsedFacts(sent);
+    onParsed(parsed);
     const mismatch = keyMismatch(alg, keyFacts(leaf.publicKey));
     if (mismatch) refuse('keyAlgorithmMismatch', mismatch);
     // The signature first: it is the cheapest check, and a forged request then costs no path building or fetching.
     if (req.signature) verifyUserSignature(alg, leaf.publicKey, req.signedData!, req.signature, this.options.strictSignatureFormat);
 
     const path = await validatePath(sent, { anchors: this.anchors, pool: this.pool, at, issuance: this.issuance });
-    checkLeafPurpose(leaf.x509, this.options);
+    checkLeafPurpose(leaf, this.options);
     const stapled = new Map<string, Uint8Array>();
     blob.ocspResponses.forEach((r, i) => {
       if (r.length > 0) stapled.set(sent[i]!.id, r);
@@ -277,10 +313,10 @@ export class X509Verifier {
       algorithm: alg,
       sent,
       path,
-      chain,
+      parsed,
       revocation,
       facts: bindingFacts(leaf, this.options.account),
-      validFrom: Math.max(...path.map((c) => c.x509.notBefore.getTime())),
+      validFrom: Math.max(...path.map((c) => c.notBefore.getTime())),
     };
   }
 }

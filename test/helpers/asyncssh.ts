@@ -136,6 +136,12 @@ export interface AsyncSshClientOptions {
   command: string;
   /** If given, the server's host key must equal this OpenSSH public key line. */
   knownHostKeyLine?: string;
+  /**
+   * Offer `algorithm` even when the server's `server-sig-algs` does not list
+   * it (AsyncSSH otherwise filters by it; ssh2's server never lists x509v3
+   * names, which hides `x509v3-rsa2048-sha256`). Default false.
+   */
+  ignoreServerSigAlgs?: boolean;
   timeoutMs?: number;
 }
 
@@ -153,6 +159,7 @@ export async function runAsyncSshClient(
     '--chain', opts.chainPath, '--algorithm', opts.algorithm, '--command', opts.command,
   ];
   if (opts.knownHostKeyLine) args.push('--known-host', opts.knownHostKeyLine);
+  if (opts.ignoreServerSigAlgs) args.push('--ignore-server-sig-algs');
 
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PY_ENV });
   track(child);

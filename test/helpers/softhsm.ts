@@ -209,6 +209,15 @@ function sha256Fp(der: Buffer): string {
  */
 export async function createSoftHsm(tokens: TokenSpec[], options: { pki?: TestPki } = {}): Promise<SoftHsm> {
   const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-softhsm-'));
+  try {
+    return await populate(dir, tokens, options);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function populate(dir: string, tokens: TokenSpec[], options: { pki?: TestPki }): Promise<SoftHsm> {
   const tokenDir = join(dir, 'tokens');
   execFileSync('mkdir', ['-p', tokenDir]);
   const conf = join(dir, 'softhsm2.conf');

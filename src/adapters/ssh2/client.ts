@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { findAlgorithm, getAlgorithm, keyMismatch, type AlgorithmInfo, type HashName } from '../../algorithms.js';
-import { openSshPublicKeyLine } from '../../keys/ssh-public-key.js';
+import { findAlgorithm, getAlgorithm, keyMismatch, rawSignatureAlgorithm, type AlgorithmInfo, type HashName } from '../../algorithms.js';
+import { openSshPublicKeyLine, sshPublicKeyBlob } from '../../keys/ssh-public-key.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { encodePublicKeyBlob } from '../../rfc6187/publickey-blob.js';
 import { ecdsaRawToDer, primitiveToSsh } from '../../rfc6187/signature.js';
@@ -36,8 +36,10 @@ export interface X509ClientOptions {
   /**
    * Use the certificate's key as a plain SSH key (`rsa-sha2-256`/`-512`,
    * `ssh-rsa`, `ecdsa-sha2-*`, `ssh-ed25519`) for servers without RFC 6187,
-   * as SecureCRT's "Use certificate as raw SSH2 key". `algorithms` and
-   * `ocspResponses` do not apply; ssh2 negotiates the RSA hash.
+   * as SecureCRT's "Use certificate as raw SSH2 key". Without `algorithms`
+   * ssh2 negotiates the RSA hash from the server's `server-sig-algs`; with
+   * `algorithms` naming plain ones (`rsa-sha2-512`, `ssh-rsa`, ...) exactly
+   * those are offered. `ocspResponses` does not apply.
    */
   rawKey?: boolean;
 }
@@ -45,9 +47,12 @@ export interface X509ClientOptions {
 /** One identity offered to the server: a signer with one algorithm. */
 interface Identity {
   readonly signer: Signer;
-  /** The x509v3 row, or for raw keys the row whose plain key type this is. */
+  /** The x509v3 row, or for raw keys the row whose plain key type this is (for signature conversions). */
   readonly algorithm: AlgorithmInfo;
-  readonly raw: boolean;
+  /** Raw key that ssh2 itself signs for (ssh2 picks the RSA hash): ECDSA goes back as DER. */
+  readonly ssh2Native: boolean;
+  /** The hash, when this library picks it (x509v3, or a raw algorithm named in `algorithms`). */
+  readonly hash?: HashName | null;
   readonly key: object;
 }
 
@@ -111,8 +116,28 @@ export function createX509Agent(options: X509ClientOptions): object {
     if (options.rawKey) {
       const row = signer.chain.algorithms({ allowSha1: true })[0];
       if (!row) throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, `the key of ${signer.chain.leaf.subject} has no plain SSH key type`);
-      const line = openSshPublicKeyLine(signer.chain.publicKey, signer.label);
-      identities.push({ signer, algorithm: row, raw: true, key: compat.parsePublicKey(line) });
+      if (!options.algorithms?.length) {
+        // ssh2 signs as for any plain key and negotiates the RSA hash from server-sig-algs.
+        const line = openSshPublicKeyLine(signer.chain.publicKey, signer.label);
+        identities.push({ signer, algorithm: row, ssh2Native: true, key: compat.parsePublicKey(line) });
+        continue;
+      }
+      // Named raw algorithms (rsa-sha2-512, ssh-rsa, ...): sent as named, whatever the server advertises.
+      const publicKeyBlob = sshPublicKeyBlob(signer.chain.publicKey);
+      for (const name of options.algorithms) {
+        const raw = rawSignatureAlgorithm(name, signer.chain.keyFacts);
+        const id = describeIdentity(signer.chain, `${name} (raw key)`);
+        const key = compat.makeKey(
+          {
+            algorithm: name,
+            publicKeyBlob,
+            signatureFormat: name,
+            onSend: (signed) => emitTrace(log, signed ? 'debug' : 'info', signed ? 'sending signed request' : 'offering key', { ...id, signed }),
+          },
+          `${signer.label} (${name})`,
+        );
+        identities.push({ signer, algorithm: row, ssh2Native: false, hash: raw.hash, key });
+      }
       continue;
     }
     for (const algorithm of algorithmsFor(signer, options.algorithms)) {
@@ -127,7 +152,7 @@ export function createX509Agent(options: X509ClientOptions): object {
         },
         `${signer.label} (${algorithm.name})`,
       );
-      identities.push({ signer, algorithm, raw: false, key });
+      identities.push({ signer, algorithm, ssh2Native: false, hash: algorithm.hash, key });
     }
   }
   const cap = options.maxAttempts;
@@ -153,18 +178,14 @@ export function createX509Agent(options: X509ClientOptions): object {
         done(new SshX509Error(ErrorCodes.SIGN_FAILED, 'the agent was asked to sign with a key it does not hold'));
         return;
       }
-      const hash = ident.raw ? rawHash(ident.algorithm, (opts as { hash?: unknown } | undefined)?.hash) : ident.algorithm.hash;
-      const what = ident.raw ? `${ident.algorithm.plainKeyType} (raw key${hash && ident.algorithm.keyType === 'rsa' ? `, ${hash}` : ''})` : ident.algorithm.name;
+      const hash = ident.ssh2Native ? rawHash(ident.algorithm, (opts as { hash?: unknown } | undefined)?.hash) : (ident.hash ?? null);
+      const what = ident.ssh2Native ? `${ident.algorithm.plainKeyType} (raw key${hash && ident.algorithm.keyType === 'rsa' ? `, ${hash}` : ''})` : ident.algorithm.name;
       emitTrace(log, 'info', 'server accepted the key (PK_OK); signing', describeIdentity(ident.signer.chain, what));
       ident.signer.sign(data, hash).then(
         (primitive) => {
           try {
             // Raw ECDSA goes back to ssh2 as DER, which ssh2 converts to SSH form itself.
-            const out = ident.raw
-              ? ident.algorithm.keyType === 'ec'
-                ? ecdsaRawToDer(primitive, ident.algorithm)
-                : primitive
-              : primitiveToSsh(primitive, ident.algorithm);
+            const out = ident.ssh2Native && ident.algorithm.keyType === 'ec' ? ecdsaRawToDer(primitive, ident.algorithm) : primitiveToSsh(primitive, ident.algorithm);
             done(null, Buffer.from(out));
           } catch (e) {
             done(e as Error);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type SessionSettings } from '../../adapters/ssh2/session.js';
 import { emitTrace, formatTrace, type TraceEvent, type TraceLogger } from '../../adapters/trace.js';
-import { getAlgorithm } from '../../algorithms.js';
+import { getAlgorithm, RAW_SIGNATURE_ALGORITHMS } from '../../algorithms.js';
 import { USERNAME_RULES, type UsernameRule } from '../../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { SoftwareSigner } from '../../signers/software.js';
@@ -40,7 +40,8 @@ identity and algorithms:
   --username-from-cert <rule>          upn | upn-local | cn | email; then <user>@ may be omitted
   --algorithm <name>                   x509v3 algorithm to offer (repeatable; default: the best for the key;
                                        SHA-1 x509v3-ssh-rsa and legacy x509v3-sign-rsa only when named)
-  --raw-key                            use the certificate's key as a plain SSH key (servers without RFC 6187)
+  --raw-key                            use the certificate's key as a plain SSH key (servers without RFC 6187);
+                                       --algorithm then names plain ones (rsa-sha2-512, ssh-rsa, ...)
   --max-attempts <n>                   offer at most n certificates (servers disconnect after a few failures)
 connection:
   -p, --port <n>                       server port (default 22)
@@ -131,8 +132,14 @@ export const runConnect: Command = async (argv, io) => {
       throw usageError(`--username-from-cert must be one of ${USERNAME_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
     }
     if (!dest.username && !rule) throw usageError('no user: write <user>@<host>, or take it from the certificate with --username-from-cert');
-    const algorithms = v.algorithm?.map((a) => getAlgorithm(a).name);
-    if (algorithms && v['raw-key']) throw usageError('--algorithm names x509v3 algorithms; --raw-key uses the plain key type');
+    // x509v3 names, or with --raw-key the plain ones (rsa-sha2-512, ssh-rsa, ecdsa-sha2-nistp256, ...).
+    const algorithms = v.algorithm?.map((a) => {
+      if (!v['raw-key']) return getAlgorithm(a).name;
+      if (!RAW_SIGNATURE_ALGORITHMS.some((r) => r.name === a)) {
+        throw usageError(`with --raw-key, --algorithm takes a plain SSH algorithm (${RAW_SIGNATURE_ALGORITHMS.map((r) => r.name).join(', ')}), got ${JSON.stringify(a)}`);
+      }
+      return a;
+    });
     const maxAttempts = positiveInt(v['max-attempts'] === undefined ? undefined : String(v['max-attempts']), 'max-attempts');
     const timeout = v['connect-timeout'] === undefined ? 20 : Number(v['connect-timeout']);
     if (!(timeout > 0)) throw usageError('--connect-timeout must be a positive number of seconds');

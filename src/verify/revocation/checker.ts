@@ -112,7 +112,7 @@ export class RevocationChecker {
    */
   async check(path: readonly VerifierCertificate[], stapled: ReadonlyMap<string, Uint8Array>, at: Date): Promise<RevocationOutcome> {
     if (this.mode === 'off') {
-      return { source: 'none', certificates: [{ subject: path[0]!.x509.subject, source: 'none', status: 'unchecked' }] };
+      return { source: 'none', certificates: [{ subject: path[0]!.subject, source: 'none', status: 'unchecked' }] };
     }
     const count = this.opts.scope === 'chain' ? path.length - 1 : 1;
     const results: CertificateRevocationStatus[] = [];
@@ -126,7 +126,7 @@ export class RevocationChecker {
   }
 
   private async checkOne(cert: VerifierCertificate, issuer: VerifierCertificate, stapled: Uint8Array | undefined, at: Date): Promise<CertificateRevocationStatus> {
-    const subject = cert.x509.subject;
+    const subject = cert.subject;
     const ctx = this.ctx(at);
     const failures: string[] = [];
     const answered = (source: RevocationSource, a: { status: string; nextUpdate?: Date; revocationTime?: Date }): CertificateRevocationStatus => {

@@ -125,14 +125,14 @@ export async function checkOcspResponse(
       }
       if (!responderIs(rid, vc)) continue;
       // RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA and carries id-kp-OCSPSigning.
-      const eku = vc.x509.getExtension(ExtendedKeyUsageExtension);
+      const eku = vc.peculiarExtension('2.5.29.37', ExtendedKeyUsageExtension); // extKeyUsage
       if (!eku || !eku.usages.map(String).includes(OID_OCSP_SIGNING)) {
         refuse('ocspUnauthorized', `the OCSP responder ${JSON.stringify(vc.x509.subject)} lacks id-kp-OCSPSigning`);
       }
       if (!(await ctx.issuance.check(vc, issuer))) {
         refuse('ocspUnauthorized', `the OCSP responder ${JSON.stringify(vc.x509.subject)} was not issued by ${JSON.stringify(issuer.x509.subject)}`);
       }
-      if (ctx.at < vc.x509.notBefore || ctx.at > vc.x509.notAfter) {
+      if (ctx.at < vc.notBefore || ctx.at > vc.notAfter) {
         refuse('ocspUnauthorized', `the OCSP responder certificate ${JSON.stringify(vc.x509.subject)} is outside its validity period`);
       }
       signer = vc;
@@ -180,7 +180,7 @@ export async function checkOcspResponse(
 
 /** The OCSP responder URLs of the certificate's authorityInfoAccess (http and https only). */
 export function ocspUrls(cert: VerifierCertificate): string[] {
-  const aia = cert.x509.getExtension(AuthorityInfoAccessExtension);
+  const aia = cert.peculiarExtension('1.3.6.1.5.5.7.1.1', AuthorityInfoAccessExtension); // authorityInfoAccess
   return (aia?.ocsp ?? []).map((n) => (n.type === 'url' ? n.value : '')).filter((u) => /^https?:\/\//i.test(u));
 }
 

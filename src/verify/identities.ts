@@ -1,0 +1,58 @@
+/**
+ * The identities of a leaf (UPNs, emails, common names) read from the
+ * verifier's parsed certificate without building its @peculiar/x509 form:
+ * only the subjectAltName extension and the subject name are decoded, with
+ * the same @peculiar/x509 classes that {@link certificateIdentities} uses,
+ * so the values are the same. The string rules of
+ * {@link usernameFromCertificate} are applied to them here with the same
+ * errors; function rules still get the whole certificate.
+ *
+ * (This duplicates the string-rule part of src/certs/identity.ts. A
+ * `usernameFromIdentities(ids, rule, subject)` exported from there would
+ * let both share it.)
+ *
+ * @module
+ */
+import { Name, SubjectAlternativeNameExtension } from '@peculiar/x509';
+import type { CertificateIdentities, UsernameRule } from '../certs/identity.js';
+import { ErrorCodes, SshX509Error } from '../errors.js';
+import type { VerifierCertificate } from './certificates.js';
+
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
+
+/** Like {@link certificateIdentities}, from a {@link VerifierCertificate}. */
+export function leafIdentities(cert: VerifierCertificate): CertificateIdentities {
+  const upns: string[] = [];
+  const emails: string[] = [];
+  let san: SubjectAlternativeNameExtension | null;
+  try {
+    san = cert.peculiarExtension(OID_SUBJECT_ALT_NAME, SubjectAlternativeNameExtension);
+  } catch (e) {
+    throw new SshX509Error(ErrorCodes.CERT_INVALID, `the subjectAltName of ${cert.subject} cannot be parsed`, { cause: e });
+  }
+  for (const n of san?.names.items ?? []) {
+    if (n.type === 'upn') upns.push(n.value);
+    else if (n.type === 'email') emails.push(n.value);
+  }
+  const commonNames = new Name(cert.pkijs.subject.toSchema().toBER(false)).getField('CN');
+  return { upns, emails, commonNames };
+}
+
+/** Like {@link usernameFromCertificate} for the string rules (`upn`, `upn-local`, `cn`, `email`), given the leaf's identities. */
+export function usernameFromIdentities(ids: CertificateIdentities, cert: VerifierCertificate, rule: Exclude<UsernameRule, (...a: never[]) => unknown>): string {
+  const [field, values] =
+    rule === 'cn' ? ['subject CN', ids.commonNames] : rule === 'email' ? ['rfc822Name (email) subjectAltName', ids.emails] : ['UPN subjectAltName', ids.upns];
+  if (values.length === 0) {
+    throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `certificate ${cert.subject} has no ${field}`);
+  }
+  if (values.length > 1) {
+    throw new SshX509Error(ErrorCodes.IDENTITY_AMBIGUOUS, `certificate ${cert.subject} has ${values.length} values for ${field}: ${values.join(', ')}`);
+  }
+  const v = values[0]!;
+  if (rule === 'upn-local') {
+    const at = v.lastIndexOf('@');
+    if (at <= 0) throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `UPN ${JSON.stringify(v)} of ${cert.subject} has no local part before "@"`);
+    return v.slice(0, at);
+  }
+  return v;
+}
