@@ -164,6 +164,11 @@ export const runConnect: Command = async (argv, io) => {
       say(e.message);
       return e.code === ErrorCodes.USAGE ? 2 : 255;
     }
+    // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
+    if (String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
+      say(`${(e as Error).message} (see ssh-x509 connect --help)`);
+      return 2;
+    }
     say((e as Error).message ?? String(e));
     return 255;
   } finally {

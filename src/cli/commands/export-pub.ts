@@ -14,17 +14,26 @@ import type { Command } from '../io.js';
 
 const OPTIONS = {
   cert: { type: 'string', multiple: true },
+  'pkcs11-module': { type: 'string' },
+  'pkcs11-uri': { type: 'string' },
+  'cert-fingerprint': { type: 'string' },
+  intermediates: { type: 'string' },
   format: { type: 'string', short: 'f' },
   algorithm: { type: 'string' },
   comment: { type: 'string', short: 'C' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const EXPORT_PUB_USAGE = `usage: ssh-x509 export-pub --cert <file> [--format <format>] [--algorithm <name>] [--comment <text>]
+export const EXPORT_PUB_USAGE = `usage: ssh-x509 export-pub (--cert <file> | --pkcs11-module <path> [--pkcs11-uri <uri>] [--cert-fingerprint <fp>])
+                           [--format <format>] [--algorithm <name>] [--comment <text>]
 
-Prints the authorized_keys entry for a certificate (the leaf of the chain given).
+Prints the authorized_keys entry for a certificate (the leaf of the chain given), from a file or a token.
 
   --cert <file>              certificate or chain, PEM or DER (repeatable); the leaf is the one that issued none of the others
+  --pkcs11-module <path>     take the certificate from a PKCS#11 token (no PIN needed)
+  --pkcs11-uri <uri>         RFC 7512 URI choosing the token and certificate
+  --cert-fingerprint <fp>    the exact certificate on the token (SHA256:..., SHA-256 hex or SHA-1 thumbprint)
+  --intermediates <file>     intermediate certificates not on the token (for the x509v3 format)
   -f, --format <format>      openssh      the key as a plain OpenSSH .pub line (servers without X.509, raw-key mode) [default]
                              rfc4716      the key as an RFC 4716 "---- BEGIN SSH2 PUBLIC KEY ----" file
                              x509v3       <x509v3 algorithm> <base64 RFC 6187 blob> [comment]: pins this certificate
@@ -33,6 +42,24 @@ Prints the authorized_keys entry for a certificate (the leaf of the chain given)
   --algorithm <name>         x509v3 algorithm for x509v3, dn and asyncssh-dn (default: the best for the key; x509v3-sign-rsa for RSA DN lines)
   -C, --comment <text>       comment for openssh, rfc4716 and x509v3 (default: the certificate's subject; "" for none)
 `;
+
+/** The chain of the one certificate the options name on a token; reading it needs no PIN. */
+async function tokenChain(v: { 'pkcs11-module'?: string; 'pkcs11-uri'?: string; 'cert-fingerprint'?: string; intermediates?: string }): Promise<CertificateChain> {
+  const { Pkcs11Signer } = await import('../../pkcs11.js');
+  const signer = await Pkcs11Signer.open({
+    module: v['pkcs11-module']!,
+    ...(v['pkcs11-uri'] !== undefined ? { uri: v['pkcs11-uri'] } : {}),
+    ...(v['cert-fingerprint'] !== undefined ? { fingerprint: v['cert-fingerprint'] } : {}),
+    ...(v.intermediates !== undefined ? { intermediatesFile: v.intermediates } : {}),
+    loginOnFirstSign: true,
+    pollIntervalMs: 0,
+  });
+  try {
+    return signer.chain;
+  } finally {
+    await signer.close();
+  }
+}
 
 /** Runs `export-pub`; 0 on success, 2 on a usage error, 1 on any other error. */
 export const runExportPub: Command = async (argv, io) => {
@@ -43,10 +70,11 @@ export const runExportPub: Command = async (argv, io) => {
       return 0;
     }
     if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}; give the certificate with --cert`);
-    if (!values.cert?.length) throw usageError('give the certificate (or chain) with --cert <file>');
+    const fromToken = values['pkcs11-module'] !== undefined;
+    if (fromToken === Boolean(values.cert?.length)) throw usageError('give the certificate (or chain) with --cert <file>, or a token with --pkcs11-module, one of the two');
     const format = values.format ?? 'openssh';
     if (!isPublicKeyFormat(format)) throw usageError(`--format must be one of ${PUBLIC_KEY_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
-    const chain = await CertificateChain.fromFiles(values.cert);
+    const chain = fromToken ? await tokenChain(values) : await CertificateChain.fromFiles(values.cert!);
     io.stdout.write(exportPublicKey(chain, { format, algorithm: values.algorithm, comment: values.comment }));
     return 0;
   } catch (e) {
