@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Pkcs11Signer } from '../src/pkcs11.js';
+import { median } from './stats.js';
 import { createSoftHsm } from '../test/helpers/softhsm.js';
 
 /** One result row, as bench/run.ts prints them. */
@@ -25,11 +26,6 @@ export interface Pkcs11BenchRow {
 }
 
 type Pkcs11Js = typeof import('pkcs11js');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** Measures the PKCS#11 signer against bare pkcs11js on SoftHSM (P-256). */
 export async function benchPkcs11(options: { pairs?: number } = {}): Promise<Pkcs11BenchRow[]> {

@@ -12,35 +12,7 @@ import { openSshPublicKeyLine } from '../src/keys/ssh-public-key.js';
 import { DEFAULT_AUTHORIZED_KEYS, startAsyncSshServer } from '../test/helpers/asyncssh.js';
 import { createTestPki } from '../test/helpers/pki.js';
 import { ssh2Exec } from '../test/helpers/ssh2-run.js';
-
-export interface BenchRow {
-  name: string;
-  opsPerSec?: number;
-  ms?: number;
-  ratio?: number;
-  baseline?: string;
-}
-
-/** Runs `fn` repeatedly for about `ms` milliseconds; returns operations per second. */
-export function opsPerSecond(fn: () => unknown, ms = 500): number {
-  for (let i = 0; i < 200; i++) fn();
-  let n = 0;
-  const start = process.hrtime.bigint();
-  const end = start + BigInt(ms) * 1_000_000n;
-  let now = start;
-  while (now < end) {
-    for (let i = 0; i < 100; i++) fn();
-    n += 100;
-    now = process.hrtime.bigint();
-  }
-  return n / (Number(now - start) / 1e9);
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+import { median, opsPerSecond, type BenchRow } from './stats.js';
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t = process.hrtime.bigint();
