@@ -16,10 +16,11 @@ import {
   parseCertificates,
   parseX509PublicKey,
   SoftwareSigner,
-  SshX509Error,
+
   usernameFromCertificate,
 } from '../src/index.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
+import { codeOf } from './helpers/bytes.js';
 
 let dir: string;
 let pki: TestPki;
@@ -38,16 +39,6 @@ beforeAll(async () => {
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (e) {
-    expect(e).toBeInstanceOf(SshX509Error);
-    return (e as SshX509Error).code;
-  }
-  return undefined;
-}
 
 describe('chains', () => {
   it('puts the leaf first and each issuer after it, from any order, leaving the root out by default', () => {

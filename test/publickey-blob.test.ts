@@ -2,27 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeLegacyCertificateBlob, decodePublicKeyBlob, encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
 import { ALGORITHMS, algorithmsForKey } from '../src/algorithms.js';
 import { encodeSignatureBlob } from '../src/rfc6187/signature.js';
-import { SshX509Error } from '../src/errors.js';
-
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const str = (s: string | Buffer) => {
-  const b = typeof s === 'string' ? Buffer.from(s) : s;
-  return Buffer.concat([u32(b.length), b]);
-};
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SshX509Error);
-    return (e as SshX509Error).code;
-  }
-  return undefined;
-}
+import { u32, str, code } from './helpers/bytes.js';
 
 const leaf = Buffer.from('30820101leaf', 'latin1');
 const inter = Buffer.from('30820202intermediate', 'latin1');

@@ -13,28 +13,9 @@ import {
   ecdsaSshToRaw,
   encodeSignatureBlob,
   getAlgorithm,
-  SshX509Error,
+
 } from '../src/index.js';
-
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-};
-const str = (s: string | Buffer) => {
-  const b = typeof s === 'string' ? Buffer.from(s) : s;
-  return Buffer.concat([u32(b.length), b]);
-};
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SshX509Error);
-    return (e as SshX509Error).code;
-  }
-  return undefined;
-}
+import { u32, str, code } from './helpers/bytes.js';
 
 const data = Buffer.from('session id and request');
 

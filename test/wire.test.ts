@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SshReader, SshWriter } from '../src/wire/index.js';
-import { SshX509Error } from '../src/errors.js';
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SshX509Error);
-    return (e as SshX509Error).code;
-  }
-  return undefined;
-}
+import { code } from './helpers/bytes.js';
 
 describe('SSH wire encoding (RFC 4251 section 5)', () => {
   it('writes uint32, string, boolean and byte in network order', () => {
