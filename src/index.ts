@@ -57,7 +57,9 @@ export { fingerprints, matchesFingerprint, type Fingerprints } from './certs/fin
 export {
   certificateIdentities,
   usernameFromCertificate,
+  usernameFromIdentities,
   USERNAME_RULES,
+  type UsernameRuleName,
   type CertificateIdentities,
   type UsernameRule,
 } from './certs/identity.js';

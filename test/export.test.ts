@@ -15,7 +15,7 @@ import type { CliIo } from '../src/cli/io.js';
 import { runExportPub } from '../src/cli/commands/export-pub.js';
 import { exportPublicKey, rfc4716PublicKey } from '../src/keys/export.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
-import { waitForLog } from './helpers/openssh.js';
+import { waitForLog } from './helpers/wait.js';
 import { createTestPki, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
 import { ssh2Exec } from './helpers/ssh2-run.js';
 
@@ -259,6 +259,6 @@ describe('export-pub usage errors', () => {
   it('prints its usage with --help', async () => {
     const r = await exportPub(['--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^usage: ssh-x509 export-pub --cert <file>/);
+    expect(r.stdout).toMatch(/^usage: ssh-x509 export-pub \(--cert <file> \| --pkcs11-module <path>/);
   });
 });

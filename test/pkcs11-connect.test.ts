@@ -13,6 +13,7 @@ import { openPkcs11Candidates } from '../src/pkcs11.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
+import { waitForLog } from './helpers/wait.js';
 
 let hsm: SoftHsm;
 let server: AsyncSshServer;
@@ -73,6 +74,7 @@ describe('ssh-x509 connect with a key on the token', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${name}\n`);
     expect(r.code).toBe(0);
+    await waitForLog(server.log, `user=${name} alg=${algorithm} phase=sign`);
     const line = server
       .log()
       .split('\n')
@@ -99,6 +101,7 @@ describe('a card with five certificates, the server accepting only the fifth', (
     expect(r.stderr).toMatch(/^ssh-x509: Permission denied \(publickey\): carol@127\.0\.0\.1 refused every certificate offered \(at most 2 attempts, --max-attempts\)/);
     expect(r.code).toBe(255);
     expect(r.stderr).not.toContain('PIN');
+    await waitForLog(() => cardServer.log().slice(since), (l) => l.split('\n').filter((x) => x.startsWith('AUTH user=carol ')).length >= 3, 1_000);
     const attempts = cardServer.log().slice(since).split('\n').filter((l) => l.startsWith('AUTH user=carol '));
     expect(attempts).toHaveLength(2);
     expect(attempts.every((l) => l.includes('phase=query') && l.includes('result=fail'))).toBe(true);
@@ -124,6 +127,7 @@ describe('a card with five certificates, the server accepting only the fifth', (
       expect(r.stdout).toBe('in\n');
       expect(asked).toEqual(['carol-card']);
       expect(signers.map((s) => s.isLoggedIn)).toEqual([false, false, false, false, true]);
+      await waitForLog(() => cardServer.log().slice(since), 'phase=sign');
       const attempts = cardServer.log().slice(since).split('\n').filter((l) => l.startsWith('AUTH user=carol '));
       expect(attempts.filter((l) => l.includes('phase=query') && l.includes('result=fail'))).toHaveLength(4);
       expect(attempts.filter((l) => l.includes('phase=sign'))).toEqual([expect.stringContaining('result=ok')]);

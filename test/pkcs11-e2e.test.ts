@@ -9,6 +9,7 @@ import { Pkcs11Signer } from '../src/pkcs11.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 import { ssh2Exec } from './helpers/ssh2-run.js';
+import { waitForLog } from './helpers/wait.js';
 
 let hsm: SoftHsm;
 let server: AsyncSshServer;
@@ -63,6 +64,7 @@ describe('ssh2 adapter with a PKCS#11 signer against AsyncSSH', () => {
       );
       expect(r.stdout.trim()).toBe(`${name} ${algorithm}`);
       expect(r.code).toBe(0);
+      await waitForLog(server.log, `user=${name} alg=${algorithm} phase=sign`);
       const line = server
         .log()
         .split('\n')

@@ -12,6 +12,7 @@ import { DeferredSigner, SessionDefaults, SoftwareSigner, type Signer, type Trac
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
+import { waitForLog } from './helpers/wait.js';
 
 let dir: string;
 let pki: TestPki;
@@ -70,6 +71,7 @@ describe('certificate selection', () => {
     const r = await ssh2Exec({ host: '127.0.0.1', port: server.port, ...defaults.connectConfig() }, 'echo ok');
     expect(r.stdout).toBe('ok\n');
     expect(opened).toEqual(['card5']);
+    await waitForLog(() => server.log().slice(since), 'phase=sign');
     const log = attempts('carol', since);
     expect(log.filter((l) => l.includes('phase=query'))).toHaveLength(5);
     expect(log.filter((l) => l.includes('phase=sign'))).toEqual([expect.stringContaining('result=ok')]);
@@ -81,6 +83,8 @@ describe('certificate selection', () => {
     const events: TraceEvent[] = [];
     const defaults = new SessionDefaults({ signer: signers, username: 'carol', maxAttempts: 2, logger: (e: TraceEvent) => events.push(e) });
     await expect(ssh2Exec({ host: '127.0.0.1', port: server.port, ...defaults.connectConfig() }, 'true')).rejects.toMatchObject({ level: 'client-authentication' });
+    // The server's log trails the client by a moment; give a third attempt the time to show up if there were one.
+    await waitForLog(() => server.log().slice(since), (l) => l.split('\n').filter((x) => x.startsWith('AUTH user=carol ')).length >= 3, 1_000);
     expect(attempts('carol', since)).toHaveLength(2);
     expect(opened).toEqual([]);
     expect(events.map((e) => e.message)).toContain('attempt cap 2 leaves 3 of 5 identities untried');

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftwareSigner } from '../src/index.js';
 import { sftpConfig } from '../src/adapters/sftp.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
-import { waitForLog } from './helpers/openssh.js';
+import { waitForLog } from './helpers/wait.js';
 import { createTestPki, type IssuedCert, type KeyKind } from './helpers/pki.js';
 
 let dir: string;

@@ -10,6 +10,7 @@ import { SoftwareSigner, x509AuthHandler, type TraceEvent } from '../src/index.j
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createTestPki, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
+import { waitForLog } from './helpers/wait.js';
 
 const CASES: Array<[algorithm: string, kind: KeyKind, format: string]> = [
   ['x509v3-ssh-rsa', 'rsa2048', 'ssh-rsa'],
@@ -72,6 +73,7 @@ describe('ssh2 client adapter against AsyncSSH', () => {
       );
       expect(r.stdout.trim()).toBe(`${user} ${algorithm}`);
       expect(r.code).toBe(0);
+      await waitForLog(() => signedAttempts(user).slice(before).join('\n'), 'result=ok');
       const attempts = signedAttempts(user).slice(before);
       expect(attempts.at(-1)).toContain(`alg=${algorithm} phase=sign sig=${format} result=ok`);
       const offered = events.find((e) => e.message === 'offering certificate');
@@ -119,6 +121,7 @@ describe('ssh-x509 connect against AsyncSSH', () => {
     expect(r.stdout).toBe(`out-${user}\n`);
     expect(r.stderr).toBe('err-line\n');
     expect(r.code).toBe(3);
+    await waitForLog(() => signedAttempts(user).slice(before).join('\n'), 'result=ok');
     expect(signedAttempts(user).slice(before).at(-1)).toContain(`alg=${algorithm} phase=sign sig=${format} result=ok`);
   });
 

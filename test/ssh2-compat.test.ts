@@ -18,6 +18,7 @@ import { SshWriter } from '../src/wire/writer.js';
 import { DEFAULT_AUTHORIZED_KEYS, startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createTestPki, type IssuedCert } from './helpers/pki.js';
 import { ssh2Exec } from './helpers/ssh2-run.js';
+import { waitForLog } from './helpers/wait.js';
 
 let dir: string;
 let server: AsyncSshServer;
@@ -60,7 +61,7 @@ describe('ssh2 compatibility module', () => {
     }
     const logBefore = server.log().length;
     await expect(connect('alice', [{ type: 'agent', username: 'alice', agent: new PlainAgent() }])).rejects.toMatchObject({ level: 'client-authentication' });
-    const log = server.log().slice(logBefore);
+    const log = await waitForLog(() => server.log().slice(logBefore), 'phase=sign');
     expect(log).toContain('phase=sign sig=x509v3-ecdsa-sha2-nistp256 result=fail');
   });
 
@@ -69,7 +70,7 @@ describe('ssh2 compatibility module', () => {
     const logBefore = server.log().length;
     const r = await connect('alice', x509AuthHandler('alice', { signer }));
     expect(r.stdout).toBe('in\n');
-    expect(server.log().slice(logBefore)).toContain('alg=x509v3-ecdsa-sha2-nistp256 phase=sign sig=ecdsa-sha2-nistp256 result=ok');
+    expect(await waitForLog(() => server.log().slice(logBefore), 'phase=sign')).toContain('alg=x509v3-ecdsa-sha2-nistp256 phase=sign sig=ecdsa-sha2-nistp256 result=ok');
   });
 
   it('is idempotent: installing again neither re-wraps ssh2 nor changes what it returns', () => {
@@ -87,7 +88,7 @@ describe('ssh2 compatibility module', () => {
     installSsh2Compat();
     const r = await connect('alice', [{ type: 'publickey', username: 'alice', key: readFileSync(plainKeyPath) }]);
     expect(r.stdout).toBe('in\n');
-    expect(server.log()).toMatch(/AUTH user=alice alg=ssh-ed25519 phase=sign sig=ssh-ed25519 result=ok/);
+    expect(await waitForLog(server.log, 'alg=ssh-ed25519 phase=sign')).toMatch(/AUTH user=alice alg=ssh-ed25519 phase=sign sig=ssh-ed25519 result=ok/);
   });
 
   it('refuses an ssh2 whose version or internals it does not recognise', () => {

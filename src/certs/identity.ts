@@ -55,18 +55,29 @@ export function usernameFromCertificate(cert: X509Certificate, rule: UsernameRul
     }
     return u;
   }
+  return usernameFromIdentities(ids, rule, cert.subject);
+}
+
+/** The rule names that are strings (not a function of the caller's). */
+export type UsernameRuleName = (typeof USERNAME_RULES)[number];
+
+/**
+ * {@link usernameFromCertificate} for a named rule, from identities already
+ * read (`subject` only names the certificate in errors).
+ */
+export function usernameFromIdentities(ids: CertificateIdentities, rule: UsernameRuleName, subject: string): string {
   const [field, values] =
     rule === 'cn' ? ['subject CN', ids.commonNames] : rule === 'email' ? ['rfc822Name (email) subjectAltName', ids.emails] : ['UPN subjectAltName', ids.upns];
   if (values.length === 0) {
-    throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `certificate ${cert.subject} has no ${field}`);
+    throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `certificate ${subject} has no ${field}`);
   }
   if (values.length > 1) {
-    throw new SshX509Error(ErrorCodes.IDENTITY_AMBIGUOUS, `certificate ${cert.subject} has ${values.length} values for ${field}: ${values.join(', ')}`);
+    throw new SshX509Error(ErrorCodes.IDENTITY_AMBIGUOUS, `certificate ${subject} has ${values.length} values for ${field}: ${values.join(', ')}`);
   }
   const v = values[0]!;
   if (rule === 'upn-local') {
     const at = v.lastIndexOf('@');
-    if (at <= 0) throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `UPN ${JSON.stringify(v)} of ${cert.subject} has no local part before "@"`);
+    if (at <= 0) throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `UPN ${JSON.stringify(v)} of ${subject} has no local part before "@"`);
     return v.slice(0, at);
   }
   return v;

@@ -14,7 +14,7 @@ import { ErrorCodes, SshX509Error } from '../errors.js';
 import { decodePublicKeyBlob } from '../rfc6187/publickey-blob.js';
 import type { VerifierCertificate } from './certificates.js';
 import { sha256Hex } from './certificates.js';
-import { leafIdentities, usernameFromIdentities } from './identities.js';
+import { leafIdentities, usernameFromLeafIdentities } from './identities.js';
 import { refuse } from './reasons.js';
 
 /** One entry of an authorized list: a subject DN, or a certificate. */
@@ -166,7 +166,7 @@ export function bindingFacts(leaf: VerifierCertificate, options: AccountBindingO
     if (typeof r !== 'string') continue;
     try {
       ids ??= leafIdentities(leaf);
-      mapped.set(r, { username: usernameFromIdentities(ids, leaf, r) });
+      mapped.set(r, { username: usernameFromLeafIdentities(ids, leaf, r) });
     } catch (e) {
       mapped.set(r, { error: (e as Error).message });
     }

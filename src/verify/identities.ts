@@ -7,14 +7,10 @@
  * {@link usernameFromCertificate} are applied to them here with the same
  * errors; function rules still get the whole certificate.
  *
- * (This duplicates the string-rule part of src/certs/identity.ts. A
- * `usernameFromIdentities(ids, rule, subject)` exported from there would
- * let both share it.)
- *
  * @module
  */
 import { Name, SubjectAlternativeNameExtension } from '@peculiar/x509';
-import type { CertificateIdentities, UsernameRule } from '../certs/identity.js';
+import { usernameFromIdentities, type CertificateIdentities, type UsernameRuleName } from '../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { VerifierCertificate } from './certificates.js';
 
@@ -39,20 +35,6 @@ export function leafIdentities(cert: VerifierCertificate): CertificateIdentities
 }
 
 /** Like {@link usernameFromCertificate} for the string rules (`upn`, `upn-local`, `cn`, `email`), given the leaf's identities. */
-export function usernameFromIdentities(ids: CertificateIdentities, cert: VerifierCertificate, rule: Exclude<UsernameRule, (...a: never[]) => unknown>): string {
-  const [field, values] =
-    rule === 'cn' ? ['subject CN', ids.commonNames] : rule === 'email' ? ['rfc822Name (email) subjectAltName', ids.emails] : ['UPN subjectAltName', ids.upns];
-  if (values.length === 0) {
-    throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `certificate ${cert.subject} has no ${field}`);
-  }
-  if (values.length > 1) {
-    throw new SshX509Error(ErrorCodes.IDENTITY_AMBIGUOUS, `certificate ${cert.subject} has ${values.length} values for ${field}: ${values.join(', ')}`);
-  }
-  const v = values[0]!;
-  if (rule === 'upn-local') {
-    const at = v.lastIndexOf('@');
-    if (at <= 0) throw new SshX509Error(ErrorCodes.IDENTITY_MISSING, `UPN ${JSON.stringify(v)} of ${cert.subject} has no local part before "@"`);
-    return v.slice(0, at);
-  }
-  return v;
+export function usernameFromLeafIdentities(ids: CertificateIdentities, cert: VerifierCertificate, rule: UsernameRuleName): string {
+  return usernameFromIdentities(ids, rule, cert.subject);
 }

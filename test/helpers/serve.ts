@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { waitForLog } from './wait.js';
 
 const SERVE = fileURLToPath(new URL('../../src/cli/commands/serve.ts', import.meta.url));
 
@@ -52,12 +53,9 @@ process.exitCode = await runServe(process.argv.slice(1), { stdin: process.stdin,
     child,
     log: () => err,
     waitForLog: async (re, timeoutMs = 5_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!re.test(err)) {
-        if (Date.now() > deadline) throw new Error(`the serve log did not match ${re} within ${timeoutMs} ms:\n${err}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      return err;
+      const log = await waitForLog(() => err, re, timeoutMs);
+      if (!re.test(log)) throw new Error(`the serve log did not match ${re} within ${timeoutMs} ms:\n${log}`);
+      return log;
     },
     stop: () =>
       new Promise((resolve) => {
