@@ -25,7 +25,7 @@ export type RevocationSource = 'ocsp-stapled' | 'ocsp-fetched' | 'crl' | 'none';
 export interface RevocationOptions {
   /** Default `prefer`. */
   mode?: RevocationMode;
-  /** CRLs: file paths (DER or PEM), or the bytes. Loaded once by {@link RevocationChecker.load}. */
+  /** CRLs: file paths (DER or PEM), or the bytes. Read once, when the verifier is created. */
   crls?: ReadonlyArray<string | Uint8Array>;
   /** Fetch OCSP from the AIA responder and CRLs from distribution points over HTTP (default true). */
   fetch?: boolean;
