@@ -88,6 +88,8 @@ describe('node-ssh adapter', () => {
     expect(() => nodeSshConfig({ host: 'h', port: 70000, username: 'alice', signer })).toThrow(/port must be an integer from 1 to 65535/);
     const config = nodeSshConfig({ host: 'h', username: 'alice', signer, connect: { readyTimeout: 5 } });
     expect(config).toMatchObject({ host: 'h', port: 22, username: 'alice', readyTimeout: 5 });
-    expect(Array.isArray(config.authHandler) && config.authHandler[0]).toMatchObject({ type: 'agent', username: 'alice' });
+    const handler = config.authHandler as unknown as (left: null, partial: null, cb: () => void) => unknown;
+    expect(handler(null, null, () => undefined)).toMatchObject({ type: 'agent', username: 'alice' });
+    expect(handler(null, null, () => undefined)).toBe(false);
   });
 });

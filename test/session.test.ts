@@ -88,6 +88,20 @@ describe('certificate selection', () => {
     expect(attempts('carol', since)).toHaveLength(2);
     expect(opened).toEqual([]);
     expect(events.map((e) => e.message)).toContain('attempt cap 2 leaves 3 of 5 identities untried');
+    // Why each failed, with the fingerprints, and no secrets.
+    const refusals = events.filter((e) => e.message === 'server refused the key (no PK_OK)');
+    expect(refusals.map((e) => e.fields.sha256)).toEqual(signers.slice(0, 2).map((s) => s.chain.fingerprints.sha256));
+  });
+
+  it('reports through a debug-style logger (a function with a namespace) as one line per event', async () => {
+    const { signers } = await cardSigners();
+    const lines: string[] = [];
+    const debug = Object.assign((fmt: string, ...args: unknown[]) => void lines.push(fmt === '%s' ? String(args[0]) : fmt), { namespace: 'ssh-x509' });
+    const defaults = new SessionDefaults({ signer: signers.slice(4), username: 'carol', logger: debug });
+    const r = await ssh2Exec({ host: '127.0.0.1', port: server.port, ...defaults.connectConfig() }, 'echo dbg');
+    expect(r.stdout).toBe('dbg\n');
+    expect(lines[0]).toMatch(/^offering certificate algorithm=x509v3-ecdsa-sha2-nistp256 subject="O=ssh-x509 Test, CN=carol-5" .*sha256=SHA256:/);
+    expect(lines.some((l) => l.startsWith('server accepted the key (PK_OK); signing'))).toBe(true);
   });
 });
 

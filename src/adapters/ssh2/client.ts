@@ -112,6 +112,24 @@ export function createX509Agent(options: X509ClientOptions): object {
   if (signers.length === 0) throw new SshX509Error(ErrorCodes.USAGE, 'no signer given');
   const log = options.logger;
   const identities: Identity[] = [];
+  // What the server answered, inferred from what ssh2 sends next: a new offer after an
+  // unsigned one means no PK_OK; after a signed one, the signature was refused.
+  let current: { fields: Record<string, string>; signed: boolean } | undefined;
+  const refused = (why: string) => {
+    if (!current) return;
+    emitTrace(log, 'warn', current.signed ? 'server refused the signature' : 'server refused the key (no PK_OK)', { ...current.fields, ...(why ? { detail: why } : {}) });
+    current = undefined;
+  };
+  const sent = (fields: Record<string, string>) => (signed: boolean) => {
+    if (!signed) {
+      refused('');
+      current = { fields, signed: false };
+      emitTrace(log, 'info', fields.algorithm!.endsWith('(raw key)') ? 'offering key' : 'offering certificate', { ...fields, signed });
+    } else {
+      current = { fields, signed: true };
+      emitTrace(log, 'debug', 'sending signed request', { ...fields, signed });
+    }
+  };
   for (const signer of signers) {
     if (options.rawKey) {
       const row = signer.chain.algorithms({ allowSha1: true })[0];
@@ -132,7 +150,7 @@ export function createX509Agent(options: X509ClientOptions): object {
             algorithm: name,
             publicKeyBlob,
             signatureFormat: name,
-            onSend: (signed) => emitTrace(log, signed ? 'debug' : 'info', signed ? 'sending signed request' : 'offering key', { ...id, signed }),
+            onSend: sent(id),
           },
           `${signer.label} (${name})`,
         );
@@ -148,7 +166,7 @@ export function createX509Agent(options: X509ClientOptions): object {
           algorithm: algorithm.name,
           publicKeyBlob,
           signatureFormat: algorithm.signatureFormat,
-          onSend: (signed) => emitTrace(log, signed ? 'debug' : 'info', signed ? 'sending signed request' : 'offering certificate', { ...id, signed }),
+          onSend: sent(id),
         },
         `${signer.label} (${algorithm.name})`,
       );
@@ -167,6 +185,15 @@ export function createX509Agent(options: X509ClientOptions): object {
     sign(pubKey: object, data: Buffer, options: unknown, cb?: (err: Error | null, sig?: Buffer) => void): void;
   };
   class X509Agent extends Base {
+    /**
+     * Told by {@link x509AuthHandler} that the server refused the whole
+     * method (every identity offered): traces the last refusal with the
+     * methods the server still allows.
+     */
+    authenticationFailed(methodsLeft: readonly string[] | null): void {
+      refused(methodsLeft ? `server allows: ${methodsLeft.join(',') || '(none)'}` : '');
+    }
+
     override getIdentities(cb: (err: Error | null, keys?: object[]) => void): void {
       cb(null, offered.map((i) => i.key));
     }
@@ -216,9 +243,14 @@ export function x509AuthMethod(username: string, options: X509ClientOptions): Ag
   return { type: 'agent', username, agent: createX509Agent(options) };
 }
 
+/** The function form of ssh2's `authHandler`. */
+export type AuthHandlerFunction = (methodsLeft: string[] | null, partialSuccess: boolean | null, callback: (next: unknown) => void) => unknown;
+
 /**
  * An ssh2 `authHandler` that tries the X.509 certificates first and then,
- * optionally, the methods of an existing handler list.
+ * optionally, the methods in `then`. It also tells the agent when the server
+ * has refused the certificates, so that the trace says why the last one
+ * failed and which methods the server still allows.
  *
  * @example
  * ```ts
@@ -226,8 +258,14 @@ export function x509AuthMethod(username: string, options: X509ClientOptions): Ag
  * new Client().connect({ host, username: 'alice', authHandler: x509AuthHandler('alice', { signer }) });
  * ```
  */
-export function x509AuthHandler(username: string, options: X509ClientOptions, then: readonly unknown[] = []): unknown[] {
-  return [x509AuthMethod(username, options), ...then];
+export function x509AuthHandler(username: string, options: X509ClientOptions, then: readonly unknown[] = []): AuthHandlerFunction {
+  const first = x509AuthMethod(username, options);
+  const methods = [first, ...then];
+  let next = 0;
+  return (methodsLeft) => {
+    if (next === 1) (first.agent as { authenticationFailed(m: readonly string[] | null): void }).authenticationFailed(methodsLeft);
+    return next < methods.length ? methods[next++] : false;
+  };
 }
 
 /** True when `name` is an X.509v3 algorithm of the table. */

@@ -13,7 +13,7 @@ import { usernameFromCertificate, type UsernameRule } from '../../certs/identity
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import type { Signer } from '../../signers/signer.js';
 import { emitTrace, describeIdentity } from '../trace.js';
-import { x509AuthMethod, type X509ClientOptions } from './client.js';
+import { x509AuthHandler, type X509ClientOptions } from './client.js';
 
 /** Every setting of an X.509 SSH session; all optional so that defaults and overrides share one shape. */
 export interface SessionSettings extends Partial<X509ClientOptions> {
@@ -97,8 +97,8 @@ export function resolveUsername(settings: SessionSettings): string {
 export function x509ConnectConfig(settings: SessionSettings): Pick<ConnectConfig, 'username' | 'authHandler'> {
   const username = resolveUsername(settings);
   const { signer, algorithms, ocspResponses, maxAttempts, logger, rawKey } = settings;
-  const method = x509AuthMethod(username, { signer: signer!, algorithms, ocspResponses, maxAttempts, logger, rawKey });
-  return { username, authHandler: [method] as unknown as ConnectConfig['authHandler'] };
+  const handler = x509AuthHandler(username, { signer: signer!, algorithms, ocspResponses, maxAttempts, logger, rawKey });
+  return { username, authHandler: handler as unknown as ConnectConfig['authHandler'] };
 }
 
 /**
