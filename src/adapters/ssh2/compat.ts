@@ -236,7 +236,7 @@ export function isX509Key(key: unknown): boolean {
   return typeof key === 'object' && key !== null && X509_KEY in key;
 }
 
-/** An ssh-ed25519 public key line (the all-zero point is never used for signing) whose parsed form serves as prototype. */
+/** An ssh-ed25519 public key line (never used to sign or verify) whose parsed form serves as the prototype of our key objects. */
 function baseKeyLine(): string {
   const blob = new SshWriter().string('ssh-ed25519').string(new Uint8Array(32).fill(1)).toBuffer();
   return `ssh-ed25519 ${blob.toString('base64')} ssh-x509-prototype`;
