@@ -33,11 +33,10 @@ export {
   encodePublicKeyBlob,
   decodePublicKeyBlob,
   decodeLegacyCertificateBlob,
-  parseX509PublicKey,
   type PublicKeyBlob,
   type BlobLimits,
-  type X509PublicKey,
 } from './rfc6187/publickey-blob.js';
+export { parseX509PublicKey, type X509PublicKey } from './certs/x509-public-key.js';
 export {
   encodeSignatureBlob,
   decodeSignatureBlob,
@@ -98,7 +97,7 @@ export {
   type PublicKeyFormat,
   type ExportPublicKeyOptions,
   type DistinguishedNameStyle,
-} from './keys/export.js';
+} from './certs/export.js';
 
 // node-ssh and ssh2-sftp-client (optional peers, never loaded by this library)
 export { nodeSshConfig, type X509ConnectOptions, type X509ConnectConfig } from './adapters/node-ssh.js';

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateChain, decodePublicKeyBlob, SoftwareSigner, x509AuthHandler } from '../src/index.js';
 import type { CliIo } from '../src/cli/io.js';
 import { runExportPub } from '../src/cli/commands/export-pub.js';
-import { exportPublicKey, rfc4716PublicKey } from '../src/keys/export.js';
+import { exportPublicKey, rfc4716PublicKey } from '../src/certs/export.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { waitForLog } from './helpers/wait.js';
 import { createTestPki, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';

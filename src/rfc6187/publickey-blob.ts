@@ -1,6 +1,4 @@
-import { getAlgorithm, keyMismatch, type AlgorithmInfo } from '../algorithms.js';
-import { CertificateChain } from '../certs/chain.js';
-import { parseCertificates } from '../certs/load.js';
+import { getAlgorithm } from '../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { SshReader } from '../wire/reader.js';
 import { SshWriter } from '../wire/writer.js';
@@ -100,28 +98,4 @@ export function decodeLegacyCertificateBlob(buf: Uint8Array, algorithm: string, 
   const max = limits.maxCertificateSize ?? DEFAULT_LIMITS.maxCertificateSize;
   if (buf.length > max) throw blobError(`certificate of ${buf.length} bytes exceeds the limit of ${max}`);
   return { algorithm, certificates: [buf], ocspResponses: [] };
-}
-
-/** A decoded blob whose certificates are parsed and whose leaf key fits the algorithm. */
-export interface X509PublicKey {
-  readonly algorithm: AlgorithmInfo;
-  /** The certificates in the order sent (leaf first), not re-ordered. */
-  readonly chain: CertificateChain;
-  readonly ocspResponses: readonly Uint8Array[];
-}
-
-/**
- * Decodes a blob ({@link decodePublicKeyBlob}), parses its certificates
- * (`ERR_CERT_INVALID`), and checks that the leaf key matches the algorithm
- * name: type, curve, and RSA >= 2048 bits for `x509v3-rsa2048-sha256`
- * (`ERR_KEY_ALGORITHM_MISMATCH`).
- */
-export function parseX509PublicKey(buf: Uint8Array, limits?: BlobLimits): X509PublicKey {
-  const blob = decodePublicKeyBlob(buf, limits);
-  const algorithm = getAlgorithm(blob.algorithm);
-  const certs = blob.certificates.map((c, i) => parseCertificates(c, `certificate ${i + 1} of the blob`)[0]!);
-  const chain = new CertificateChain(certs);
-  const why = keyMismatch(algorithm, chain.keyFacts);
-  if (why) throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, why);
-  return { algorithm, chain, ocspResponses: blob.ocspResponses };
 }

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { CertificateChain } from '../../certs/chain.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
-import { exportPublicKey, isPublicKeyFormat, PUBLIC_KEY_FORMATS } from '../../keys/export.js';
+import { exportPublicKey, isPublicKeyFormat, PUBLIC_KEY_FORMATS } from '../../certs/export.js';
 import { usageError } from '../args.js';
 import type { Command } from '../io.js';
 

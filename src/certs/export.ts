@@ -29,10 +29,10 @@
  */
 import { fromBER, ObjectIdentifier, Sequence, Set as Asn1Set } from 'asn1js';
 import { ALGORITHMS, algorithmsForKey, assertKeyMatches, getAlgorithm, keyMismatch, type AlgorithmInfo } from '../algorithms.js';
-import type { CertificateChain } from '../certs/chain.js';
+import type { CertificateChain } from './chain.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { encodePublicKeyBlob } from '../rfc6187/publickey-blob.js';
-import { openSshPublicKeyLine, sshPublicKeyBlob } from './ssh-public-key.js';
+import { openSshPublicKeyLine, sshPublicKeyBlob } from '../keys/ssh-public-key.js';
 
 /** The export formats; see the module description. */
 export const PUBLIC_KEY_FORMATS = ['openssh', 'rfc4716', 'x509v3', 'dn', 'asyncssh-dn'] as const;
