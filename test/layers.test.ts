@@ -39,7 +39,7 @@ describe('layers', () => {
     const violations: string[] = [];
     for (const file of files(SRC)) {
       const from = layerOf(file);
-      for (const m of readFileSync(file, 'utf8').matchAll(/(?:from|import\()\s*'(\.[^']+)'/g)) {
+      for (const m of readFileSync(file, 'utf8').matchAll(/(?:\bfrom|\bimport\(?)\s*'(\.[^']+)'/g)) {
         const to = layerOf(normalize(join(dirname(file), m[1]!)));
         if (RANK[to]! > RANK[from]!) violations.push(`${relative(SRC, file)} (${from}) imports ${m[1]} (${to})`);
       }
