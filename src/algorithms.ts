@@ -28,6 +28,10 @@ export interface AlgorithmInfo {
   readonly nodeCurve?: string;
   /** For ECDSA, the curve's bit size (the width of r and s). */
   readonly curveBits?: number;
+  /** For ECDSA, the curve's OID (RFC 5480 namedCurve). */
+  readonly curveOid?: string;
+  /** For ECDSA, the curve as WebCrypto names it (`P-256`). */
+  readonly webCryptoCurve?: string;
   /** The hash, or `null` for Ed25519. */
   readonly hash: HashName | null;
   /** The signature format name inside the signature blob (RFC 6187 section 3). */
@@ -53,6 +57,8 @@ const table = [
     curve: 'nistp256',
     nodeCurve: 'prime256v1',
     curveBits: 256,
+    curveOid: '1.2.840.10045.3.1.7',
+    webCryptoCurve: 'P-256',
     hash: 'sha256',
     signatureFormat: 'ecdsa-sha2-nistp256',
     plainKeyType: 'ecdsa-sha2-nistp256',
@@ -64,6 +70,8 @@ const table = [
     curve: 'nistp384',
     nodeCurve: 'secp384r1',
     curveBits: 384,
+    curveOid: '1.3.132.0.34',
+    webCryptoCurve: 'P-384',
     hash: 'sha384',
     signatureFormat: 'ecdsa-sha2-nistp384',
     plainKeyType: 'ecdsa-sha2-nistp384',
@@ -75,6 +83,8 @@ const table = [
     curve: 'nistp521',
     nodeCurve: 'secp521r1',
     curveBits: 521,
+    curveOid: '1.3.132.0.35',
+    webCryptoCurve: 'P-521',
     hash: 'sha512',
     signatureFormat: 'ecdsa-sha2-nistp521',
     plainKeyType: 'ecdsa-sha2-nistp521',

@@ -9,10 +9,12 @@
  *
  * @module
  */
-import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { KeyObject, createHash, createPublicKey, verify as cryptoVerify, webcrypto } from 'node:crypto';
 import { Name, X509Certificate, type Extension } from '@peculiar/x509';
+import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { LruCache } from './cache.js';
+import { ALGORITHMS } from '../algorithms.js';
 
 /** basicConstraints as the verifier reads it. */
 export interface BasicConstraintsFacts {
@@ -32,8 +34,10 @@ export interface VerifierCertificate {
   readonly subject: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  /** The subject public key (created on first use). */
+  /** The subject public key (created on first use; {@link loadPublicKey} makes it faster). */
   readonly publicKey: KeyObject;
+  /** Creates the subject public key, the fast way where there is one; afterwards {@link publicKey} returns it. */
+  loadPublicKey(): Promise<KeyObject>;
   /** True when subject and issuer names are equal. */
   readonly selfIssued: boolean;
   /** basicConstraints, or `undefined` when absent. */
@@ -49,6 +53,24 @@ export interface VerifierCertificate {
 }
 
 const OID_BASIC_CONSTRAINTS = '2.5.29.19';
+const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+/** Named curves (RFC 5480) by OID, as WebCrypto names them: from the algorithms table. */
+const WEBCRYPTO_CURVES: ReadonlyMap<string, string> = new Map(ALGORITHMS.filter((a) => a.curveOid && a.webCryptoCurve).map((a) => [a.curveOid!, a.webCryptoCurve!]));
+
+/**
+ * The WebCrypto curve and the EC point of a named-curve EC key, or
+ * `undefined` for any other key. Importing the point alone skips OpenSSL's
+ * generic SPKI decoder, which costs about twice a P-256 signature check;
+ * the point is still checked to lie on the curve.
+ */
+function namedCurvePoint(spki: pkijs.PublicKeyInfo): { namedCurve: string; point: Uint8Array } | undefined {
+  if (spki.algorithm.algorithmId !== OID_EC_PUBLIC_KEY) return undefined;
+  const params = spki.algorithm.algorithmParams as unknown;
+  if (!(params instanceof asn1js.ObjectIdentifier)) return undefined;
+  const namedCurve = WEBCRYPTO_CURVES.get(params.valueBlock.toString());
+  if (!namedCurve || spki.subjectPublicKey.valueBlock.unusedBits !== 0) return undefined;
+  return { namedCurve, point: spki.subjectPublicKey.valueBlock.valueHexView };
+}
 
 class ParsedCertificate implements VerifierCertificate {
   readonly pkijs: pkijs.Certificate;
@@ -78,13 +100,28 @@ class ParsedCertificate implements VerifierCertificate {
 
   get subject(): string {
     if (this.subjectText === undefined) {
-      this.subjectText = this.peculiar ? this.peculiar.subject : new Name(this.pkijs.subject.toSchema().toBER(false)).toString();
+      this.subjectText = this.peculiar ? this.peculiar.subject : new Name(nameDer(this.pkijs.subject)).toString();
     }
     return this.subjectText;
   }
 
   get publicKey(): KeyObject {
     return (this.key ??= createPublicKey({ key: Buffer.from(this.pkijs.subjectPublicKeyInfo.toSchema().toBER(false)), format: 'der', type: 'spki' }));
+  }
+
+  async loadPublicKey(): Promise<KeyObject> {
+    if (this.key) return this.key;
+    const ec = namedCurvePoint(this.pkijs.subjectPublicKeyInfo);
+    if (ec) {
+      let k: KeyObject | undefined;
+      try {
+        k = KeyObject.from(await webcrypto.subtle.importKey('raw', ec.point, { name: 'ECDSA', namedCurve: ec.namedCurve }, true, ['verify']));
+      } catch {
+        // Not a valid point: createPublicKey below throws as it always did.
+      }
+      if (k) return (this.key ??= k);
+    }
+    return this.publicKey;
   }
 
   extension(oid: string): pkijs.Extension | undefined {
@@ -105,6 +142,11 @@ class ParsedCertificate implements VerifierCertificate {
     }
     return this.bc.value;
   }
+}
+
+/** The DER of a parsed name: the bytes it was decoded from (what re-encoding them gives), without re-encoding. */
+export function nameDer(name: pkijs.RelativeDistinguishedNames): ArrayBuffer {
+  return name.valueBeforeDecode.byteLength > 0 ? name.valueBeforeDecode : name.toSchema().toBER(false);
 }
 
 /** SHA-256 of `bytes` as lower-case hex. */
@@ -195,7 +237,7 @@ export class IssuanceChecker {
     const hit = this.memo.get(k, 0);
     if (hit !== undefined) return hit;
     const p = cert.pkijs;
-    let ok = verifySignedObject(p.signatureAlgorithm.algorithmId, p.tbsView, p.signatureValue.valueBlock.valueHexView, issuer.publicKey, this.policy);
+    let ok = verifySignedObject(p.signatureAlgorithm.algorithmId, p.tbsView, p.signatureValue.valueBlock.valueHexView, await issuer.loadPublicKey(), this.policy);
     if (ok === undefined) {
       try {
         ok = await p.verify(issuer.pkijs);

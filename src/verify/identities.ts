@@ -12,7 +12,7 @@
 import { Name, SubjectAlternativeNameExtension } from '@peculiar/x509';
 import { usernameFromIdentities, type CertificateIdentities, type UsernameRuleName } from '../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
-import type { VerifierCertificate } from './certificates.js';
+import { nameDer, type VerifierCertificate } from './certificates.js';
 
 const OID_SUBJECT_ALT_NAME = '2.5.29.17';
 
@@ -30,7 +30,7 @@ export function leafIdentities(cert: VerifierCertificate): CertificateIdentities
     if (n.type === 'upn') upns.push(n.value);
     else if (n.type === 'email') emails.push(n.value);
   }
-  const commonNames = new Name(cert.pkijs.subject.toSchema().toBER(false)).getField('CN');
+  const commonNames = new Name(nameDer(cert.pkijs.subject)).getField('CN');
   return { upns, emails, commonNames };
 }
 

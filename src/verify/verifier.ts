@@ -297,10 +297,11 @@ export class X509Verifier {
     const leaf = sent[0]!;
     const parsed = new ParsedFacts(sent);
     onParsed(parsed);
-    const mismatch = keyMismatch(alg, keyFacts(leaf.publicKey));
+    const leafKey = await leaf.loadPublicKey();
+    const mismatch = keyMismatch(alg, keyFacts(leafKey));
     if (mismatch) refuse('keyAlgorithmMismatch', mismatch);
     // The signature first: it is the cheapest check, and a forged request then costs no path building or fetching.
-    if (req.signature) verifyUserSignature(alg, leaf.publicKey, req.signedData!, req.signature, this.options.strictSignatureFormat);
+    if (req.signature) verifyUserSignature(alg, leafKey, req.signedData!, req.signature, this.options.strictSignatureFormat);
 
     const path = await validatePath(sent, { anchors: this.anchors, pool: this.pool, at, issuance: this.issuance });
     checkLeafPurpose(leaf, this.options);

@@ -56,25 +56,75 @@ function issuerKeyBits(issuer: VerifierCertificate): Uint8Array {
   return issuer.pkijs.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
 }
 
+/** Hashes of an issuer's name and key by hash name: the same for every certificate it issued, so computed once per issuer. */
+const issuerHashes = new WeakMap<VerifierCertificate, Map<string, { name: Buffer; key: Buffer }>>();
+
+function hashesOf(issuer: VerifierCertificate, hash: string): { name: Buffer; key: Buffer } {
+  let byHash = issuerHashes.get(issuer);
+  if (!byHash) issuerHashes.set(issuer, (byHash = new Map()));
+  let h = byHash.get(hash);
+  if (!h) {
+    h = { name: digest(hash, new Uint8Array(issuer.pkijs.subject.toSchema().toBER(false))), key: digest(hash, issuerKeyBits(issuer)) };
+    byHash.set(hash, h);
+  }
+  return h;
+}
+
 /** True when `id` (an OCSP CertID) names `cert` as issued by `issuer` (RFC 6960 section 4.1.1). */
 function certIdMatches(id: pkijs.CertID, cert: VerifierCertificate, issuer: VerifierCertificate): boolean {
   const hash = HASH_BY_OID[id.hashAlgorithm.algorithmId];
   if (!hash) return false;
   if (!id.serialNumber.isEqual(cert.pkijs.serialNumber)) return false;
-  const nameHash = digest(hash, new Uint8Array(issuer.pkijs.subject.toSchema().toBER(false)));
-  const keyHash = digest(hash, issuerKeyBits(issuer));
-  return eq(id.issuerNameHash.valueBlock.valueHexView, nameHash) && eq(id.issuerKeyHash.valueBlock.valueHexView, keyHash);
+  const h = hashesOf(issuer, hash);
+  return eq(id.issuerNameHash.valueBlock.valueHexView, h.name) && eq(id.issuerKeyHash.valueBlock.valueHexView, h.key);
 }
 
 /** True when the responderID (byName or byKey) names `c`. */
 function responderIs(rid: pkijs.ResponseData['responderID'], c: VerifierCertificate): boolean {
-  if (rid instanceof asn1js.OctetString) return eq(rid.valueBlock.valueHexView, digest('sha1', issuerKeyBits(c)));
+  if (rid instanceof asn1js.OctetString) return eq(rid.valueBlock.valueHexView, hashesOf(c, 'sha1').key);
   if (rid instanceof pkijs.RelativeDistinguishedNames) return rid.isEqual(c.pkijs.subject);
   return false;
 }
 
-/** Parses an OCSPResponse down to its BasicOCSPResponse; refuses `revocationInvalid` when it is not a successful basic response. */
-export function parseOcspResponse(der: Uint8Array): pkijs.BasicOCSPResponse {
+/**
+ * BasicOCSPResponse (RFC 6960 section 4.2.1) with the certificates left as
+ * undecoded elements: pkijs interprets tbsResponseData and the signature
+ * algorithm, and each certificate goes through the {@link CertificateStore}
+ * (keyed by its DER hash), so a responder certificate that every response
+ * embeds is interpreted once, not once per login.
+ */
+function basicOcspResponseSchema(): asn1js.Sequence {
+  return new asn1js.Sequence({
+    value: [
+      new asn1js.Sequence({ name: 'tbsResponseData' }),
+      new asn1js.Sequence({ name: 'signatureAlgorithm' }),
+      new asn1js.BitString({ name: 'signature' }),
+      new asn1js.Constructed({
+        optional: true,
+        idBlock: { tagClass: 3, tagNumber: 0 }, // [0] EXPLICIT
+        value: [new asn1js.Sequence({ value: [new asn1js.Repeated({ name: 'certs', value: new asn1js.Sequence() })] })],
+      }),
+    ],
+  });
+}
+
+/** A BasicOCSPResponse as the check reads it. */
+export interface BasicOcspParts {
+  readonly tbsResponseData: pkijs.ResponseData;
+  readonly signatureAlgorithm: pkijs.AlgorithmIdentifier;
+  readonly signature: asn1js.BitString;
+  /** The embedded certificates, parsed through the store. */
+  readonly certs: readonly VerifierCertificate[];
+  /** The whole structure as pkijs's class, built on demand (signature algorithms node:crypto does not verify directly). */
+  readonly full: () => pkijs.BasicOCSPResponse;
+}
+
+/**
+ * Parses an OCSPResponse down to its BasicOCSPResponse; refuses
+ * `revocationInvalid` when it is not a successful basic response, or when
+ * any part of it, an embedded certificate included, does not parse.
+ */
+export function parseOcspResponse(der: Uint8Array, store: CertificateStore): BasicOcspParts {
   let resp: pkijs.OCSPResponse;
   try {
     resp = pkijs.OCSPResponse.fromBER(der);
@@ -87,7 +137,21 @@ export function parseOcspResponse(der: Uint8Array): pkijs.BasicOCSPResponse {
     refuse('revocationInvalid', 'the OCSP response is not an id-pkix-ocsp-basic response');
   }
   try {
-    return pkijs.BasicOCSPResponse.fromBER(resp.responseBytes.response.valueBlock.valueHexView);
+    const octets = resp.responseBytes.response;
+    // asn1js already decoded the OCTET STRING's content when it is exactly one element: no second decode.
+    const inner = octets.valueBlock.value.length === 1 ? octets.valueBlock.value[0]! : asn1js.fromBER(octets.valueBlock.valueHexView).result;
+    const asn1 = asn1js.compareSchema(inner, inner, basicOcspResponseSchema());
+    if (!asn1.verified) throw new Error('not a BasicOCSPResponse');
+    const r = asn1.result as Record<string, asn1js.AsnType | asn1js.AsnType[] | undefined>;
+    const certs = ((r.certs as asn1js.AsnType[] | undefined) ?? []).map((c) => store.get(c.valueBeforeDecodeView));
+    let full: pkijs.BasicOCSPResponse | undefined;
+    return {
+      tbsResponseData: new pkijs.ResponseData({ schema: r.tbsResponseData }),
+      signatureAlgorithm: new pkijs.AlgorithmIdentifier({ schema: r.signatureAlgorithm }),
+      signature: r.signature as asn1js.BitString,
+      certs,
+      full: () => (full ??= new pkijs.BasicOCSPResponse({ schema: inner })),
+    };
   } catch {
     refuse('revocationInvalid', 'the BasicOCSPResponse cannot be parsed');
   }
@@ -108,7 +172,7 @@ export async function checkOcspResponse(
   issuer: VerifierCertificate,
   ctx: OcspCheckContext,
 ): Promise<OcspAnswer> {
-  const basic = parseOcspResponse(der);
+  const basic = parseOcspResponse(der, ctx.store);
   const rid = basic.tbsResponseData.responderID;
 
   let signer: VerifierCertificate | undefined;
@@ -116,13 +180,7 @@ export async function checkOcspResponse(
   if (responderIs(rid, issuer)) {
     signer = issuer;
   } else {
-    for (const c of basic.certs ?? []) {
-      let vc: VerifierCertificate;
-      try {
-        vc = ctx.store.get(new Uint8Array(c.toSchema().toBER(false)));
-      } catch {
-        continue;
-      }
+    for (const vc of basic.certs) {
       if (!responderIs(rid, vc)) continue;
       // RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA and carries id-kp-OCSPSigning.
       const eku = vc.peculiarExtension('2.5.29.37', ExtendedKeyUsageExtension); // extKeyUsage
@@ -143,10 +201,10 @@ export async function checkOcspResponse(
   if (!signer) refuse('ocspUnauthorized', `the OCSP response is signed by a responder that is neither ${JSON.stringify(issuer.x509.subject)} nor delegated by it`);
 
   const tbs = basic.tbsResponseData.tbsView;
-  let ok = verifySignedObject(basic.signatureAlgorithm.algorithmId, tbs, basic.signature.valueBlock.valueHexView, signer.publicKey, ctx.signaturePolicy);
+  let ok = verifySignedObject(basic.signatureAlgorithm.algorithmId, tbs, basic.signature.valueBlock.valueHexView, await signer.loadPublicKey(), ctx.signaturePolicy);
   if (ok === undefined) {
     try {
-      ok = await basic.verify({ trustedCerts: [signer.pkijs] });
+      ok = await basic.full().verify({ trustedCerts: [signer.pkijs] });
     } catch {
       ok = false;
     }
