@@ -77,6 +77,7 @@ export {
   algorithmsFor,
   type X509ClientOptions,
   type AgentAuthMethod,
+  type AuthHandlerFunction,
 } from './adapters/ssh2/client.js';
 export {
   SessionDefaults,
