@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopper } from './process.js';
 
 export const PYTHON = '/usr/bin/python3';
 const SERVER_SCRIPT = fileURLToPath(new URL('../peers/asyncssh_server.py', import.meta.url));
@@ -82,15 +83,7 @@ export async function startAsyncSshServer(opts: AsyncSshServerOptions): Promise<
   let stderr = '';
   let stdout = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = stopper(child);
 
   const timeoutMs = opts.startTimeoutMs ?? 20_000;
   const port = await new Promise<number>((resolve, reject) => {

@@ -54,22 +54,8 @@ export function openPkcs11Signer(opts: OpenPkcs11SignerOptions): Promise<Pkcs11S
   });
 }
 
-/** Options for {@link openPkcs11Candidates}. */
-export interface OpenPkcs11CandidatesOptions {
-  /** Path of the PKCS#11 module. */
-  module: string;
-  /** An RFC 7512 `pkcs11:` URI restricting the tokens and/or certificates. */
-  uri?: string;
-  /** Only the certificate with this fingerprint. */
-  fingerprint?: string;
-  /** Only certificates with this CKA_LABEL. */
-  label?: string;
-  /** Only certificates with this CKA_ID (hex). */
-  id?: string;
-  /** Where the PIN comes from; asked once per token (later signers share the token's login). */
-  pin?: PinSource;
-  /** A PEM or DER file with intermediate certificates not on the token. */
-  intermediates?: string;
+/** Options for {@link openPkcs11Candidates}: the selection of {@link openPkcs11Signer}, narrowing the candidates, and: */
+export interface OpenPkcs11CandidatesOptions extends OpenPkcs11SignerOptions {
   /** Open at most this many signers (servers disconnect after a few failed attempts). */
   maxCandidates?: number;
   /** Told about each certificate that becomes a signer, in order (for traces). */
