@@ -174,6 +174,31 @@ describe('raw RSA key with a named signature algorithm (OpenSSH)', () => {
   });
 });
 
+describe('ssh-x509 connect like ssh, against OpenSSH', () => {
+  it('with no remote command runs a shell reading standard input, and returns its exit status', async () => {
+    const s = await server('shell', ['p256']);
+    const leaf = leaves.get('p256')!;
+    const r = await runCommand(
+      ['connect', '-p', String(s.port), '--strict-host-key-checking', 'no', '--known-hosts', join(dir, 'kh-shell'), '--cert', leaf.chainPath, '--key', leaf.keyPath, '--raw-key', 'root@127.0.0.1'],
+      { stdin: 'echo "shell for $(id -un)"\necho oops >&2\nexit 5\n' },
+    );
+    expect(r.stdout).toBe('shell for root\n');
+    expect(r.stderr).toContain('oops\n');
+    expect(r.code).toBe(5);
+  });
+
+  it('passes standard input to the remote command', async () => {
+    const s = await server('stdin', ['p256']);
+    const leaf = leaves.get('p256')!;
+    const r = await runCommand(
+      ['connect', '-p', String(s.port), '--strict-host-key-checking', 'no', '--known-hosts', join(dir, 'kh-stdin'), '--cert', leaf.chainPath, '--key', leaf.keyPath, '--raw-key', 'root@127.0.0.1', 'tr', 'a-z', 'A-Z'],
+      { stdin: 'piped through\n' },
+    );
+    expect(r.stdout).toBe('PIPED THROUGH\n');
+    expect(r.code).toBe(0);
+  });
+});
+
 /**
  * ssh2 takes rsa-sha2-256 whenever the server's server-sig-algs lists it,
  * and OpenSSH 9.2 lists every algorithm it implements whatever

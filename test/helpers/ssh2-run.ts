@@ -41,13 +41,14 @@ export function ssh2Exec(config: ConnectConfig, command: string, timeoutMs = 20_
 }
 
 /** Runs the `ssh-x509` command from source (through tsx) and collects its output. */
-export function runCommand(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ExecResult> {
+export function runCommand(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
       cwd: new URL('../..', import.meta.url).pathname,
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
