@@ -6,6 +6,7 @@
  * @module
  */
 import { ErrorCodes, SshX509Error } from './errors.js';
+import { CURVE_OIDS } from './oids.js';
 
 /** The key types this library handles, named as node:crypto names them. */
 export type KeyType = 'rsa' | 'ec' | 'ed25519' | 'dsa';
@@ -57,7 +58,7 @@ const table = [
     curve: 'nistp256',
     nodeCurve: 'prime256v1',
     curveBits: 256,
-    curveOid: '1.2.840.10045.3.1.7',
+    curveOid: CURVE_OIDS.nistp256,
     webCryptoCurve: 'P-256',
     hash: 'sha256',
     signatureFormat: 'ecdsa-sha2-nistp256',
@@ -70,7 +71,7 @@ const table = [
     curve: 'nistp384',
     nodeCurve: 'secp384r1',
     curveBits: 384,
-    curveOid: '1.3.132.0.34',
+    curveOid: CURVE_OIDS.nistp384,
     webCryptoCurve: 'P-384',
     hash: 'sha384',
     signatureFormat: 'ecdsa-sha2-nistp384',
@@ -83,7 +84,7 @@ const table = [
     curve: 'nistp521',
     nodeCurve: 'secp521r1',
     curveBits: 521,
-    curveOid: '1.3.132.0.35',
+    curveOid: CURVE_OIDS.nistp521,
     webCryptoCurve: 'P-521',
     hash: 'sha512',
     signatureFormat: 'ecdsa-sha2-nistp521',

@@ -13,6 +13,7 @@ const RANK: Record<string, number> = {
   errors: 0,
   wire: 1,
   algorithms: 2,
+  oids: 2,
   keys: 3,
   rfc6187: 3,
   certs: 4,
