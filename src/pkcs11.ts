@@ -7,7 +7,14 @@
  * @module
  */
 export { Pkcs11Signer, type Pkcs11SignerOptions, type Pkcs11KeyLocation } from './signers/pkcs11/signer.js';
-export { openPkcs11Signer, openPkcs11Candidates, type OpenPkcs11SignerOptions, type OpenPkcs11CandidatesOptions } from './signers/pkcs11/open.js';
+export {
+  openPkcs11Signer,
+  openPkcs11Candidates,
+  readPkcs11Chain,
+  type OpenPkcs11SignerOptions,
+  type OpenPkcs11CandidatesOptions,
+  type ReadPkcs11ChainOptions,
+} from './signers/pkcs11/open.js';
 export { listPkcs11Certificates, type ListPkcs11Options, type Pkcs11CertificateInfo } from './signers/pkcs11/browse.js';
 export { parsePkcs11Uri, formatPkcs11Uri, type Pkcs11Uri } from './signers/pkcs11/uri.js';
 export { envPin, ttyPin, type PinSource, type PinRequest, type PinPromptInput, type PinPromptOutput } from './signers/pkcs11/pin.js';

@@ -45,20 +45,13 @@ Prints the authorized_keys entry for a certificate (the leaf of the chain given)
 
 /** The chain of the one certificate the options name on a token; reading it needs no PIN. */
 async function tokenChain(v: { 'pkcs11-module'?: string; 'pkcs11-uri'?: string; 'cert-fingerprint'?: string; intermediates?: string }): Promise<CertificateChain> {
-  const { Pkcs11Signer } = await import('../../pkcs11.js');
-  const signer = await Pkcs11Signer.open({
+  const { readPkcs11Chain } = await import('../../pkcs11.js');
+  return readPkcs11Chain({
     module: v['pkcs11-module']!,
     ...(v['pkcs11-uri'] !== undefined ? { uri: v['pkcs11-uri'] } : {}),
     ...(v['cert-fingerprint'] !== undefined ? { fingerprint: v['cert-fingerprint'] } : {}),
-    ...(v.intermediates !== undefined ? { intermediatesFile: v.intermediates } : {}),
-    loginOnFirstSign: true,
-    pollIntervalMs: 0,
+    ...(v.intermediates !== undefined ? { intermediates: v.intermediates } : {}),
   });
-  try {
-    return signer.chain;
-  } finally {
-    await signer.close();
-  }
 }
 
 /** Runs `export-pub`; 0 on success, 2 on a usage error, 1 on any other error. */

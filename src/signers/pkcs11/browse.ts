@@ -11,12 +11,11 @@ import { algorithmsForKey } from '../../algorithms.js';
 import { fingerprints } from '../../certs/fingerprint.js';
 import { certificateIdentities } from '../../certs/identity.js';
 import { certificatePublicKey, describeKey, keyFacts } from '../../certs/key.js';
-import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { CKF_TOKEN } from './constants.js';
-import { acquireModule } from './module.js';
+import { loginTarget, withDiscovery, type Discovery, type FoundCertificate } from './discover.js';
 import { loginSession, type PinSource } from './pin.js';
-import { certMatches, findPrivateKey, listTokens, openSession, readCertificates, tokenMatches, type CertObject, type TokenEntry } from './tokens.js';
-import { formatPkcs11Uri, parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
+import { certMatches, findPrivateKey, type CertObject, type TokenEntry } from './tokens.js';
+import { formatPkcs11Uri, type Pkcs11Uri } from './uri.js';
 
 /** One certificate found on a token. Serialises to JSON as is (dates as ISO strings). */
 export interface Pkcs11CertificateInfo {
@@ -189,46 +188,32 @@ export function describeCertificate(token: TokenEntry, c: CertObject, hasPrivate
  * `ERR_URI_INVALID`, and the PIN errors when `pin` is given.
  */
 export async function listPkcs11Certificates(options: ListPkcs11Options): Promise<Pkcs11CertificateInfo[]> {
-  return (await listWithDer(options)).map((r) => r.info);
+  return withDiscovery(options, async (d) => (await describeDiscovered(d, options)).map((r) => r.info));
 }
 
-/** @internal {@link listPkcs11Certificates}, with each certificate's DER. */
-export async function listWithDer(options: ListPkcs11Options): Promise<{ info: Pkcs11CertificateInfo; der: Uint8Array }[]> {
-  const uri = typeof options.uri === 'string' ? parsePkcs11Uri(options.uri) : options.uri;
-  const modulePath = options.module ?? uri?.modulePath;
-  if (!modulePath) throw new SshX509Error(ErrorCodes.PKCS11_MODULE_MISSING, 'no PKCS#11 module given (option module, or module-path in the URI)');
-  const mod = acquireModule(modulePath);
-  try {
-    const out: { info: Pkcs11CertificateInfo; der: Uint8Array }[] = [];
-    for (const token of listTokens(mod)) {
-      if (!tokenMatches(mod, token, uri)) continue;
-      const session = openSession(token);
-      try {
-        let loggedIn = (token.flags & CKF_TOKEN.LOGIN_REQUIRED) === 0;
-        if (options.pin && !loggedIn) {
-          await loginSession(
-            { session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, tokenFlags: () => token.slot.getToken().flags },
-            options.pin,
-          );
-          loggedIn = true;
-        }
-        // A stable order on every run: by CKA_ID, then label (object handle order is the module's whim).
-        const certs = readCertificates(session).sort((a, b) => Buffer.compare(a.id, b.id) || a.label.localeCompare(b.label));
-        for (const c of certs) {
-          if (!certMatches(c, { uri })) continue;
-          const key = findPrivateKey(session, c);
-          out.push({ info: describeCertificate(token, c, key ? true : loggedIn ? false : null, options), der: c.der });
-        }
-      } finally {
-        try {
-          session.close();
-        } catch {
-          /* the token may have left */
-        }
-      }
+/**
+ * @internal Describes the certificates of a discovery pass that its URI
+ * names, logging in first to each token when `pin` is given.
+ */
+export async function describeDiscovered(d: Discovery, options: Pick<ListPkcs11Options, 'pin' | 'allowSha1'>): Promise<DiscoveredCertificate[]> {
+  const out: DiscoveredCertificate[] = [];
+  for (const found of d.tokens) {
+    const { token, session } = found;
+    let loggedIn = (token.flags & CKF_TOKEN.LOGIN_REQUIRED) === 0;
+    if (options.pin && !loggedIn) {
+      await loginSession(loginTarget(token, session), options.pin);
+      loggedIn = true;
     }
-    return out;
-  } finally {
-    mod.release();
+    for (const cert of found.certs) {
+      if (!certMatches(cert, { uri: d.uri })) continue;
+      const key = findPrivateKey(session, cert);
+      out.push({ info: describeCertificate(token, cert, key ? true : loggedIn ? false : null, options), found, cert });
+    }
   }
+  return out;
+}
+
+/** @internal A listed certificate, with where the discovery found it. */
+export interface DiscoveredCertificate extends FoundCertificate {
+  readonly info: Pkcs11CertificateInfo;
 }

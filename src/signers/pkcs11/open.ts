@@ -3,22 +3,14 @@
  *
  * @module
  */
-import { matchesFingerprint } from '../../certs/fingerprint.js';
+import type { CertificateChain } from '../../certs/chain.js';
 import { ErrorCodes, isSshX509Error, SshX509Error } from '../../errors.js';
-import { listWithDer, type Pkcs11CertificateInfo } from './browse.js';
+import { describeDiscovered, type Pkcs11CertificateInfo } from './browse.js';
+import { readExtraCertificates, selectCertificate, tokenChain, withDiscovery } from './discover.js';
 import type { PinSource } from './pin.js';
 import { Pkcs11Signer, type Pkcs11SignerOptions } from './signer.js';
-import { acquireModule } from './module.js';
-import { listTokens, openSession, parseIdHex } from './tokens.js';
-import type { Session } from 'graphene-pk11';
-
-function closeQuietly(s: Session): void {
-  try {
-    s.close();
-  } catch {
-    /* the token may have left */
-  }
-}
+import { certMatches, parseIdHex } from './tokens.js';
+import { parsePkcs11Uri } from './uri.js';
 
 /** Options for {@link openPkcs11Signer}: strings as a command line gives them. */
 export interface OpenPkcs11SignerOptions {
@@ -78,61 +70,59 @@ export interface OpenPkcs11CandidatesOptions extends OpenPkcs11SignerOptions {
  * {@link Pkcs11Signer.open}; on an error, signers already opened are closed.
  */
 export async function openPkcs11Candidates(opts: OpenPkcs11CandidatesOptions): Promise<Pkcs11Signer[]> {
-  const id = opts.id === undefined ? undefined : parseIdHex(opts.id).toString('hex');
-  const rows = (await listWithDer({ module: opts.module, ...(opts.uri !== undefined ? { uri: opts.uri } : {}) }))
-    .filter(
-      ({ info: r, der }) =>
-        !r.isCA &&
-        r.hasPrivateKey !== false &&
-        r.algorithms.length > 0 &&
-        (opts.fingerprint === undefined || matchesFingerprint(der, opts.fingerprint)) &&
-        (opts.label === undefined || r.label === opts.label) &&
-        (id === undefined || r.id === id),
-    )
-    .map((r) => r.info);
-  const signers: Pkcs11Signer[] = [];
-  // PKCS#11 login belongs to the token while any of the application's sessions on it is open.
-  // Hold one session per token for the loop, so that a candidate whose key turns out to be
-  // missing (known only after login) does not log the token out and make the next one ask again.
-  const mod = acquireModule(opts.module);
-  const holds: Session[] = [];
-  try {
-    for (const t of listTokens(mod)) if (rows.some((r) => r.tokenSerial === t.serial && r.tokenLabel === t.label)) holds.push(openSession(t));
-  } catch (e) {
-    holds.forEach(closeQuietly);
-    mod.release();
-    throw e;
-  }
-  try {
-    for (const row of rows) {
-      if (opts.maxCandidates !== undefined && signers.length >= opts.maxCandidates) break;
-      let signer: Pkcs11Signer;
-      try {
-        signer = await Pkcs11Signer.open({
-          module: opts.module,
-          uri: row.uri,
-          fingerprint: row.sha256,
-          ...(opts.pin !== undefined ? { pin: opts.pin } : {}),
-          ...(opts.intermediates !== undefined ? { intermediatesFile: opts.intermediates } : {}),
-          ...(opts.loginOnFirstSign ? { loginOnFirstSign: true } : {}),
-        });
-      } catch (e) {
-        // Private keys hidden before login: a certificate without one is no candidate.
-        if (isSshX509Error(e, ErrorCodes.OBJECT_NOT_FOUND)) continue;
-        throw e;
+  const id = opts.id === undefined ? undefined : parseIdHex(opts.id);
+  const extra = await readExtraCertificates({ ...(opts.intermediates !== undefined ? { intermediatesFile: opts.intermediates } : {}) });
+  // One discovery pass: the tokens are listed and their certificates read once. Its sessions stay
+  // open for the loop: PKCS#11 login belongs to the token while any of the application's sessions
+  // on it is open, so a candidate whose key turns out to be missing (known only after login) does
+  // not log the token out and make the next one ask again.
+  const signers = await withDiscovery({ module: opts.module, ...(opts.uri !== undefined ? { uri: opts.uri } : {}) }, async (d) => {
+    const rows = (await describeDiscovered(d, {})).filter(
+      (r) => !r.info.isCA && r.info.hasPrivateKey !== false && r.info.algorithms.length > 0 && certMatches(r.cert, { fingerprint: opts.fingerprint, label: opts.label, id }),
+    );
+    const out: Pkcs11Signer[] = [];
+    try {
+      for (const row of rows) {
+        if (opts.maxCandidates !== undefined && out.length >= opts.maxCandidates) break;
+        let signer: Pkcs11Signer;
+        try {
+          signer = await Pkcs11Signer.fromDiscovery(d, row, tokenChain(row, extra), {
+            ...(opts.pin !== undefined ? { pin: opts.pin } : {}),
+            ...(opts.loginOnFirstSign ? { loginOnFirstSign: true } : {}),
+          });
+        } catch (e) {
+          // Private keys hidden before login: a certificate without one is no candidate.
+          if (isSshX509Error(e, ErrorCodes.OBJECT_NOT_FOUND)) continue;
+          throw e;
+        }
+        out.push(signer);
+        opts.onCandidate?.(row.info);
       }
-      signers.push(signer);
-      opts.onCandidate?.(row);
+    } catch (e) {
+      await Promise.all(out.map((s) => s.close()));
+      throw e;
     }
-  } catch (e) {
-    await Promise.all(signers.map((s) => s.close()));
-    throw e;
-  } finally {
-    holds.forEach(closeQuietly);
-    mod.release();
-  }
+    return out;
+  });
   if (signers.length === 0) {
     throw new SshX509Error(ErrorCodes.OBJECT_NOT_FOUND, `no certificate with a private key and a usable key type on the tokens of ${opts.module}${opts.uri ? ` matching ${opts.uri}` : ''}${opts.fingerprint ? ` with fingerprint ${opts.fingerprint}` : ''}`);
   }
   return signers;
+}
+
+/** Options for {@link readPkcs11Chain}: the selection of {@link openPkcs11Signer}, without a PIN. */
+export type ReadPkcs11ChainOptions = Omit<OpenPkcs11SignerOptions, 'pin'>;
+
+/**
+ * Reads the chain of the one certificate the options name on a token, leaf
+ * first, with the intermediates found on the token and in `intermediates`:
+ * no PIN (certificates are public), no session left open, no removal
+ * watcher. What `export-pub` prints from. Errors are those of
+ * {@link Pkcs11Signer.open} before the login.
+ */
+export async function readPkcs11Chain(opts: ReadPkcs11ChainOptions): Promise<CertificateChain> {
+  const uri = opts.uri !== undefined ? parsePkcs11Uri(opts.uri) : undefined;
+  const selection = { uri, label: opts.label, id: opts.id === undefined ? undefined : parseIdHex(opts.id), fingerprint: opts.fingerprint };
+  const extra = await readExtraCertificates({ ...(opts.intermediates !== undefined ? { intermediatesFile: opts.intermediates } : {}) });
+  return withDiscovery({ module: opts.module, uri }, (d) => tokenChain(selectCertificate(d, selection), extra));
 }

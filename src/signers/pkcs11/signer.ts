@@ -5,30 +5,18 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { BasicConstraintsExtension, type X509Certificate } from '@peculiar/x509';
 import type { Session, SessionObject } from 'graphene-pk11';
 import type { HashName } from '../../algorithms.js';
-import { CertificateChain, orderChain } from '../../certs/chain.js';
-import { parseCertificates, readCertificateFile, type CertificateInput } from '../../certs/load.js';
+import type { CertificateChain } from '../../certs/chain.js';
+import type { CertificateInput } from '../../certs/load.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import type { Signer } from '../signer.js';
 import { CKM_NAMES, CKR_GONE, CKR, ckrName, ckrOf } from './constants.js';
+import { closeQuietly, describeCert, loginTarget, readExtraCertificates, selectCertificate, tokenChain, withDiscovery, type Discovery, type FoundCertificate } from './discover.js';
 import { candidateMechanisms, mechanismNames, parseMechanismNames, planSignature, slotSignMechanisms } from './mechanisms.js';
 import { acquireModule, type ModuleRef } from './module.js';
 import { loginSession, type PinSource } from './pin.js';
-import {
-  attr,
-  certMatches,
-  ckkFor,
-  findPrivateKey,
-  listTokens,
-  openSession,
-  parseIdHex,
-  readCertificates,
-  tokenMatches,
-  type CertObject,
-  type TokenEntry,
-} from './tokens.js';
+import { attr, ckkFor, findPrivateKey, openSession, parseIdHex, type CertObject, type TokenEntry } from './tokens.js';
 import { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
 import { DEFAULT_POLL_INTERVAL_MS } from './watch.js';
 
@@ -96,9 +84,6 @@ export interface Pkcs11KeyLocation {
   readonly label: string;
 }
 
-function describeCert(t: TokenEntry, c: CertObject): string {
-  return `token "${t.label}" id ${c.id.toString('hex') || '(none)'} label "${c.label}" (${c.cert.subject})`;
-}
 
 /**
  * A {@link Signer} over a private key on a PKCS#11 token. Open it with
@@ -196,8 +181,7 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
    */
   static async open(options: Pkcs11SignerOptions): Promise<Pkcs11Signer> {
     const uri = typeof options.uri === 'string' ? parsePkcs11Uri(options.uri) : options.uri;
-    const modulePath = options.module ?? uri?.modulePath;
-    if (!modulePath) throw new SshX509Error(ErrorCodes.PKCS11_MODULE_MISSING, 'no PKCS#11 module given (option module, or module-path in the URI)');
+    if (!(options.module ?? uri?.modulePath)) throw new SshX509Error(ErrorCodes.PKCS11_MODULE_MISSING, 'no PKCS#11 module given (option module, or module-path in the URI)');
     const selection = {
       uri,
       label: options.label,
@@ -205,60 +189,34 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
       fingerprint: options.fingerprint,
     };
     const allowed = options.allowMechanisms ? parseMechanismNames(options.allowMechanisms) : undefined;
-    const extra: X509Certificate[] = [];
-    if (options.intermediates !== undefined) extra.push(...parseCertificates(options.intermediates, 'intermediates'));
-    if (options.intermediatesFile !== undefined) {
-      const files = typeof options.intermediatesFile === 'string' ? [options.intermediatesFile] : options.intermediatesFile;
-      for (const f of files) extra.push(...(await readCertificateFile(f)));
-    }
+    const extra = await readExtraCertificates(options);
+    return withDiscovery({ module: options.module, uri }, (d) => {
+      const found = selectCertificate(d, selection);
+      return Pkcs11Signer.fromDiscovery(d, found, tokenChain(found, extra, options.includeRoot), { ...options, allowed });
+    });
+  }
 
-    const mod = acquireModule(modulePath);
-    const sessions: Session[] = [];
+  /**
+   * @internal A signer over a certificate a discovery pass found: its own
+   * module reference and session, so that it outlives the pass.
+   */
+  static async fromDiscovery(
+    d: Discovery,
+    f: FoundCertificate,
+    chain: CertificateChain,
+    options: Pick<Pkcs11SignerOptions, 'pin' | 'loginOnFirstSign' | 'pollIntervalMs'> & { allowed?: ReadonlySet<number> | undefined },
+  ): Promise<Pkcs11Signer> {
+    const { token } = f.found;
+    const mod = acquireModule(d.mod.path);
+    let session: Session | undefined;
     try {
-      const tokens = listTokens(mod);
-      const matching = tokens.filter((t) => tokenMatches(mod, t, uri));
-      if (matching.length === 0) {
-        throw new SshX509Error(
-          ErrorCodes.TOKEN_NOT_FOUND,
-          tokens.length === 0 ? `no initialised token in any slot of ${mod.path}` : `no token matches the URI; tokens present: ${tokens.map((t) => `"${t.label}" (serial ${t.serial})`).join(', ')}`,
-        );
-      }
-      let found: { token: TokenEntry; session: Session; cert: CertObject; all: CertObject[] }[] = [];
-      for (const token of matching) {
-        const session = openSession(token);
-        sessions.push(session);
-        const all = readCertificates(session);
-        for (const cert of all) if (certMatches(cert, selection)) found.push({ token, session, cert, all });
-      }
-      if (found.length > 1) {
-        const leaves = found.filter((f) => !isCa(f.cert.cert));
-        if (leaves.length > 0) found = leaves;
-      }
-      if (found.length === 0) {
-        throw new SshX509Error(ErrorCodes.OBJECT_NOT_FOUND, `no certificate on ${matching.map((t) => `token "${t.label}"`).join(', ')} matches the selection${describeSelection(selection)}`);
-      }
-      if (found.length > 1) {
-        throw new SshX509Error(
-          ErrorCodes.OBJECT_AMBIGUOUS,
-          `${found.length} certificates match the selection${describeSelection(selection)}: ${found.map((f) => describeCert(f.token, f.cert)).join('; ')}; name one by URI, label, id or fingerprint`,
-        );
-      }
-      const { token, session, cert, all } = found[0]!;
-
-      // RFC 6187 section 2.1: leaf first, then each issuer; intermediates may sit on the token or in files.
-      const chain = new CertificateChain(
-        orderChain([cert.cert, ...all.filter((c) => c !== cert).map((c) => c.cert), ...extra], {
-          leaf: cert.cert,
-          includeRoot: options.includeRoot,
-        }),
-      );
-
-      const prepare = () => prepareKey(token, session, cert, chain, options.pin, allowed);
+      session = openSession(token);
+      const s = session;
+      const prepare = () => prepareKey(token, s, f.cert, chain, options.pin, options.allowed);
       const ready = options.loginOnFirstSign ? undefined : await prepare();
-      for (const s of sessions) if (s !== session) closeQuietly(s);
-      return new Pkcs11Signer({ mod, token, session, cert, chain, ready, prepare, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS });
+      return new Pkcs11Signer({ mod, token, session, cert: f.cert, chain, ready, prepare, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS });
     } catch (e) {
-      for (const s of sessions) closeQuietly(s);
+      if (session) closeQuietly(session);
       mod.release();
       throw e;
     }
@@ -386,7 +344,7 @@ async function prepareKey(
   pin: PinSource | undefined,
   allowed: ReadonlySet<number> | undefined,
 ): Promise<{ key: SessionObject; available: Set<number> }> {
-  await loginSession({ session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, tokenFlags: () => token.slot.getToken().flags }, pin);
+  await loginSession(loginTarget(token, session), pin);
 
   const key = findPrivateKey(session, cert);
   if (!key) {
@@ -423,34 +381,8 @@ async function prepareKey(
   return { key, available };
 }
 
-function isCa(cert: X509Certificate): boolean {
-  try {
-    return cert.getExtension(BasicConstraintsExtension)?.ca === true;
-  } catch {
-    return false;
-  }
-}
-
 function stripZeros(b: Buffer): Buffer {
   let i = 0;
   while (i < b.length - 1 && b[i] === 0) i++;
   return b.subarray(i);
-}
-
-function closeQuietly(s: Session): void {
-  try {
-    s.close();
-  } catch {
-    /* the token may have left */
-  }
-}
-
-function describeSelection(sel: { uri?: Pkcs11Uri; label?: string; id?: Uint8Array; fingerprint?: string }): string {
-  const parts: string[] = [];
-  if (sel.uri?.object !== undefined) parts.push(`object=${JSON.stringify(sel.uri.object)}`);
-  if (sel.uri?.id !== undefined) parts.push(`id=${Buffer.from(sel.uri.id).toString('hex')}`);
-  if (sel.label !== undefined) parts.push(`label ${JSON.stringify(sel.label)}`);
-  if (sel.id !== undefined) parts.push(`id ${Buffer.from(sel.id).toString('hex')}`);
-  if (sel.fingerprint !== undefined) parts.push(`fingerprint ${sel.fingerprint}`);
-  return parts.length ? ` (${parts.join(', ')})` : '';
 }
