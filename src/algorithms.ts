@@ -6,7 +6,7 @@
  * @module
  */
 import { ErrorCodes, SshX509Error } from './errors.js';
-import { CURVE_OIDS } from './oids.js';
+import { CURVE_OIDS, HASH_OIDS, SIGNATURE_ALGORITHM_OIDS } from './oids.js';
 
 /** The key types this library handles, named as node:crypto names them. */
 export type KeyType = 'rsa' | 'ec' | 'ed25519' | 'dsa';
@@ -31,7 +31,7 @@ export interface AlgorithmInfo {
   readonly curveBits?: number;
   /** For ECDSA, the curve's OID (RFC 5480 namedCurve). */
   readonly curveOid?: string;
-  /** For ECDSA, the curve as WebCrypto names it (`P-256`). */
+  /** For ECDSA, the curve as WebCrypto (and people) name it (`P-256`): also its display name. */
   readonly webCryptoCurve?: string;
   /** The hash, or `null` for Ed25519. */
   readonly hash: HashName | null;
@@ -156,6 +156,51 @@ export function getAlgorithm(name: string): AlgorithmInfo {
   }
   return a;
 }
+
+/** The ECDSA row of a curve named as node:crypto names it (`prime256v1`), or `undefined`. */
+export function findCurve(nodeCurve: string | undefined): AlgorithmInfo | undefined {
+  return nodeCurve === undefined ? undefined : ALGORITHMS.find((a) => a.nodeCurve === nodeCurve);
+}
+
+/** The hashes a signature can be made over, weakest first. */
+export const HASHES: readonly HashName[] = Object.freeze(Object.keys(HASH_OIDS) as HashName[]);
+
+/** The hash named by a hash algorithm OID (`HASH_OIDS`), or `undefined` when the table does not know it. */
+export function hashOfOid(oid: string): HashName | undefined {
+  return HASHES.find((h) => HASH_OIDS[h] === oid);
+}
+
+/** The hash of each signature algorithm of certificates, CRLs and OCSP responses (`null`: EdDSA hashes internally). */
+const SIGNATURE_ALGORITHM_HASHES: Readonly<Record<keyof typeof SIGNATURE_ALGORITHM_OIDS, HashName | null>> = Object.freeze({
+  sha1WithRSAEncryption: 'sha1',
+  sha256WithRSAEncryption: 'sha256',
+  sha384WithRSAEncryption: 'sha384',
+  sha512WithRSAEncryption: 'sha512',
+  dsaWithSha1: 'sha1',
+  dsaWithSha256: 'sha256',
+  ecdsaWithSha1: 'sha1',
+  ecdsaWithSha256: 'sha256',
+  ecdsaWithSha384: 'sha384',
+  ecdsaWithSha512: 'sha512',
+  ed25519: null,
+  ed448: null,
+});
+
+/**
+ * The hash of a signature algorithm OID of a certificate, CRL or OCSP
+ * response, and whether it is SHA-1; `undefined` for an algorithm the table
+ * does not list (RSA-PSS, unknown ones).
+ */
+export function signatureAlgorithmHash(oid: string): { readonly hash: HashName | null; readonly sha1: boolean } | undefined {
+  return signatureHashByOid.get(oid);
+}
+
+const signatureHashByOid = new Map<string, { readonly hash: HashName | null; readonly sha1: boolean }>(
+  (Object.keys(SIGNATURE_ALGORITHM_HASHES) as (keyof typeof SIGNATURE_ALGORITHM_OIDS)[]).map((n) => {
+    const hash = SIGNATURE_ALGORITHM_HASHES[n];
+    return [SIGNATURE_ALGORITHM_OIDS[n], Object.freeze({ hash, sha1: hash === 'sha1' })] as const;
+  }),
+);
 
 /** The facts about a public key that decide which algorithms it can serve. */
 export interface KeyFacts {

@@ -99,6 +99,7 @@ export {
   type ExportPublicKeyOptions,
   type DistinguishedNameStyle,
 } from './certs/export.js';
+export { readDistinguishedName, distinguishedNameKey, sameDistinguishedName } from './certs/authorized-keys.js';
 
 // node-ssh and ssh2-sftp-client (optional peers, never loaded by this library)
 export { nodeSshConfig, type X509ConnectOptions, type X509ConnectConfig } from './adapters/node-ssh.js';

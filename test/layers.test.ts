@@ -1,8 +1,10 @@
 /**
  * The layering rule of the design: a lower layer never imports a higher one.
- * Read from the sources' import statements.
+ * Read from the sources' import statements. And one spelling for each
+ * fact: OIDs only in src/oids.ts, curve names only in src/algorithms.ts.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, normalize, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -46,5 +48,57 @@ describe('layers', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+});
+
+/** The source without its comments (block and line), so that prose may name what code may not spell. */
+function code(path: string): string {
+  return readFileSync(path, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
+}
+
+/** Dotted OIDs as string literals: a first arc 0-2, then at least three more (every OID the library uses has four or more). */
+const OID_LITERAL = /(['"`])[0-2](?:\.\d+){3,}\1/g;
+/** Curves by any of their names (SSH, node:crypto, WebCrypto/NIST), as a literal or an object key. */
+const CURVE_NAME = /(?<![\w-])(?:nistp(?:256|384|521)|prime256v1|secp(?:256|384|521)r1|P-(?:256|384|521))(?![\w-])/g;
+
+/** `file: match` for each spelling of `pattern` in the code of every source file except `owners`. */
+function spellings(pattern: RegExp, owners: readonly string[], src = SRC): string[] {
+  return files(src)
+    .filter((f) => !owners.includes(relative(src, f)))
+    .flatMap((f) => [...code(f).matchAll(pattern)].map((m) => `${relative(src, f)}: ${m[0]}`));
+}
+
+describe('one spelling', () => {
+  it('no source file but src/oids.ts spells a dotted OID', () => {
+    expect(spellings(OID_LITERAL, ['oids.ts'])).toEqual([]);
+  });
+
+  it('no source file but src/algorithms.ts (and the OID registry) names a curve', () => {
+    expect(spellings(CURVE_NAME, ['algorithms.ts', 'oids.ts'])).toEqual([]);
+  });
+
+  it('the checks see a second spelling when one is added', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'layers-'));
+    try {
+      writeFileSync(join(dir, 'oids.ts'), "export const X = '1.3.6.1.5.5.7.3.21';\n");
+      writeFileSync(join(dir, 'algorithms.ts'), "const c = { prime256v1: 'P-256' };\n");
+      writeFileSync(
+        join(dir, 'neighbour.ts'),
+        [
+          '// 2.5.29.15 and prime256v1 in a comment are prose, not a spelling',
+          "const HASH_OID = { sha256: '2.16.840.1.101.3.4.2.1' };",
+          'const WIDTH = { prime256v1: 256, secp384r1: 384 };',
+          "const NAME = `EC ${'P-521'}`;",
+          "const url = 'http://example.com/a'; // keyUsage '2.5.29.15'",
+          "const name = 'x509v3-ecdsa-sha2-nistp256'; // an algorithm name, not a curve",
+        ].join('\n'),
+      );
+      expect(spellings(OID_LITERAL, ['oids.ts'], dir + '/')).toEqual(["neighbour.ts: '2.16.840.1.101.3.4.2.1'"]);
+      expect(spellings(CURVE_NAME, ['algorithms.ts', 'oids.ts'], dir + '/')).toEqual(['neighbour.ts: prime256v1', 'neighbour.ts: secp384r1', 'neighbour.ts: P-521']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,25 +13,18 @@
  *   with that subject from a trusted CA;
  * - `asyncssh-dn`: the AsyncSSH form of the same, `x509v3-sign-rsa subject=O=Org,CN=alice`.
  *
- * Both DN forms list the RDNs in certificate (DER) order, most significant
- * first, and name attributes `C`, `ST`, `L`, `O`, `OU`, `CN`, `DC` or by
- * dotted OID: AsyncSSH compares RDNs in order and knows only those names,
- * PKIX-SSH ignores order and accepts both. For a subject without special
- * characters the two lines are interchangeable (each server accepts the
- * other's keyword); they differ in escaping: PKIX-SSH splits on `,` and `/`
- * before unescaping and takes `\XX` hex escapes, AsyncSSH takes `\,` `\+`
- * `\\` and joins a multi-valued RDN with `+`.
+ * The DN and blob lines are written by the authorized-keys formats module
+ * (`authorized-keys.ts`), which also reads them for the verifier.
  *
  * Everything here takes a {@link CertificateChain}, whatever its source
  * (files, a PKCS#11 token), so every certificate source plugs in.
  *
  * @module
  */
-import { fromBER, ObjectIdentifier, Sequence, Set as Asn1Set } from 'asn1js';
 import { ALGORITHMS, algorithmsForKey, assertKeyMatches, getAlgorithm, keyMismatch, type AlgorithmInfo } from '../algorithms.js';
+import { writeBlobLine, writeSubjectLine, type DistinguishedNameStyle } from './authorized-keys.js';
 import type { CertificateChain } from './chain.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
-import { encodePublicKeyBlob } from '../rfc6187/publickey-blob.js';
 import { openSshPublicKeyLine, sshPublicKeyBlob } from '../keys/ssh-public-key.js';
 
 /** The export formats; see the module description. */
@@ -103,9 +96,7 @@ export function exportPublicKey(chain: CertificateChain, options: ExportPublicKe
     case 'rfc4716':
       return rfc4716PublicKey(sshPublicKeyBlob(chain.publicKey), comment || undefined);
     case 'x509v3': {
-      const alg = blobAlgorithm(chain, options.algorithm);
-      const blob = encodePublicKeyBlob({ algorithm: alg.name, certificates: alg.legacy ? chain.der.slice(0, 1) : chain.der, ocspResponses: options.ocspResponses ?? [] });
-      return `${alg.name} ${blob.toString('base64')}${comment ? ` ${comment}` : ''}\n`;
+      return `${writeBlobLine(blobAlgorithm(chain, options.algorithm), chain.der, options.ocspResponses, comment)}\n`;
     }
     default:
       return `${distinguishedNameLine(chain, format === 'dn' ? 'pkix-ssh' : 'asyncssh', options.algorithm)}\n`;
@@ -127,8 +118,7 @@ export function rfc4716PublicKey(blob: Uint8Array, comment?: string): string {
   return lines.join('\n') + '\n';
 }
 
-/** The two DN line dialects: PKIX-SSH (`Subject:`, `\XX` escapes) and AsyncSSH (`subject=`, `\,` escapes). */
-export type DistinguishedNameStyle = 'pkix-ssh' | 'asyncssh';
+export type { DistinguishedNameStyle } from './authorized-keys.js';
 
 /**
  * The authorized_keys line that admits certificates with `chain`'s leaf
@@ -137,15 +127,7 @@ export type DistinguishedNameStyle = 'pkix-ssh' | 'asyncssh';
  * description for the name syntax.
  */
 export function distinguishedNameLine(chain: CertificateChain, style: DistinguishedNameStyle, algorithm?: string): string {
-  const alg = dnAlgorithm(chain, algorithm);
-  const rdns = subjectRdns(chain);
-  if (rdns.length === 0) {
-    throw new SshX509Error(ErrorCodes.NAME_UNREPRESENTABLE, 'the certificate has an empty subject, which no DN line can match; export the x509v3 format instead');
-  }
-  if (style === 'pkix-ssh') {
-    return `${alg} Subject: ${rdns.flatMap((rdn) => rdn.map((a) => `${a.type}=${escapePkixSsh(a.value)}`)).join(',')}`;
-  }
-  return `${alg} subject=${rdns.map((rdn) => rdn.map((a) => `${a.type}=${escapeAsyncSsh(a.value, chain)}`).join('+')).join(',')}`;
+  return writeSubjectLine(dnAlgorithm(chain, algorithm), chain.leaf, style);
 }
 
 // --- helpers ---------------------------------------------------------------
@@ -200,53 +182,4 @@ function dnAlgorithm(chain: CertificateChain, name: string | undefined): string 
   const any = legacy ?? algorithmsForKey(chain.keyFacts, { allowSha1: true })[0];
   if (!any) throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, `no x509v3 algorithm fits the key of ${chain.leaf.subject}`);
   return any.name;
-}
-
-/** Attribute types both AsyncSSH and PKIX-SSH know by name; every other one is written as a dotted OID. */
-const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
-  '2.5.4.6': 'C',
-  '2.5.4.8': 'ST',
-  '2.5.4.7': 'L',
-  '2.5.4.10': 'O',
-  '2.5.4.11': 'OU',
-  '2.5.4.3': 'CN',
-  '0.9.2342.19200300.100.1.25': 'DC',
-};
-
-interface NameAttribute {
-  readonly type: string;
-  readonly value: string;
-}
-
-/** The leaf's subject as RDNs in DER order, each a list of attributes. */
-function subjectRdns(chain: CertificateChain): NameAttribute[][] {
-  const subject = chain.leaf.subject;
-  const fail = (why: string) => new SshX509Error(ErrorCodes.NAME_UNREPRESENTABLE, `the subject ${subject} cannot be written as a DN line (${why}); export the x509v3 format instead`);
-  const parsed = fromBER(chain.leaf.subjectName.toArrayBuffer());
-  if (parsed.offset === -1 || !(parsed.result instanceof Sequence)) throw fail('the subject does not parse');
-  return parsed.result.valueBlock.value.map((set) => {
-    if (!(set instanceof Asn1Set)) throw fail('an RDN is not a SET');
-    return set.valueBlock.value.map((atv) => {
-      const [oid, value] = atv instanceof Sequence ? atv.valueBlock.value : [];
-      if (!(oid instanceof ObjectIdentifier) || !value) throw fail('an attribute is malformed');
-      const getValue = (value as { getValue?: () => unknown }).getValue;
-      const text = typeof getValue === 'function' ? getValue.call(value) : undefined;
-      const type = oid.valueBlock.toString();
-      if (typeof text !== 'string') throw fail(`attribute ${type} is not a character string`);
-      return { type: ATTRIBUTE_NAMES[type] ?? type, value: text };
-    });
-  });
-}
-
-/** PKIX-SSH splits on `,` and `/` before unescaping and trims spaces, so those become `\XX` hex escapes. */
-function escapePkixSsh(value: string): string {
-  return value.replace(/^ | $|[,/\\+\x00-\x1f\x7f]/g, (c) => `\\${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
-}
-
-/** AsyncSSH splits on unescaped `,` and `+` and unescapes `\,` `\+` `\\`; it has no way to write a line break. */
-function escapeAsyncSsh(value: string, chain: CertificateChain): string {
-  if (/[\x00-\x1f\x7f]/.test(value)) {
-    throw new SshX509Error(ErrorCodes.NAME_UNREPRESENTABLE, `the subject ${chain.leaf.subject} has a control character, which an AsyncSSH subject line cannot hold; export the x509v3 format instead`);
-  }
-  return value.replace(/[,+\\]/g, '\\$&');
 }

@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { X509Certificate } from '@peculiar/x509';
-import type { KeyFacts } from '../algorithms.js';
+import { findCurve, type KeyFacts } from '../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 
 /** The certificate's subject public key as a node:crypto KeyObject. */
@@ -28,7 +28,7 @@ export function describeKey(f: KeyFacts): string {
     case 'rsa':
       return `RSA ${f.bits ?? '?'}`;
     case 'ec':
-      return `EC ${{ prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' }[f.nodeCurve ?? ''] ?? f.nodeCurve}`;
+      return `EC ${findCurve(f.nodeCurve)?.webCryptoCurve ?? f.nodeCurve}`;
     case 'ed25519':
       return 'Ed25519';
     case 'dsa':

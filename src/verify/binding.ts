@@ -7,94 +7,20 @@
  *
  * @module
  */
-import { Name } from '@peculiar/x509';
-import * as pkijs from 'pkijs';
+import { distinguishedNameKey, parseAuthorizedEntry, readDistinguishedName, sameDistinguishedName, type AuthorizedEntry } from '../certs/authorized-keys.js';
 import { usernameFromCertificate, type UsernameRule } from '../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
-import { decodePublicKeyBlob } from '../rfc6187/publickey-blob.js';
-import type { VerifierCertificate } from './certificates.js';
-import { sha256Hex } from './certificates.js';
+import { nameDer, type VerifierCertificate } from './certificates.js';
 import { leafIdentities, usernameFromLeafIdentities } from './identities.js';
 import { refuse } from './reasons.js';
 
-/** One entry of an authorized list: a subject DN, or a certificate. */
-export type AuthorizedEntry =
-  | { readonly kind: 'subject'; readonly dn: string; readonly rdns: readonly string[] }
-  | { readonly kind: 'certificate'; readonly sha256: string };
-
-/** Attribute names PKIX-SSH and OpenSSL users write that @peculiar/x509 does not know by default. */
-const EXTRA_NAMES: Record<string, string> = {
-  E: '1.2.840.113549.1.9.1',
-  emailAddress: '1.2.840.113549.1.9.1',
-  UID: '0.9.2342.19200300.100.1.1',
-  DC: '0.9.2342.19200300.100.1.25',
-  serialNumber: '2.5.4.5',
-  SN: '2.5.4.4',
-  GN: '2.5.4.42',
-  givenName: '2.5.4.42',
-  surname: '2.5.4.4',
-  title: '2.5.4.12',
-  street: '2.5.4.9',
-};
-
-function normValue(v: string): string {
-  return v.trim().replace(/\s+/g, ' ').toLowerCase();
-}
-
-/** The RDN attributes of a pkijs name as sorted `oid=value` strings (order free, case and space insensitive). */
-function rdnSet(name: pkijs.RelativeDistinguishedNames): string[] {
-  return name.typesAndValues.map((tv) => `${tv.type}=${normValue(String(tv.value.valueBlock.value ?? ''))}`).sort();
-}
-
-/** Parses a DN in RFC 4514 form (`CN=alice,O=Org`) or OpenSSL's slash form (`/O=Org/CN=alice`). */
-export function parseDistinguishedName(dn: string): string[] {
-  let text = dn.trim();
-  if (text.startsWith('/')) {
-    text = text
-      .slice(1)
-      .split(/(?<!\\)\//)
-      .map((p) => p.replace(/(?<!\\),/g, '\\,'))
-      .join(',');
-  }
-  try {
-    const der = new Name(text, EXTRA_NAMES).toArrayBuffer();
-    return rdnSet(pkijs.RelativeDistinguishedNames.fromBER(der));
-  } catch (e) {
-    throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, `cannot parse distinguished name ${JSON.stringify(dn)}`, { cause: e });
-  }
-}
-
-const SUBJECT_KEYWORD = /^(subject|dn|distinguished[ _-]?name)\s*[:=]\s*/i;
+export { parseAuthorizedEntry, type AuthorizedEntry } from '../certs/authorized-keys.js';
 
 /**
- * Parses one PKIX-SSH authorized_keys entry for an X.509 certificate:
- * `<x509v3-alg> Subject: <DN>` (also `DN:` and `Distinguished Name:`,
- * any case; RDN order does not matter), or `<x509v3-alg> <base64 blob>`
- * (an RFC 6187 public key blob, or a bare DER certificate), matching that
- * leaf certificate exactly.
+ * Parses a DN in RFC 4514 form (`CN=alice,O=Org`) or OpenSSL's slash form
+ * (`/O=Org/CN=alice`) into its comparable form (see {@link readDistinguishedName}).
  */
-export function parseAuthorizedEntry(line: string): AuthorizedEntry {
-  const m = /^\s*(x509v3-[A-Za-z0-9@.-]+)\s+(.*?)\s*$/.exec(line);
-  if (!m) throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, `not an X.509 authorized entry: ${JSON.stringify(line)}`);
-  const rest = m[2]!;
-  const kw = SUBJECT_KEYWORD.exec(rest);
-  if (kw) {
-    const dn = rest.slice(kw[0].length);
-    return { kind: 'subject', dn, rdns: parseDistinguishedName(dn) };
-  }
-  const b64 = rest.split(/\s+/)[0]!;
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
-    throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, `expected "Subject: <DN>" or a base64 blob in ${JSON.stringify(line)}`);
-  }
-  const bytes = Buffer.from(b64, 'base64');
-  let leaf: Uint8Array = bytes;
-  try {
-    leaf = decodePublicKeyBlob(bytes).certificates[0]!;
-  } catch {
-    // not a blob: a bare DER certificate
-  }
-  return { kind: 'certificate', sha256: sha256Hex(leaf) };
-}
+export const parseDistinguishedName: (dn: string) => string[] = readDistinguishedName;
 
 /**
  * Parses the authorized-subjects file of `ssh-x509 serve`: one
@@ -171,7 +97,7 @@ export function bindingFacts(leaf: VerifierCertificate, options: AccountBindingO
       mapped.set(r, { error: (e as Error).message });
     }
   }
-  return { leaf, subjectRdns: rdnSet(leaf.pkijs.subject), mapped };
+  return { leaf, subjectRdns: distinguishedNameKey(nameDer(leaf.pkijs.subject)), mapped };
 }
 
 function ruleList(options: AccountBindingOptions): readonly UsernameRule[] {
@@ -179,9 +105,6 @@ function ruleList(options: AccountBindingOptions): readonly UsernameRule[] {
   return Array.isArray(options.map) ? (options.map as readonly UsernameRule[]) : [options.map as UsernameRule];
 }
 
-function sameRdns(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
 
 /** Binds `account` to the leaf, or refuses `accountMismatch`. */
 export async function bindAccount(facts: BindingFacts, account: string, options: AccountBindingOptions): Promise<AccountBindingResult> {
@@ -205,7 +128,7 @@ export async function bindAccount(facts: BindingFacts, account: string, options:
   if (options.authorized) {
     const entries = await entriesFor(options.authorized, account);
     for (const e of entries) {
-      if (e.kind === 'subject' && sameRdns(e.rdns, facts.subjectRdns)) return { account, via: 'authorized:subject' };
+      if (e.kind === 'subject' && sameDistinguishedName(e.rdns, facts.subjectRdns)) return { account, via: 'authorized:subject' };
       if (e.kind === 'certificate' && e.sha256 === facts.leaf.id) return { account, via: 'authorized:certificate' };
     }
     why.push(entries.length ? `none of the ${entries.length} authorized entries of ${JSON.stringify(account)} names this certificate` : `no authorized entries for ${JSON.stringify(account)}`);

@@ -14,7 +14,8 @@ import { Name, X509Certificate, type Extension } from '@peculiar/x509';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { LruCache } from './cache.js';
-import { ALGORITHMS } from '../algorithms.js';
+import { ALGORITHMS, signatureAlgorithmHash } from '../algorithms.js';
+import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../oids.js';
 
 /** basicConstraints as the verifier reads it. */
 export interface BasicConstraintsFacts {
@@ -52,8 +53,8 @@ export interface VerifierCertificate {
   peculiarExtension<T extends Extension>(oid: string, type: new (raw: ArrayBuffer) => T): T | null;
 }
 
-const OID_BASIC_CONSTRAINTS = '2.5.29.19';
-const OID_EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const OID_BASIC_CONSTRAINTS = EXTENSION_OIDS.basicConstraints;
+const OID_EC_PUBLIC_KEY = KEY_ALGORITHM_OIDS.ecPublicKey;
 /** Named curves (RFC 5480) by OID, as WebCrypto names them: from the algorithms table. */
 const WEBCRYPTO_CURVES: ReadonlyMap<string, string> = new Map(ALGORITHMS.filter((a) => a.curveOid && a.webCryptoCurve).map((a) => [a.curveOid!, a.webCryptoCurve!]));
 
@@ -181,22 +182,6 @@ export class CertificateStore {
   }
 }
 
-/** Signature algorithm OIDs that node:crypto verifies directly: OID → hash (null for EdDSA). */
-const SIGNATURE_OIDS: Record<string, { hash: string | null; sha1: boolean }> = {
-  '1.2.840.113549.1.1.5': { hash: 'sha1', sha1: true },
-  '1.2.840.113549.1.1.11': { hash: 'sha256', sha1: false },
-  '1.2.840.113549.1.1.12': { hash: 'sha384', sha1: false },
-  '1.2.840.113549.1.1.13': { hash: 'sha512', sha1: false },
-  '1.2.840.10045.4.1': { hash: 'sha1', sha1: true },
-  '1.2.840.10045.4.3.2': { hash: 'sha256', sha1: false },
-  '1.2.840.10045.4.3.3': { hash: 'sha384', sha1: false },
-  '1.2.840.10045.4.3.4': { hash: 'sha512', sha1: false },
-  '1.2.840.10040.4.3': { hash: 'sha1', sha1: true },
-  '2.16.840.1.101.3.4.3.2': { hash: 'sha256', sha1: false },
-  '1.3.101.112': { hash: null, sha1: false },
-  '1.3.101.113': { hash: null, sha1: false },
-};
-
 /** Options for {@link verifySignedObject}. */
 export interface SignedObjectPolicy {
   /** Accept SHA-1 based signatures on certificates, OCSP responses and CRLs. */
@@ -216,7 +201,7 @@ export function verifySignedObject(
   key: KeyObject,
   policy: SignedObjectPolicy = {},
 ): boolean | undefined {
-  const a = SIGNATURE_OIDS[algorithmOid];
+  const a = signatureAlgorithmHash(algorithmOid);
   if (!a) return undefined;
   if (a.sha1 && !policy.allowSha1) return false;
   try {

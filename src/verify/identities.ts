@@ -12,9 +12,8 @@
 import { Name, SubjectAlternativeNameExtension } from '@peculiar/x509';
 import { usernameFromIdentities, type CertificateIdentities, type UsernameRuleName } from '../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
+import { EXTENSION_OIDS } from '../oids.js';
 import { nameDer, type VerifierCertificate } from './certificates.js';
-
-const OID_SUBJECT_ALT_NAME = '2.5.29.17';
 
 /** Like {@link certificateIdentities}, from a {@link VerifierCertificate}. */
 export function leafIdentities(cert: VerifierCertificate): CertificateIdentities {
@@ -22,7 +21,7 @@ export function leafIdentities(cert: VerifierCertificate): CertificateIdentities
   const emails: string[] = [];
   let san: SubjectAlternativeNameExtension | null;
   try {
-    san = cert.peculiarExtension(OID_SUBJECT_ALT_NAME, SubjectAlternativeNameExtension);
+    san = cert.peculiarExtension(EXTENSION_OIDS.subjectAltName, SubjectAlternativeNameExtension);
   } catch (e) {
     throw new SshX509Error(ErrorCodes.CERT_INVALID, `the subjectAltName of ${cert.subject} cannot be parsed`, { cause: e });
   }

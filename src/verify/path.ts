@@ -10,6 +10,7 @@
  * @module
  */
 import * as pkijs from 'pkijs';
+import { EXTENSION_OIDS } from '../oids.js';
 import type { IssuanceChecker, VerifierCertificate } from './certificates.js';
 import { refuse } from './reasons.js';
 
@@ -25,15 +26,15 @@ export interface PathContext {
 }
 
 /** Extensions this library understands enough to accept when critical on a leaf. */
-const KNOWN_CRITICAL = new Set([
-  '2.5.29.15', // keyUsage
-  '2.5.29.19', // basicConstraints
-  '2.5.29.37', // extKeyUsage
-  '2.5.29.17', // subjectAltName
-  '2.5.29.32', // certificatePolicies (pkijs processes policies)
-  '2.5.29.30', // nameConstraints
-  '2.5.29.14', // subjectKeyIdentifier
-  '2.5.29.35', // authorityKeyIdentifier
+const KNOWN_CRITICAL = new Set<string>([
+  EXTENSION_OIDS.keyUsage,
+  EXTENSION_OIDS.basicConstraints,
+  EXTENSION_OIDS.extendedKeyUsage,
+  EXTENSION_OIDS.subjectAltName,
+  EXTENSION_OIDS.certificatePolicies, // pkijs processes policies
+  EXTENSION_OIDS.nameConstraints,
+  EXTENSION_OIDS.subjectKeyIdentifier,
+  EXTENSION_OIDS.authorityKeyIdentifier,
 ]);
 
 function describe(c: VerifierCertificate): string {

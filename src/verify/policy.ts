@@ -6,30 +6,29 @@
  */
 import { ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension } from '@peculiar/x509';
 import { ALGORITHMS, type AlgorithmInfo } from '../algorithms.js';
+import { EKU_OIDS, EXTENSION_OIDS } from '../oids.js';
 import type { VerifierCertificate } from './certificates.js';
 import { refuse } from './reasons.js';
 
 /** id-kp-secureShellClient (RFC 6187 section 2.2). */
-export const OID_SECURE_SHELL_CLIENT = '1.3.6.1.5.5.7.3.21';
+export const OID_SECURE_SHELL_CLIENT = EKU_OIDS.secureShellClient;
 /** id-kp-secureShellServer (RFC 6187 section 2.2). */
-export const OID_SECURE_SHELL_SERVER = '1.3.6.1.5.5.7.3.22';
-const OID_KEY_USAGE = '2.5.29.15';
-const OID_EXTENDED_KEY_USAGE = '2.5.29.37';
+export const OID_SECURE_SHELL_SERVER = EKU_OIDS.secureShellServer;
 /** anyExtendedKeyUsage (RFC 5280 section 4.2.1.12). */
-export const OID_ANY_EKU = '2.5.29.37.0';
+export const OID_ANY_EKU = EKU_OIDS.anyExtendedKeyUsage;
 /** id-kp-OCSPSigning (RFC 6960 section 4.2.2.2). */
-export const OID_OCSP_SIGNING = '1.3.6.1.5.5.7.3.9';
+export const OID_OCSP_SIGNING = EKU_OIDS.ocspSigning;
 
 /**
  * Purposes that are not RFC 6187 but that deployed smartcards carry. Each
  * is accepted only when named in {@link LeafPolicy.ekuCompat}.
  */
-export const EKU_COMPAT_OIDS = {
+export const EKU_COMPAT_OIDS = Object.freeze({
   /** id-kp-clientAuth (TLS client authentication). */
-  clientAuth: '1.3.6.1.5.5.7.3.2',
+  clientAuth: EKU_OIDS.clientAuth,
   /** Microsoft smartcard logon. */
-  smartcardLogon: '1.3.6.1.4.1.311.20.2.2',
-} as const;
+  smartcardLogon: EKU_OIDS.smartcardLogon,
+} as const);
 
 /** A name of {@link EKU_COMPAT_OIDS}. */
 export type EkuCompat = keyof typeof EKU_COMPAT_OIDS;
@@ -49,11 +48,11 @@ export interface LeafPolicy {
  * anyExtendedKeyUsage, or an opted-in compat purpose.
  */
 export function checkLeafPurpose(leaf: VerifierCertificate, policy: LeafPolicy = {}): void {
-  const ku = leaf.peculiarExtension(OID_KEY_USAGE, KeyUsagesExtension);
+  const ku = leaf.peculiarExtension(EXTENSION_OIDS.keyUsage, KeyUsagesExtension);
   if (ku && (ku.usages & KeyUsageFlags.digitalSignature) === 0) {
     refuse('keyUsage', `the leaf's keyUsage does not assert digitalSignature (RFC 6187 section 2.2)`);
   }
-  const eku = leaf.peculiarExtension(OID_EXTENDED_KEY_USAGE, ExtendedKeyUsageExtension);
+  const eku = leaf.peculiarExtension(EXTENSION_OIDS.extendedKeyUsage, ExtendedKeyUsageExtension);
   if (eku) {
     const have = eku.usages.map(String);
     const ok = new Set<string>([OID_SECURE_SHELL_CLIENT, OID_ANY_EKU, ...(policy.ekuCompat ?? []).map((n) => EKU_COMPAT_OIDS[n])]);

@@ -11,6 +11,7 @@ import { algorithmsForKey } from '../../algorithms.js';
 import { fingerprints } from '../../certs/fingerprint.js';
 import { certificateIdentities } from '../../certs/identity.js';
 import { certificatePublicKey, describeKey, keyFacts } from '../../certs/key.js';
+import { ekuName } from '../../oids.js';
 import { CKF_TOKEN } from './constants.js';
 import { loginTarget, withDiscovery, type Discovery, type FoundCertificate } from './discover.js';
 import { loginSession, type PinSource } from './pin.js';
@@ -59,7 +60,7 @@ export interface Pkcs11CertificateInfo {
   readonly keyUsage: readonly string[];
   /** extendedKeyUsage purposes: known names (`secureShellClient`, `clientAuth`, `smartcardLogon`, ...) or the OID. */
   readonly extendedKeyUsages: readonly string[];
-  /** UPNs (subjectAltName otherName 1.3.6.1.4.1.311.20.2.3). */
+  /** UPNs (subjectAltName otherName userPrincipalName). */
   readonly upns: readonly string[];
   /** rfc822Name entries of the subjectAltName. */
   readonly emails: readonly string[];
@@ -110,15 +111,6 @@ const KEY_USAGE_NAMES = [
   'decipherOnly',
 ] as const;
 
-const EKU_NAMES: Record<string, string> = {
-  '1.3.6.1.5.5.7.3.21': 'secureShellClient',
-  '1.3.6.1.5.5.7.3.22': 'secureShellServer',
-  '1.3.6.1.5.5.7.3.1': 'serverAuth',
-  '1.3.6.1.5.5.7.3.2': 'clientAuth',
-  '1.3.6.1.5.5.7.3.4': 'emailProtection',
-  '1.3.6.1.4.1.311.20.2.2': 'smartcardLogon',
-  '2.5.29.37.0': 'anyExtendedKeyUsage',
-};
 
 function ext<T>(f: () => T | null): T | null {
   try {
@@ -167,7 +159,7 @@ export function describeCertificate(token: TokenEntry, c: CertObject, hasPrivate
     ...(facts.nodeCurve !== undefined ? { curve: facts.nodeCurve } : {}),
     keyDescription: describeKey(facts),
     keyUsage: ku ? KEY_USAGE_NAMES.filter((_, i) => (ku.usages & (1 << i)) !== 0) : [],
-    extendedKeyUsages: eku ? eku.usages.map((u) => EKU_NAMES[String(u)] ?? String(u)) : [],
+    extendedKeyUsages: eku ? eku.usages.map((u) => ekuName(String(u)) ?? String(u)) : [],
     upns: ids.upns,
     emails: ids.emails,
     commonNames: ids.commonNames,

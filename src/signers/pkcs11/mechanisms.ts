@@ -10,18 +10,11 @@ import { Null, OctetString } from 'asn1js';
 import { AlgorithmIdentifier, DigestInfo } from 'pkijs';
 import type { HashName } from '../../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
+import { HASH_OIDS } from '../../oids.js';
 import { CKM, CKM_NAMES } from './constants.js';
 
 /** CKF_SIGN in CK_MECHANISM_INFO.flags. */
 const CKF_SIGN = 0x800;
-
-/** The hash algorithm OIDs of a DigestInfo (RFC 8017 section 9.2). */
-const HASH_OID: Record<HashName, string> = {
-  sha1: '1.3.14.3.2.26',
-  sha256: '2.16.840.1.101.3.4.2.1',
-  sha384: '2.16.840.1.101.3.4.2.2',
-  sha512: '2.16.840.1.101.3.4.2.3',
-};
 
 /** The RSA mechanisms that hash on the token. */
 const RSA_HASHED: Record<HashName, number> = {
@@ -37,7 +30,7 @@ const RSA_HASHED: Record<HashName, number> = {
  */
 export function digestInfo(hash: HashName, digest: Uint8Array): Uint8Array {
   const di = new DigestInfo({
-    digestAlgorithm: new AlgorithmIdentifier({ algorithmId: HASH_OID[hash], algorithmParams: new Null() }),
+    digestAlgorithm: new AlgorithmIdentifier({ algorithmId: HASH_OIDS[hash], algorithmParams: new Null() }),
     digest: new OctetString({ valueHex: digest }),
   });
   return new Uint8Array(di.toSchema().toBER(false));
@@ -114,7 +107,7 @@ export function mechanismNames(mechs: Iterable<number>): string {
 export function planSignature(keyType: string, hash: HashName | null, data: Uint8Array, available: ReadonlySet<number>): SignPlan {
   if (keyType === 'ed25519') {
     if (hash !== null) throw new SshX509Error(ErrorCodes.ALGORITHM_UNSUPPORTED, `Ed25519 signs the message itself; hash must be null, got ${hash}`);
-  } else if (hash === null || !(hash in HASH_OID)) {
+  } else if (hash === null || !(hash in HASH_OIDS)) {
     throw new SshX509Error(ErrorCodes.ALGORITHM_UNSUPPORTED, `a ${keyType} signature needs a hash (sha1, sha256, sha384 or sha512), got ${String(hash)}`);
   }
   for (const mechanism of candidateMechanisms(keyType, hash)) {

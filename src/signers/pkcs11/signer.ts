@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Session, SessionObject } from 'graphene-pk11';
-import type { HashName } from '../../algorithms.js';
+import { findCurve, HASHES, type HashName } from '../../algorithms.js';
 import type { CertificateChain } from '../../certs/chain.js';
 import type { CertificateInput } from '../../certs/load.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
@@ -277,7 +277,7 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
       );
     }
     if (keyType === 'ec') {
-      const width = Math.ceil(({ prime256v1: 256, secp384r1: 384, secp521r1: 521 }[nodeCurve ?? ''] ?? 0) / 8);
+      const width = Math.ceil((findCurve(nodeCurve)?.curveBits ?? 0) / 8);
       if (width && sig.length !== 2 * width) {
         throw new SshX509Error(ErrorCodes.SIGN_FAILED, `${this.label}: the token returned a ${sig.length}-byte ECDSA signature, expected r||s of ${2 * width} bytes`);
       }
@@ -370,7 +370,7 @@ async function prepareKey(
     throw new SshX509Error(ErrorCodes.PKCS11_FAILED, `C_GetMechanismList on token "${token.label}" failed: ${ckrName(e)}`, { cause: e });
   }
   if (allowed) available = new Set([...available].filter((m) => allowed.has(m)));
-  const usable = new Set([null, 'sha1', 'sha256', 'sha384', 'sha512'].flatMap((h) => candidateMechanisms(keyType, h as HashName | null)));
+  const usable = new Set([null, ...HASHES].flatMap((h) => candidateMechanisms(keyType, h)));
   available = new Set([...available].filter((m) => usable.has(m)));
   if (available.size === 0) {
     throw new SshX509Error(

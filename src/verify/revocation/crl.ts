@@ -8,6 +8,7 @@
 import { CRLDistributionPointsExtension, KeyUsageFlags, KeyUsagesExtension, PemConverter } from '@peculiar/x509';
 import * as pkijs from 'pkijs';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
+import { EXTENSION_OIDS } from '../../oids.js';
 import type { SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
 import { verifySignedObject } from '../certificates.js';
 import { refuse } from '../reasons.js';
@@ -39,7 +40,7 @@ export function parseCrls(bytes: Uint8Array, origin: string): LoadedCrl[] {
 
 /** The http(s) URLs of the certificate's CRL distribution points. */
 export function crlUrls(cert: VerifierCertificate): string[] {
-  const ext = cert.peculiarExtension('2.5.29.31', CRLDistributionPointsExtension); // cRLDistributionPoints
+  const ext = cert.peculiarExtension(EXTENSION_OIDS.cRLDistributionPoints, CRLDistributionPointsExtension);
   const urls: string[] = [];
   for (const dp of ext?.distributionPoints ?? []) {
     for (const n of dp.distributionPoint?.fullName ?? []) {
@@ -76,7 +77,7 @@ export function checkCrl(
 ): CrlAnswer | undefined {
   const { crl, origin } = loaded;
   if (!crl.issuer.isEqual(issuer.pkijs.subject)) return undefined;
-  const ku = issuer.peculiarExtension('2.5.29.15', KeyUsagesExtension); // keyUsage
+  const ku = issuer.peculiarExtension(EXTENSION_OIDS.keyUsage, KeyUsagesExtension);
   if (ku && (ku.usages & KeyUsageFlags.cRLSign) === 0) refuse('revocationInvalid', `the CRL issuer ${JSON.stringify(issuer.x509.subject)} lacks cRLSign`);
   const ok = verifySignedObject(crl.signatureAlgorithm.algorithmId, crl.tbsView, crl.signatureValue.valueBlock.valueHexView, issuer.publicKey, policy);
   if (!ok) refuse('revocationInvalid', `the CRL from ${origin} does not verify with the key of ${JSON.stringify(issuer.x509.subject)}`);

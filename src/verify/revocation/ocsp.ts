@@ -9,18 +9,14 @@ import { createHash } from 'node:crypto';
 import { AuthorityInfoAccessExtension, ExtendedKeyUsageExtension } from '@peculiar/x509';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { hashOfOid } from '../../algorithms.js';
+import { EXTENSION_OIDS, OCSP_OIDS } from '../../oids.js';
 import type { CertificateStore, IssuanceChecker, SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
 import { verifySignedObject } from '../certificates.js';
 import { OID_OCSP_SIGNING } from '../policy.js';
 import { refuse } from '../reasons.js';
 
-const ID_PKIX_OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1';
-const HASH_BY_OID: Record<string, string> = {
-  '1.3.14.3.2.26': 'sha1',
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
-};
+const ID_PKIX_OCSP_BASIC = OCSP_OIDS.basicResponse;
 
 /** The status an OCSP response gives one certificate. */
 export interface OcspAnswer {
@@ -72,7 +68,7 @@ function hashesOf(issuer: VerifierCertificate, hash: string): { name: Buffer; ke
 
 /** True when `id` (an OCSP CertID) names `cert` as issued by `issuer` (RFC 6960 section 4.1.1). */
 function certIdMatches(id: pkijs.CertID, cert: VerifierCertificate, issuer: VerifierCertificate): boolean {
-  const hash = HASH_BY_OID[id.hashAlgorithm.algorithmId];
+  const hash = hashOfOid(id.hashAlgorithm.algorithmId);
   if (!hash) return false;
   if (!id.serialNumber.isEqual(cert.pkijs.serialNumber)) return false;
   const h = hashesOf(issuer, hash);
@@ -183,7 +179,7 @@ export async function checkOcspResponse(
     for (const vc of basic.certs) {
       if (!responderIs(rid, vc)) continue;
       // RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA and carries id-kp-OCSPSigning.
-      const eku = vc.peculiarExtension('2.5.29.37', ExtendedKeyUsageExtension); // extKeyUsage
+      const eku = vc.peculiarExtension(EXTENSION_OIDS.extendedKeyUsage, ExtendedKeyUsageExtension);
       if (!eku || !eku.usages.map(String).includes(OID_OCSP_SIGNING)) {
         refuse('ocspUnauthorized', `the OCSP responder ${JSON.stringify(vc.x509.subject)} lacks id-kp-OCSPSigning`);
       }
@@ -238,7 +234,7 @@ export async function checkOcspResponse(
 
 /** The OCSP responder URLs of the certificate's authorityInfoAccess (http and https only). */
 export function ocspUrls(cert: VerifierCertificate): string[] {
-  const aia = cert.peculiarExtension('1.3.6.1.5.5.7.1.1', AuthorityInfoAccessExtension); // authorityInfoAccess
+  const aia = cert.peculiarExtension(EXTENSION_OIDS.authorityInfoAccess, AuthorityInfoAccessExtension);
   return (aia?.ocsp ?? []).map((n) => (n.type === 'url' ? n.value : '')).filter((u) => /^https?:\/\//i.test(u));
 }
 
