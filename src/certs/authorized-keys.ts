@@ -124,11 +124,28 @@ export function readDistinguishedName(dn: string): string[] {
       .map((p) => p.replace(/(?<!\\),/g, '\\,'))
       .join(',');
   }
+  let key: string[];
   try {
-    return distinguishedNameKey(new Name(text, READ_NAMES));
+    key = distinguishedNameKey(new Name(hexEscapesToChars(text), READ_NAMES));
   } catch (e) {
     throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, `cannot parse distinguished name ${JSON.stringify(dn)}`, { cause: e });
   }
+  if (key.length === 0) throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, `${JSON.stringify(dn)} names no attribute (write it as CN=alice,O=Org or /O=Org/CN=alice)`);
+  return key;
+}
+
+/**
+ * `\XX` hex escapes (RFC 4514 section 2.4, and what PKIX-SSH writes) as the
+ * characters they encode (UTF-8), each escaped with a backslash, which
+ * @peculiar/x509's parser reads (it decodes only `\<char>`). Line breaks stay
+ * `\0A` / `\0D`, its own spelling of them.
+ */
+function hexEscapesToChars(text: string): string {
+  return text.replace(/(?:\\[0-9A-Fa-f]{2})+|\\./gs, (m) => {
+    if (!/^\\[0-9A-Fa-f]{2}/.test(m)) return m;
+    const chars = Buffer.from(m.replace(/\\/g, ''), 'hex').toString('utf8');
+    return [...chars].map((c) => (c === '\n' ? '\\0A' : c === '\r' ? '\\0D' : `\\${c}`)).join('');
+  });
 }
 
 /** PKIX-SSH splits on `,` and `/` before unescaping and trims spaces, so those become `\XX` hex escapes. */
