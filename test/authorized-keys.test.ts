@@ -10,11 +10,11 @@ import { getAlgorithm } from '../src/algorithms.js';
 import { distinguishedNameKey, parseAuthorizedEntry, readDistinguishedName, sameDistinguishedName, writeBlobLine, writeSubjectLine } from '../src/certs/authorized-keys.js';
 import { fingerprints } from '../src/certs/fingerprint.js';
 
-x509.cryptoProvider.set(webcrypto as Crypto);
+x509.cryptoProvider.set(webcrypto);
 
 async function selfSigned(name: string): Promise<x509.X509Certificate> {
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const keys = (await webcrypto.subtle.generateKey(alg, false, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = (await webcrypto.subtle.generateKey(alg, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   return x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name, keys, signingAlgorithm: alg, notBefore: new Date(), notAfter: new Date(Date.now() + 86400e3) });
 }
 

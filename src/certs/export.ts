@@ -155,12 +155,15 @@ function wrapHeader(line: string): string[] {
   return out;
 }
 
+/** The algorithm the caller named, checked against the chain's key. */
+function namedAlgorithm(chain: CertificateChain, name: string): AlgorithmInfo {
+  const alg = getAlgorithm(name);
+  assertKeyMatches(alg, chain.keyFacts);
+  return alg;
+}
+
 function blobAlgorithm(chain: CertificateChain, name: string | undefined): AlgorithmInfo {
-  if (name !== undefined) {
-    const alg = getAlgorithm(name);
-    assertKeyMatches(alg, chain.keyFacts);
-    return alg;
-  }
+  if (name !== undefined) return namedAlgorithm(chain, name);
   const best = chain.algorithms()[0];
   if (!best) {
     throw new SshX509Error(
@@ -173,11 +176,7 @@ function blobAlgorithm(chain: CertificateChain, name: string | undefined): Algor
 
 /** The first word of a DN line: the requested algorithm, else the legacy name for the key type (PKIX-SSH's documented one), else the best. */
 function dnAlgorithm(chain: CertificateChain, name: string | undefined): string {
-  if (name !== undefined) {
-    const alg = getAlgorithm(name);
-    assertKeyMatches(alg, chain.keyFacts);
-    return alg.name;
-  }
+  if (name !== undefined) return namedAlgorithm(chain, name).name;
   const legacy = ALGORITHMS.find((a) => a.legacy && keyMismatch(a, chain.keyFacts) === undefined);
   const any = legacy ?? algorithmsForKey(chain.keyFacts, { allowSha1: true })[0];
   if (!any) throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, `no x509v3 algorithm fits the key of ${chain.leaf.subject}`);
