@@ -13,7 +13,7 @@ import { parseCertificates, readCertificateFile, type CertificateInput } from '.
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { acquireModule, type ModuleRef } from './module.js';
 import type { LoginTarget } from './pin.js';
-import { certMatches, listTokens, openSession, readCertificates, tokenMatches, type CertObject, type Selection, type TokenEntry } from './tokens.js';
+import { certMatches, listTokens, openSession, parseIdHex, readCertificates, tokenMatches, type CertObject, type Selection, type TokenEntry } from './tokens.js';
 import { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
 
 /** A token the URI matched, with one open session and its certificates, read once. */
@@ -107,6 +107,24 @@ export async function withDiscovery<T>(options: DiscoveryOptions, fn: (d: Discov
   } finally {
     d.close();
   }
+}
+
+/** A selection as options give it: a URI as text or parsed, a CKA_ID as hex or bytes. */
+export interface SelectionOptions {
+  readonly uri?: string | Pkcs11Uri;
+  readonly label?: string;
+  readonly id?: string | Uint8Array;
+  readonly fingerprint?: string;
+}
+
+/** Parses a {@link SelectionOptions}: throws `ERR_URI_INVALID` and `ERR_USAGE` (an id that is not hex). */
+export function parseSelection(o: SelectionOptions): Selection & { readonly uri: Pkcs11Uri | undefined } {
+  return {
+    uri: typeof o.uri === 'string' ? parsePkcs11Uri(o.uri) : o.uri,
+    label: o.label,
+    id: o.id === undefined ? undefined : parseIdHex(o.id),
+    fingerprint: o.fingerprint,
+  };
 }
 
 /** A certificate the selection named, on its token. */

@@ -6,11 +6,10 @@
 import type { CertificateChain } from '../../certs/chain.js';
 import { ErrorCodes, isSshX509Error, SshX509Error } from '../../errors.js';
 import { describeDiscovered, type Pkcs11CertificateInfo } from './browse.js';
-import { readExtraCertificates, selectCertificate, tokenChain, withDiscovery } from './discover.js';
+import { parseSelection, readExtraCertificates, selectCertificate, tokenChain, withDiscovery } from './discover.js';
 import type { PinSource } from './pin.js';
 import { Pkcs11Signer, type Pkcs11SignerOptions } from './signer.js';
-import { certMatches, parseIdHex } from './tokens.js';
-import { parsePkcs11Uri } from './uri.js';
+import { certMatches } from './tokens.js';
 
 /** Options for {@link openPkcs11Signer}: strings as a command line gives them. */
 export interface OpenPkcs11SignerOptions {
@@ -63,22 +62,22 @@ export interface OpenPkcs11CandidatesOptions extends OpenPkcs11SignerOptions {
 
 /**
  * Opens a signer for every end-entity certificate on the module's tokens
- * (in slot order, and by CKA_ID on each token) that matches the selection, has its private key there, and serves at least
- * one X.509v3 algorithm: the candidates a client offers in turn (a card often
+ * (in slot order, and by CKA_ID on each token) that matches the selection,
+ * has its private key there, and serves at least one X.509v3 algorithm: the candidates a client offers in turn (a card often
  * holds several certificates). The PIN is asked once per token. Throws
  * `ERR_OBJECT_NOT_FOUND` when no certificate qualifies, and the errors of
  * {@link Pkcs11Signer.open}; on an error, signers already opened are closed.
  */
 export async function openPkcs11Candidates(opts: OpenPkcs11CandidatesOptions): Promise<Pkcs11Signer[]> {
-  const id = opts.id === undefined ? undefined : parseIdHex(opts.id);
+  const selection = parseSelection(opts);
   const extra = await readExtraCertificates({ ...(opts.intermediates !== undefined ? { intermediatesFile: opts.intermediates } : {}) });
   // One discovery pass: the tokens are listed and their certificates read once. Its sessions stay
   // open for the loop: PKCS#11 login belongs to the token while any of the application's sessions
   // on it is open, so a candidate whose key turns out to be missing (known only after login) does
   // not log the token out and make the next one ask again.
-  const signers = await withDiscovery({ module: opts.module, ...(opts.uri !== undefined ? { uri: opts.uri } : {}) }, async (d) => {
+  const signers = await withDiscovery({ module: opts.module, uri: selection.uri }, async (d) => {
     const rows = (await describeDiscovered(d, {})).filter(
-      (r) => !r.info.isCA && r.info.hasPrivateKey !== false && r.info.algorithms.length > 0 && certMatches(r.cert, { fingerprint: opts.fingerprint, label: opts.label, id }),
+      (r) => !r.info.isCA && r.info.hasPrivateKey !== false && r.info.algorithms.length > 0 && certMatches(r.cert, selection),
     );
     const out: Pkcs11Signer[] = [];
     try {
@@ -121,8 +120,7 @@ export type ReadPkcs11ChainOptions = Omit<OpenPkcs11SignerOptions, 'pin'>;
  * {@link Pkcs11Signer.open} before the login.
  */
 export async function readPkcs11Chain(opts: ReadPkcs11ChainOptions): Promise<CertificateChain> {
-  const uri = opts.uri !== undefined ? parsePkcs11Uri(opts.uri) : undefined;
-  const selection = { uri, label: opts.label, id: opts.id === undefined ? undefined : parseIdHex(opts.id), fingerprint: opts.fingerprint };
+  const selection = parseSelection(opts);
   const extra = await readExtraCertificates({ ...(opts.intermediates !== undefined ? { intermediatesFile: opts.intermediates } : {}) });
-  return withDiscovery({ module: opts.module, uri }, (d) => tokenChain(selectCertificate(d, selection), extra));
+  return withDiscovery({ module: opts.module, uri: selection.uri }, (d) => tokenChain(selectCertificate(d, selection), extra));
 }

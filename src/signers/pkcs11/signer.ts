@@ -12,12 +12,12 @@ import type { CertificateInput } from '../../certs/load.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import type { Signer } from '../signer.js';
 import { CKM_NAMES, CKR_GONE, CKR, ckrName, ckrOf } from './constants.js';
-import { closeQuietly, describeCert, loginTarget, readExtraCertificates, selectCertificate, tokenChain, withDiscovery, type Discovery, type FoundCertificate } from './discover.js';
+import { closeQuietly, describeCert, loginTarget, parseSelection, readExtraCertificates, selectCertificate, tokenChain, withDiscovery, type Discovery, type FoundCertificate } from './discover.js';
 import { candidateMechanisms, mechanismNames, parseMechanismNames, planSignature, slotSignMechanisms } from './mechanisms.js';
 import { acquireModule, type ModuleRef } from './module.js';
 import { loginSession, type PinSource } from './pin.js';
-import { attr, ckkFor, findPrivateKey, openSession, parseIdHex, type CertObject, type TokenEntry } from './tokens.js';
-import { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
+import { attr, ckkFor, findPrivateKey, openSession, type CertObject, type TokenEntry } from './tokens.js';
+import type { Pkcs11Uri } from './uri.js';
 import { DEFAULT_POLL_INTERVAL_MS } from './watch.js';
 
 /** Options for {@link Pkcs11Signer.open}. */
@@ -180,14 +180,9 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
    * `ERR_PIN_EXPIRED`, `ERR_CHAIN_INVALID`, `ERR_PKCS11_MECHANISM_UNSUPPORTED`.
    */
   static async open(options: Pkcs11SignerOptions): Promise<Pkcs11Signer> {
-    const uri = typeof options.uri === 'string' ? parsePkcs11Uri(options.uri) : options.uri;
+    const selection = parseSelection(options);
+    const { uri } = selection;
     if (!(options.module ?? uri?.modulePath)) throw new SshX509Error(ErrorCodes.PKCS11_MODULE_MISSING, 'no PKCS#11 module given (option module, or module-path in the URI)');
-    const selection = {
-      uri,
-      label: options.label,
-      id: options.id === undefined ? undefined : parseIdHex(options.id),
-      fingerprint: options.fingerprint,
-    };
     const allowed = options.allowMechanisms ? parseMechanismNames(options.allowMechanisms) : undefined;
     const extra = await readExtraCertificates(options);
     return withDiscovery({ module: options.module, uri }, (d) => {
