@@ -11,8 +11,8 @@ import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from './helpers/softhsm.j
 import { listPkcs11Certificates, openPkcs11Candidates, Pkcs11Signer, readPkcs11Chain } from '../src/pkcs11.js';
 import { moduleRefCount } from '../src/signers/pkcs11/module.js';
 
-/** OpenSC's logging PKCS#11 module (Debian package opensc-pkcs11, installed by scripts/bootstrap.sh). */
-const SPY = '/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so';
+/** OpenSC's logging PKCS#11 module (Debian package opensc-pkcs11, a dependency of opensc, which scripts/bootstrap.sh installs). */
+const SPY = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'].map((d) => join(d, 'pkcs11', 'pkcs11-spy.so')).find((p) => existsSync(p)) ?? '/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so';
 
 let hsm: SoftHsm;
 let log: string;
