@@ -20,6 +20,7 @@
  * @module
  */
 import { Name, type X509Certificate } from '@peculiar/x509';
+import type { RelativeDistinguishedNames } from 'pkijs';
 import type { AlgorithmInfo } from '../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { NAME_ATTRIBUTE_OIDS } from '../oids.js';
@@ -82,17 +83,31 @@ function normValue(v: string): string {
   return v.trim().replace(/\s+/g, ' ').toLowerCase();
 }
 
+/** One attribute in comparable form: `oid=value`, the value trimmed, spaces collapsed, lower case. */
+function attributeKey(oid: string, text: string | undefined): string {
+  return `${oid}=${normValue(text ?? '')}`;
+}
+
 /**
  * The comparable form of a name: its attributes as sorted `oid=value`
  * strings, values trimmed, spaces collapsed, lower case (PKIX-SSH matches
  * names in any RDN order and case). Compare two with {@link sameDistinguishedName}.
+ * Takes @peculiar/x509's `Name` (`cert.subjectName`) or, where a certificate
+ * is already parsed with pkijs (the verifier), its `RelativeDistinguishedNames`
+ * as they are: parsing the name again with @peculiar/x509 would cost more
+ * than a signature check on every new login.
  */
-export function distinguishedNameKey(name: Name | ArrayBuffer | Uint8Array): string[] {
-  const n = name instanceof Name ? name : new Name(name);
-  return nameAttributes(n)
-    .flat()
-    .map((a) => `${a.oid}=${normValue(a.text ?? '')}`)
-    .sort();
+export function distinguishedNameKey(name: Name | RelativeDistinguishedNames): string[] {
+  const keys =
+    name instanceof Name
+      ? nameAttributes(name)
+          .flat()
+          .map((a) => attributeKey(a.oid, a.text))
+      : name.typesAndValues.map((tv) => {
+          const v: unknown = tv.value.valueBlock.value;
+          return attributeKey(tv.type, typeof v === 'string' ? v : undefined);
+        });
+  return keys.sort();
 }
 
 /** True when two {@link distinguishedNameKey} results name the same subject. */

@@ -10,7 +10,7 @@
 import { distinguishedNameKey, parseAuthorizedEntry, readDistinguishedName, sameDistinguishedName, type AuthorizedEntry } from '../certs/authorized-keys.js';
 import { usernameFromCertificate, type UsernameRule } from '../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
-import { nameDer, type VerifierCertificate } from './certificates.js';
+import type { VerifierCertificate } from './certificates.js';
 import { leafIdentities, usernameFromLeafIdentities } from './identities.js';
 import { refuse } from './reasons.js';
 
@@ -97,7 +97,7 @@ export function bindingFacts(leaf: VerifierCertificate, options: AccountBindingO
       mapped.set(r, { error: (e as Error).message });
     }
   }
-  return { leaf, subjectRdns: distinguishedNameKey(nameDer(leaf.pkijs.subject)), mapped };
+  return { leaf, subjectRdns: distinguishedNameKey(leaf.pkijs.subject), mapped };
 }
 
 function ruleList(options: AccountBindingOptions): readonly UsernameRule[] {
