@@ -5,6 +5,7 @@
  */
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import * as pkijs from 'pkijs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getAlgorithm } from '../src/algorithms.js';
 import { distinguishedNameKey, parseAuthorizedEntry, readDistinguishedName, sameDistinguishedName, writeBlobLine, writeSubjectLine } from '../src/certs/authorized-keys.js';
@@ -41,6 +42,12 @@ describe('DN lines', () => {
       const key = distinguishedNameKey(cert.subjectName);
       expect(entry.kind === 'subject' && sameDistinguishedName(entry.rdns, key)).toBe(true);
       expect(entry.kind === 'subject' && sameDistinguishedName(entry.rdns, distinguishedNameKey(other.subjectName))).toBe(false);
+    }
+  });
+
+  it('gives the same key from a pkijs-parsed certificate (the verifier) as from @peculiar/x509', () => {
+    for (const cert of [plain, odd, other]) {
+      expect(distinguishedNameKey(pkijs.Certificate.fromBER(cert.rawData).subject)).toEqual(distinguishedNameKey(cert.subjectName));
     }
   });
 
