@@ -139,7 +139,7 @@ export function describeCert(t: TokenEntry, c: CertObject): string {
 }
 
 /** True when the certificate is a CA (basicConstraints cA); false when unreadable. */
-export function isCa(cert: X509Certificate): boolean {
+function isCa(cert: X509Certificate): boolean {
   try {
     return cert.getExtension(BasicConstraintsExtension)?.ca === true;
   } catch {
