@@ -84,7 +84,6 @@ export interface Pkcs11KeyLocation {
   readonly label: string;
 }
 
-
 /**
  * A {@link Signer} over a private key on a PKCS#11 token. Open it with
  * {@link Pkcs11Signer.open}: it holds one session and one login for its
