@@ -46,8 +46,11 @@ export {
   ecdsaRawToDer,
   primitiveToSsh,
   sshToPrimitive,
+  wrapSignature,
+  signatureBlobFromInner,
   type DecodedSignature,
 } from './rfc6187/signature.js';
+export { encodePublickeyRequest, publickeySignedData, SSH_MSG_USERAUTH_REQUEST, type PublickeyRequest } from './rfc6187/userauth.js';
 
 // Certificates and chains
 export { CertificateChain, orderChain, type ChainOptions } from './certs/chain.js';

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ssh2 from 'ssh2';
-import { encodePublicKeyBlob, getAlgorithm, installSsh2Compat, primitiveToSsh, SoftwareSigner, x509AuthHandler } from '../src/index.js';
+import { encodePublicKeyBlob, getAlgorithm, installSsh2Compat, SUPPORTED_SSH2_RANGE, primitiveToSsh, SoftwareSigner, x509AuthHandler } from '../src/index.js';
 import { SshWriter } from '../src/wire/writer.js';
 import { DEFAULT_AUTHORIZED_KEYS, startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createTestPki, type IssuedCert } from './helpers/pki.js';
@@ -103,6 +103,9 @@ describe('ssh2 compatibility module', () => {
       return join(root, 'lib', 'index.js');
     };
     expect(() => installSsh2Compat({ ssh2Entry: fake('2.0.0', true) })).toThrow(expect.objectContaining({ code: 'ERR_SSH2_UNSUPPORTED', message: expect.stringContaining('"2.0.0"') }));
+    // The range in the message is the one the check applies: just below it and at its bottom.
+    expect(() => installSsh2Compat({ ssh2Entry: fake('1.14.9', true) })).toThrow(expect.objectContaining({ code: 'ERR_SSH2_UNSUPPORTED', message: expect.stringContaining(`"1.14.9". Supported: ssh2 ${SUPPORTED_SSH2_RANGE}`) }));
+    expect(() => installSsh2Compat({ ssh2Entry: fake('1.15.0', false) })).toThrow(expect.objectContaining({ code: 'ERR_SSH2_UNSUPPORTED', message: expect.stringContaining('authPK') }));
     expect(() => installSsh2Compat({ ssh2Entry: fake('1.17.0', false) })).toThrow(expect.objectContaining({ code: 'ERR_SSH2_UNSUPPORTED', message: expect.stringContaining('authPK') }));
     expect(() => installSsh2Compat({ ssh2Entry: fake('1.17.0', true) })).toThrow(expect.objectContaining({ code: 'ERR_SSH2_UNSUPPORTED' }));
   });

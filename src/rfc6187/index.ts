@@ -1,2 +1,3 @@
 export * from './publickey-blob.js';
 export * from './signature.js';
+export * from './userauth.js';

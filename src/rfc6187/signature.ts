@@ -1,5 +1,5 @@
 import * as asn1js from 'asn1js';
-import { getAlgorithm, type AlgorithmInfo } from '../algorithms.js';
+import { findAlgorithm, getAlgorithm, type AlgorithmInfo } from '../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { SshReader } from '../wire/reader.js';
 import { SshWriter } from '../wire/writer.js';
@@ -98,7 +98,37 @@ export function sshToPrimitive(ssh: Uint8Array, alg: AlgorithmInfo): Uint8Array 
  */
 export function encodeSignatureBlob(algorithm: AlgorithmInfo | string, primitive: Uint8Array): Buffer {
   const alg = typeof algorithm === 'string' ? getAlgorithm(algorithm) : algorithm;
-  return new SshWriter().string(alg.signatureFormat).string(primitiveToSsh(primitive, alg)).toBuffer();
+  return wrapSignature(alg.signatureFormat, primitiveToSsh(primitive, alg));
+}
+
+/**
+ * The SSH signature blob `string format-name, string signature` from a
+ * signature already in its SSH form (ECDSA as `mpint r, mpint s`). The
+ * format name is given as is: for x509v3 algorithms pass the RFC 6187 one
+ * (`AlgorithmInfo.signatureFormat`), for plain keys the plain name.
+ */
+export function wrapSignature(format: string, sshSignature: Uint8Array): Buffer {
+  return new SshWriter().string(format).string(sshSignature).toBuffer();
+}
+
+/**
+ * The whole signature blob for `algorithm` from bytes that are either that
+ * blob already (starting with the RFC 6187 format name) or only the inner
+ * signature, as an SSH library hands it over after stripping a name equal
+ * to the x509v3 algorithm name (what an unpatched ssh2 client sends). The
+ * bare form is wrapped back under the x509v3 name, which
+ * {@link decodeSignatureBlob} accepts only with `acceptX509FormatName`.
+ * Bytes for a name that is not an x509v3 algorithm are returned unchanged.
+ */
+export function signatureBlobFromInner(signature: Uint8Array, algorithm: string): Uint8Array {
+  const alg = findAlgorithm(algorithm);
+  if (!alg) return signature;
+  try {
+    if (new SshReader(signature).readUtf8('format', 64) === alg.signatureFormat) return signature;
+  } catch {
+    // not a blob that starts with the RFC format name
+  }
+  return wrapSignature(algorithm, signature);
 }
 
 /** A decoded signature blob. */

@@ -267,8 +267,3 @@ export function x509AuthHandler(username: string, options: X509ClientOptions, th
     return next < methods.length ? methods[next++] : false;
   };
 }
-
-/** True when `name` is an X.509v3 algorithm of the table. */
-export function isX509Algorithm(name: string): boolean {
-  return findAlgorithm(name) !== undefined;
-}

@@ -20,9 +20,26 @@
 import { createRequire } from 'node:module';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { SshWriter } from '../../wire/writer.js';
+import { encodePublickeyRequest, publickeySignedData, SSH_MSG_USERAUTH_REQUEST, type PublickeyRequest } from '../../rfc6187/userauth.js';
+import { wrapSignature } from '../../rfc6187/signature.js';
 
-/** Versions of ssh2 whose internals this module was checked against. */
-export const SUPPORTED_SSH2_RANGE = '>=1.15.0 <2.0.0';
+/** The versions of ssh2 whose internals this module was checked against: from `minimum` up to, not including, `below`. */
+const SSH2_RANGE = { minimum: [1, 15, 0], below: [2, 0, 0] } as const;
+
+/** The versions of ssh2 whose internals this module was checked against, as npm writes a range. */
+export const SUPPORTED_SSH2_RANGE = `>=${SSH2_RANGE.minimum.join('.')} <${SSH2_RANGE.below.join('.')}`;
+
+/** True when `version` (`major.minor.patch`, anything after ignored) lies in {@link SUPPORTED_SSH2_RANGE}. */
+function isSupportedVersion(version: string): boolean {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
+  if (!m) return false;
+  const v = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const compare = (bound: readonly number[]) => {
+    for (let i = 0; i < 3; i++) if (v[i] !== bound[i]) return v[i]! - bound[i]!;
+    return 0;
+  };
+  return compare(SSH2_RANGE.minimum) >= 0 && compare(SSH2_RANGE.below) < 0;
+}
 
 /** Marks a key object as ours; `Symbol.for` so that every copy of the library agrees. */
 const X509_KEY = Symbol.for('ssh-x509.x509-key');
@@ -63,7 +80,6 @@ interface Ssh2Internals {
   parseKey: (data: string | Buffer) => unknown;
   Protocol: { prototype: Record<string | symbol, unknown> };
   sendPacket: (proto: unknown, packet: Buffer) => unknown;
-  USERAUTH_REQUEST: number;
 }
 
 function unsupported(why: string, cause?: unknown): SshX509Error {
@@ -87,8 +103,7 @@ function loadInternals(ssh2Entry?: string): Ssh2Internals {
   } catch (e) {
     throw unsupported('ssh2 is not installed (npm install ssh2)', e);
   }
-  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
-  if (!m || Number(m[1]) !== 1 || Number(m[2]) < 15) throw unsupported(`found version ${JSON.stringify(version)}`);
+  if (!isSupportedVersion(version)) throw unsupported(`found version ${JSON.stringify(version)}`);
   try {
     const Protocol = req(`${base}/lib/protocol/Protocol.js`) as Ssh2Internals['Protocol'];
     const utils = req(`${base}/lib/protocol/utils.js`) as { sendPacket?: unknown };
@@ -98,7 +113,7 @@ function loadInternals(ssh2Entry?: string): Ssh2Internals {
     const authPK = Protocol?.prototype?.authPK;
     if (typeof authPK !== 'function' || authPK.length !== 4) throw unsupported('Protocol.prototype.authPK has an unknown shape');
     if (typeof utils.sendPacket !== 'function') throw unsupported('protocol/utils.sendPacket is missing');
-    if (constants.MESSAGE?.USERAUTH_REQUEST !== 50) throw unsupported('protocol/constants.MESSAGE is missing');
+    if (constants.MESSAGE?.USERAUTH_REQUEST !== SSH_MSG_USERAUTH_REQUEST) throw unsupported('protocol/constants.MESSAGE is missing');
     if (typeof parseKey !== 'function' || typeof BaseAgent !== 'function') throw unsupported('utils.parseKey or BaseAgent is missing');
     return {
       version,
@@ -106,7 +121,6 @@ function loadInternals(ssh2Entry?: string): Ssh2Internals {
       parseKey: parseKey as Ssh2Internals['parseKey'],
       Protocol,
       sendPacket: utils.sendPacket as Ssh2Internals['sendPacket'],
-      USERAUTH_REQUEST: 50,
     };
   } catch (e) {
     if (e instanceof SshX509Error) throw e;
@@ -130,17 +144,9 @@ function checkProtocol(p: Partial<ProtocolInternals>): asserts p is ProtocolInte
   }
 }
 
-/** RFC 4252 section 7 / RFC 6187 section 3: the request, signed or not. */
+/** Sends one of our publickey requests (built by src/rfc6187), signed or not, the way ssh2's own authPK would. */
 function sendAuthPK(internals: Ssh2Internals, proto: ProtocolInternals, username: string, info: X509KeyInfo, cbSign?: (data: Buffer, cb: (sig: Buffer) => void) => void): void {
-  const request = (signed: boolean) =>
-    new SshWriter()
-      .byte(internals.USERAUTH_REQUEST)
-      .string(username)
-      .string('ssh-connection')
-      .string('publickey')
-      .boolean(signed)
-      .string(info.algorithm)
-      .string(info.publicKeyBlob);
+  const request: PublickeyRequest = { username, algorithm: info.algorithm, publicKeyBlob: info.publicKeyBlob };
   const send = (payload: Buffer) => {
     const w = proto._packetRW.write;
     const packet = w.alloc(payload.length);
@@ -151,16 +157,14 @@ function sendAuthPK(internals: Ssh2Internals, proto: ProtocolInternals, username
   if (!cbSign) {
     info.onSend?.(false);
     proto._debug?.(`Outbound: Sending USERAUTH_REQUEST (publickey -- check, ${info.algorithm})`);
-    send(request(false).toBuffer());
+    send(encodePublickeyRequest(request));
     return;
   }
-  const toSign = new SshWriter().string(proto._kex!.sessionID!).raw(request(true).toBuffer()).toBuffer();
-  cbSign(toSign, (signature) => {
+  cbSign(publickeySignedData(proto._kex!.sessionID!, request), (signature) => {
     // RFC 6187 section 3: the inner name is the signature format, not the key algorithm.
-    const blob = new SshWriter().string(info.signatureFormat).string(signature).toBuffer();
     info.onSend?.(true);
     proto._debug?.(`Outbound: Sending USERAUTH_REQUEST (publickey, ${info.algorithm}, signature ${info.signatureFormat})`);
-    send(request(true).string(blob).toBuffer());
+    send(encodePublickeyRequest(request, wrapSignature(info.signatureFormat, signature)));
   });
 }
 
@@ -229,11 +233,6 @@ function parsePublicKeyWith(internals: Ssh2Internals, line: string): object {
     throw new SshX509Error(ErrorCodes.ALGORITHM_UNSUPPORTED, `ssh2 cannot use this key as a plain SSH key: ${k instanceof Error ? k.message : 'unknown'}`);
   }
   return k;
-}
-
-/** True when `key` is a key object made by {@link Ssh2Compat.makeKey}. */
-export function isX509Key(key: unknown): boolean {
-  return typeof key === 'object' && key !== null && X509_KEY in key;
 }
 
 /** An ssh-ed25519 public key line (never used to sign or verify) whose parsed form serves as the prototype of our key objects. */

@@ -6,9 +6,8 @@
  *
  * @module
  */
-import { SshReader } from '../../wire/reader.js';
-import { SshWriter } from '../../wire/writer.js';
 import { findAlgorithm } from '../../algorithms.js';
+import { signatureBlobFromInner } from '../../rfc6187/signature.js';
 import { X509Verifier, type VerifyResult, type X509VerifierOptions } from '../../verify/verifier.js';
 import { emitTrace, type TraceLogger } from '../trace.js';
 
@@ -31,27 +30,6 @@ export interface X509AuthenticationOptions {
   onAccept?: (result: VerifyResult, ctx: Ssh2AuthContext) => void;
   /** Called with every refusal. */
   onReject?: (result: VerifyResult | undefined, ctx: Ssh2AuthContext) => void;
-}
-
-/**
- * Rebuilds the SSH signature blob from what ssh2 hands over as
- * `ctx.signature`. ssh2 (lib/protocol/handlers.misc.js) strips
- * `string(name) + uint32 len` only when the inner name starts with the
- * algorithm name (what an unpatched ssh2 client sends: the x509v3 name), so
- * the bytes are either the whole RFC 6187 blob (`string("ecdsa-sha2-nistp256")
- * + string(sig)`) or the bare signature; the bare form is wrapped back under
- * the x509v3 name, which the verifier accepts unless strict.
- */
-export function signatureBlobFromSsh2(signature: Uint8Array, algorithm: string): Uint8Array {
-  const alg = findAlgorithm(algorithm);
-  if (!alg) return signature;
-  try {
-    const r = new SshReader(signature);
-    if (r.readUtf8('format', 64) === alg.signatureFormat) return signature;
-  } catch {
-    // not a blob that starts with the RFC format name
-  }
-  return new SshWriter().string(algorithm).string(signature).toBuffer();
 }
 
 function fields(r: VerifyResult): Record<string, unknown> {
@@ -90,7 +68,10 @@ export function x509Authentication(verifier: X509Verifier, options: X509Authenti
       return;
     }
     const key = ctx.key;
-    const signature = ctx.signature ? signatureBlobFromSsh2(ctx.signature, key.algo) : undefined;
+    // ssh2 (lib/protocol/handlers.misc.js) strips `string(name)` from the
+    // signature only when the name starts with the algorithm name, so the
+    // bytes are the whole RFC 6187 blob or the bare signature.
+    const signature = ctx.signature ? signatureBlobFromInner(ctx.signature, key.algo) : undefined;
     verifier
       .verify({
         username: ctx.username,
