@@ -72,7 +72,7 @@ export { SoftwareSigner, type SoftwareSignerOptions } from './signers/software.j
 export { DeferredSigner } from './signers/deferred.js';
 
 // ssh2 adapter
-export { installSsh2Compat, SUPPORTED_SSH2_RANGE, type Ssh2Compat, type X509KeyInfo } from './adapters/ssh2/compat.js';
+export { installSsh2Compat, SUPPORTED_SSH2_RANGE, type Ssh2Compat, type X509KeyInfo, type X509HostKeyInfo, type X509ServerHooks, type PlainHostKeyInfo } from './adapters/ssh2/compat.js';
 export {
   createX509Agent,
   x509AuthMethod,
@@ -111,3 +111,4 @@ export { sftpConfig } from './adapters/sftp.js';
 // Server side: verification, and the ssh2 Server integration
 export * from './verify/index.js';
 export * from './adapters/ssh2/server.js';
+export { x509Server, readHostKeyFile, parsePrivateKey, plainHostKey, type X509HostKey, type X509ServerOptions, type HostKeyOptions, type Ssh2HostKeyEntry } from './adapters/ssh2/host-keys.js';

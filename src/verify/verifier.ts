@@ -181,6 +181,11 @@ export class X509Verifier {
     return v;
   }
 
+  /** The public key algorithm names this verifier's policy accepts, in the algorithms table's order (for `server-sig-algs`). */
+  get acceptedAlgorithms(): readonly string[] {
+    return [...this.allowed].map((a) => a.name);
+  }
+
   /** The revocation mode in force. */
   get revocationMode(): string {
     return this.revocation.mode;

@@ -130,11 +130,12 @@ export interface AsyncSshClientOptions {
   /** If given, the server's host key must equal this OpenSSH public key line. */
   knownHostKeyLine?: string;
   /**
-   * Offer `algorithm` even when the server's `server-sig-algs` does not list
-   * it (AsyncSSH otherwise filters by it; ssh2's server never lists x509v3
-   * names, which hides `x509v3-rsa2048-sha256`). Default false.
+   * Verify the server's X.509 host certificate: it must chain to this trust
+   * anchor (PEM) with purpose secureShellServer, under `hostKeyAlgorithm`.
    */
-  ignoreServerSigAlgs?: boolean;
+  hostTrust?: string;
+  /** The one host key algorithm accepted with `hostTrust`, e.g. 'x509v3-ecdsa-sha2-nistp256'. */
+  hostKeyAlgorithm?: string;
   timeoutMs?: number;
 }
 
@@ -152,7 +153,7 @@ export async function runAsyncSshClient(
     '--chain', opts.chainPath, '--algorithm', opts.algorithm, '--command', opts.command,
   ];
   if (opts.knownHostKeyLine) args.push('--known-host', opts.knownHostKeyLine);
-  if (opts.ignoreServerSigAlgs) args.push('--ignore-server-sig-algs');
+  if (opts.hostTrust) args.push('--host-trust', opts.hostTrust, '--host-key-alg', opts.hostKeyAlgorithm ?? '');
 
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PY_ENV });
   track(child);

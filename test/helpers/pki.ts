@@ -49,6 +49,10 @@ export interface IssueOptions {
   upn?: string | string[];
   /** rfc822Name SAN; default `${name}@example.com`; null => none. */
   email?: string | null;
+  /** dNSName SANs; default none. */
+  dns?: string[];
+  /** iPAddress SANs; default none. */
+  ip?: string[];
   /** EKU OIDs; default [secureShellClient]; [] => no EKU extension. */
   eku?: string[];
   /** Default digitalSignature (critical); 'none' => no keyUsage extension. */
@@ -78,6 +82,13 @@ export const OID_SECURE_SHELL_SERVER = '1.3.6.1.5.5.7.3.22';
 export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
 export const OID_SMARTCARD_LOGON = '1.3.6.1.4.1.311.20.2.2';
 export const OID_ANY_EKU = '2.5.29.37.0';
+
+/**
+ * What a host certificate for a test server on loopback carries: EKU
+ * id-kp-secureShellServer, dNSName localhost and iPAddress 127.0.0.1, no
+ * user identities. Pass to {@link TestPki.issue}.
+ */
+export const HOST_CERT: IssueOptions = { eku: [OID_SECURE_SHELL_SERVER], dns: ['localhost'], ip: ['127.0.0.1'], upn: [], email: null };
 
 const ORG = 'ssh-x509 Test';
 const HOUR = 3600_000;
@@ -221,6 +232,8 @@ export async function createTestPki(
     if (email !== null) sans.push({ type: 'email', value: email });
     const upns = o.upn === undefined ? [`${name}@EXAMPLE.COM`] : typeof o.upn === 'string' ? [o.upn] : o.upn;
     for (const upn of upns) sans.push({ type: 'upn', value: upn });
+    for (const dns of o.dns ?? []) sans.push({ type: 'dns', value: dns });
+    for (const ip of o.ip ?? []) sans.push({ type: 'ip', value: ip });
 
     const ku = o.keyUsage ?? 'digitalSignature';
     let kuFlags = ku === 'digitalSignature'

@@ -23,11 +23,12 @@ export interface ServeProcess {
 }
 
 /** Starts `ssh-x509 serve` (through its Command function) in a child process on a free loopback port. */
-export async function startServe(args: string[]): Promise<ServeProcess> {
+export async function startServe(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<ServeProcess> {
   const code = `import { runServe } from ${JSON.stringify(SERVE)};
 process.exitCode = await runServe(process.argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, '--', '--listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.env ? { env: options.env } : {}),
   });
   let out = '';
   let err = '';

@@ -167,6 +167,8 @@ export async function certifyPublicKey(pki: TestPki, name: string, spki: Buffer,
   if (email !== null) sans.push({ type: 'email', value: email });
   const upns = o.upn === undefined ? [`${name}@EXAMPLE.COM`] : typeof o.upn === 'string' ? [o.upn] : o.upn;
   for (const upn of upns) sans.push({ type: 'upn', value: upn });
+  for (const dns of o.dns ?? []) sans.push({ type: 'dns', value: dns });
+  for (const ip of o.ip ?? []) sans.push({ type: 'ip', value: ip });
   const eku = o.eku ?? [OID_SECURE_SHELL_CLIENT];
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),

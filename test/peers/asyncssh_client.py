@@ -4,16 +4,11 @@ certificate chain (RFC 6187), runs one command and relays its stdout, stderr
 and exit status.  On connection or authentication failure it prints
 ``ERROR <type>: <message>`` on stderr and exits with status 255.
 
-``--ignore-server-sig-algs``: AsyncSSH picks a key's signature algorithm
-from those the server lists in ``server-sig-algs`` (RFC 8308) whenever that
-extension is present (``SSHClientConnection._choose_signature_alg`` in
-asyncssh/connection.py), falling back only to the key's *last* algorithm.
-ssh2's server hard-codes ``server-sig-algs`` without any x509v3 name, so an
-RSA chain (sig_algorithms ``x509v3-rsa2048-sha256``, ``x509v3-ssh-rsa``) can
-then only ever offer ``x509v3-ssh-rsa``.  The option wraps that one method:
-an x509v3 algorithm the caller asked for (``--algorithm``) is used whether
-or not the server lists it; every other key and algorithm goes through
-AsyncSSH's own choice unchanged.  Test use only.
+``--host-trust <pem>`` with ``--host-key-alg <name>``: the server must
+present an X.509 host certificate under that host key algorithm that chains
+to the given trust anchor with purpose secureShellServer (RFC 6187); no
+other host key is accepted and nothing is pinned.  Without them the host
+key is not checked (or matched against ``--known-host``).
 """
 
 import argparse
@@ -24,23 +19,6 @@ import warnings
 warnings.simplefilter('ignore')  # cryptography deprecation noise on import
 
 import asyncssh
-from asyncssh.connection import SSHClientConnection
-
-
-def ignore_server_sig_algs_for_x509():
-    """Let an explicitly requested x509v3 signature algorithm through even
-    when the server's server-sig-algs does not list it (see the docstring)."""
-
-    original = SSHClientConnection._choose_signature_alg
-
-    def choose(self, keypair):
-        for alg in keypair.sig_algorithms:
-            if alg.startswith(b'x509v3-') and alg in self._sig_algs:
-                keypair.set_sig_algorithm(alg)
-                return True
-        return original(self, keypair)
-
-    SSHClientConnection._choose_signature_alg = choose
 
 
 async def main():
@@ -56,30 +34,33 @@ async def main():
     parser.add_argument('--known-host', help='OpenSSH public key line the '
                         'server host key must match (default: not checked)')
     parser.add_argument('--command', required=True)
-    parser.add_argument('--ignore-server-sig-algs', action='store_true',
-                        help='offer the requested x509v3 algorithm even when '
-                        'the server\'s server-sig-algs does not list it')
+    parser.add_argument('--host-trust', help='trust anchor PEM for the '
+                        'server\'s X.509 host certificate')
+    parser.add_argument('--host-key-alg', help='the one host key algorithm '
+                        'to accept, e.g. x509v3-ecdsa-sha2-nistp256')
     args = parser.parse_args()
-
-    if args.ignore_server_sig_algs:
-        ignore_server_sig_algs_for_x509()
 
     keypair = asyncssh.load_keypairs([(args.key, args.chain)])[0]
     alg = args.algorithm.encode()
     keypair.set_sig_algorithm(alg)
 
     known_hosts = None
+    host_options = {'x509_trusted_certs': []}
     if args.known_host:
         host_key = asyncssh.import_public_key(args.known_host)
         known_hosts = ([host_key], [], [])
+    if args.host_trust:
+        known_hosts = ([], [], [], [], [], [], [])
+        host_options = dict(x509_trusted_certs=[args.host_trust],
+                            x509_purposes='secureShellServer',
+                            server_host_key_algs=[args.host_key_alg])
 
     async with asyncssh.connect(
             args.host, args.port, username=args.username,
             client_keys=[keypair], signature_algs=[args.algorithm],
             known_hosts=known_hosts, agent_path=None, password_auth=False,
             kbdint_auth=False, gss_auth=False, host_based_auth=False,
-            config=[], x509_trusted_certs=[],
-            x509_trusted_cert_paths=[]) as conn:
+            config=[], x509_trusted_cert_paths=[], **host_options) as conn:
         result = await conn.run(args.command, encoding=None, stdin=asyncssh.DEVNULL)
     sys.stdout.buffer.write(result.stdout or b'')
     sys.stdout.buffer.flush()

@@ -9,18 +9,34 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { x509Authentication, type Ssh2AuthContext } from '../../adapters/ssh2/server.js';
+import { parsePrivateKey, plainHostKey, x509Server, type Ssh2HostKeyEntry, type X509HostKey } from '../../adapters/ssh2/host-keys.js';
+import { certificatePublicKey } from '../../certs/key.js';
+import { readCertificateFile, readInputFile } from '../../certs/load.js';
+import { SoftwareSigner } from '../../signers/software.js';
+import type { Signer } from '../../signers/signer.js';
 import { formatTrace } from '../../adapters/trace.js';
 import { USERNAME_RULES, type UsernameRule } from '../../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { parseAuthorizedSubjectsFile } from '../../verify/binding.js';
 import type { RevocationMode } from '../../verify/revocation/checker.js';
 import { X509Verifier, type VerifyResult } from '../../verify/verifier.js';
-import type { Command } from '../io.js';
+import type { CliIo, Command } from '../io.js';
 
-const USAGE = `usage: ssh-x509 serve --listen <addr:port> --host-key <file> --trust <pem> [--trust ...]
+const USAGE = `usage: ssh-x509 serve --listen <addr:port> --host-key <file> [--host-key ...] --trust <pem> [--trust ...]
+       [--host-cert <chain.pem> [--host-ocsp <der>]] [--passphrase-env <VAR>]
+       [--pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--host-intermediates <pem>]]
        [--intermediates <pem>] [--map upn|upn-local|cn|email] [--authorized-subjects <file>]
-       [--revocation off|prefer|require] [--crl <file>] [--eku-compat] [--allow-sha1]`;
+       [--revocation off|prefer|require] [--crl <file>] [--eku-compat] [--allow-sha1]
+
+Host keys: each --host-key (PKCS#8, PKCS#1, SEC1 or OpenSSH format) is a plain
+host key, unless a --host-cert chain's leaf certifies it: then it is an X.509
+host key (x509v3-* host key algorithms, RFC 6187), offered first. --host-ocsp
+staples a DER OCSP response for the i-th --host-cert's leaf. With
+--pkcs11-module the X.509 host key is on a token (certificate from the token,
+intermediates from --host-intermediates). --allow-sha1 also offers
+x509v3-ssh-rsa.`;
 
 function usage(msg: string): never {
   throw new SshX509Error(ErrorCodes.USAGE, `${msg}\n${USAGE}`);
@@ -39,6 +55,60 @@ export function authenticatedLine(r: VerifyResult): string {
   return `authenticated ${r.account ?? r.username} via ${r.algorithm} subject=${r.subject ?? ''} sha256=${r.fingerprint ?? ''} revocation=${r.revocationSource}\n`;
 }
 
+type ServeValues = {
+  'host-key'?: string[];
+  'host-cert'?: string[];
+  'host-ocsp'?: string[];
+  'passphrase-env'?: string;
+  'pkcs11-module'?: string;
+  'pkcs11-uri'?: string;
+  'pin-env'?: string;
+  'host-intermediates'?: string[];
+};
+
+/**
+ * The host keys the options name: each --host-key that a --host-cert's leaf
+ * certifies becomes an X.509 host key, the others stay plain; a token host
+ * key comes from --pkcs11-module. Every error names the file.
+ */
+async function loadHostKeys(v: ServeValues, io: CliIo, allowSha1: boolean): Promise<{ plain: Ssh2HostKeyEntry[]; x509: X509HostKey[] }> {
+  const passphrase = v['passphrase-env'] !== undefined ? io.env[v['passphrase-env']] : undefined;
+  if (v['passphrase-env'] !== undefined && passphrase === undefined) usage(`--passphrase-env names ${v['passphrase-env']}, which is not set`);
+  const files = v['host-key'] ?? [];
+  const keys = await Promise.all(files.map(async (f) => ({ file: f, key: parsePrivateKey(await readInputFile(f, 'host key file'), f, passphrase !== undefined ? { passphrase } : {}) })));
+  const ocsp = await Promise.all((v['host-ocsp'] ?? []).map((f) => readInputFile(f, 'OCSP response file')));
+  const used = new Set<number>();
+  const x509: X509HostKey[] = [];
+  const algorithms = (signer: Signer) => signer.chain.algorithms({ allowSha1 }).map((a) => a.name);
+  for (const [i, certFile] of (v['host-cert'] ?? []).entries()) {
+    const certificates = await readCertificateFile(certFile);
+    const at = keys.findIndex(({ key }) => certificates.some((c) => samePublicKey(certificatePublicKey(c), key)));
+    if (at < 0) throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `--host-cert ${certFile}: no --host-key holds the private key of ${certificates.length > 1 ? 'any of its certificates' : 'its certificate'}`);
+    used.add(at);
+    const signer = SoftwareSigner.create({ certificates, privateKey: keys[at]!.key, label: `host key ${keys[at]!.file}` });
+    x509.push({ signer, algorithms: algorithms(signer), ...(ocsp[i] ? { ocspResponses: [ocsp[i]] } : {}) });
+  }
+  if (v['pkcs11-module']) {
+    const { openPkcs11Signer, envPin } = await import('../../pkcs11.js');
+    if (!v['pin-env']) usage('a host key on a token needs --pin-env (serve asks no PIN on a terminal)');
+    const signer = await openPkcs11Signer({
+      module: v['pkcs11-module'],
+      ...(v['pkcs11-uri'] ? { uri: v['pkcs11-uri'] } : {}),
+      ...(v['host-intermediates']?.length ? { intermediates: v['host-intermediates'][0] } : {}),
+      pin: envPin(v['pin-env'], io.env),
+    });
+    const i = x509.length;
+    x509.push({ signer, algorithms: algorithms(signer), ...(ocsp[i] ? { ocspResponses: [ocsp[i]] } : {}) });
+  }
+  const plain = keys.filter((_, i) => !used.has(i)).map(({ file, key }) => plainHostKey(key, file));
+  return { plain, x509 };
+}
+
+function samePublicKey(a: KeyObject, b: KeyObject): boolean {
+  const spki = (k: KeyObject) => (k.type === 'public' ? k : createPublicKey(k)).export({ format: 'der', type: 'spki' });
+  return spki(a).equals(spki(b));
+}
+
 /** `ssh-x509 serve ...`: runs until SIGTERM or SIGINT, then returns 0. */
 export const runServe: Command = async (argv, io) => {
   let values;
@@ -47,7 +117,14 @@ export const runServe: Command = async (argv, io) => {
       args: argv,
       options: {
         listen: { type: 'string' },
-        'host-key': { type: 'string' },
+        'host-key': { type: 'string', multiple: true },
+        'host-cert': { type: 'string', multiple: true },
+        'host-ocsp': { type: 'string', multiple: true },
+        'passphrase-env': { type: 'string' },
+        'pkcs11-module': { type: 'string' },
+        'pkcs11-uri': { type: 'string' },
+        'pin-env': { type: 'string' },
+        'host-intermediates': { type: 'string', multiple: true },
         trust: { type: 'string', multiple: true },
         intermediates: { type: 'string', multiple: true },
         map: { type: 'string', multiple: true },
@@ -69,7 +146,8 @@ export const runServe: Command = async (argv, io) => {
     return 0;
   }
   if (!values.listen) usage('--listen is required');
-  if (!values['host-key']) usage('--host-key is required');
+  if (!values['host-key']?.length && !values['pkcs11-module']) usage('--host-key is required (or a host key on a token with --pkcs11-module)');
+  if ((values['host-ocsp']?.length ?? 0) > (values['host-cert']?.length ?? 0) + (values['pkcs11-module'] ? 1 : 0)) usage('each --host-ocsp belongs to one --host-cert (or the token host key), in order');
   if (!values.trust?.length) usage('at least one --trust is required');
   const { host, port } = parseListen(values.listen);
   const maps = (values.map ?? []).map((m) => {
@@ -90,7 +168,7 @@ export const runServe: Command = async (argv, io) => {
     ...(values['eku-compat'] ? { ekuCompat: ['clientAuth', 'smartcardLogon'] as const } : {}),
     allowSha1Algorithms: values['allow-sha1'] ?? false,
   });
-  const hostKey = await readFile(values['host-key']);
+  const hostKeys = await loadHostKeys(values, io, values['allow-sha1'] ?? false);
 
   // ssh2 is a peer dependency, loaded only by the command that needs it.
   const require = createRequire(import.meta.url);
@@ -98,7 +176,7 @@ export const runServe: Command = async (argv, io) => {
   const logger = { format: 'text' as const, write: (line: string) => io.stderr.write(line + '\n') };
 
   const clients = new Set<import('ssh2').Connection>();
-  const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
+  const server = new ssh2.Server({ hostKeys: hostKeys.plain as never[] }, (client) => {
     clients.add(client);
     let accepted: VerifyResult | undefined;
     client.on('authentication', x509Authentication(verifier, { logger, onAccept: (r: VerifyResult, _ctx: Ssh2AuthContext) => (accepted = r) }) as never);
@@ -119,6 +197,9 @@ export const runServe: Command = async (argv, io) => {
     client.on('close', () => clients.delete(client));
   });
 
+  // Our server: X.509 host keys, and server-sig-algs naming what the verifier accepts.
+  x509Server(server, { hostKeys: hostKeys.x509, verifier, logger });
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -128,9 +209,13 @@ export const runServe: Command = async (argv, io) => {
   });
   const addr = server.address() as AddressInfo;
   io.stdout.write(`listening on ${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}\n`);
+  for (const k of hostKeys.x509) {
+    io.stderr.write(formatTrace({ level: 'info', message: 'X.509 host key', fields: { subject: k.signer.chain.leaf.subject, algorithms: k.algorithms?.join(',') ?? '', ocsp: k.ocspResponses?.length ? 'stapled' : 'none' } }) + '\n');
+  }
 
   await new Promise<void>((resolve) => {
     const stop = () => {
+      for (const k of hostKeys.x509) void k.signer.close?.();
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       for (const c of clients) c.end();

@@ -1,0 +1,131 @@
+/**
+ * `ssh-x509 serve --host-cert ... --host-key ...`: the AsyncSSH client (an
+ * independent RFC 6187 implementation) verifies serve's X.509 host
+ * certificate (path to its trust anchor, purpose secureShellServer) and
+ * logs in, for each x509v3 host key algorithm, with the host keys in
+ * PKCS#1, SEC1, PKCS#8 (PEM and DER) and OpenSSH format beside a plain
+ * host key; once with the host key on a SoftHSM token; and refuses it with
+ * another trust anchor. AsyncSSH accepts only the plain signature format
+ * names in the exchange-hash signature (asyncssh SSHKey.verify checks
+ * all_sig_algorithms), so each login also shows the RFC 6187 section 3 name.
+ * Host key file errors name the file and what it holds.
+ */
+import { createPrivateKey } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAsyncSshClient } from './helpers/asyncssh.js';
+import { createTestPki, HOST_CERT, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
+import { startServe, type ServeProcess } from './helpers/serve.js';
+import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
+
+/** Host key algorithm, key kind, and the format its key file is written in. */
+const CASES: Array<[algorithm: string, kind: KeyKind, format: string]> = [
+  ['x509v3-ssh-rsa', 'rsa2048', 'PKCS#1'],
+  ['x509v3-rsa2048-sha256', 'rsa2048', 'PKCS#1'],
+  ['x509v3-ecdsa-sha2-nistp256', 'p256', 'SEC1'],
+  ['x509v3-ecdsa-sha2-nistp384', 'p384', 'PKCS#8'],
+  ['x509v3-ecdsa-sha2-nistp521', 'p521', 'OpenSSH'],
+  ['x509v3-ssh-ed25519', 'ed25519', 'PKCS#8 DER'],
+];
+
+let dir: string;
+let pki: TestPki;
+let otherPki: TestPki;
+let alice: IssuedCert;
+let plainKey: string;
+const hostKeyFiles = new Map<KeyKind, { key: string; chain: string }>();
+
+/** Writes the host key of `cert` in `format`. */
+function writeKey(cert: IssuedCert, format: string): string {
+  const key = createPrivateKey(cert.keyPem);
+  const path = join(dir, `host-${cert.kind}.key`);
+  if (format === 'PKCS#1') writeFileSync(path, key.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 });
+  else if (format === 'SEC1') writeFileSync(path, key.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
+  else if (format === 'PKCS#8 DER') writeFileSync(path, key.export({ type: 'pkcs8', format: 'der' }), { mode: 0o600 });
+  else {
+    writeFileSync(path, cert.keyPem, { mode: 0o600 });
+    if (format === 'OpenSSH') execFileSync('ssh-keygen', ['-q', '-p', '-N', '', '-f', path]);
+  }
+  return path;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssh-x509-serve-hostkeys-'));
+  pki = await createTestPki(join(dir, 'pki'));
+  otherPki = await createTestPki(join(dir, 'other'));
+  alice = await pki.issue('alice', 'p256');
+  for (const [, kind, format] of CASES) {
+    if (hostKeyFiles.has(kind)) continue;
+    const host = await pki.issue(`host-${kind}`, kind, HOST_CERT);
+    hostKeyFiles.set(kind, { key: writeKey(host, format), chain: host.chainPath });
+  }
+  plainKey = join(dir, 'plain_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', plainKey]);
+}, 120_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const login = (port: number, hostTrust: string, hostKeyAlgorithm: string) =>
+  runAsyncSshClient({ port, username: 'alice', keyPath: alice.keyPath, chainPath: alice.chainPath, algorithm: 'x509v3-ecdsa-sha2-nistp256', command: 'id', hostTrust, hostKeyAlgorithm });
+
+describe('ssh-x509 serve with X.509 host keys, verified by AsyncSSH', () => {
+  let server: ServeProcess;
+  beforeAll(async () => {
+    const args = ['--host-key', plainKey];
+    for (const { key, chain } of hostKeyFiles.values()) args.push('--host-key', key, '--host-cert', chain);
+    server = await startServe([...args, '--trust', pki.root.certPath, '--map', 'upn-local', '--allow-sha1', '--revocation', 'off']);
+  }, 60_000);
+  afterAll(async () => {
+    expect(await server.stop()).toBe(0);
+  });
+
+  it.each(CASES)('AsyncSSH verifies the %s host certificate (%s key in %s format) and logs in', async (algorithm) => {
+    const r = await login(server.port, pki.root.certPath, algorithm);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^authenticated alice via x509v3-ecdsa-sha2-nistp256 subject=O=ssh-x509 Test, CN=alice /);
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('control: AsyncSSH with another trust anchor refuses the host certificate', async () => {
+    const r = await login(server.port, otherPki.root.certPath, 'x509v3-ecdsa-sha2-nistp256');
+    expect(r.exitCode).toBe(255);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^ERROR HostKeyNotVerifiable/);
+  });
+
+  it('keeps the plain host key beside them', async () => {
+    const line = execFileSync('ssh-keygen', ['-y', '-f', plainKey], { encoding: 'utf8' }).trim();
+    const r = await runAsyncSshClient({ port: server.port, username: 'alice', keyPath: alice.keyPath, chainPath: alice.chainPath, algorithm: 'x509v3-ecdsa-sha2-nistp256', command: 'id', knownHostKeyLine: line });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+  });
+});
+
+describe('ssh-x509 serve with the X.509 host key on a SoftHSM token', () => {
+  let hsm: SoftHsm;
+  let server: ServeProcess;
+  beforeAll(async () => {
+    hsm = await createSoftHsm([{ label: 'host', pin: '8642', keys: [{ name: 'host-token', kind: 'p256', id: '01', source: 'generate', cert: HOST_CERT }] }], { pki });
+    server = await startServe(
+      ['--pkcs11-module', hsm.module, '--pkcs11-uri', 'pkcs11:token=host;id=%01', '--pin-env', 'HOST_PIN', '--host-intermediates', pki.intermediate.certPath, '--trust', pki.root.certPath, '--map', 'upn-local', '--revocation', 'off'],
+      { env: { ...hsm.env, HOST_PIN: '8642' } },
+    );
+  }, 120_000);
+  afterAll(async () => {
+    expect(await server?.stop()).toBe(0);
+    hsm?.cleanup();
+  });
+
+  it('AsyncSSH verifies the token host certificate (key generated on the token) and logs in', async () => {
+    const r = await login(server.port, pki.root.certPath, 'x509v3-ecdsa-sha2-nistp256');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^authenticated alice via x509v3-ecdsa-sha2-nistp256 /);
+    expect(r.exitCode).toBe(0);
+    expect(server.log()).toMatch(/X\.509 host key.*subject="?O=ssh-x509 Test, CN=host-token/);
+  });
+});
