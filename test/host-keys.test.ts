@@ -13,10 +13,12 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ssh2 from 'ssh2';
-import { decodePublicKeyBlob, SoftwareSigner, x509Authentication, x509Server, X509Verifier, type Signer, type VerifyResult } from '../src/index.js';
+import { verify as cryptoVerify } from 'node:crypto';
+import { decodePublicKeyBlob, decodeSignatureBlob, ErrorCodes, getAlgorithm, SoftwareSigner, SshX509Error, type TraceEvent, x509Authentication, x509Server, X509Verifier, type Signer, type VerifyResult } from '../src/index.js';
 import { runAsyncSshClient } from './helpers/asyncssh.js';
 import { createTestPki, HOST_CERT, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
-import { ssh2Exec } from './helpers/ssh2-run.js';
+import { probeKexReply } from './helpers/kex-probe.js';
+import { OpensslRevocation } from './helpers/revocation.js';
 
 const HOST_CASES: Array<[algorithm: string, kind: KeyKind]> = [
   ['x509v3-ssh-rsa', 'rsa2048'],
@@ -33,6 +35,7 @@ let otherPki: TestPki;
 let alice: IssuedCert;
 let rsauser: IssuedCert;
 const hostSigners = new Map<KeyKind, Signer>();
+let stapled: Buffer;
 
 /** An ssh2 Server answering exec with the account; `x509` decides whether it goes through x509Server. */
 async function startServer(opts: { x509?: Parameters<typeof x509Server>[1]; hostKeys?: Array<string | Buffer> }, verifier: X509Verifier) {
@@ -84,6 +87,11 @@ beforeAll(async () => {
   for (const kind of new Set(HOST_CASES.map((c) => c[1]))) {
     const host = await pki.issue(`host-${kind}`, kind, HOST_CERT);
     hostSigners.set(kind, await SoftwareSigner.fromFiles({ certificateFile: host.chainPath, keyFile: host.keyPath }));
+    if (kind === 'p256') {
+      const rev = new OpensslRevocation(join(dir, 'ca'), pki.intermediate);
+      rev.valid(host.certPem);
+      stapled = rev.ocspResponse(host.certPath);
+    }
   }
   const plainKeyPath = join(dir, 'host_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', plainKeyPath]);
@@ -94,7 +102,7 @@ beforeAll(async () => {
       x509: {
         hostKeys: [
           { signer: hostSigners.get('rsa2048')!, algorithms: ['x509v3-rsa2048-sha256', 'x509v3-ssh-rsa'] },
-          hostSigners.get('p256')!,
+          { signer: hostSigners.get('p256')!, ocspResponses: () => [stapled] },
           hostSigners.get('p384')!,
           hostSigners.get('p521')!,
           hostSigners.get('ed25519')!,
@@ -150,6 +158,24 @@ describe('x509Server: X.509 host keys, verified by AsyncSSH', () => {
 
 /** ssh2 1.17's own server-sig-algs string (lib/protocol/Protocol.js sendExtInfo), comma missing after nistp521. */
 const SSH2_OWN = 'ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-dss';
+
+describe('the KEX reply on the wire (an independent probe computes H)', () => {
+  it.each(HOST_CASES)('%s: K_S is the RFC 6187 blob, and H is signed under the RFC 6187 section 3 format name', async (algorithm, kind) => {
+    const alg = getAlgorithm(algorithm);
+    const reply = await probeKexReply(x509.port, algorithm);
+    const blob = decodePublicKeyBlob(reply.hostKeyBlob);
+    const chain = hostSigners.get(kind)!.chain;
+    expect(blob.algorithm).toBe(algorithm);
+    expect(blob.certificates.map((c) => Buffer.from(c))).toEqual(chain.der.map((c) => Buffer.from(c)));
+    expect(blob.ocspResponses.map((o) => Buffer.from(o))).toEqual(kind === 'p256' ? [stapled] : []);
+    // Strict decoding: the format name must be the RFC 6187 one (ecdsa-sha2-nistp256, rsa2048-sha256, ssh-rsa, ssh-ed25519).
+    const sig = decodeSignatureBlob(reply.signatureBlob, alg);
+    expect(sig.format).toBe(alg.signatureFormat);
+    expect(sig.format.startsWith('x509v3-')).toBe(false);
+    const ok = cryptoVerify(alg.hash, reply.exchangeHash, { key: chain.publicKey, ...(alg.keyType === 'ec' ? { dsaEncoding: 'ieee-p1363' as const } : {}) }, sig.primitive);
+    expect(ok).toBe(true);
+  });
+});
 
 describe('what the servers advertise, as OpenSSH\'s client sees it', () => {
   it('x509Server: x509v3 host key algorithms first, then the plain key; server-sig-algs with the verifier\'s names first, comma-separated', async () => {
@@ -217,5 +243,40 @@ describe('a plain ssh2 pair in the same process', () => {
     const here = await (createRequire(import.meta.url)(helper) as (s: typeof ssh2, k: Buffer) => Promise<unknown>)(ssh2, plainHostKey);
     expect(JSON.parse(JSON.stringify(here))).toEqual(JSON.parse(fresh));
     expect(JSON.parse(fresh)).toMatchObject({ server: { serverHostKey: 'ssh-ed25519' }, client: { serverHostKey: 'ssh-ed25519' } });
+  });
+});
+
+describe('x509Server edges', () => {
+  it('a host key that fails to sign ends that key exchange (KEY_EXCHANGE_FAILED), with the failure in the trace and no key material', async () => {
+    const good = hostSigners.get('p256')!;
+    const failing: Signer = { chain: good.chain, label: 'pulled card', sign: () => Promise.reject(new SshX509Error(ErrorCodes.SIGN_FAILED, 'the card was removed')) };
+    const events: TraceEvent[] = [];
+    const s = await startServer({ x509: { hostKeys: [failing], logger: (e: TraceEvent) => events.push(e) } }, verifier);
+    try {
+      // SSH_DISCONNECT_KEY_EXCHANGE_FAILED (RFC 4250 section 4.2.2).
+      await expect(probeKexReply(s.port, 'x509v3-ecdsa-sha2-nistp256')).rejects.toThrow(/disconnected \(reason 3\)/);
+      expect(events.map((e) => e.message)).toContain('host key signature failed: the card was removed');
+      expect(events[0]!.fields).toMatchObject({ algorithm: 'x509v3-ecdsa-sha2-nistp256', code: 'ERR_SIGN_FAILED' });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('is idempotent per server: a second call replaces the host keys for later connections', async () => {
+    const s = await startServer({ x509: { hostKeys: [hostSigners.get('p256')!] } }, verifier);
+    try {
+      x509Server(s.server, { hostKeys: [hostSigners.get('p384')!] });
+      const blob = decodePublicKeyBlob((await probeKexReply(s.port, 'x509v3-ecdsa-sha2-nistp384')).hostKeyBlob);
+      expect(Buffer.from(blob.certificates[0]!)).toEqual(Buffer.from(hostSigners.get('p384')!.chain.der[0]!));
+      await expect(probeKexReply(s.port, 'x509v3-ecdsa-sha2-nistp256')).rejects.toThrow(/disconnected \(reason 3\)/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses what is not an ssh2 Server with ERR_SSH2_UNSUPPORTED, and a key that does not fit a requested algorithm', () => {
+    expect(() => x509Server({}, {})).toThrow(expect.objectContaining({ code: 'ERR_SSH2_UNSUPPORTED' }));
+    const server = new ssh2.Server({ hostKeys: [] });
+    expect(() => x509Server(server, { hostKeys: [{ signer: hostSigners.get('p256')!, algorithms: ['x509v3-ssh-ed25519'] }] })).toThrow(expect.objectContaining({ code: 'ERR_KEY_ALGORITHM_MISMATCH' }));
   });
 });

@@ -18,7 +18,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAsyncSshClient } from './helpers/asyncssh.js';
 import { createTestPki, HOST_CERT, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
+import { probeKexReply } from './helpers/kex-probe.js';
+import { OpensslRevocation } from './helpers/revocation.js';
 import { startServe, type ServeProcess } from './helpers/serve.js';
+import { runCommand } from './helpers/ssh2-run.js';
+import { decodePublicKeyBlob } from '../src/index.js';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 
 /** Host key algorithm, key kind, and the format its key file is written in. */
@@ -37,6 +41,8 @@ let otherPki: TestPki;
 let alice: IssuedCert;
 let plainKey: string;
 const hostKeyFiles = new Map<KeyKind, { key: string; chain: string }>();
+let ocspFile: string;
+let ocspDer: Buffer;
 
 /** Writes the host key of `cert` in `format`. */
 function writeKey(cert: IssuedCert, format: string): string {
@@ -61,6 +67,13 @@ beforeAll(async () => {
     if (hostKeyFiles.has(kind)) continue;
     const host = await pki.issue(`host-${kind}`, kind, HOST_CERT);
     hostKeyFiles.set(kind, { key: writeKey(host, format), chain: host.chainPath });
+    if (kind === 'p384') {
+      const rev = new OpensslRevocation(join(dir, 'ca'), pki.intermediate);
+      rev.valid(host.certPem);
+      ocspDer = rev.ocspResponse(host.certPath);
+      ocspFile = join(dir, 'host-p384.ocsp.der');
+      writeFileSync(ocspFile, ocspDer);
+    }
   }
   plainKey = join(dir, 'plain_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', plainKey]);
@@ -78,7 +91,7 @@ describe('ssh-x509 serve with X.509 host keys, verified by AsyncSSH', () => {
   beforeAll(async () => {
     const args = ['--host-key', plainKey];
     for (const { key, chain } of hostKeyFiles.values()) args.push('--host-key', key, '--host-cert', chain);
-    server = await startServe([...args, '--trust', pki.root.certPath, '--map', 'upn-local', '--allow-sha1', '--revocation', 'off']);
+    server = await startServe([...args, '--host-ocsp', ocspFile, '--trust', pki.root.certPath, '--map', 'upn-local', '--allow-sha1', '--revocation', 'off']);
   }, 60_000);
   afterAll(async () => {
     expect(await server.stop()).toBe(0);
@@ -96,6 +109,13 @@ describe('ssh-x509 serve with X.509 host keys, verified by AsyncSSH', () => {
     expect(r.exitCode).toBe(255);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^ERROR HostKeyNotVerifiable/);
+  });
+
+  it('--host-ocsp staples the response into K_S of the certificate it answers for, and only there', async () => {
+    const p384 = decodePublicKeyBlob((await probeKexReply(server.port, 'x509v3-ecdsa-sha2-nistp384')).hostKeyBlob);
+    expect(p384.ocspResponses.map((o) => Buffer.from(o))).toEqual([ocspDer]);
+    const p256 = decodePublicKeyBlob((await probeKexReply(server.port, 'x509v3-ecdsa-sha2-nistp256')).hostKeyBlob);
+    expect(p256.ocspResponses).toEqual([]);
   });
 
   it('keeps the plain host key beside them', async () => {
@@ -127,5 +147,51 @@ describe('ssh-x509 serve with the X.509 host key on a SoftHSM token', () => {
     expect(r.stdout).toMatch(/^authenticated alice via x509v3-ecdsa-sha2-nistp256 /);
     expect(r.exitCode).toBe(0);
     expect(server.log()).toMatch(/X\.509 host key.*subject="?O=ssh-x509 Test, CN=host-token/);
+  });
+});
+
+describe('ssh-x509 serve: host key errors name the file and what it holds', () => {
+  const serve = (...args: string[]) => runCommand(['serve', '--listen', '127.0.0.1:0', '--trust', pki.root.certPath, '--map', 'upn-local', ...args], { env: { SECRET_PASS: 'not-it' } });
+  const file = (name: string, content: string | Buffer) => {
+    const path = join(dir, name);
+    writeFileSync(path, content, { mode: 0o600 });
+    return path;
+  };
+
+  it.each([
+    ['a missing file', () => join(dir, 'nope.key'), /cannot read host key file .*nope\.key: ENOENT/],
+    ['a certificate', () => alice.certPath, /alice[/\\]cert\.pem: holds a certificate, not a private key/],
+    ['an OpenSSH public key line', () => `${plainKey}.pub`, /plain_ed25519\.pub: holds a public key, not a private key/],
+    ['text that is no key', () => file('notes.txt', 'hello\n'), /notes\.txt: is not a private key in PKCS#8, PKCS#1, SEC1 or OpenSSH format \(found text that is no key\)/],
+    ['binary data', () => file('random.bin', Buffer.from([0x30, 0x03, 0x02, 0x01, 0x05, 0xff])), /random\.bin: is not a private key .*\(found 6 bytes of binary data/],
+    [
+      'an encrypted PKCS#8 key without passphrase',
+      () => file('enc.pem', createPrivateKey(alice.keyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' })),
+      /enc\.pem: the private key is encrypted and no passphrase was given/,
+    ],
+  ])('%s', async (_what, path, message) => {
+    const r = await serve('--host-key', path());
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/Cannot parse privateKey|at .*\.js:\d+|BEGIN|not-it/);
+  });
+
+  it('an encrypted OpenSSH key without passphrase, and with a wrong one', async () => {
+    const path = join(dir, 'enc_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'right', '-f', path]);
+    const r = await serve('--host-key', path);
+    expect(r.stderr).toMatch(/enc_ed25519: the OpenSSH private key is encrypted: give its passphrase/);
+    const wrong = await serve('--host-key', path, '--passphrase-env', 'SECRET_PASS');
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/enc_ed25519: /);
+    expect(wrong.stderr).not.toMatch(/Cannot parse privateKey|not-it/);
+  });
+
+  it('a --host-cert whose key is not among the --host-key files, and a --host-ocsp that is no OCSP response', async () => {
+    const r = await serve('--host-key', plainKey, '--host-cert', hostKeyFiles.get('p256')!.chain);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--host-cert .*host-p256[/\\]chain\.pem: no --host-key holds the private key of any of its certificates/);
+    const o = await serve('--host-key', plainKey, '--host-ocsp', alice.certPath);
+    expect(o.stderr).toMatch(/--host-ocsp .*alice[/\\]cert\.pem is not a successful DER OCSP response/);
   });
 });

@@ -15,6 +15,40 @@
  * refusing with `ERR_SSH2_UNSUPPORTED` on an ssh2 whose internals it does
  * not recognise.
  *
+ * The server side ({@link Ssh2Compat.attachServer}, used by `x509Server`)
+ * touches only the `Server` instances given to it. What ssh2 1.17's source
+ * shows, and what is done about it:
+ *
+ * - lib/server.js builds the host key map and the KEXINIT offer once in
+ *   the Server constructor, refusing x509v3 names in
+ *   `algorithms.serverHostKey` ("Unsupported algorithm"); each connection's
+ *   Protocol object keeps them as `_hostKeys` and `_offer`. The Server emits
+ *   `connection` after the client's identification line and before it sends
+ *   its own KEXINIT (Protocol.js, `onHeader` then `kexinit`). So the
+ *   server's `emit` is wrapped, and on `connection` that connection's
+ *   `_offer` is replaced by a KexInit (lib/protocol/kex.js) whose host key
+ *   list has the x509v3 names first, and `_hostKeys` by a copy with one key
+ *   object per x509v3 name.
+ * - lib/protocol/kex.js `finish()` (server side) hashes
+ *   `hostKey.getPublicSSH()` as K_S, calls `hostKey.sign(H)` synchronously,
+ *   writes the KEX reply with the *negotiated* name as the signature name
+ *   (the x509v3 name, where RFC 6187 section 3 wants the format name),
+ *   encrypts it and sends NEWKEYS at once (resetting the sequence number
+ *   in strict kex). Our key object's `sign()` returns a placeholder and
+ *   holds what goes out next: the reply (read before compression and kept
+ *   out of the stream), NEWKEYS and the sequence number writes, in order.
+ *   When the {@link X509HostKeyInfo} has signed (asynchronously: a token
+ *   can), the reply is rebuilt with the RFC 6187 signature blob and sent,
+ *   then the rest is released. The client sends nothing before the reply;
+ *   a signing failure ends the connection with KEY_EXCHANGE_FAILED.
+ * - server-sig-algs (RFC 8308): Protocol.js `sendExtInfo` is module-local
+ *   and sends a fixed list (1.17 lacks the comma between
+ *   `ecdsa-sha2-nistp521` and `rsa-sha2-512`) from `_onHandshakeComplete`
+ *   when `_kex.remoteExtInfoEnabled`. For our connections that flag is
+ *   cleared in a wrapper of `_onHandshakeComplete`, and our EXT_INFO (the
+ *   hooks' names, then ssh2's own, comma-separated) goes out through
+ *   `sendPacket` as the first packet after NEWKEYS.
+ *
  * @module
  */
 import { createRequire } from 'node:module';
@@ -442,7 +476,7 @@ function patchConnection(internals: Ssh2Internals, si: ServerInternals, state: S
   if (hooks.hostKeys.length > 0) {
     proto._offer = offerWithHostKeys(si, state, proto._offer);
     const keys = Object.assign(Object.create(null) as Record<string, unknown>, proto._hostKeys);
-    for (const k of hooks.hostKeys) if (!(k.algorithm in keys)) keys[k.algorithm] = connectionHostKey(internals, si, proto, k);
+    for (const k of hooks.hostKeys) if (!(k.algorithm in keys)) keys[k.algorithm] = connectionHostKey(si, proto, k);
     proto._hostKeys = keys;
   }
   // ssh2 sends its EXT_INFO inside _onHandshakeComplete after the first
@@ -498,12 +532,12 @@ function sendServerSigAlgs(internals: Ssh2Internals, si: ServerInternals, proto:
  * name, so `sign()` returns a placeholder and holds the outgoing packets
  * ({@link holdKexReply}); the reply is rebuilt once the signer answers.
  */
-function connectionHostKey(internals: Ssh2Internals, si: ServerInternals, proto: ServerProtocol, key: X509HostKeyInfo): object {
+function connectionHostKey(si: ServerInternals, proto: ServerProtocol, key: X509HostKeyInfo): object {
   return {
     type: key.algorithm,
     getPublicSSH: () => Buffer.from(key.publicKeyBlob()),
     sign: (exchangeHash: Buffer) => {
-      holdKexReply(internals, si, proto, key, Buffer.from(exchangeHash));
+      holdKexReply(si, proto, key, Buffer.from(exchangeHash));
       return Buffer.alloc(0);
     },
   };
@@ -515,7 +549,7 @@ function connectionHostKey(internals: Ssh2Internals, si: ServerInternals, proto:
  * exchange hash, then sends the reply with the real signature blob and
  * releases the rest. The client sends nothing before it has the reply.
  */
-function holdKexReply(internals: Ssh2Internals, si: ServerInternals, proto: ServerProtocol, key: X509HostKeyInfo, exchangeHash: Buffer): void {
+function holdKexReply(si: ServerInternals, proto: ServerProtocol, key: X509HostKeyInfo, exchangeHash: Buffer): void {
   const w = proto._packetRW.write;
   const cipher = proto._cipher;
   let seqno = cipher.outSeqno;

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { createPublicKey, type KeyObject } from 'node:crypto';
+import * as pkijs from 'pkijs';
 import { x509Authentication, type Ssh2AuthContext } from '../../adapters/ssh2/server.js';
 import { parsePrivateKey, plainHostKey, x509Server, type Ssh2HostKeyEntry, type X509HostKey } from '../../adapters/ssh2/host-keys.js';
 import { certificatePublicKey } from '../../certs/key.js';
@@ -32,11 +33,11 @@ const USAGE = `usage: ssh-x509 serve --listen <addr:port> --host-key <file> [--h
 
 Host keys: each --host-key (PKCS#8, PKCS#1, SEC1 or OpenSSH format) is a plain
 host key, unless a --host-cert chain's leaf certifies it: then it is an X.509
-host key (x509v3-* host key algorithms, RFC 6187), offered first. --host-ocsp
-staples a DER OCSP response for the i-th --host-cert's leaf. With
+host key (x509v3-* host key algorithms, RFC 6187), offered first. With
 --pkcs11-module the X.509 host key is on a token (certificate from the token,
-intermediates from --host-intermediates). --allow-sha1 also offers
-x509v3-ssh-rsa.`;
+intermediates from --host-intermediates). Each --host-ocsp (a DER OCSP
+response) is stapled into the host key blob of the certificate it answers
+for. --allow-sha1 also offers x509v3-ssh-rsa.`;
 
 function usage(msg: string): never {
   throw new SshX509Error(ErrorCodes.USAGE, `${msg}\n${USAGE}`);
@@ -76,17 +77,27 @@ async function loadHostKeys(v: ServeValues, io: CliIo, allowSha1: boolean): Prom
   if (v['passphrase-env'] !== undefined && passphrase === undefined) usage(`--passphrase-env names ${v['passphrase-env']}, which is not set`);
   const files = v['host-key'] ?? [];
   const keys = await Promise.all(files.map(async (f) => ({ file: f, key: parsePrivateKey(await readInputFile(f, 'host key file'), f, passphrase !== undefined ? { passphrase } : {}) })));
-  const ocsp = await Promise.all((v['host-ocsp'] ?? []).map((f) => readInputFile(f, 'OCSP response file')));
+  const ocspFiles = v['host-ocsp'] ?? [];
+  const ocsp = await Promise.all(ocspFiles.map(async (f) => readOcspResponse(await readInputFile(f, 'OCSP response file'), f)));
+  const stapled = new Set<number>();
+  /** The --host-ocsp responses that answer for this leaf (matched by serial number). */
+  const ocspFor = (signer: Signer) => {
+    const serial = signer.chain.leaf.serialNumber.toLowerCase().replace(/^(00)+/, '');
+    const i = ocsp.findIndex((o) => o.serials.includes(serial));
+    if (i < 0) return {};
+    stapled.add(i);
+    return { ocspResponses: [ocsp[i]!.der] };
+  };
   const used = new Set<number>();
   const x509: X509HostKey[] = [];
   const algorithms = (signer: Signer) => signer.chain.algorithms({ allowSha1 }).map((a) => a.name);
-  for (const [i, certFile] of (v['host-cert'] ?? []).entries()) {
+  for (const certFile of v['host-cert'] ?? []) {
     const certificates = await readCertificateFile(certFile);
     const at = keys.findIndex(({ key }) => certificates.some((c) => samePublicKey(certificatePublicKey(c), key)));
     if (at < 0) throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `--host-cert ${certFile}: no --host-key holds the private key of ${certificates.length > 1 ? 'any of its certificates' : 'its certificate'}`);
     used.add(at);
     const signer = SoftwareSigner.create({ certificates, privateKey: keys[at]!.key, label: `host key ${keys[at]!.file}` });
-    x509.push({ signer, algorithms: algorithms(signer), ...(ocsp[i] ? { ocspResponses: [ocsp[i]] } : {}) });
+    x509.push({ signer, algorithms: algorithms(signer), ...ocspFor(signer) });
   }
   if (v['pkcs11-module']) {
     const { openPkcs11Signer, envPin } = await import('../../pkcs11.js');
@@ -97,11 +108,26 @@ async function loadHostKeys(v: ServeValues, io: CliIo, allowSha1: boolean): Prom
       ...(v['host-intermediates']?.length ? { intermediates: v['host-intermediates'][0] } : {}),
       pin: envPin(v['pin-env'], io.env),
     });
-    const i = x509.length;
-    x509.push({ signer, algorithms: algorithms(signer), ...(ocsp[i] ? { ocspResponses: [ocsp[i]] } : {}) });
+    x509.push({ signer, algorithms: algorithms(signer), ...ocspFor(signer) });
   }
+  const unused = ocspFiles.filter((_, i) => !stapled.has(i));
+  if (unused.length) usage(`--host-ocsp ${unused.join(', ')}: answers for no host certificate's leaf`);
   const plain = keys.filter((_, i) => !used.has(i)).map(({ file, key }) => plainHostKey(key, file));
   return { plain, x509 };
+}
+
+/** A --host-ocsp file: its bytes, once they parse as a DER OCSPResponse (RFC 6960 section 4.2.1), and the serial numbers it answers for. */
+function readOcspResponse(der: Buffer, file: string): { der: Buffer; serials: string[] } {
+  try {
+    const response = pkijs.OCSPResponse.fromBER(der);
+    const bytes = response.responseBytes?.response.valueBlock.valueHexView;
+    if (!bytes) throw new Error('no response bytes (not a successful response)');
+    const basic = pkijs.BasicOCSPResponse.fromBER(bytes);
+    const serials = basic.tbsResponseData.responses.map((r) => Buffer.from(r.certID.serialNumber.valueBlock.valueHexView).toString('hex').replace(/^(00)+/, ''));
+    return { der, serials };
+  } catch (e) {
+    throw new SshX509Error(ErrorCodes.BLOB_INVALID, `--host-ocsp ${file} is not a successful DER OCSP response (as \`openssl ocsp -respout\` writes one)`, { cause: e });
+  }
 }
 
 function samePublicKey(a: KeyObject, b: KeyObject): boolean {
@@ -147,7 +173,6 @@ export const runServe: Command = async (argv, io) => {
   }
   if (!values.listen) usage('--listen is required');
   if (!values['host-key']?.length && !values['pkcs11-module']) usage('--host-key is required (or a host key on a token with --pkcs11-module)');
-  if ((values['host-ocsp']?.length ?? 0) > (values['host-cert']?.length ?? 0) + (values['pkcs11-module'] ? 1 : 0)) usage('each --host-ocsp belongs to one --host-cert (or the token host key), in order');
   if (!values.trust?.length) usage('at least one --trust is required');
   const { host, port } = parseListen(values.listen);
   const maps = (values.map ?? []).map((m) => {
