@@ -123,33 +123,19 @@ afterAll(async () => {
 });
 
 describe('x509Server: X.509 host keys, verified by AsyncSSH', () => {
+  /** AsyncSSH logs in as alice, checking the host certificate against `hostTrust` under `hostKeyAlgorithm` only. */
+  const aliceLogin = (hostTrust: string, hostKeyAlgorithm: string) =>
+    runAsyncSshClient({ port: x509.port, username: 'alice', keyPath: alice.keyPath, chainPath: alice.chainPath, algorithm: 'x509v3-ecdsa-sha2-nistp256', command: 'id', hostTrust, hostKeyAlgorithm });
+
   it.each(HOST_CASES)('AsyncSSH verifies the %s host certificate (%s key) and logs in', async (hostKeyAlgorithm) => {
-    const r = await runAsyncSshClient({
-      port: x509.port,
-      username: 'alice',
-      keyPath: alice.keyPath,
-      chainPath: alice.chainPath,
-      algorithm: 'x509v3-ecdsa-sha2-nistp256',
-      command: 'id',
-      hostTrust: pki.root.certPath,
-      hostKeyAlgorithm,
-    });
+    const r = await aliceLogin(pki.root.certPath, hostKeyAlgorithm);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('authenticated alice via x509v3-ecdsa-sha2-nistp256\n');
     expect(r.exitCode).toBe(0);
   });
 
   it('control: AsyncSSH with another trust anchor refuses the host certificate', async () => {
-    const r = await runAsyncSshClient({
-      port: x509.port,
-      username: 'alice',
-      keyPath: alice.keyPath,
-      chainPath: alice.chainPath,
-      algorithm: 'x509v3-ecdsa-sha2-nistp256',
-      command: 'id',
-      hostTrust: otherPki.root.certPath,
-      hostKeyAlgorithm: 'x509v3-ecdsa-sha2-nistp256',
-    });
+    const r = await aliceLogin(otherPki.root.certPath, 'x509v3-ecdsa-sha2-nistp256');
     expect(r.exitCode).toBe(255);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^ERROR HostKeyNotVerifiable/);
