@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ssh2 from 'ssh2';
-import { verify as cryptoVerify } from 'node:crypto';
-import { decodePublicKeyBlob, decodeSignatureBlob, ErrorCodes, getAlgorithm, SoftwareSigner, SshX509Error, type TraceEvent, x509Authentication, x509Server, X509Verifier, type Signer, type VerifyResult } from '../src/index.js';
+import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { decodePublicKeyBlob, decodeSignatureBlob, ErrorCodes, getAlgorithm, installSsh2Compat, sshPublicKeyBlob, wrapSignature, SoftwareSigner, SshX509Error, type TraceEvent, x509Authentication, x509Server, X509Verifier, type Signer, type VerifyResult } from '../src/index.js';
 import { runAsyncSshClient } from './helpers/asyncssh.js';
 import { createTestPki, HOST_CERT, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
 import { probeKexReply } from './helpers/kex-probe.js';
@@ -233,6 +233,87 @@ describe('a plain ssh2 pair in the same process', () => {
 });
 
 describe('x509Server edges', () => {
+  it('a slow signer (300 ms, as a token may be): AsyncSSH waits for the reply and logs in', async () => {
+    const good = hostSigners.get('p256')!;
+    let signs = 0;
+    const slow: Signer = {
+      chain: good.chain,
+      label: 'slow',
+      sign: async (data, hash) => {
+        signs++;
+        await new Promise((r) => setTimeout(r, 300));
+        return good.sign(data, hash);
+      },
+    };
+    const s = await startServer({ x509: { hostKeys: [slow], verifier } }, verifier);
+    try {
+      const r = await runAsyncSshClient({ port: s.port, username: 'alice', keyPath: alice.keyPath, chainPath: alice.chainPath, algorithm: 'x509v3-ecdsa-sha2-nistp256', command: 'id', hostTrust: pki.root.certPath, hostKeyAlgorithm: 'x509v3-ecdsa-sha2-nistp256' });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('authenticated alice via x509v3-ecdsa-sha2-nistp256\n');
+      expect(signs).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the held reply under strict kex and a rekey in the encrypted transport (ssh2 Client; the compat hook with a plain key name)', async () => {
+    // AsyncSSH 2.10 cannot rekey with ssh2 1.17 at all (it sends SSH_MSG_IGNORE inside the key
+    // exchange, which ssh2 refuses: "Received unexpected packet type 2"), and ssh2's Client knows
+    // no x509v3 host key; so the same asynchronous reply path is driven under a plain name here.
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const blob = sshPublicKeyBlob(publicKey);
+    let signs = 0;
+    const server = new ssh2.Server({ hostKeys: [] }, (c) => {
+      c.on('authentication', (ctx) => ctx.accept());
+      c.on('ready', () => c.on('session', (accept) => accept().on('exec', (acceptExec) => {
+        const stream = acceptExec();
+        // Server-initiated rekey (ssh2's Connection.rekey), answered once it has completed.
+        c.rekey(() => {
+          stream.exit(0);
+          stream.end('after rekey\n');
+        });
+      })));
+      c.on('error', () => undefined);
+    });
+    installSsh2Compat().attachServer(server, {
+      hostKeys: [{
+        algorithm: 'ssh-ed25519',
+        publicKeyBlob: () => blob,
+        signExchangeHash: async (h) => {
+          signs++;
+          await new Promise((r) => setTimeout(r, 100));
+          return wrapSignature('ssh-ed25519', cryptoSign(null, h, privateKey));
+        },
+      }],
+      serverSigAlgs: [],
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const client = new ssh2.Client();
+    const negotiated: Array<{ kex: string }> = [];
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        client.on('error', reject);
+        client.on('handshake', (n) => negotiated.push(n));
+        client.on('ready', () =>
+          client.exec('x', (e, stream) => {
+            if (e) return reject(e);
+            let data = '';
+            stream.on('data', (d: Buffer) => (data += d)).on('close', () => resolve(data));
+          }),
+        );
+        // chacha20-poly1305 puts the sequence number in its nonce, so a wrong one after NEWKEYS (strict kex resets it) breaks the stream.
+        client.connect({ host: '127.0.0.1', port, username: 'u', password: 'p', hostVerifier: (key: Buffer) => key.equals(blob), algorithms: { cipher: ['chacha20-poly1305@openssh.com'] } });
+      });
+      expect(out).toBe('after rekey\n');
+      expect(signs).toBe(2);
+      expect(negotiated).toHaveLength(2);
+    } finally {
+      client.end();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('a host key that fails to sign ends that key exchange (KEY_EXCHANGE_FAILED), with the failure in the trace and no key material', async () => {
     const good = hostSigners.get('p256')!;
     const failing: Signer = { chain: good.chain, label: 'pulled card', sign: () => Promise.reject(new SshX509Error(ErrorCodes.SIGN_FAILED, 'the card was removed')) };
