@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
+import { x509Server } from '../src/adapters/ssh2/host-keys.js';
 import { x509Authentication } from '../src/adapters/ssh2/server.js';
 import type { TraceEvent } from '../src/adapters/trace.js';
 import { X509Verifier, type VerifyResult } from '../src/verify/verifier.js';
@@ -34,6 +35,9 @@ export async function startExampleServer(hostKeyPath: string, rootPath: string, 
     });
     client.on('error', () => undefined);
   });
+  // server-sig-algs names the x509v3 algorithms the verifier accepts (clients such as AsyncSSH
+  // and PKIX-SSH offer only those); give `hostKeys` here to offer an X.509 host certificate too.
+  x509Server(server, { verifier });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
