@@ -293,49 +293,60 @@ export function installSsh2Compat(options: { ssh2Entry?: string } = {}): Ssh2Com
   const compat: Ssh2Compat = {
     version: internals.version,
     BaseAgent: internals.BaseAgent,
-    makeKey(info, comment) {
-      const key = Object.create(base) as Record<string | symbol, unknown>;
-      Object.defineProperties(key, {
-        [X509_KEY]: { value: info },
-        type: { value: info.algorithm, enumerable: true },
-        comment: { value: comment, enumerable: true },
-        getPublicSSH: { value: () => Buffer.from(info.publicKeyBlob) },
-        getPublicPEM: { value: () => null },
-        getPrivatePEM: { value: () => null },
-        isPrivateKey: { value: () => false },
-        // Signing goes through the agent; a synchronous sign() cannot reach a smartcard.
-        sign: { value: () => new Error('ssh-x509 keys sign through their agent') },
-        verify: { value: () => new Error('ssh-x509 keys do not verify') },
-        equals: { value: (other: unknown) => Buffer.isBuffer(other) && Buffer.from(info.publicKeyBlob).equals(other) },
-      });
-      return key;
-    },
+    makeKey: (info, comment) => derivedKey(base, {
+      type: info.algorithm,
+      comment,
+      publicKeyBlob: info.publicKeyBlob,
+      [X509_KEY]: info,
+      // Signing goes through the agent; a synchronous sign() cannot reach a smartcard.
+      sign: () => new Error('ssh-x509 keys sign through their agent'),
+    }),
     parsePublicKey: (line) => parsePublicKeyWith(internals, line),
     attachServer: (server, hooks) => attachServer(internals, server, hooks),
-    parsePrivateKey: (data, passphrase) => {
-      const k = (internals.parseKey as (d: Buffer, p?: string) => unknown)(data, passphrase);
-      const one = Array.isArray(k) ? (k[0] as unknown) : k;
-      return one instanceof Error ? one : typeof one === 'object' && one !== null ? one : new Error('no key found');
-    },
-    makePlainHostKey(info) {
-      const key = Object.create(base) as Record<string | symbol, unknown>;
-      Object.defineProperties(key, {
-        type: { value: info.type, enumerable: true },
-        comment: { value: '', enumerable: true },
-        getPublicSSH: { value: () => Buffer.from(info.publicKeyBlob) },
-        // ssh2's Server only checks that this is not null (a private key); the key itself stays in its KeyObject.
-        getPrivatePEM: { value: () => '(held by ssh-x509)' },
-        getPublicPEM: { value: () => null },
-        isPrivateKey: { value: () => true },
-        sign: { value: (data: Buffer, hash?: string) => info.sign(data, hash) },
-        verify: { value: () => new Error('ssh-x509 host keys do not verify') },
-        equals: { value: (other: unknown) => Buffer.isBuffer(other) && Buffer.from(info.publicKeyBlob).equals(other) },
-      });
-      return key;
-    },
+    parsePrivateKey: (data, passphrase) => parsePrivateKeyWith(internals, data, passphrase),
+    makePlainHostKey: (info) => derivedKey(base, { type: info.type, comment: '', publicKeyBlob: info.publicKeyBlob, private: true, sign: info.sign }),
   };
   if (!options.ssh2Entry) installed = compat;
   return compat;
+}
+
+/** What a key object derived from ssh2's own (see {@link derivedKey}) says about itself. */
+interface DerivedKeyProps {
+  type: string;
+  comment: string;
+  publicKeyBlob: Uint8Array;
+  /** A host key: ssh2's Server only checks that `getPrivatePEM()` is not null; the key itself stays where it is. */
+  private?: boolean;
+  sign: (data: Buffer, hash?: string) => Buffer | Error;
+  [X509_KEY]?: X509KeyInfo;
+}
+
+/**
+ * A key object whose prototype is a real parsed ssh2 key, so that ssh2's
+ * private `isParsedKey` test lets it through unchanged, with our own type,
+ * public blob and signing.
+ */
+function derivedKey(base: object, p: DerivedKeyProps): object {
+  const key = Object.create(base) as Record<string | symbol, unknown>;
+  Object.defineProperties(key, {
+    ...(p[X509_KEY] ? { [X509_KEY]: { value: p[X509_KEY] } } : {}),
+    type: { value: p.type, enumerable: true },
+    comment: { value: p.comment, enumerable: true },
+    getPublicSSH: { value: () => Buffer.from(p.publicKeyBlob) },
+    getPublicPEM: { value: () => null },
+    getPrivatePEM: { value: () => (p.private ? '(held by ssh-x509)' : null) },
+    isPrivateKey: { value: () => p.private === true },
+    sign: { value: p.sign },
+    verify: { value: () => new Error('ssh-x509 keys do not verify') },
+    equals: { value: (other: unknown) => Buffer.isBuffer(other) && Buffer.from(p.publicKeyBlob).equals(other) },
+  });
+  return key;
+}
+
+function parsePrivateKeyWith(internals: Ssh2Internals, data: Buffer, passphrase?: string): object | Error {
+  const k = (internals.parseKey as (d: Buffer, p?: string) => unknown)(data, passphrase);
+  const one = Array.isArray(k) ? (k[0] as unknown) : k;
+  return one instanceof Error ? one : typeof one === 'object' && one !== null ? one : new Error('no key found');
 }
 
 function parsePublicKeyWith(internals: Ssh2Internals, line: string): object {
