@@ -64,7 +64,7 @@ type ServeValues = {
   'pkcs11-module'?: string;
   'pkcs11-uri'?: string;
   'pin-env'?: string;
-  'host-intermediates'?: string[];
+  'host-intermediates'?: string;
 };
 
 /**
@@ -105,7 +105,7 @@ async function loadHostKeys(v: ServeValues, io: CliIo, allowSha1: boolean): Prom
     const signer = await openPkcs11Signer({
       module: v['pkcs11-module'],
       ...(v['pkcs11-uri'] ? { uri: v['pkcs11-uri'] } : {}),
-      ...(v['host-intermediates']?.length ? { intermediates: v['host-intermediates'][0] } : {}),
+      ...(v['host-intermediates'] ? { intermediates: v['host-intermediates'] } : {}),
       pin: envPin(v['pin-env'], io.env),
     });
     x509.push({ signer, algorithms: algorithms(signer), ...ocspFor(signer) });
@@ -150,7 +150,7 @@ export const runServe: Command = async (argv, io) => {
         'pkcs11-module': { type: 'string' },
         'pkcs11-uri': { type: 'string' },
         'pin-env': { type: 'string' },
-        'host-intermediates': { type: 'string', multiple: true },
+        'host-intermediates': { type: 'string' },
         trust: { type: 'string', multiple: true },
         intermediates: { type: 'string', multiple: true },
         map: { type: 'string', multiple: true },
