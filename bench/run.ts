@@ -86,6 +86,7 @@ const sections: Array<[string, () => Promise<BenchRow[]>]> = [
   ['RFC 6187 encoding and the ssh2 client (AsyncSSH server on loopback)', benchFoundation],
   ['PKCS#11 signer on SoftHSM (P-256) versus bare pkcs11js C_Sign', async () => (await import('./pkcs11.js')).benchPkcs11()],
   ['Server-side verifier versus the bare signature verifications it must do', async () => (await import('./verify.js')).benchVerify()],
+  ['Host key signature: the held asynchronous KEX reply versus ssh2 signing itself', async () => (await import('./host-keys.js')).benchHostKeys()],
 ];
 
 for (const [title, run] of sections) {
