@@ -314,6 +314,30 @@ describe('x509Server edges', () => {
     }
   });
 
+  it('a client that goes away while the signer works: the late signature is dropped, and the server serves the next one', async () => {
+    const good = hostSigners.get('p256')!;
+    let answered = 0;
+    const slow: Signer = {
+      chain: good.chain,
+      label: 'slow',
+      sign: async (data, hash) => {
+        await new Promise((r) => setTimeout(r, 400));
+        answered++;
+        return good.sign(data, hash);
+      },
+    };
+    const s = await startServer({ x509: { hostKeys: [slow] } }, verifier);
+    try {
+      await expect(probeKexReply(s.port, 'x509v3-ecdsa-sha2-nistp256', 150)).rejects.toThrow(/timed out/);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(answered).toBe(1);
+      const next = await probeKexReply(s.port, 'x509v3-ecdsa-sha2-nistp256');
+      expect(decodeSignatureBlob(next.signatureBlob, 'x509v3-ecdsa-sha2-nistp256').format).toBe('ecdsa-sha2-nistp256');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a host key that fails to sign ends that key exchange (KEY_EXCHANGE_FAILED), with the failure in the trace and no key material', async () => {
     const good = hostSigners.get('p256')!;
     const failing: Signer = { chain: good.chain, label: 'pulled card', sign: () => Promise.reject(new SshX509Error(ErrorCodes.SIGN_FAILED, 'the card was removed')) };

@@ -398,6 +398,8 @@ interface ServerProtocol {
   _cipher: { encrypt(packet: Buffer): unknown; outSeqno: number };
   _packetRW: { write: { alloc(n: number, force?: boolean): Buffer; allocStart: number; allocStartKEX: number; finalize(b: Buffer, force?: boolean): Buffer } };
   _debug?: (msg: string) => void;
+  /** Present until ssh2 cleans the connection up. */
+  _destruct?: unknown;
 }
 
 const SERVER_HOOKS = Symbol.for('ssh-x509.server-hooks');
@@ -584,10 +586,20 @@ function holdKexReply(si: ServerInternals, proto: ServerProtocol, key: X509HostK
     delete (w as Partial<typeof w>).finalize;
     Object.defineProperty(cipher, 'outSeqno', { configurable: true, enumerable: true, writable: true, value: seqno });
   };
+  // The connection may be gone by the time the signer answers (ssh2's cleanup drops `_destruct`).
+  const gone = () => proto._destruct === undefined;
+  const fatal = (msg: string) => {
+    try {
+      si.doFatalError(proto, `Handshake failed: ${msg}`, 'handshake', si.KEY_EXCHANGE_FAILED);
+    } catch {
+      // the connection is already unusable
+    }
+  };
   key.signExchangeHash(exchangeHash).then(
     (signatureBlob) => {
       release();
-      if (!reply) throw unsupported('the key exchange reply was not written as expected');
+      if (gone()) return;
+      if (!reply) return fatal('the key exchange reply was not written as expected');
       const payload = new SshWriter().byte(reply.type).string(reply.hostKey).string(reply.serverPublic).string(signatureBlob).toBuffer();
       proto._debug?.(`Outbound: Sending KEX reply (host key ${key.algorithm}, X.509 signature)`);
       const packet = w.alloc(payload.length, true);
@@ -600,7 +612,9 @@ function holdKexReply(si: ServerInternals, proto: ServerProtocol, key: X509HostK
     },
     (e: unknown) => {
       release();
-      si.doFatalError(proto, `Handshake failed: the ${key.algorithm} host key could not sign: ${e instanceof Error ? e.message : String(e)}`, 'handshake', si.KEY_EXCHANGE_FAILED);
+      if (!gone()) fatal(`the ${key.algorithm} host key could not sign: ${e instanceof Error ? e.message : String(e)}`);
     },
-  ).catch((e: unknown) => si.doFatalError(proto, `Handshake failed: ${e instanceof Error ? e.message : String(e)}`, 'handshake', si.KEY_EXCHANGE_FAILED));
+  ).catch((e: unknown) => {
+    if (!gone()) fatal(e instanceof Error ? e.message : String(e));
+  });
 }
