@@ -12,3 +12,12 @@ export {
 export { EKU_COMPAT_OIDS, OID_SECURE_SHELL_CLIENT, OID_SECURE_SHELL_SERVER, OID_ANY_EKU, OID_OCSP_SIGNING, type EkuCompat, type LeafPolicy, type AlgorithmPolicy } from './policy.js';
 export type { RevocationMode, RevocationOptions, RevocationOutcome, RevocationSource, CertificateRevocationStatus } from './revocation/checker.js';
 export type { CertificateSource } from './anchors.js';
+export {
+  validateCertificatePath,
+  PathValidationReasons,
+  type PathValidationReason,
+  type PathCertificateInput,
+  type CertificatePathOptions,
+  type CertificatePathResult,
+  type PolicyInputs,
+} from './pkix/index.js';

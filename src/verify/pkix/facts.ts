@@ -1,0 +1,222 @@
+/**
+ * What path validation reads from a certificate: its extensions, decoded by
+ * pkijs and checked here (a corrupt or duplicated extension is a typed
+ * failure, never an exception), its working public key (RFC 5280 section
+ * 6.1.4 (d)-(f), with DSA parameter inheritance), and signature checks with
+ * node:crypto.
+ *
+ * @module
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../../oids.js';
+import { verifySignedObject, type VerifierCertificate } from '../certificates.js';
+import { fail } from './result.js';
+
+/** The extension with `oid`, decoded; `undefined` when absent. A corrupt value or a duplicate is a `malformedCertificate` failure. */
+export function extension<T>(cert: VerifierCertificate, oid: string): { value: T; critical: boolean } | undefined {
+  const all = (cert.pkijs.extensions ?? []).filter((e) => e.extnID === oid);
+  if (all.length === 0) return undefined;
+  if (all.length > 1) fail('malformedCertificate', `${describe(cert)} has extension ${oid} twice (RFC 5280 section 4.2)`);
+  const e = all[0]!;
+  let v: unknown;
+  try {
+    v = e.parsedValue;
+  } catch {
+    v = undefined;
+  }
+  if (v === undefined || v === null || (typeof v === 'object' && 'parsingError' in (v as object))) {
+    fail('malformedCertificate', `${describe(cert)} has a corrupt extension ${oid}`);
+  }
+  return { value: v as T, critical: e.critical };
+}
+
+/** A certificate for messages: its subject, as pkijs decoded it. */
+export function describe(cert: VerifierCertificate): string {
+  try {
+    return JSON.stringify(cert.subject);
+  } catch {
+    return `certificate ${cert.id.slice(0, 16)}`;
+  }
+}
+
+/** basicConstraints (section 4.2.1.9), or `undefined`. */
+export function basicConstraints(cert: VerifierCertificate): { ca: boolean; pathLen?: number } | undefined {
+  const e = extension<pkijs.BasicConstraints>(cert, EXTENSION_OIDS.basicConstraints);
+  if (!e) return undefined;
+  const len = e.value.pathLenConstraint as unknown;
+  if (len === undefined) return { ca: !!e.value.cA };
+  if (typeof len === 'number') return { ca: !!e.value.cA, pathLen: len };
+  if (len instanceof asn1js.Integer) {
+    const n = len.valueBlock.valueDec;
+    return { ca: !!e.value.cA, pathLen: n < 0 ? 0 : n };
+  }
+  return fail('malformedCertificate', `${describe(cert)} has a corrupt pathLenConstraint`);
+}
+
+/** keyUsage bits (section 4.2.1.3), or `undefined` when absent. */
+export function keyUsage(cert: VerifierCertificate): { digitalSignature: boolean; keyCertSign: boolean; cRLSign: boolean } | undefined {
+  const e = extension<asn1js.BitString>(cert, EXTENSION_OIDS.keyUsage);
+  if (!e) return undefined;
+  if (!(e.value instanceof asn1js.BitString)) fail('malformedCertificate', `${describe(cert)} has a corrupt keyUsage`);
+  const b = e.value.valueBlock.valueHexView;
+  const bit = (n: number): boolean => ((b[n >> 3] ?? 0) & (0x80 >> (n & 7))) !== 0;
+  return { digitalSignature: bit(0), keyCertSign: bit(5), cRLSign: bit(6) };
+}
+
+/** A small integer extension value (inhibitAnyPolicy) or field. */
+export function smallInt(v: unknown, cert: VerifierCertificate, what: string): number {
+  if (typeof v === 'number') return v;
+  if (v instanceof asn1js.Integer) {
+    if (v.valueBlock.valueHexView.length > 4) return Number.MAX_SAFE_INTEGER;
+    return Math.max(0, v.valueBlock.valueDec);
+  }
+  return fail('malformedCertificate', `${describe(cert)} has a corrupt ${what}`);
+}
+
+/** The subjectAltName names (section 4.2.1.6). */
+export function subjectAltNames(cert: VerifierCertificate): pkijs.GeneralName[] {
+  const e = extension<pkijs.AltName>(cert, EXTENSION_OIDS.subjectAltName);
+  if (!e) return [];
+  if (!Array.isArray(e.value.altNames)) fail('malformedCertificate', `${describe(cert)} has a corrupt subjectAltName`);
+  return e.value.altNames;
+}
+
+/** The extensions path validation processes (sections 6.1.4 (o), 6.1.5 (f)). */
+export const PROCESSED_EXTENSIONS: ReadonlySet<string> = new Set([
+  EXTENSION_OIDS.keyUsage,
+  EXTENSION_OIDS.basicConstraints,
+  EXTENSION_OIDS.certificatePolicies,
+  EXTENSION_OIDS.policyMappings,
+  EXTENSION_OIDS.policyConstraints,
+  EXTENSION_OIDS.inhibitAnyPolicy,
+  EXTENSION_OIDS.nameConstraints,
+  EXTENSION_OIDS.subjectAltName,
+  EXTENSION_OIDS.issuerAltName,
+  EXTENSION_OIDS.extendedKeyUsage,
+  EXTENSION_OIDS.subjectKeyIdentifier,
+  EXTENSION_OIDS.authorityKeyIdentifier,
+  EXTENSION_OIDS.cRLDistributionPoints,
+  EXTENSION_OIDS.freshestCRL,
+]);
+
+/** The first unprocessed critical extension, or `undefined`. */
+export function unknownCritical(cert: VerifierCertificate, extra: ReadonlySet<string> = new Set()): string | undefined {
+  return (cert.pkijs.extensions ?? []).find((e) => e.critical && !PROCESSED_EXTENSIONS.has(e.extnID) && !extra.has(e.extnID))?.extnID;
+}
+
+/** The working public key state of section 6.1.2 (g)-(i). */
+export interface WorkingKey {
+  readonly key: KeyObject;
+  readonly algorithm: string;
+  /** The key's algorithm parameters (DSA domain parameters), for inheritance. */
+  readonly params: unknown;
+  /** The certificate the key came from (a pkijs fallback for algorithms node:crypto does not name). */
+  readonly from: VerifierCertificate;
+}
+
+/** Limits on keys. */
+export interface KeyLimits {
+  /** Largest RSA modulus accepted, bits (default 8192). */
+  readonly maxRsaModulusBits?: number;
+}
+
+/** The default bound on RSA moduli. */
+export const DEFAULT_MAX_RSA_MODULUS_BITS = 8192;
+
+function hasParams(p: unknown): boolean {
+  return p !== undefined && p !== null && !(p instanceof asn1js.Null) && !(p instanceof asn1js.Any);
+}
+
+/**
+ * Sections 6.1.4 (d)-(f) and 6.1.5 (c)-(e): the working public key from
+ * `cert`, inheriting DSA parameters from the previous working key when the
+ * certificate omits them (section 6.1.4 (f), RFC 3279 section 2.3.2).
+ */
+export async function workingKeyOf(cert: VerifierCertificate, previous: WorkingKey | undefined, limits: KeyLimits): Promise<WorkingKey> {
+  const spki = cert.pkijs.subjectPublicKeyInfo;
+  const algorithm = spki.algorithm.algorithmId;
+  const params = spki.algorithm.algorithmParams as unknown;
+  let key: KeyObject;
+  let effective = params;
+  try {
+    if (algorithm === KEY_ALGORITHM_OIDS.dsa && !hasParams(params)) {
+      if (!previous || previous.algorithm !== KEY_ALGORITHM_OIDS.dsa || !hasParams(previous.params)) {
+        fail('unsupportedKey', `${describe(cert)} has a DSA key without parameters and its issuer's key has none to inherit (RFC 5280 section 6.1.4 (f))`);
+      }
+      effective = previous.params;
+      const full = new pkijs.PublicKeyInfo({
+        algorithm: new pkijs.AlgorithmIdentifier({ algorithmId: algorithm, algorithmParams: previous.params as asn1js.AsnType }),
+        subjectPublicKey: spki.subjectPublicKey,
+      });
+      key = createPublicKey({ key: Buffer.from(full.toSchema().toBER(false)), format: 'der', type: 'spki' });
+    } else {
+      key = await cert.loadPublicKey();
+    }
+  } catch (e) {
+    if (e instanceof Error && e.name === 'PkixFailure') throw e;
+    fail('unsupportedKey', `the public key of ${describe(cert)} cannot be used: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  const max = limits.maxRsaModulusBits ?? DEFAULT_MAX_RSA_MODULUS_BITS;
+  if (key.asymmetricKeyType?.startsWith('rsa') && bits !== undefined && bits > max) {
+    fail('keyTooLarge', `${describe(cert)} has a ${bits}-bit RSA key, above the ${max}-bit bound (option maxRsaModulusBits)`);
+  }
+  return { key, algorithm, params: effective, from: cert };
+}
+
+/** Signature checking policy. */
+export interface SignaturePolicy {
+  readonly allowSha1?: boolean;
+}
+
+/**
+ * Verifies a signed object (certificate or CRL) with a working key: returns
+ * `undefined` when it verifies, otherwise the reason it does not.
+ */
+export async function signatureProblem(
+  algorithmOid: string,
+  tbs: Uint8Array,
+  signature: Uint8Array,
+  wk: WorkingKey,
+  policy: SignaturePolicy,
+  pkijsFallback?: () => Promise<boolean>,
+): Promise<'badSignature' | 'weakSignatureAlgorithm' | 'unsupportedSignatureAlgorithm' | undefined> {
+  const ok = verifySignedObject(algorithmOid, tbs, signature, wk.key, { allowSha1: policy.allowSha1 ?? false });
+  if (ok === undefined) {
+    if (!pkijsFallback) return 'unsupportedSignatureAlgorithm';
+    let r = false;
+    try {
+      r = await pkijsFallback();
+    } catch {
+      r = false;
+    }
+    return r ? undefined : 'badSignature';
+  }
+  if (ok) return undefined;
+  if (!policy.allowSha1 && verifySignedObject(algorithmOid, tbs, signature, wk.key, { allowSha1: true })) return 'weakSignatureAlgorithm';
+  return 'badSignature';
+}
+
+/** The keyIdentifier of authorityKeyIdentifier, hex, or `undefined`. */
+export function authorityKeyId(cert: VerifierCertificate): string | undefined {
+  try {
+    const e = extension<pkijs.AuthorityKeyIdentifier>(cert, EXTENSION_OIDS.authorityKeyIdentifier);
+    const id = e?.value.keyIdentifier?.valueBlock.valueHexView;
+    return id ? Buffer.from(id).toString('hex') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The subjectKeyIdentifier, hex, or `undefined`. */
+export function subjectKeyId(cert: VerifierCertificate): string | undefined {
+  try {
+    const e = extension<asn1js.OctetString>(cert, EXTENSION_OIDS.subjectKeyIdentifier);
+    const id = e?.value.valueBlock?.valueHexView;
+    return id ? Buffer.from(id).toString('hex') : undefined;
+  } catch {
+    return undefined;
+  }
+}
