@@ -1,18 +1,19 @@
 /**
- * RFC 5280 path validation to the configured trust anchors, with pkijs's
- * CertificateChainValidationEngine doing the path logic (validity,
- * basicConstraints, keyCertSign, name constraints, policies) and node:crypto
- * the signature checks (through a custom `findIssuer`). Small checks pkijs
- * does not make are added here: pathLenConstraint, unknown critical
- * extensions on the leaf, and the leaf-specific refusals of RFC 6187 users
- * (self-signed leaf, CA as leaf).
+ * Path validation for SSH logins: the RFC 6187 rules on top of the
+ * project's RFC 5280 section 6.1 validator (`./pkix/`). The SSH layer adds
+ * the leaf-shape refusals (a self-issued leaf, a CA certificate as leaf) and
+ * the order of the blob (RFC 6187 section 2.1: each certificate certifies
+ * the one before it; no duplicates, nothing unrelated), and maps the
+ * validator's reasons to the verifier's.
  *
  * @module
  */
-import * as pkijs from 'pkijs';
-import { EXTENSION_OIDS } from '../oids.js';
-import type { IssuanceChecker, VerifierCertificate } from './certificates.js';
-import { refuse } from './reasons.js';
+import type { VerifierCertificate } from './certificates.js';
+import { basicConstraints, describe } from './pkix/facts.js';
+import { PkixFailure, type PathValidationReason } from './pkix/result.js';
+import { validatePkixPath, type PkixFailureResult } from './pkix/validate.js';
+import { dnEqual } from './pkix/names.js';
+import { refuse, type RefusalReason } from './reasons.js';
 
 /** What a path validation needs. */
 export interface PathContext {
@@ -22,23 +23,12 @@ export interface PathContext {
   readonly pool: readonly VerifierCertificate[];
   /** The time at which the path must be valid. */
   readonly at: Date;
-  readonly issuance: IssuanceChecker;
-}
-
-/** Extensions this library understands enough to accept when critical on a leaf. */
-const KNOWN_CRITICAL = new Set<string>([
-  EXTENSION_OIDS.keyUsage,
-  EXTENSION_OIDS.basicConstraints,
-  EXTENSION_OIDS.extendedKeyUsage,
-  EXTENSION_OIDS.subjectAltName,
-  EXTENSION_OIDS.certificatePolicies, // pkijs processes policies
-  EXTENSION_OIDS.nameConstraints,
-  EXTENSION_OIDS.subjectKeyIdentifier,
-  EXTENSION_OIDS.authorityKeyIdentifier,
-]);
-
-function describe(c: VerifierCertificate): string {
-  return JSON.stringify(c.subject);
+  /** Accept SHA-1 signatures on certificates. */
+  readonly allowSha1?: boolean;
+  /** Largest RSA modulus accepted, bits (default 8192). */
+  readonly maxRsaModulusBits?: number;
+  /** Accept the blob's certificates in any order (RFC 6187 section 2.1 requires issuing order). Duplicates and unrelated certificates are refused all the same. */
+  readonly laxChainOrder?: boolean;
 }
 
 function checkDates(c: VerifierCertificate, at: Date, what: string): void {
@@ -46,65 +36,69 @@ function checkDates(c: VerifierCertificate, at: Date, what: string): void {
   if (at > c.notAfter) refuse('expired', `${what} ${describe(c)} expired at ${c.notAfter.toISOString()}`);
 }
 
-/** The leaf-only checks made before any path is built. */
+/** The RFC 6187 leaf checks made before any path is built (the SSH layer: RFC 5280 allows both). */
 export function checkLeafShape(leaf: VerifierCertificate, at: Date): void {
   if (leaf.selfIssued) refuse('selfSignedLeaf', `the leaf ${describe(leaf)} is self-issued; a user certificate must come from a CA`);
-  if (leaf.basicConstraints?.ca) refuse('caAsLeaf', `the leaf ${describe(leaf)} is a CA certificate (basicConstraints cA)`);
-  checkDates(leaf, at, 'the leaf');
-  for (const e of leaf.pkijs.extensions ?? []) {
-    if (e.critical && !KNOWN_CRITICAL.has(e.extnID)) refuse('pathConstraint', `the leaf has an unknown critical extension ${e.extnID}`);
+  let bc;
+  try {
+    bc = basicConstraints(leaf);
+  } catch (e) {
+    refuse('malformedCertificate', e instanceof Error ? e.message : String(e));
   }
+  if (bc?.ca) refuse('caAsLeaf', `the leaf ${describe(leaf)} is a CA certificate (basicConstraints cA)`);
+  checkDates(leaf, at, 'the leaf');
 }
 
-/** Explains why no path was found, walking up from the leaf by name and signature. */
-async function explainNoPath(sent: readonly VerifierCertificate[], ctx: PathContext): Promise<never> {
-  const anchorIds = new Set(ctx.anchors.map((a) => a.id));
-  const all = [...sent, ...ctx.pool, ...ctx.anchors];
+/** The verifier's reason for a validator reason. */
+const REASONS: Record<PathValidationReason, RefusalReason> = {
+  malformedCertificate: 'malformedCertificate',
+  unsupportedKey: 'unsupportedKey',
+  keyTooLarge: 'tooLarge',
+  noIssuer: 'missingIntermediate',
+  badSignature: 'untrusted',
+  unsupportedSignatureAlgorithm: 'untrusted',
+  weakSignatureAlgorithm: 'untrusted',
+  signatureAlgorithmMismatch: 'signatureAlgorithmMismatch',
+  nameChaining: 'untrusted',
+  expired: 'expired',
+  notYetValid: 'notYetValid',
+  notCA: 'pathConstraint',
+  keyCertSignMissing: 'pathConstraint',
+  pathLengthExceeded: 'pathConstraint',
+  nameConstraints: 'pathConstraint',
+  policy: 'pathConstraint',
+  unknownCriticalExtension: 'pathConstraint',
+  revoked: 'revoked',
+  revocationUndetermined: 'revocationUnavailable',
+};
+
+/** When no candidate path exists: a chain that ends at an unknown root is `untrusted`, one that stops short `missingIntermediate`. */
+function explainNoIssuer(sent: readonly VerifierCertificate[], ctx: PathContext, failure: PkixFailureResult): never {
+  const all = [...sent, ...ctx.pool];
   let cur = sent[0]!;
   const seen = new Set<string>();
-  for (;;) {
-    if (seen.has(cur.id)) refuse('untrusted', `the chain loops at ${describe(cur)}`);
+  while (!seen.has(cur.id)) {
     seen.add(cur.id);
     if (cur.selfIssued) refuse('untrusted', `the chain ends at ${describe(cur)}, which is not a trust anchor`);
-    const candidates = all.filter((c) => c.id !== cur.id && c.pkijs.subject.isEqual(cur.pkijs.issuer));
-    if (candidates.length === 0) {
-      refuse(
-        'missingIntermediate',
-        `the issuer ${JSON.stringify(cur.x509.issuer)} of ${describe(cur)} is not in the blob, the intermediate pool, or the trust anchors`,
-      );
-    }
-    let next: VerifierCertificate | undefined;
-    for (const c of candidates) {
-      if (await ctx.issuance.check(cur, c)) {
-        next = c;
-        break;
-      }
-    }
-    if (!next) refuse('untrusted', `no certificate named ${JSON.stringify(cur.x509.issuer)} known here signed ${describe(cur)}`);
-    if (anchorIds.has(next.id)) refuse('untrusted', `no acceptable path from ${describe(sent[0]!)} to a trust anchor`);
+    const next = all.find((c) => c.id !== cur.id && !seen.has(c.id) && dnEqual(c.pkijs.subject, cur.pkijs.issuer));
+    if (!next) break;
     cur = next;
   }
+  refuse('missingIntermediate', `the issuer of ${describe(cur)} is not in the blob, the intermediate pool, or the trust anchors (${failure.message})`);
 }
 
-/** Maps a failed pkijs result to a refusal, naming the certificate at fault where it can. */
-function refuseFromEngine(result: { resultCode?: number; resultMessage?: string }, path: readonly VerifierCertificate[], at: Date): never {
-  if (result.resultCode === 8) {
-    for (const [i, c] of path.entries()) checkDates(c, at, i === 0 ? 'the leaf' : 'the CA certificate');
-    refuse('expired', result.resultMessage ?? 'a certificate of the path is outside its validity period');
-  }
-  refuse('pathConstraint', `RFC 5280 path validation failed: ${result.resultMessage ?? `pkijs code ${String(result.resultCode)}`}`);
-}
-
-/** RFC 5280 section 4.2.1.9: the number of non-self-issued intermediates below a CA may not exceed its pathLenConstraint. */
-function checkPathLen(path: readonly VerifierCertificate[]): void {
-  // path: leaf first, anchor last.
-  for (let i = path.length - 1; i >= 1; i--) {
-    const bc = path[i]!.basicConstraints;
-    if (bc?.pathLength === undefined) continue;
-    let below = 0;
-    for (let j = i - 1; j >= 1; j--) if (!path[j]!.selfIssued) below++;
-    if (below > bc.pathLength) {
-      refuse('pathConstraint', `${describe(path[i]!)} allows ${bc.pathLength} intermediate(s) below it (pathLenConstraint), the path has ${below}`);
+/** RFC 6187 section 2.1: the blob is the path's beginning, in issuing order, without duplicates or unrelated certificates. */
+function checkBlobOrder(sent: readonly VerifierCertificate[], path: readonly VerifierCertificate[], lax: boolean): void {
+  const ids = sent.map((c) => c.id);
+  const dup = ids.findIndex((id, i) => ids.indexOf(id) !== i);
+  if (dup >= 0) refuse('duplicateCertificate', `certificate ${dup} of the blob (${describe(sent[dup]!)}) is there twice`);
+  const onPath = new Set(path.map((c) => c.id));
+  const extra = sent.findIndex((c) => !onPath.has(c.id));
+  if (extra >= 0) refuse('unrelatedCertificate', `certificate ${extra} of the blob (${describe(sent[extra]!)}) is not on the path to the trust anchor`);
+  if (lax) return;
+  for (let i = 1; i < sent.length; i++) {
+    if (sent[i]!.id !== path[i]!.id) {
+      refuse('chainOrder', `certificate ${i} of the blob (${describe(sent[i]!)}) did not issue the one before it: RFC 6187 section 2.1 wants each certificate to certify the one preceding it (option laxChainOrder accepts another order)`);
     }
   }
 }
@@ -112,46 +106,29 @@ function checkPathLen(path: readonly VerifierCertificate[]): void {
 /**
  * Validates the path from `sent[0]` (the leaf) to a trust anchor, using
  * `sent[1..]` and the pool as intermediates. Returns the path, leaf first,
- * anchor last. Throws a refusal (`untrusted`, `missingIntermediate`,
- * `expired`, `notYetValid`, `pathConstraint`, `selfSignedLeaf`, `caAsLeaf`).
+ * anchor last. Throws a refusal.
  */
 export async function validatePath(sent: readonly VerifierCertificate[], ctx: PathContext): Promise<VerifierCertificate[]> {
   const leaf = sent[0]!;
   checkLeafShape(leaf, ctx.at);
-
-  const byPkijs = new Map<pkijs.Certificate, VerifierCertificate>();
-  for (const c of [...ctx.anchors, ...ctx.pool, ...sent]) byPkijs.set(c.pkijs, c);
-  const wrap = (p: pkijs.Certificate): VerifierCertificate => {
-    const v = byPkijs.get(p);
-    if (!v) throw new Error('internal: pkijs returned a certificate not given to it');
-    return v;
-  };
-
-  const engine = new pkijs.CertificateChainValidationEngine({
-    trustedCerts: ctx.anchors.map((a) => a.pkijs),
-    // pkijs takes the last certificate of the list as the leaf.
-    certs: [...ctx.pool.map((c) => c.pkijs), ...sent.slice(1).map((c) => c.pkijs), leaf.pkijs],
-    checkDate: ctx.at,
-    findIssuer: async (certificate) => {
-      const cert = wrap(certificate);
-      const candidates = certificate.subject.isEqual(certificate.issuer)
-        ? [cert]
-        : [...ctx.anchors, ...ctx.pool, ...sent].filter((c) => c.pkijs !== certificate && c.pkijs.subject.isEqual(certificate.issuer));
-      const out: pkijs.Certificate[] = [];
-      for (const c of candidates) if (await ctx.issuance.check(cert, c)) out.push(c.pkijs);
-      return out;
-    },
-  });
-  const result = await engine.verify();
-  if (!result.result) {
-    const code = result.resultCode;
-    if (code === pkijs.ChainValidationCode.noPath || code === pkijs.ChainValidationCode.noValidPath || code === 9 || code === -1) {
-      await explainNoPath(sent, ctx);
-    }
-    refuseFromEngine(result, (result.certificatePath ?? []).map(wrap), ctx.at);
+  let r;
+  try {
+    r = await validatePkixPath(leaf, {
+      anchors: ctx.anchors,
+      pool: [...sent.slice(1), ...ctx.pool],
+      at: ctx.at,
+      signaturePolicy: { allowSha1: ctx.allowSha1 ?? false },
+      limits: ctx.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: ctx.maxRsaModulusBits } : {},
+    });
+  } catch (e) {
+    if (e instanceof PkixFailure) refuse(REASONS[e.reason], e.message);
+    throw e;
   }
-  const path = (result.certificatePath ?? []).map(wrap);
-  if (path.length < 2 || path[0] !== leaf) refuse('untrusted', 'path validation returned no usable path');
-  checkPathLen(path);
+  if (!r.valid) {
+    if (r.reason === 'noIssuer') explainNoIssuer(sent, ctx, r);
+    refuse(REASONS[r.reason], r.message);
+  }
+  const path = [...r.path];
+  checkBlobOrder(sent, path, ctx.laxChainOrder ?? false);
   return path;
 }

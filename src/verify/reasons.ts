@@ -12,6 +12,28 @@ import { ErrorCodes, SshX509Error } from '../errors.js';
 export const RefusalReasons = {
   /** The public key blob is not a well-formed RFC 6187 blob (counts, sizes, trailing bytes, unparsable certificates). */
   malformedBlob: 'malformedBlob',
+  /** A certificate does not decode, or one of its extensions is corrupt or appears twice (RFC 5280 section 4.2). */
+  malformedCertificate: 'malformedCertificate',
+  /** A certificate is not DER: BER or indefinite lengths, or another encoding that is not the canonical one (RFC 5280 section 4.1). */
+  nonCanonicalDer: 'nonCanonicalDer',
+  /** Bytes after a certificate's DER inside its blob string (they would change the fingerprint pinned against). */
+  certificateTrailingBytes: 'certificateTrailingBytes',
+  /** Elements after signatureValue in a certificate's outer SEQUENCE (RFC 5280 section 4.1.1). */
+  certificateTrailingElements: 'certificateTrailingElements',
+  /** A certificate's signature BIT STRING has unused bits (RFC 5280 section 4.1.1.3). */
+  signatureUnusedBits: 'signatureUnusedBits',
+  /** A certificate's signatureAlgorithm differs from tbsCertificate.signature (RFC 5280 section 4.1.1.2). */
+  signatureAlgorithmMismatch: 'signatureAlgorithmMismatch',
+  /** An INTEGER, a key or the blob is above the verifier's size bounds (RSA modulus over 8192 bits by default). */
+  tooLarge: 'tooLarge',
+  /** A public key that cannot be used: it does not import into node:crypto, or inherits parameters it cannot have. */
+  unsupportedKey: 'unsupportedKey',
+  /** RFC 6187 section 2.1: the blob's certificates are not in issuing order (each certifying the one before). */
+  chainOrder: 'chainOrder',
+  /** The blob holds the same certificate twice. */
+  duplicateCertificate: 'duplicateCertificate',
+  /** The blob holds a certificate that is not on the path from the leaf to the trust anchor. */
+  unrelatedCertificate: 'unrelatedCertificate',
   /** The algorithm is unknown, not allowed by policy (SHA-1 ones by default), or differs from the name in the blob. */
   algorithmNotAllowed: 'algorithmNotAllowed',
   /** The leaf key does not fit the algorithm (type, curve, RSA size). */

@@ -40,6 +40,15 @@ export interface X509VerifierOptions extends AlgorithmPolicy, LeafPolicy {
   strictSignatureFormat?: boolean;
   /** Accept SHA-1 signatures on certificates, OCSP responses and CRLs (default: only with {@link AlgorithmPolicy.allowSha1Algorithms}). */
   allowSha1CertificateSignatures?: boolean;
+  /** Largest RSA modulus accepted in any certificate of the path, bits (default 8192). */
+  maxRsaModulusBits?: number;
+  /**
+   * Accept the blob's certificates in any order. RFC 6187 section 2.1 wants
+   * each to certify the one before it, and by default another order is
+   * refused (`chainOrder`); duplicates and unrelated certificates are
+   * refused either way.
+   */
+  laxChainOrder?: boolean;
   /** Limits on the blob (counts and sizes). */
   limits?: BlobLimits;
   /** The clock (default `() => new Date()`): validity, OCSP and CRL times are checked against it. */
@@ -308,13 +317,20 @@ export class X509Verifier {
     // The signature first: it is the cheapest check, and a forged request then costs no path building or fetching.
     if (req.signature) verifyUserSignature(alg, leafKey, req.signedData!, req.signature, this.options.strictSignatureFormat);
 
-    const path = await validatePath(sent, { anchors: this.anchors, pool: this.pool, at, issuance: this.issuance });
+    const path = await validatePath(sent, {
+      anchors: this.anchors,
+      pool: this.pool,
+      at,
+      allowSha1: this.options.allowSha1CertificateSignatures ?? this.options.allowSha1Algorithms ?? false,
+      ...(this.options.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: this.options.maxRsaModulusBits } : {}),
+      ...(this.options.laxChainOrder ? { laxChainOrder: true } : {}),
+    });
     checkLeafPurpose(leaf, this.options);
     const stapled = new Map<string, Uint8Array>();
     blob.ocspResponses.forEach((r, i) => {
       if (r.length > 0) stapled.set(sent[i]!.id, r);
     });
-    const revocation = await this.revocation.check(path, stapled, at);
+    const revocation = await this.revocation.check(path, stapled, at, this.pool);
     return {
       algorithm: alg,
       sent,

@@ -11,7 +11,7 @@ import { readInputFile } from '../../certs/load.js';
 import { LruCache } from '../cache.js';
 import type { CertificateStore, IssuanceChecker, SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
 import { Refusal, refuse, type RefusalReason } from '../reasons.js';
-import { checkCrl, crlUrls, parseCrls, type LoadedCrl } from './crl.js';
+import { crlAnswer, crlUrls, parseCrls, type LoadedCrl } from './crl.js';
 import { fetchBytes } from './http.js';
 import { buildOcspRequest, checkOcspResponse, ocspUrls, type OcspAnswer, type OcspCheckContext } from './ocsp.js';
 
@@ -110,13 +110,13 @@ export class RevocationChecker {
    * (`revoked`, `ocspStale`, `ocspUnauthorized`, `ocspMismatch`,
    * `revocationInvalid`, `revocationUnavailable`).
    */
-  async check(path: readonly VerifierCertificate[], stapled: ReadonlyMap<string, Uint8Array>, at: Date): Promise<RevocationOutcome> {
+  async check(path: readonly VerifierCertificate[], stapled: ReadonlyMap<string, Uint8Array>, at: Date, pool: readonly VerifierCertificate[] = []): Promise<RevocationOutcome> {
     if (this.mode === 'off') {
       return { source: 'none', certificates: [{ subject: path[0]!.subject, source: 'none', status: 'unchecked' }] };
     }
     const count = this.opts.scope === 'chain' ? path.length - 1 : 1;
     const results: CertificateRevocationStatus[] = [];
-    for (let i = 0; i < count; i++) results.push(await this.checkOne(path[i]!, path[i + 1]!, stapled.get(path[i]!.id), at));
+    for (let i = 0; i < count; i++) results.push(await this.checkOne(path, i, stapled.get(path[i]!.id), at, pool));
     const nexts = results.map((r) => r.nextUpdate?.getTime()).filter((t): t is number => t !== undefined);
     return {
       source: results[0]!.source,
@@ -125,7 +125,15 @@ export class RevocationChecker {
     };
   }
 
-  private async checkOne(cert: VerifierCertificate, issuer: VerifierCertificate, stapled: Uint8Array | undefined, at: Date): Promise<CertificateRevocationStatus> {
+  private async checkOne(
+    path: readonly VerifierCertificate[],
+    i: number,
+    stapled: Uint8Array | undefined,
+    at: Date,
+    pool: readonly VerifierCertificate[],
+  ): Promise<CertificateRevocationStatus> {
+    const cert = path[i]!;
+    const issuer = path[i + 1]!;
     const subject = cert.subject;
     const ctx = this.ctx(at);
     const failures: string[] = [];
@@ -169,19 +177,21 @@ export class RevocationChecker {
     }
 
     // 3. CRLs: configured, then distribution points.
-    const tryCrls = (list: readonly LoadedCrl[]): CertificateRevocationStatus | undefined => {
-      for (const l of list) {
-        try {
-          const a = checkCrl(l, cert, issuer, at, ctx.clockSkewMs, this.signaturePolicy);
-          if (a) return answered('crl', a);
-        } catch (e) {
-          if (e instanceof Refusal && e.reason === 'revoked') throw e;
-          failures.push(`${l.origin}: ${e instanceof Error ? e.message : String(e)}`);
-        }
+    const issuers = { anchor: path[path.length - 1]!, candidates: [...path, ...pool] };
+    const tryCrls = async (list: readonly LoadedCrl[], where: string): Promise<CertificateRevocationStatus | undefined> => {
+      if (list.length === 0) return undefined;
+      const notes: string[] = [];
+      try {
+        const a = await crlAnswer(list, cert, issuer, at, ctx.clockSkewMs, this.signaturePolicy, issuers, notes);
+        if (a) return answered('crl', a);
+      } catch (e) {
+        if (e instanceof Refusal && e.reason === 'revoked') throw e;
+        notes.push(e instanceof Error ? e.message : String(e));
       }
+      failures.push(`${where}: ${notes.join('; ')}`);
       return undefined;
     };
-    const fromFiles = tryCrls(this.crls);
+    const fromFiles = await tryCrls(this.crls, 'CRL files');
     if (fromFiles) return fromFiles;
     if (fetch) {
       for (const url of crlUrls(cert)) {
@@ -196,7 +206,7 @@ export class RevocationChecker {
             continue;
           }
         }
-        const r = tryCrls(list);
+        const r = await tryCrls(list, url);
         if (r) return r;
       }
     }

@@ -1,16 +1,19 @@
 /**
  * CRLs (RFC 5280 section 5) for the verifier: loaded from files, or fetched
  * from the certificate's CRL distribution points and cached until their
- * nextUpdate. pkijs parses; node:crypto verifies.
+ * nextUpdate, and processed by RFC 5280 section 6.3 (`../pkix/crl.ts`).
+ * pkijs parses; node:crypto verifies.
  *
  * @module
  */
-import { CRLDistributionPointsExtension, KeyUsageFlags, KeyUsagesExtension, PemConverter } from '@peculiar/x509';
+import { CRLDistributionPointsExtension, PemConverter } from '@peculiar/x509';
 import * as pkijs from 'pkijs';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { EXTENSION_OIDS } from '../../oids.js';
 import type { SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
-import { verifySignedObject } from '../certificates.js';
+import { CrlIssuerRevoked, PreparedCrl, crlStatus } from '../pkix/crl.js';
+import { workingKeyOf } from '../pkix/facts.js';
+import { validatePkixPath } from '../pkix/validate.js';
 import { refuse } from '../reasons.js';
 
 /** A parsed CRL with where it came from. */
@@ -18,6 +21,8 @@ export interface LoadedCrl {
   readonly crl: pkijs.CertificateRevocationList;
   /** A file path or URL, for messages. */
   readonly origin: string;
+  /** The CRL decoded for RFC 5280 section 6.3. */
+  readonly prepared: PreparedCrl;
 }
 
 /** Parses one or more CRLs from DER or PEM (`X509 CRL` blocks); throws `ERR_VERIFIER_CONFIG_INVALID`. */
@@ -31,7 +36,8 @@ export function parseCrls(bytes: Uint8Array, origin: string): LoadedCrl[] {
   if (ders.length === 0) throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, `${origin} contains no X509 CRL`);
   return ders.map((d) => {
     try {
-      return { crl: pkijs.CertificateRevocationList.fromBER(d), origin };
+      const crl = pkijs.CertificateRevocationList.fromBER(d);
+      return { crl, origin, prepared: new PreparedCrl(crl, origin) };
     } catch (e) {
       throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, `${origin} is not a DER or PEM CRL`, { cause: e });
     }
@@ -51,41 +57,66 @@ export function crlUrls(cert: VerifierCertificate): string[] {
   return urls;
 }
 
-/** What a CRL says about one certificate. */
+/** What the CRLs say about one certificate. */
 export interface CrlAnswer {
   readonly status: 'good' | 'revoked';
-  readonly thisUpdate: Date;
   readonly nextUpdate?: Date;
+  readonly revocationTime?: Date;
   readonly origin: string;
 }
 
+/** Where CRL issuers' certificates come from, for CRLs signed by a key other than the certificate issuer's (RFC 5280 section 6.3.3 (f)). */
+export interface CrlIssuerContext {
+  readonly anchor: VerifierCertificate;
+  /** Certificates that may have signed a CRL (the path and the intermediate pool). */
+  readonly candidates: readonly VerifierCertificate[];
+}
+
 /**
- * Checks `cert` against one CRL of its issuer: the CRL's issuer name is the
- * certificate's issuer, its signature verifies with the issuer's key, the
- * issuer may sign CRLs (keyUsage cRLSign when keyUsage is present), and
- * `at` is within thisUpdate/nextUpdate (with skew). Returns `undefined`
- * when the CRL is from another issuer. Refusals: `ocspStale` (an out-of-date
- * CRL), `revocationInvalid` (a bad signature or an issuer without cRLSign).
+ * RFC 5280 section 6.3 over `crls` for `cert` issued by `issuer` (see
+ * `../pkix/crl.ts`). Returns `undefined` with `notes` filled when the CRLs
+ * do not determine the status (none in scope, out of date, bad signature,
+ * unknown critical extension, reasons not all covered).
  */
-export function checkCrl(
-  loaded: LoadedCrl,
+export async function crlAnswer(
+  crls: readonly LoadedCrl[],
   cert: VerifierCertificate,
   issuer: VerifierCertificate,
   at: Date,
   clockSkewMs: number,
   policy: SignedObjectPolicy,
-): CrlAnswer | undefined {
-  const { crl, origin } = loaded;
-  if (!crl.issuer.isEqual(issuer.pkijs.subject)) return undefined;
-  const ku = issuer.peculiarExtension(EXTENSION_OIDS.keyUsage, KeyUsagesExtension);
-  if (ku && (ku.usages & KeyUsageFlags.cRLSign) === 0) refuse('revocationInvalid', `the CRL issuer ${JSON.stringify(issuer.x509.subject)} lacks cRLSign`);
-  const ok = verifySignedObject(crl.signatureAlgorithm.algorithmId, crl.tbsView, crl.signatureValue.valueBlock.valueHexView, issuer.publicKey, policy);
-  if (!ok) refuse('revocationInvalid', `the CRL from ${origin} does not verify with the key of ${JSON.stringify(issuer.x509.subject)}`);
-  const thisUpdate = crl.thisUpdate.value;
-  const nextUpdate = crl.nextUpdate?.value;
-  const now = at.getTime();
-  if (thisUpdate.getTime() > now + clockSkewMs) refuse('ocspStale', `the CRL from ${origin} has thisUpdate ${thisUpdate.toISOString()} in the future`);
-  if (nextUpdate && nextUpdate.getTime() < now - clockSkewMs) refuse('ocspStale', `the CRL from ${origin} expired at ${nextUpdate.toISOString()} (nextUpdate)`);
-  const revoked = (crl.revokedCertificates ?? []).some((r) => r.userCertificate.isEqual(cert.pkijs.serialNumber));
-  return { status: revoked ? 'revoked' : 'good', thisUpdate, ...(nextUpdate ? { nextUpdate } : {}), origin };
+  issuers: CrlIssuerContext,
+  notes: string[],
+): Promise<CrlAnswer | undefined> {
+  const prepared = crls.map((l) => l.prepared);
+  const issuerKey = await workingKeyOf(issuer, undefined, {});
+  const anchorKey = issuer.id === issuers.anchor.id ? issuerKey : await workingKeyOf(issuers.anchor, undefined, {});
+  const st = await crlStatus(cert, [issuerKey, anchorKey], {
+    at,
+    crls: prepared,
+    clockSkewMs,
+    signaturePolicy: policy,
+    candidates: issuers.candidates,
+    validateCrlIssuer: async (candidate) => {
+      const r = await validatePkixPath(candidate, {
+        anchors: [issuers.anchor],
+        pool: issuers.candidates,
+        at,
+        signaturePolicy: policy,
+        crl: { crls: prepared, clockSkewMs },
+        depth: 1,
+        crlIssuersInProgress: new Set([candidate.id]),
+      });
+      if (!r.valid) return { failure: r.message, revoked: r.reason === 'revoked' };
+      return workingKeyOf(candidate, undefined, {});
+    },
+  }).catch((e: unknown) => {
+    if (e instanceof CrlIssuerRevoked) refuse('revoked', `${JSON.stringify(cert.subject)}: ${e.message}`);
+    throw e;
+  });
+  const origin = st.origins.join(', ');
+  if (st.status === 'revoked') return { status: 'revoked', origin, ...(st.revocationDate ? { revocationTime: st.revocationDate } : {}) };
+  if (st.status === 'unrevoked') return { status: 'good', origin, ...(st.nextUpdate ? { nextUpdate: st.nextUpdate } : {}) };
+  notes.push(...st.notes);
+  return undefined;
 }
