@@ -31,9 +31,11 @@ export interface BlobLimits {
   maxCertificateSize?: number;
   /** Largest OCSP response in bytes (default 64 KiB). */
   maxOcspResponseSize?: number;
+  /** Largest blob in bytes, everything included (default 192 KiB). */
+  maxBlobSize?: number;
 }
 
-const DEFAULT_LIMITS: Required<BlobLimits> = { maxCertificates: 10, maxCertificateSize: 64 * 1024, maxOcspResponseSize: 64 * 1024 };
+const DEFAULT_LIMITS: Required<BlobLimits> = { maxCertificates: 10, maxCertificateSize: 64 * 1024, maxOcspResponseSize: 64 * 1024, maxBlobSize: 192 * 1024 };
 
 function blobError(msg: string): SshX509Error {
   return new SshX509Error(ErrorCodes.BLOB_INVALID, `invalid RFC 6187 public key blob: ${msg}`);
@@ -72,6 +74,7 @@ export function encodePublicKeyBlob(blob: PublicKeyBlob): Buffer {
  */
 export function decodePublicKeyBlob(buf: Uint8Array, limits: BlobLimits = {}): PublicKeyBlob {
   const l = { ...DEFAULT_LIMITS, ...limits };
+  if (buf.length > l.maxBlobSize) throw blobError(`${buf.length} bytes exceed the limit of ${l.maxBlobSize}`);
   const r = new SshReader(buf);
   const algorithm = r.readUtf8('algorithm name', 64);
   if (getAlgorithm(algorithm).legacy) throw blobError(`${algorithm} blobs carry no name; decode them with decodeLegacyCertificateBlob`);

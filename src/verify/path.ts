@@ -8,8 +8,10 @@
  *
  * @module
  */
+import type { KeyObject } from 'node:crypto';
 import type { VerifierCertificate } from './certificates.js';
-import { basicConstraints, describe } from './pkix/facts.js';
+import { DEFAULT_MAX_INTEGER_BYTES, certificateEncodingProblem, extensionsProblem } from './pkix/der.js';
+import { DEFAULT_MAX_RSA_MODULUS_BITS, basicConstraints, describe } from './pkix/facts.js';
 import { PkixFailure, type PathValidationReason } from './pkix/result.js';
 import { validatePkixPath, type PkixFailureResult } from './pkix/validate.js';
 import { dnEqual } from './pkix/names.js';
@@ -49,6 +51,36 @@ export function checkLeafShape(leaf: VerifierCertificate, at: Date): void {
   checkDates(leaf, at, 'the leaf');
 }
 
+/** Encoding checks, remembered per parsed certificate (a pure function of its DER: the answer never depends on history). */
+const encodingChecked = new WeakMap<VerifierCertificate, { reason: RefusalReason; detail: string } | null>();
+
+/**
+ * Strict DER for the blob's certificates (RFC 5280 section 4.1), each
+ * problem with its own reason, and every extension decodable. The INTEGER
+ * ceiling follows the RSA bound.
+ */
+export function checkBlobCertificates(sent: readonly VerifierCertificate[], maxRsaModulusBits = DEFAULT_MAX_RSA_MODULUS_BITS): void {
+  const maxInt = Math.max(DEFAULT_MAX_INTEGER_BYTES, Math.ceil(maxRsaModulusBits / 8) + 16);
+  for (const [i, c] of sent.entries()) {
+    let r = encodingChecked.get(c);
+    if (r === undefined) {
+      const enc = certificateEncodingProblem(c.der, maxInt);
+      const ext = enc ? undefined : extensionsProblem(c);
+      r = enc ? { reason: enc.reason, detail: enc.detail } : ext ? { reason: 'malformedCertificate', detail: ext } : null;
+      if (maxInt === Math.max(DEFAULT_MAX_INTEGER_BYTES, Math.ceil(DEFAULT_MAX_RSA_MODULUS_BITS / 8) + 16)) encodingChecked.set(c, r);
+    }
+    if (r) refuse(r.reason, `certificate ${i} of the blob: ${r.detail}`);
+  }
+}
+
+/** The RSA bound on the leaf key, checked before its signature is (a huge modulus is the slowest input there is). */
+export function checkKeySize(key: KeyObject, maxRsaModulusBits = DEFAULT_MAX_RSA_MODULUS_BITS): void {
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (key.asymmetricKeyType?.startsWith('rsa') && bits !== undefined && bits > maxRsaModulusBits) {
+    refuse('tooLarge', `the leaf has a ${bits}-bit RSA key, above the ${maxRsaModulusBits}-bit bound (option maxRsaModulusBits)`);
+  }
+}
+
 /** The verifier's reason for a validator reason. */
 const REASONS: Record<PathValidationReason, RefusalReason> = {
   malformedCertificate: 'malformedCertificate',
@@ -85,6 +117,11 @@ function explainNoIssuer(sent: readonly VerifierCertificate[], ctx: PathContext,
     cur = next;
   }
   refuse('missingIntermediate', `the issuer of ${describe(cur)} is not in the blob, the intermediate pool, or the trust anchors (${failure.message})`);
+}
+
+/** The verifier's reason for a validator failure thrown outside a result (a corrupt extension read elsewhere), or `undefined`. */
+export function pkixRefusalReason(e: unknown): RefusalReason | undefined {
+  return e instanceof PkixFailure ? REASONS[e.reason] : undefined;
 }
 
 /** RFC 6187 section 2.1: the blob is the path's beginning, in issuing order, without duplicates or unrelated certificates. */

@@ -16,7 +16,7 @@ import { loadCertificateSources, type CertificateSource } from './anchors.js';
 import { bindAccount, bindingFacts, type AccountBindingOptions, type BindingFacts } from './binding.js';
 import { LruCache } from './cache.js';
 import { CertificateStore, IssuanceChecker, sha256Hex, type VerifierCertificate } from './certificates.js';
-import { validatePath } from './path.js';
+import { checkBlobCertificates, checkKeySize, pkixRefusalReason, validatePath } from './path.js';
 import { allowedAlgorithms, checkLeafPurpose, type AlgorithmPolicy, type LeafPolicy } from './policy.js';
 import { Refusal, VerificationRefusedError, refuse, type RefusalReason } from './reasons.js';
 import { RevocationChecker, type RevocationOptions, type RevocationOutcome, type RevocationSource } from './revocation/checker.js';
@@ -249,7 +249,7 @@ export class X509Verifier {
         entry.path,
       );
     } catch (e) {
-      const reason: RefusalReason = e instanceof Refusal ? e.reason : 'internalError';
+      const reason: RefusalReason = e instanceof Refusal ? e.reason : (pkixRefusalReason(e) ?? 'internalError');
       const why = e instanceof Error ? e.message : String(e);
       const p = parsed as ParsedFacts | undefined;
       return withLazyParts<VerifyResult>(
@@ -308,10 +308,17 @@ export class X509Verifier {
     } catch (e) {
       refuse('malformedBlob', `a certificate in the blob cannot be parsed: ${e instanceof Error ? e.message : String(e)}`);
     }
+    checkBlobCertificates(sent, this.options.maxRsaModulusBits);
     const leaf = sent[0]!;
     const parsed = new ParsedFacts(sent);
     onParsed(parsed);
-    const leafKey = await leaf.loadPublicKey();
+    let leafKey;
+    try {
+      leafKey = await leaf.loadPublicKey();
+    } catch (e) {
+      refuse('unsupportedKey', `the leaf's public key cannot be used: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    checkKeySize(leafKey, this.options.maxRsaModulusBits);
     const mismatch = keyMismatch(alg, keyFacts(leafKey));
     if (mismatch) refuse('keyAlgorithmMismatch', mismatch);
     // The signature first: it is the cheapest check, and a forged request then costs no path building or fetching.

@@ -46,7 +46,12 @@ export function parseCrls(bytes: Uint8Array, origin: string): LoadedCrl[] {
 
 /** The http(s) URLs of the certificate's CRL distribution points. */
 export function crlUrls(cert: VerifierCertificate): string[] {
-  const ext = cert.peculiarExtension(EXTENSION_OIDS.cRLDistributionPoints, CRLDistributionPointsExtension);
+  let ext;
+  try {
+    ext = cert.peculiarExtension(EXTENSION_OIDS.cRLDistributionPoints, CRLDistributionPointsExtension);
+  } catch {
+    return []; // cRLDistributionPoints that do not decode name no CRL
+  }
   const urls: string[] = [];
   for (const dp of ext?.distributionPoints ?? []) {
     for (const n of dp.distributionPoint?.fullName ?? []) {

@@ -6,14 +6,14 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { AuthorityInfoAccessExtension, ExtendedKeyUsageExtension } from '@peculiar/x509';
+import { AuthorityInfoAccessExtension } from '@peculiar/x509';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { hashOfOid } from '../../algorithms.js';
-import { EXTENSION_OIDS, OCSP_OIDS } from '../../oids.js';
 import type { CertificateStore, IssuanceChecker, SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
 import { verifySignedObject } from '../certificates.js';
-import { OID_OCSP_SIGNING } from '../policy.js';
+import { EKU_OIDS, EXTENSION_OIDS, OCSP_OIDS } from '../../oids.js';
+import { describe, extension } from '../pkix/facts.js';
 import { refuse } from '../reasons.js';
 
 const ID_PKIX_OCSP_BASIC = OCSP_OIDS.basicResponse;
@@ -73,6 +73,19 @@ function certIdMatches(id: pkijs.CertID, cert: VerifierCertificate, issuer: Veri
   if (!id.serialNumber.isEqual(cert.pkijs.serialNumber)) return false;
   const h = hashesOf(issuer, hash);
   return eq(id.issuerNameHash.valueBlock.valueHexView, h.name) && eq(id.issuerKeyHash.valueBlock.valueHexView, h.key);
+}
+
+/** The extendedKeyUsage purposes of a responder certificate, read from pkijs's parse; a corrupt extension is `revocationInvalid`. */
+function responderPurposes(vc: VerifierCertificate): string[] {
+  let eku;
+  try {
+    eku = extension<pkijs.ExtKeyUsage>(vc, EXTENSION_OIDS.extendedKeyUsage);
+  } catch (e) {
+    refuse('revocationInvalid', `the OCSP responder certificate is malformed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const purposes = eku?.value.keyPurposes;
+  if (eku && !Array.isArray(purposes)) refuse('revocationInvalid', `the OCSP responder ${describe(vc)} has a corrupt extendedKeyUsage`);
+  return purposes ?? [];
 }
 
 /** True when the responderID (byName or byKey) names `c`. */
@@ -179,25 +192,34 @@ export async function checkOcspResponse(
     for (const vc of basic.certs) {
       if (!responderIs(rid, vc)) continue;
       // RFC 6960 section 4.2.2.2: a delegated responder is issued directly by the CA and carries id-kp-OCSPSigning.
-      const eku = vc.peculiarExtension(EXTENSION_OIDS.extendedKeyUsage, ExtendedKeyUsageExtension);
-      if (!eku || !eku.usages.map(String).includes(OID_OCSP_SIGNING)) {
-        refuse('ocspUnauthorized', `the OCSP responder ${JSON.stringify(vc.x509.subject)} lacks id-kp-OCSPSigning`);
+      if (!responderPurposes(vc).includes(EKU_OIDS.ocspSigning)) {
+        refuse('ocspUnauthorized', `the OCSP responder ${describe(vc)} lacks id-kp-OCSPSigning`);
       }
-      if (!(await ctx.issuance.check(vc, issuer))) {
-        refuse('ocspUnauthorized', `the OCSP responder ${JSON.stringify(vc.x509.subject)} was not issued by ${JSON.stringify(issuer.x509.subject)}`);
+      let issued = false;
+      try {
+        issued = await ctx.issuance.check(vc, issuer);
+      } catch {
+        issued = false;
       }
+      if (!issued) refuse('ocspUnauthorized', `the OCSP responder ${describe(vc)} was not issued by ${describe(issuer)}`);
       if (ctx.at < vc.notBefore || ctx.at > vc.notAfter) {
-        refuse('ocspUnauthorized', `the OCSP responder certificate ${JSON.stringify(vc.x509.subject)} is outside its validity period`);
+        refuse('ocspUnauthorized', `the OCSP responder certificate ${describe(vc)} is outside its validity period`);
       }
       signer = vc;
       responder = 'delegated';
       break;
     }
   }
-  if (!signer) refuse('ocspUnauthorized', `the OCSP response is signed by a responder that is neither ${JSON.stringify(issuer.x509.subject)} nor delegated by it`);
+  if (!signer) refuse('ocspUnauthorized', `the OCSP response is signed by a responder that is neither ${describe(issuer)} nor delegated by it`);
 
   const tbs = basic.tbsResponseData.tbsView;
-  let ok = verifySignedObject(basic.signatureAlgorithm.algorithmId, tbs, basic.signature.valueBlock.valueHexView, await signer.loadPublicKey(), ctx.signaturePolicy);
+  let signerKey;
+  try {
+    signerKey = await signer.loadPublicKey();
+  } catch {
+    refuse('ocspUnauthorized', `the key of the OCSP responder ${describe(signer)} cannot be used`);
+  }
+  let ok = verifySignedObject(basic.signatureAlgorithm.algorithmId, tbs, basic.signature.valueBlock.valueHexView, signerKey, ctx.signaturePolicy);
   if (ok === undefined) {
     try {
       ok = await basic.full().verify({ trustedCerts: [signer.pkijs] });
@@ -205,10 +227,10 @@ export async function checkOcspResponse(
       ok = false;
     }
   }
-  if (!ok) refuse('ocspUnauthorized', `the OCSP response signature does not verify with the key of ${JSON.stringify(signer.x509.subject)}`);
+  if (!ok) refuse('ocspUnauthorized', `the OCSP response signature does not verify with the key of ${describe(signer)}`);
 
   const single = basic.tbsResponseData.responses.find((r) => certIdMatches(r.certID, cert, issuer));
-  if (!single) refuse('ocspMismatch', `the OCSP response has no answer for ${JSON.stringify(cert.x509.subject)} (serial ${cert.x509.serialNumber})`);
+  if (!single) refuse('ocspMismatch', `the OCSP response has no answer for ${describe(cert)} (serial ${Buffer.from(cert.pkijs.serialNumber.valueBlock.valueHexView).toString('hex')})`);
 
   const thisUpdate = single.thisUpdate;
   const nextUpdate = single.nextUpdate;
@@ -234,7 +256,12 @@ export async function checkOcspResponse(
 
 /** The OCSP responder URLs of the certificate's authorityInfoAccess (http and https only). */
 export function ocspUrls(cert: VerifierCertificate): string[] {
-  const aia = cert.peculiarExtension(EXTENSION_OIDS.authorityInfoAccess, AuthorityInfoAccessExtension);
+  let aia;
+  try {
+    aia = cert.peculiarExtension(EXTENSION_OIDS.authorityInfoAccess, AuthorityInfoAccessExtension);
+  } catch {
+    return []; // an authorityInfoAccess that does not decode names no responder
+  }
   return (aia?.ocsp ?? []).map((n) => (n.type === 'url' ? n.value : '')).filter((u) => /^https?:\/\//i.test(u));
 }
 
