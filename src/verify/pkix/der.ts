@@ -83,8 +83,20 @@ function walk(b: asn1js.BaseBlock, w: Walk, maxIntegerBytes: number, depth: numb
       }
     }
   }
+  // The length says exactly how much the element holds: asn1js reads past a too-short length into the following bytes.
+  if (id.blockLength + len.blockLength + len.length !== b.valueBeforeDecodeView.byteLength) {
+    w.problem = { reason: 'nonCanonicalDer', detail: 'an element whose length does not match its contents' };
+    return;
+  }
   if (id.isConstructed) {
-    for (const c of ((b as asn1js.Constructed).valueBlock.value ?? []) as asn1js.BaseBlock[]) walk(c, w, maxIntegerBytes, depth + 1);
+    const children = ((b as asn1js.Constructed).valueBlock.value ?? []) as asn1js.BaseBlock[];
+    let sum = 0;
+    for (const c of children) sum += c.valueBeforeDecodeView.byteLength;
+    if (sum !== len.length) {
+      w.problem = { reason: 'nonCanonicalDer', detail: 'a constructed element whose length does not match its contents' };
+      return;
+    }
+    for (const c of children) walk(c, w, maxIntegerBytes, depth + 1);
   }
 }
 

@@ -1,0 +1,367 @@
+/**
+ * A mutation fuzzer of the project's own, over real logins made with the
+ * project's test PKI (P-256, RSA and Ed25519 leaves under a P-256
+ * intermediate and root; OCSP responses from `openssl ocsp`). Each input is
+ * one seed login mutated (bit flips, byte sets, inserts, deletes, repeats,
+ * truncations, and DER-aware length and tag edits), aimed at one of:
+ *
+ * - the blob decoder (`decodePublicKeyBlob`),
+ * - the signature decoder (`decodeSignatureBlob`),
+ * - the verifier: signature form or query form, revocation `off` or
+ *   `require` with a stapled OCSP response; the mutation lands in the whole
+ *   blob, in one certificate (re-framed in a valid blob, so it reaches the
+ *   certificate parser), in the OCSP response, or in the signature.
+ *
+ * It counts what must never happen: an error that is not an
+ * `SshX509Error` (decoders) or a result with `internalError` or a thrown
+ * error (verifier), an input slower than the hang bound, an accepted
+ * login whose certificates are not canonical DER (checked by an oracle
+ * independent of the verifier: asn1js's decode re-encoded must give the
+ * same bytes) or are not the seed's certificates; and it records the
+ * slowest input.
+ *
+ * @module
+ */
+import { createPrivateKey, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as asn1js from 'asn1js';
+import { isSshX509Error } from '../../src/errors.js';
+import { getAlgorithm } from '../../src/algorithms.js';
+import { decodePublicKeyBlob, encodePublicKeyBlob } from '../../src/rfc6187/publickey-blob.js';
+import { decodeSignatureBlob, encodeSignatureBlob } from '../../src/rfc6187/signature.js';
+import { X509Verifier, type VerifyRequest } from '../../src/verify/verifier.js';
+import { createTestPki, type IssuedCert } from '../helpers/pki.js';
+import { OpensslRevocation } from '../helpers/revocation.js';
+
+const DATA = Buffer.from('fuzz: session id and userauth request fields');
+
+/** xorshift32: deterministic, seedable. */
+export class Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 0x9e3779b9;
+  }
+  next(): number {
+    let x = this.s;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.s = x >>> 0;
+    return this.s;
+  }
+  int(n: number): number {
+    return this.next() % n;
+  }
+  pick<T>(a: readonly T[]): T {
+    return a[this.int(a.length)]!;
+  }
+}
+
+/** The positions of DER headers (tag, length) in `b`, from asn1js's decode of it, for DER-aware edits. */
+function headerOffsets(b: Uint8Array): number[] {
+  const out: number[] = [];
+  const walk = (blk: asn1js.BaseBlock, at: number): void => {
+    out.push(at);
+    if (!blk.idBlock.isConstructed) return;
+    let off = at + blk.idBlock.blockLength + blk.lenBlock.blockLength;
+    for (const c of ((blk as asn1js.Constructed).valueBlock.value ?? []) as asn1js.BaseBlock[]) {
+      walk(c, off);
+      off += c.valueBeforeDecodeView.byteLength;
+    }
+  };
+  const r = asn1js.fromBER(b);
+  if (r.offset !== -1) walk(r.result as asn1js.BaseBlock, 0);
+  return out;
+}
+
+const INTERESTING = [0x00, 0x01, 0x7f, 0x80, 0x81, 0x82, 0x84, 0xff, 0x30, 0x31, 0x02, 0x03, 0x04, 0x05, 0x06, 0xa0, 0xa3];
+
+/** One mutation of `input` (never the identity, unless the input is empty). */
+export function mutate(input: Uint8Array, rng: Rng, headers?: number[]): Buffer {
+  const b = Buffer.from(input);
+  if (b.length === 0) return Buffer.from([rng.int(256)]);
+  const pos = rng.int(b.length);
+  switch (rng.int(11)) {
+    case 0:
+      b[pos] = b[pos]! ^ (1 << rng.int(8));
+      return b;
+    case 1:
+      b[pos] = rng.pick(INTERESTING);
+      return b;
+    case 2:
+      b[pos] = rng.int(256);
+      return b;
+    case 3: {
+      const ins = Buffer.alloc(1 + rng.int(8));
+      for (let i = 0; i < ins.length; i++) ins[i] = rng.pick(INTERESTING);
+      return Buffer.concat([b.subarray(0, pos), ins, b.subarray(pos)]);
+    }
+    case 4:
+      return Buffer.concat([b.subarray(0, pos), b.subarray(Math.min(b.length, pos + 1 + rng.int(16)))]);
+    case 5: {
+      const len = 1 + rng.int(Math.min(64, b.length - pos));
+      return Buffer.concat([b.subarray(0, pos + len), b.subarray(pos, pos + len), b.subarray(pos + len)]);
+    }
+    case 6:
+      return b.subarray(0, pos);
+    case 7:
+      return Buffer.concat([b, Buffer.from([rng.pick(INTERESTING)])]);
+    case 8:
+    case 9:
+    case 10: {
+      // DER-aware: edit a tag or a length octet of an element.
+      const hs = headers ?? headerOffsets(b);
+      if (hs.length === 0) return mutate(b, rng);
+      const h = rng.pick(hs);
+      const which = rng.int(4);
+      if (which === 0) b[h] = rng.pick(INTERESTING); // tag
+      else if (which === 1 && h + 1 < b.length) b[h + 1] = (b[h + 1]! + (rng.int(2) ? 1 : 0xff)) & 0xff; // length +-1
+      else if (which === 2 && h + 1 < b.length) {
+        // the same length in a longer form (BER)
+        const l = b[h + 1]!;
+        if (l < 0x80) return Buffer.concat([b.subarray(0, h + 1), Buffer.from([0x81, l]), b.subarray(h + 2)]);
+        return Buffer.concat([b.subarray(0, h + 1), Buffer.from([l + 1, 0]), b.subarray(h + 2)]);
+      } else if (h + 1 < b.length) b[h + 1] = 0x80; // indefinite
+      return b;
+    }
+  }
+  return b;
+}
+
+/** An independent canonical-DER oracle: asn1js's decode, re-encoded, gives the same bytes, and no indefinite length. */
+export function canonicalDer(der: Uint8Array): boolean {
+  const r = asn1js.fromBER(der);
+  if (r.offset !== der.length) return false;
+  let indefinite = false;
+  const walk = (blk: asn1js.BaseBlock): void => {
+    if (blk.lenBlock.isIndefiniteForm) indefinite = true;
+    if (blk.idBlock.isConstructed) for (const c of ((blk as asn1js.Constructed).valueBlock.value ?? []) as asn1js.BaseBlock[]) walk(c);
+  };
+  walk(r.result as asn1js.BaseBlock);
+  if (indefinite) return false;
+  return Buffer.from(r.result.toBER(false)).equals(Buffer.from(der));
+}
+
+/** A seed login. */
+interface Seed {
+  readonly algorithm: string;
+  readonly certificates: Buffer[];
+  readonly ocsp: Buffer;
+  readonly signature: Buffer;
+  readonly username: string;
+}
+
+/** The fuzzing state: seeds and verifiers, made once. */
+export interface Fuzzer {
+  run(n: number, opts?: { seed?: number; hangMs?: number; onProgress?: (s: FuzzSummary) => void; progressEvery?: number }): Promise<FuzzSummary>;
+  close(): void;
+}
+
+/** What a run found. */
+export interface FuzzSummary {
+  inputs: number;
+  byTarget: Record<string, number>;
+  /** Errors other than SshX509Error from a decoder, results with internalError, or anything the verifier threw. */
+  untypedErrors: number;
+  hangs: number;
+  /** Accepted logins whose certificates are not canonical DER. */
+  acceptedNonCanonical: number;
+  /** Accepted logins with a certificate that is not one of the seed's (mutated signed content). */
+  acceptedMutatedCertificates: number;
+  /** Accepted logins whose signature blob is not the seed's. */
+  acceptedMutatedSignatures: number;
+  accepted: number;
+  worstMs: number;
+  worstTarget: string;
+  reasons: Record<string, number>;
+  examples: string[];
+  elapsedMs: number;
+}
+
+/** Builds the seeds (a fresh test PKI and OCSP responses) and the verifiers. */
+export async function createFuzzer(): Promise<Fuzzer> {
+  const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-fuzz-'));
+  const pki = await createTestPki(join(dir, 'pki'));
+  const ocsp = new OpensslRevocation(join(dir, 'ocsp'), pki.intermediate);
+  const leaves: Array<[IssuedCert, string]> = [
+    [await pki.issue('alice', 'p256'), 'x509v3-ecdsa-sha2-nistp256'],
+    [await pki.issue('rsauser', 'rsa2048'), 'x509v3-rsa2048-sha256'],
+    [await pki.issue('eduser', 'ed25519'), 'x509v3-ssh-ed25519'],
+  ];
+  const seeds: Seed[] = leaves.map(([leaf, algorithm]) => {
+    ocsp.valid(leaf.certPem);
+    const alg = getAlgorithm(algorithm);
+    const key = createPrivateKey(leaf.keyPem);
+    const prim = alg.keyType === 'ed25519' ? sign(null, DATA, key) : alg.keyType === 'rsa' ? sign(alg.hash!, DATA, key) : sign(alg.hash!, DATA, { key, dsaEncoding: 'ieee-p1363' });
+    return { algorithm, certificates: [leaf.certDer, pki.intermediate.certDer], ocsp: ocsp.ocspResponse(leaf.certPath), signature: encodeSignatureBlob(alg, prim), username: leaf.name };
+  });
+  const originals = new Set(seeds.flatMap((s) => s.certificates.map((c) => c.toString('hex'))).concat(pki.root.certDer.toString('hex')));
+  const base = { trustAnchors: [pki.root.certPath], account: { map: 'upn-local' as const } };
+  const verifiers = {
+    off: await X509Verifier.create({ ...base, revocation: { mode: 'off' } }),
+    offNoCache: await X509Verifier.create({ ...base, revocation: { mode: 'off' }, cache: false }),
+    stapled: await X509Verifier.create({ ...base, revocation: { mode: 'require', fetch: false } }),
+  };
+  const headerCache = new Map<string, number[]>();
+  const headersOf = (b: Buffer): number[] => {
+    const k = b.subarray(0, 64).toString('hex') + b.length;
+    let h = headerCache.get(k);
+    if (!h) headerCache.set(k, (h = headerOffsets(b)));
+    return h;
+  };
+
+  async function run(n: number, opts: { seed?: number; hangMs?: number; onProgress?: (s: FuzzSummary) => void; progressEvery?: number } = {}): Promise<FuzzSummary> {
+    const rng = new Rng(opts.seed ?? 1);
+    const hangMs = opts.hangMs ?? 2000;
+    const s: FuzzSummary = {
+      inputs: 0,
+      byTarget: {},
+      untypedErrors: 0,
+      hangs: 0,
+      acceptedNonCanonical: 0,
+      acceptedMutatedCertificates: 0,
+      acceptedMutatedSignatures: 0,
+      accepted: 0,
+      worstMs: 0,
+      worstTarget: '',
+      reasons: {},
+      examples: [],
+      elapsedMs: 0,
+    };
+    const t0 = performance.now();
+    const bad = (what: string, input: Uint8Array): void => {
+      s.untypedErrors++;
+      if (s.examples.length < 20) s.examples.push(`${what}: ${Buffer.from(input).toString('base64')}`);
+    };
+    for (let i = 0; i < n; i++) {
+      const seed = rng.pick(seeds);
+      const roll = rng.int(100);
+      let target: string;
+      const t = performance.now();
+      if (roll < 15) {
+        target = 'blob-decoder';
+        const blob = encodePublicKeyBlob({ algorithm: seed.algorithm, certificates: seed.certificates, ocspResponses: rng.int(2) ? [seed.ocsp] : [] });
+        const m = mutate(blob, rng);
+        try {
+          decodePublicKeyBlob(m);
+        } catch (e) {
+          if (!isSshX509Error(e)) bad(`blob decoder threw ${String(e)}`, m);
+        }
+      } else if (roll < 30) {
+        target = 'signature-decoder';
+        const m = mutate(seed.signature, rng);
+        try {
+          decodeSignatureBlob(m, seed.algorithm, { acceptX509FormatName: true });
+        } catch (e) {
+          if (!isSshX509Error(e)) bad(`signature decoder threw ${String(e)}`, m);
+        }
+      } else {
+        const query = rng.int(2) === 0;
+        const stapled = rng.int(2) === 0;
+        let certificates = seed.certificates;
+        let ocspResponses = stapled ? [seed.ocsp] : [];
+        let signature = seed.signature;
+        let publicKey: Buffer | undefined;
+        const where = rng.int(100);
+        if (where < 25) {
+          publicKey = mutate(encodePublicKeyBlob({ algorithm: seed.algorithm, certificates, ocspResponses }), rng);
+          target = 'verifier/blob';
+        } else if (where < 75) {
+          const k = rng.int(certificates.length);
+          certificates = certificates.map((c, j) => (j === k ? mutate(c, rng, headersOf(c)) : c));
+          target = 'verifier/certificate';
+        } else if (where < 90 && stapled) {
+          ocspResponses = [mutate(seed.ocsp, rng, headersOf(seed.ocsp))];
+          target = 'verifier/ocsp';
+        } else {
+          signature = mutate(signature, rng);
+          target = 'verifier/signature';
+        }
+        target += `/${query ? 'query' : 'signature'}/${stapled ? 'stapled' : 'off'}`;
+        let blob: Buffer;
+        try {
+          blob = publicKey ?? encodePublicKeyBlob({ algorithm: seed.algorithm, certificates, ocspResponses });
+        } catch {
+          // A mutation the encoder itself refuses (an empty certificate): feed the blob of the seed with it as raw bytes.
+          blob = Buffer.concat(certificates);
+        }
+        const req: VerifyRequest = { username: seed.username, algorithm: seed.algorithm, publicKey: blob, ...(query ? {} : { signedData: DATA, signature }) };
+        const v = stapled ? verifiers.stapled : rng.int(4) === 0 ? verifiers.offNoCache : verifiers.off;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const r = await Promise.race([
+            v.verify(req),
+            new Promise<'hang'>((resolve) => {
+              timer = setTimeout(() => resolve('hang'), hangMs * 5);
+            }),
+          ]);
+          if (r === 'hang') {
+            if (s.examples.length < 20) s.examples.push(`hang ${target}: ${blob.toString('base64')}`);
+          } else {
+            const reason = r.ok ? 'accepted' : (r.reason ?? 'none');
+            s.reasons[reason] = (s.reasons[reason] ?? 0) + 1;
+            if (r.reason === 'internalError') bad(`internalError ${target} (${r.message})`, blob);
+            if (r.ok) {
+              s.accepted++;
+              const decoded = decodePublicKeyBlob(blob);
+              if (!decoded.certificates.every((c) => canonicalDer(c))) {
+                s.acceptedNonCanonical++;
+                if (s.examples.length < 20) s.examples.push(`accepted non-canonical ${target}: ${blob.toString('base64')}`);
+              }
+              if (!query && !signature.equals(seed.signature)) {
+                s.acceptedMutatedSignatures++;
+                if (s.examples.length < 20) s.examples.push(`accepted mutated signature ${target}: ${signature.toString('base64')}`);
+              }
+              if (!decoded.certificates.every((c) => originals.has(Buffer.from(c).toString('hex')))) {
+                s.acceptedMutatedCertificates++;
+                if (s.examples.length < 20) s.examples.push(`accepted mutated certificate ${target}: ${blob.toString('base64')}`);
+              }
+            }
+          }
+        } catch (e) {
+          bad(`verifier threw ${String(e)} ${target}`, blob);
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      const ms = performance.now() - t;
+      if (ms > hangMs) s.hangs++;
+      if (ms > s.worstMs) {
+        s.worstMs = ms;
+        s.worstTarget = target;
+      }
+      s.byTarget[target.split('/').slice(0, 2).join('/')] = (s.byTarget[target.split('/').slice(0, 2).join('/')] ?? 0) + 1;
+      s.inputs++;
+      if (opts.onProgress && opts.progressEvery && s.inputs % opts.progressEvery === 0) opts.onProgress({ ...s, elapsedMs: performance.now() - t0 });
+    }
+    s.elapsedMs = performance.now() - t0;
+    return s;
+  }
+
+  return { run, close: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The printed summary. */
+export function formatSummary(s: FuzzSummary): string {
+  const lines = [
+    `inputs: ${s.inputs} in ${(s.elapsedMs / 1000).toFixed(1)} s`,
+    `  by target: ${Object.entries(s.byTarget)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    `untyped errors: ${s.untypedErrors}`,
+    `hangs: ${s.hangs}`,
+    `accepted non-canonical DER: ${s.acceptedNonCanonical}`,
+    `accepted with a mutated certificate: ${s.acceptedMutatedCertificates}`,
+    `accepted with a mutated signature: ${s.acceptedMutatedSignatures}`,
+    `accepted: ${s.accepted}`,
+    `worst input: ${s.worstMs.toFixed(1)} ms (${s.worstTarget})`,
+    `reasons: ${Object.entries(s.reasons)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  ];
+  if (s.examples.length) lines.push('examples:', ...s.examples.map((e) => `  ${e.slice(0, 400)}`));
+  return lines.join('\n');
+}
