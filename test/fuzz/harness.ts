@@ -130,13 +130,16 @@ export function mutate(input: Uint8Array, rng: Rng, headers?: number[]): Buffer 
   return b;
 }
 
-/** An independent canonical-DER oracle: asn1js's decode, re-encoded, gives the same bytes, and no indefinite length. */
+/** An independent canonical-DER oracle: asn1js's decode, re-encoded, gives the same bytes; no indefinite or longer-than-needed length. */
 export function canonicalDer(der: Uint8Array): boolean {
   const r = asn1js.fromBER(der);
   if (r.offset !== der.length) return false;
   let indefinite = false;
   const walk = (blk: asn1js.BaseBlock): void => {
-    if (blk.lenBlock.isIndefiniteForm) indefinite = true;
+    const l = blk.lenBlock;
+    if (l.isIndefiniteForm) indefinite = true;
+    // asn1js re-encodes a long-form length as it found it: check the form here.
+    if (l.longFormUsed && (l.length < 128 || l.blockLength - 1 !== Math.ceil(Math.log2(l.length + 1) / 8))) indefinite = true;
     if (blk.idBlock.isConstructed) for (const c of ((blk as asn1js.Constructed).valueBlock.value ?? []) as asn1js.BaseBlock[]) walk(c);
   };
   walk(r.result as asn1js.BaseBlock);
