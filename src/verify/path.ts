@@ -9,8 +9,9 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import type { VerifierCertificate } from './certificates.js';
-import { DEFAULT_MAX_INTEGER_BYTES, certificateEncodingProblem, extensionsProblem } from './pkix/der.js';
+import type { IssuanceChecker, VerifierCertificate } from './certificates.js';
+import { EXTENSION_OIDS } from '../oids.js';
+import { DEFAULT_MAX_INTEGER_BYTES, extensionsProblem, parsedCertificateEncodingProblem } from './pkix/der.js';
 import { DEFAULT_MAX_RSA_MODULUS_BITS, basicConstraints, describe } from './pkix/facts.js';
 import { PkixFailure, type PathValidationReason } from './pkix/result.js';
 import { validatePkixPath, type PkixFailureResult } from './pkix/validate.js';
@@ -25,8 +26,10 @@ export interface PathContext {
   readonly pool: readonly VerifierCertificate[];
   /** The time at which the path must be valid. */
   readonly at: Date;
-  /** Accept SHA-1 signatures on certificates. */
+  /** Accept SHA-1 signatures on certificates (the same policy as `issuance`'s). */
   readonly allowSha1?: boolean;
+  /** Remembers signature checks per (certificate, issuer). */
+  readonly issuance?: IssuanceChecker;
   /** Largest RSA modulus accepted, bits (default 8192). */
   readonly maxRsaModulusBits?: number;
   /** Accept the blob's certificates in any order (RFC 6187 section 2.1 requires issuing order). Duplicates and unrelated certificates are refused all the same. */
@@ -51,12 +54,16 @@ export function checkLeafShape(leaf: VerifierCertificate, at: Date): void {
   checkDates(leaf, at, 'the leaf');
 }
 
+/** Leaf extensions the SSH layer reads outside the validator (keyUsage, EKU, names for the account binding): they must decode. */
+const LEAF_EXTENSIONS_READ_ELSEWHERE = [EXTENSION_OIDS.keyUsage, EXTENSION_OIDS.extendedKeyUsage, EXTENSION_OIDS.subjectAltName, EXTENSION_OIDS.basicConstraints];
+
 /** Encoding checks, remembered per parsed certificate (a pure function of its DER: the answer never depends on history). */
 const encodingChecked = new WeakMap<VerifierCertificate, { reason: RefusalReason; detail: string } | null>();
 
 /**
  * Strict DER for the blob's certificates (RFC 5280 section 4.1), each
- * problem with its own reason, and every extension decodable. The INTEGER
+ * problem with its own reason, and the leaf extensions read outside the
+ * validator decodable. The INTEGER
  * ceiling follows the RSA bound.
  */
 export function checkBlobCertificates(sent: readonly VerifierCertificate[], maxRsaModulusBits = DEFAULT_MAX_RSA_MODULUS_BITS): void {
@@ -64,8 +71,8 @@ export function checkBlobCertificates(sent: readonly VerifierCertificate[], maxR
   for (const [i, c] of sent.entries()) {
     let r = encodingChecked.get(c);
     if (r === undefined) {
-      const enc = certificateEncodingProblem(c.der, maxInt);
-      const ext = enc ? undefined : extensionsProblem(c);
+      const enc = parsedCertificateEncodingProblem(c, maxInt);
+      const ext = enc || i > 0 ? undefined : extensionsProblem(c, LEAF_EXTENSIONS_READ_ELSEWHERE);
       r = enc ? { reason: enc.reason, detail: enc.detail } : ext ? { reason: 'malformedCertificate', detail: ext } : null;
       if (maxInt === Math.max(DEFAULT_MAX_INTEGER_BYTES, Math.ceil(DEFAULT_MAX_RSA_MODULUS_BITS / 8) + 16)) encodingChecked.set(c, r);
     }
@@ -155,6 +162,7 @@ export async function validatePath(sent: readonly VerifierCertificate[], ctx: Pa
       pool: [...sent.slice(1), ...ctx.pool],
       at: ctx.at,
       signaturePolicy: { allowSha1: ctx.allowSha1 ?? false },
+      ...(ctx.issuance ? { issuance: ctx.issuance } : {}),
       limits: ctx.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: ctx.maxRsaModulusBits } : {},
     });
   } catch (e) {

@@ -329,6 +329,7 @@ export class X509Verifier {
       pool: this.pool,
       at,
       allowSha1: this.options.allowSha1CertificateSignatures ?? this.options.allowSha1Algorithms ?? false,
+      issuance: this.issuance,
       ...(this.options.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: this.options.maxRsaModulusBits } : {}),
       ...(this.options.laxChainOrder ? { laxChainOrder: true } : {}),
     });

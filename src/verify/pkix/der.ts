@@ -104,7 +104,54 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** The encoding problem of a certificate's DER, or `undefined`. Pure: the same bytes always give the same answer. */
+/** The DER of a definite length. */
+function derLength(n: number): number[] {
+  if (n < 128) return [n];
+  const out: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff);
+  return [0x80 | out.length, ...out];
+}
+
+/**
+ * The fast path: the certificate is exactly what its parts, in DER, make:
+ * SEQUENCE { tbsCertificate (as signed), signatureAlgorithm (as pkijs
+ * re-encodes it, equal to tbsCertificate.signature), BIT STRING with no
+ * unused bits }, and nothing after. The signed part is the signer's: a
+ * change there breaks the signature. What is outside it is checked here.
+ */
+function sameAsCanonical(cert: VerifierCertificate): boolean {
+  const p = cert.pkijs;
+  const alg = new Uint8Array(p.signatureAlgorithm.toSchema().toBER(false));
+  const inner = new Uint8Array(p.signature.toSchema().toBER(false));
+  if (!sameBytes(alg, inner)) return false;
+  const bits = p.signatureValue.valueBlock;
+  if (bits.unusedBits !== 0) return false;
+  const sigContent = bits.valueHexView;
+  const sig = [0x03, ...derLength(sigContent.length + 1), 0x00];
+  const contentLength = p.tbsView.byteLength + alg.length + sig.length + sigContent.length;
+  const head = [0x30, ...derLength(contentLength)];
+  const der = cert.der;
+  if (der.length !== head.length + contentLength) return false;
+  let o = 0;
+  const match = (part: ArrayLike<number>): boolean => {
+    for (let i = 0; i < part.length; i++) if (der[o + i] !== part[i]) return false;
+    o += part.length;
+    return true;
+  };
+  return match(head) && match(p.tbsView) && match(alg) && match(sig) && match(sigContent);
+}
+
+/**
+ * The encoding problem of a parsed certificate, or `undefined`: the fast
+ * check of its unsigned parts, and on a mismatch the full walk that names
+ * the problem. Pure: the same bytes always give the same answer.
+ */
+export function parsedCertificateEncodingProblem(cert: VerifierCertificate, maxIntegerBytes = DEFAULT_MAX_INTEGER_BYTES): { reason: EncodingProblem; detail: string } | undefined {
+  if (sameAsCanonical(cert)) return undefined;
+  return certificateEncodingProblem(cert.der, maxIntegerBytes) ?? { reason: 'nonCanonicalDer', detail: "the certificate's unsigned parts are not in their DER form" };
+}
+
+/** The encoding problem of a certificate's DER, or `undefined`, from a full walk of asn1js's decode. */
 export function certificateEncodingProblem(der: Uint8Array, maxIntegerBytes = DEFAULT_MAX_INTEGER_BYTES): { reason: EncodingProblem; detail: string } | undefined {
   const r = asn1js.fromBER(der);
   if (r.offset === -1) return { reason: 'malformedCertificate', detail: `the certificate does not decode: ${r.result.error}` };
@@ -130,10 +177,10 @@ export function certificateEncodingProblem(der: Uint8Array, maxIntegerBytes = DE
   return undefined;
 }
 
-/** Every extension of the certificate decodes, none twice (section 4.2). */
-export function extensionsProblem(cert: VerifierCertificate): string | undefined {
+/** The extensions `oids` (default: all) decode, none twice (section 4.2). */
+export function extensionsProblem(cert: VerifierCertificate, oids?: readonly string[]): string | undefined {
   try {
-    for (const e of cert.pkijs.extensions ?? []) extension(cert, e.extnID);
+    for (const e of cert.pkijs.extensions ?? []) if (!oids || oids.includes(e.extnID)) extension(cert, e.extnID);
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
   }

@@ -114,6 +114,8 @@ export interface WorkingKey {
   readonly params: unknown;
   /** The certificate the key came from (a pkijs fallback for algorithms node:crypto does not name). */
   readonly from: VerifierCertificate;
+  /** True when the key took its parameters from the previous one (section 6.1.4 (f)): not the certificate's own key. */
+  readonly inherited?: boolean;
 }
 
 /** Limits on keys. */
@@ -163,7 +165,7 @@ export async function workingKeyOf(cert: VerifierCertificate, previous: WorkingK
   if (key.asymmetricKeyType?.startsWith('rsa') && bits !== undefined && bits > max) {
     fail('keyTooLarge', `${describe(cert)} has a ${bits}-bit RSA key, above the ${max}-bit bound (option maxRsaModulusBits)`);
   }
-  return { key, algorithm, params: effective, from: cert };
+  return { key, algorithm, params: effective, from: cert, ...(effective !== params ? { inherited: true } : {}) };
 }
 
 /** Signature checking policy. */

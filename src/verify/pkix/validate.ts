@@ -12,7 +12,7 @@
  */
 import type * as pkijs from 'pkijs';
 import { ANY_POLICY_OID, EXTENSION_OIDS } from '../../oids.js';
-import type { VerifierCertificate } from '../certificates.js';
+import type { IssuanceChecker, VerifierCertificate } from '../certificates.js';
 import { CrlIssuerRevoked, crlStatus, type PreparedCrl } from './crl.js';
 import {
   authorityKeyId,
@@ -65,6 +65,8 @@ export interface PkixContext {
   /** Section 6.3 CRL checking of every certificate of the path; absent: not checked here. */
   readonly crl?: CrlInputs;
   readonly signaturePolicy?: SignaturePolicy;
+  /** Remembers certificate signature checks per (certificate, issuer) pair; its SHA-1 policy must be `signaturePolicy`'s. */
+  readonly issuance?: IssuanceChecker;
   readonly limits?: KeyLimits & {
     /** Most certificates in a path, anchor excluded (default 10). */
     readonly maxPathLength?: number;
@@ -140,6 +142,8 @@ async function verifySignature(cert: VerifierCertificate, s: State, ctx: PkixCon
   checkSignatureAlgorithmField(cert);
   const p = cert.pkijs;
   const from = s.workingKey.from;
+  // The remembered answer for this certificate and issuer key, when the key is the issuer's own; the reason is worked out only on failure.
+  if (ctx.issuance && !s.workingKey.inherited && (await ctx.issuance.check(cert, from).catch(() => false))) return;
   const problem = await signatureProblem(p.signatureAlgorithm.algorithmId, p.tbsView, p.signatureValue.valueBlock.valueHexView, s.workingKey, ctx.signaturePolicy ?? {}, () =>
     p.verify(from.pkijs),
   );
