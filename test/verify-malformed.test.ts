@@ -138,16 +138,29 @@ describe('internalError is unreachable from input (the fuzzing reproducers), and
     });
   }
 
-  it('an unauthorised stapled responder, then the same input again: ocspUnauthorized both times', async () => {
-    const resp = ocsp.ocspResponse(alice.certPath, { signer: bob });
-    const v = await verifier({ revocation: { mode: 'prefer', fetch: false } });
-    const req = request([alice.certDer, pki.intermediate.certDer], { ocsp: [resp] });
-    const first = await v.verify(req);
-    // Something else that reads the responder certificate's friendly form in between.
-    await v.verify(request([bob.certDer, pki.intermediate.certDer], { signer: bob }));
-    const second = await v.verify(req);
-    expect(first).toMatchObject({ ok: false, reason: 'ocspUnauthorized' });
-    expect(second).toMatchObject({ ok: false, reason: 'ocspUnauthorized' });
+  it('a stapled responder refused, its certificate then used elsewhere (its friendly form built), the same input again: the same answer', async () => {
+    const badEku = resign(bob.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.extendedKeyUsage));
+    const certPath = join(dir, 'bad-responder-2.pem');
+    writeFileSync(certPath, `-----BEGIN CERTIFICATE-----\n${badEku.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`);
+    for (const [responder, der, reason] of [
+      [bob, bob.certDer, 'ocspUnauthorized'],
+      [{ ...bob, certPath }, badEku, 'revocationInvalid'],
+    ] as const) {
+      const v = await verifier({ revocation: { mode: 'prefer', fetch: false } });
+      const req = request([alice.certDer, pki.intermediate.certDer], { ocsp: [ocsp.ocspResponse(alice.certPath, { signer: responder })] });
+      const first = await v.verify(req);
+      // The responder's certificate as a leaf: reading the result's chain and path builds its @peculiar/x509 form in the verifier's store.
+      const other = await v.verify(request([der, pki.intermediate.certDer], { signer: bob }));
+      try {
+        void other.chain?.certificates.length;
+        void other.path?.length;
+      } catch {
+        // A certificate @peculiar/x509 cannot read: the getters may throw; the verifier's answers must not change.
+      }
+      const second = await v.verify(req);
+      expect(first).toMatchObject({ ok: false, reason });
+      expect(second).toMatchObject({ ok: false, reason });
+    }
   });
 });
 
