@@ -102,6 +102,16 @@ describe('internalError is unreachable from input (the fuzzing reproducers), and
       'malformedCertificate',
     ],
     [
+      'a corrupt extendedKeyUsage on the leaf',
+      async () => ({ req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.extendedKeyUsage)), pki.intermediate.certDer]) }),
+      'malformedCertificate',
+    ],
+    [
+      'a corrupt keyUsage on the leaf',
+      async () => ({ req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.keyUsage)), pki.intermediate.certDer]) }),
+      'malformedCertificate',
+    ],
+    [
       'a corrupt basicConstraints on the intermediate',
       async () => ({ req: request([alice.certDer, resign(pki.intermediate.certDer, pki.root.keyPem, corruptExtension(EXTENSION_OIDS.basicConstraints))]) }),
       'malformedCertificate',

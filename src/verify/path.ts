@@ -10,13 +10,12 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { IssuanceChecker, VerifierCertificate } from './certificates.js';
-import { EXTENSION_OIDS } from '../oids.js';
-import { DEFAULT_MAX_INTEGER_BYTES, extensionsProblem, parsedCertificateEncodingProblem } from './pkix/der.js';
+import { DEFAULT_MAX_INTEGER_BYTES, parsedCertificateEncodingProblem } from './pkix/der.js';
 import { DEFAULT_MAX_RSA_MODULUS_BITS, basicConstraints, describe } from './pkix/facts.js';
 import { PkixFailure, type PathValidationReason } from './pkix/result.js';
 import { validatePkixPath, type PkixFailureResult } from './pkix/validate.js';
 import { dnEqual } from './pkix/names.js';
-import { refuse, type RefusalReason } from './reasons.js';
+import { Refusal, refuse, type RefusalReason } from './reasons.js';
 
 /** What a path validation needs. */
 export interface PathContext {
@@ -54,16 +53,12 @@ export function checkLeafShape(leaf: VerifierCertificate, at: Date): void {
   checkDates(leaf, at, 'the leaf');
 }
 
-/** Leaf extensions the SSH layer reads outside the validator (keyUsage, EKU, names for the account binding): they must decode. */
-const LEAF_EXTENSIONS_READ_ELSEWHERE = [EXTENSION_OIDS.keyUsage, EXTENSION_OIDS.extendedKeyUsage, EXTENSION_OIDS.subjectAltName, EXTENSION_OIDS.basicConstraints];
-
 /** Encoding checks, remembered per parsed certificate (a pure function of its DER: the answer never depends on history). */
 const encodingChecked = new WeakMap<VerifierCertificate, { reason: RefusalReason; detail: string } | null>();
 
 /**
  * Strict DER for the blob's certificates (RFC 5280 section 4.1), each
- * problem with its own reason, and the leaf extensions read outside the
- * validator decodable. The INTEGER
+ * problem with its own reason. The INTEGER
  * ceiling follows the RSA bound.
  */
 export function checkBlobCertificates(sent: readonly VerifierCertificate[], maxRsaModulusBits = DEFAULT_MAX_RSA_MODULUS_BITS): void {
@@ -72,11 +67,24 @@ export function checkBlobCertificates(sent: readonly VerifierCertificate[], maxR
     let r = encodingChecked.get(c);
     if (r === undefined) {
       const enc = parsedCertificateEncodingProblem(c, maxInt);
-      const ext = enc || i > 0 ? undefined : extensionsProblem(c, LEAF_EXTENSIONS_READ_ELSEWHERE);
-      r = enc ? { reason: enc.reason, detail: enc.detail } : ext ? { reason: 'malformedCertificate', detail: ext } : null;
+      r = enc ? { reason: enc.reason, detail: enc.detail } : null;
       if (maxInt === Math.max(DEFAULT_MAX_INTEGER_BYTES, Math.ceil(DEFAULT_MAX_RSA_MODULUS_BITS / 8) + 16)) encodingChecked.set(c, r);
     }
     if (r) refuse(r.reason, `certificate ${i} of the blob: ${r.detail}`);
+  }
+}
+
+/**
+ * Runs an RFC 6187 leaf rule that reads extensions outside the validator
+ * (keyUsage, extendedKeyUsage through @peculiar/x509): an extension it
+ * cannot decode is `malformedCertificate`, never an internal error.
+ */
+export function withDecodableExtensions<T>(leaf: VerifierCertificate, rule: () => T): T {
+  try {
+    return rule();
+  } catch (e) {
+    if (e instanceof Refusal) throw e;
+    return refuse('malformedCertificate', `an extension of the leaf ${describe(leaf)} does not decode: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 

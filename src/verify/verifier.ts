@@ -16,7 +16,7 @@ import { loadCertificateSources, type CertificateSource } from './anchors.js';
 import { bindAccount, bindingFacts, type AccountBindingOptions, type BindingFacts } from './binding.js';
 import { LruCache } from './cache.js';
 import { CertificateStore, IssuanceChecker, sha256Hex, type VerifierCertificate } from './certificates.js';
-import { checkBlobCertificates, checkKeySize, pkixRefusalReason, validatePath } from './path.js';
+import { checkBlobCertificates, checkKeySize, pkixRefusalReason, validatePath, withDecodableExtensions } from './path.js';
 import { allowedAlgorithms, checkLeafPurpose, type AlgorithmPolicy, type LeafPolicy } from './policy.js';
 import { Refusal, VerificationRefusedError, refuse, type RefusalReason } from './reasons.js';
 import { RevocationChecker, type RevocationOptions, type RevocationOutcome, type RevocationSource } from './revocation/checker.js';
@@ -333,7 +333,7 @@ export class X509Verifier {
       ...(this.options.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: this.options.maxRsaModulusBits } : {}),
       ...(this.options.laxChainOrder ? { laxChainOrder: true } : {}),
     });
-    checkLeafPurpose(leaf, this.options);
+    withDecodableExtensions(leaf, () => checkLeafPurpose(leaf, this.options));
     const stapled = new Map<string, Uint8Array>();
     blob.ocspResponses.forEach((r, i) => {
       if (r.length > 0) stapled.set(sent[i]!.id, r);

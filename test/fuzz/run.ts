@@ -3,7 +3,8 @@
  * as many inputs as asked (default 100000), printing progress every 50000
  * and the summary at the end. Exits 1 when it found an untyped error, a
  * hang, or an accepted login with non-canonical DER or mutated content.
- * Releases run 1000000 inputs: `npm run fuzz -- 1000000`.
+ * Releases run 1000000 inputs: `npm run fuzz -- 1000000`. Findings print at once
+ * (FINDING ...), with the input in base64.
  */
 import { createFuzzer, formatSummary } from './harness.js';
 
@@ -14,9 +15,10 @@ try {
   const s = await fuzzer.run(n, {
     seed,
     progressEvery: 50_000,
+    onFinding: (f) => console.log(`FINDING ${f}`),
     onProgress: (p) =>
       console.log(
-        `${p.inputs} inputs, ${(p.elapsedMs / 1000).toFixed(0)} s: untyped ${p.untypedErrors}, hangs ${p.hangs}, non-canonical accepted ${p.acceptedNonCanonical}, mutated accepted ${p.acceptedMutatedCertificates + p.acceptedMutatedSignatures}, worst ${p.worstMs.toFixed(1)} ms`,
+        `${p.inputs} inputs, ${(p.elapsedMs / 1000).toFixed(0)} s: untyped ${p.untypedErrors}, hangs ${p.hangs}, non-canonical accepted ${p.acceptedNonCanonical}, mutated accepted ${p.acceptedMutatedCertificates + p.acceptedMutatedSignatures}, worst ${p.worstMs.toFixed(1)} ms CPU (${p.worstWallMs.toFixed(0)} ms wall)`,
       ),
   });
   console.log(formatSummary(s));

@@ -12,7 +12,7 @@
  */
 import * as asn1js from 'asn1js';
 import type { VerifierCertificate } from '../certificates.js';
-import { extension } from './facts.js';
+import { sameAlgorithmParams } from './validate.js';
 
 /** Why a certificate's encoding is refused. */
 export type EncodingProblem =
@@ -121,9 +121,8 @@ function derLength(n: number): number[] {
  */
 function sameAsCanonical(cert: VerifierCertificate): boolean {
   const p = cert.pkijs;
+  if (p.signatureAlgorithm.algorithmId !== p.signature.algorithmId || !sameAlgorithmParams(p.signatureAlgorithm, p.signature)) return false;
   const alg = new Uint8Array(p.signatureAlgorithm.toSchema().toBER(false));
-  const inner = new Uint8Array(p.signature.toSchema().toBER(false));
-  if (!sameBytes(alg, inner)) return false;
   const bits = p.signatureValue.valueBlock;
   if (bits.unusedBits !== 0) return false;
   const sigContent = bits.valueHexView;
@@ -173,16 +172,6 @@ export function certificateEncodingProblem(der: Uint8Array, maxIntegerBytes = DE
   const innerAlg = (first && first.idBlock.tagClass === 3 && first.idBlock.tagNumber === 0 ? tbsParts[2] : tbsParts[1]) as asn1js.BaseBlock | undefined;
   if (!innerAlg || !sameBytes(new Uint8Array(innerAlg.valueBeforeDecodeView), new Uint8Array(alg.valueBeforeDecodeView))) {
     return { reason: 'signatureAlgorithmMismatch', detail: 'signatureAlgorithm differs from tbsCertificate.signature (RFC 5280 section 4.1.1.2)' };
-  }
-  return undefined;
-}
-
-/** The extensions `oids` (default: all) decode, none twice (section 4.2). */
-export function extensionsProblem(cert: VerifierCertificate, oids?: readonly string[]): string | undefined {
-  try {
-    for (const e of cert.pkijs.extensions ?? []) if (!oids || oids.includes(e.extnID)) extension(cert, e.extnID);
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
   }
   return undefined;
 }

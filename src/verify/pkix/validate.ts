@@ -129,11 +129,17 @@ async function initialize(anchor: VerifierCertificate, n: number, ctx: PkixConte
   };
 }
 
+/** The parameters of two AlgorithmIdentifiers with the same OID are the same (DER compared only when there are any). */
+export function sameAlgorithmParams(a: pkijs.AlgorithmIdentifier, b: pkijs.AlgorithmIdentifier): boolean {
+  if (a.algorithmParams === undefined && b.algorithmParams === undefined) return true;
+  return Buffer.from(a.toSchema().toBER(false)).equals(Buffer.from(b.toSchema().toBER(false)));
+}
+
 /** Section 4.1.1.2: signatureAlgorithm must equal tbsCertificate.signature. */
 function checkSignatureAlgorithmField(cert: VerifierCertificate): void {
   const outer = cert.pkijs.signatureAlgorithm;
   const inner = cert.pkijs.signature;
-  const same = outer.algorithmId === inner.algorithmId && Buffer.from(outer.toSchema().toBER(false)).equals(Buffer.from(inner.toSchema().toBER(false)));
+  const same = outer.algorithmId === inner.algorithmId && sameAlgorithmParams(outer, inner);
   if (!same) fail('signatureAlgorithmMismatch', `${describe(cert)}: signatureAlgorithm differs from tbsCertificate.signature (RFC 5280 section 4.1.1.2)`);
 }
 
@@ -369,6 +375,7 @@ function* candidatePaths(leaf: VerifierCertificate, ctx: PkixContext): Generator
   const maxLen = ctx.limits?.maxPathLength ?? 10;
   const anchorIds = new Set(ctx.anchors.map((a) => a.id));
   const order = (cur: VerifierCertificate, list: VerifierCertificate[]): VerifierCertificate[] => {
+    if (list.length < 2) return list;
     const aki = authorityKeyId(cur);
     if (!aki) return list;
     return [...list].sort((a, b) => Number(subjectKeyId(b) === aki) - Number(subjectKeyId(a) === aki));
