@@ -255,6 +255,20 @@ describe('bounds', () => {
     expect(await (await verifier({ maxRsaModulusBits: 1024 })).verify(req)).toMatchObject({ ok: false, reason: 'tooLarge' });
   });
 
+  it('a 30 kB RSA modulus (the slowest input the fuzzer once found) is refused tooLarge before its signature is checked', async () => {
+    const modulus = Buffer.alloc(30_000, 0xc5);
+    modulus[0] = 0x00;
+    modulus[modulus.length - 1] = 0x01;
+    const rsaKey = new asn1js.Sequence({ value: [new asn1js.Integer({ valueHex: modulus }), new asn1js.Integer({ value: 65537 })] }).toBER(false);
+    const der = resign(rsa.certDer, pki.intermediate.keyPem, (c) => {
+      c.subjectPublicKeyInfo = new pkijs.PublicKeyInfo({ algorithm: c.subjectPublicKeyInfo.algorithm, subjectPublicKey: new asn1js.BitString({ valueHex: rsaKey }) });
+    });
+    const publicKey = encodePublicKeyBlob({ algorithm: 'x509v3-rsa2048-sha256', certificates: [der, pki.intermediate.certDer], ocspResponses: [] });
+    const sig = Buffer.alloc(30_000, 1);
+    const req = { username: 'rsauser', algorithm: 'x509v3-rsa2048-sha256', publicKey, signedData: DATA, signature: encodeSignatureBlob('x509v3-rsa2048-sha256', sig) };
+    expect(await (await verifier()).verify(req)).toMatchObject({ ok: false, reason: 'tooLarge' });
+  });
+
   it('a blob above maxBlobSize is malformedBlob', async () => {
     const req = request([alice.certDer, pki.intermediate.certDer]);
     expect(await (await verifier({ limits: { maxBlobSize: req.publicKey.length - 1 } })).verify(req)).toMatchObject({ ok: false, reason: 'malformedBlob' });

@@ -9,26 +9,18 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import type { IssuanceChecker, VerifierCertificate } from './certificates.js';
+import type { VerifierCertificate } from './certificates.js';
 import { DEFAULT_MAX_INTEGER_BYTES, parsedCertificateEncodingProblem } from './pkix/der.js';
 import { DEFAULT_MAX_RSA_MODULUS_BITS, basicConstraints, describe } from './pkix/facts.js';
 import { PkixFailure, type PathValidationReason } from './pkix/result.js';
-import { validatePkixPath, type PkixFailureResult } from './pkix/validate.js';
+import { validatePkixPath, type PkixContext, type PkixFailureResult } from './pkix/validate.js';
 import { dnEqual } from './pkix/names.js';
 import { Refusal, refuse, type RefusalReason } from './reasons.js';
 
-/** What a path validation needs. */
-export interface PathContext {
-  /** Trust anchors (self-signed roots, or any certificate trusted as an anchor). */
-  readonly anchors: readonly VerifierCertificate[];
-  /** Extra intermediates the server knows (the pool), beside those in the blob. */
-  readonly pool: readonly VerifierCertificate[];
-  /** The time at which the path must be valid. */
-  readonly at: Date;
+/** What a path validation needs: the anchors, the server's pool of intermediates (beside those in the blob), the time, the signature memo; and the SSH layer's options. */
+export interface PathContext extends Pick<PkixContext, 'anchors' | 'pool' | 'at' | 'issuance'> {
   /** Accept SHA-1 signatures on certificates (the same policy as `issuance`'s). */
   readonly allowSha1?: boolean;
-  /** Remembers signature checks per (certificate, issuer). */
-  readonly issuance?: IssuanceChecker;
   /** Largest RSA modulus accepted, bits (default 8192). */
   readonly maxRsaModulusBits?: number;
   /** Accept the blob's certificates in any order (RFC 6187 section 2.1 requires issuing order). Duplicates and unrelated certificates are refused all the same. */
@@ -53,6 +45,9 @@ export function checkLeafShape(leaf: VerifierCertificate, at: Date): void {
   checkDates(leaf, at, 'the leaf');
 }
 
+/** Serial numbers longer than this are refused (RFC 5280 section 4.1.2.2 allows 20 octets; this leaves room for non-conforming CAs). */
+const MAX_SERIAL_OCTETS = 32;
+
 /** Encoding checks, remembered per parsed certificate (a pure function of its DER: the answer never depends on history). */
 const encodingChecked = new WeakMap<VerifierCertificate, { reason: RefusalReason; detail: string } | null>();
 
@@ -67,7 +62,12 @@ export function checkBlobCertificates(sent: readonly VerifierCertificate[], maxR
     let r = encodingChecked.get(c);
     if (r === undefined) {
       const enc = parsedCertificateEncodingProblem(c, maxInt);
-      r = enc ? { reason: enc.reason, detail: enc.detail } : null;
+      const serial = c.pkijs.serialNumber.valueBlock.valueHexView.length;
+      r = enc
+        ? { reason: enc.reason, detail: enc.detail }
+        : serial > MAX_SERIAL_OCTETS
+          ? { reason: 'tooLarge', detail: `a serial number of ${serial} octets (RFC 5280 section 4.1.2.2: at most 20)` }
+          : null;
       if (maxInt === Math.max(DEFAULT_MAX_INTEGER_BYTES, Math.ceil(DEFAULT_MAX_RSA_MODULUS_BITS / 8) + 16)) encodingChecked.set(c, r);
     }
     if (r) refuse(r.reason, `certificate ${i} of the blob: ${r.detail}`);
