@@ -5,9 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as pkijs from 'pkijs';
 import { describe, expect, it } from 'vitest';
 import { validateCertificatePath } from '../src/index.js';
-import { ANY_POLICY_OID } from '../src/oids.js';
+import { ANY_POLICY_OID, EXTENSION_OIDS } from '../src/oids.js';
 
 const ROOT = join(process.cwd(), '../shared/pkits');
 
@@ -45,5 +46,40 @@ describe('NIST PKITS', () => {
   it.each(cases.map((c) => [c.id, c] as const))('%s', async (_id, c) => {
     const r = await run(c);
     expect({ outcome: r.outcome, message: r.message }).toMatchObject({ outcome: c.expected });
+  });
+});
+
+describe('policy inputs other than the defaults (RFC 5280 section 6.1.1 (c), (e); PKITS 4.8.1 and 4.8.2)', () => {
+  const policyOf = (f: string): string =>
+    (pkijs.Certificate.fromBER(cert(f)).extensions!.find((e) => e.extnID === EXTENSION_OIDS.certificatePolicies)!.parsedValue as pkijs.CertificatePolicies).certificatePolicies[0]!
+      .policyIdentifier;
+  const validate = (ee: string, ca: string, policy: Parameters<typeof validateCertificatePath>[0]['policy']) =>
+    validateCertificatePath({
+      certificates: [cert(ee), cert(ca)],
+      trustAnchors: [anchor],
+      time: new Date('2025-06-01T00:00:00Z'),
+      ...(policy ? { policy } : {}),
+      revocation: { crls: [anchorCrl, crl(`${ca.replace(/Cert\.crt$/, '')}CRL.crl`)] },
+    });
+
+  it('the user-initial-policy-set and initial-explicit-policy decide, with the leaf-level policies in the result', async () => {
+    const p1 = policyOf('ValidCertificatePathTest1EE.crt');
+    const other = `${p1}.99`;
+    const ok = await validate('ValidCertificatePathTest1EE.crt', 'GoodCACert.crt', { initialPolicySet: [p1], initialExplicitPolicy: true });
+    expect(ok).toMatchObject({ valid: true, policies: [p1] });
+    expect(await validate('ValidCertificatePathTest1EE.crt', 'GoodCACert.crt', { initialPolicySet: [other], initialExplicitPolicy: true })).toMatchObject({ valid: false, reason: 'policy' });
+    // Without explicit policy, an empty intersection is still a valid path (no policy).
+    expect(await validate('ValidCertificatePathTest1EE.crt', 'GoodCACert.crt', { initialPolicySet: [other] })).toMatchObject({ valid: true, policies: [] });
+    // 4.8.2: certificates without policies are valid unless an explicit policy is required.
+    expect(await validate('AllCertificatesNoPoliciesTest2EE.crt', 'NoPoliciesCACert.crt', undefined)).toMatchObject({ valid: true });
+    expect(await validate('AllCertificatesNoPoliciesTest2EE.crt', 'NoPoliciesCACert.crt', { initialExplicitPolicy: true })).toMatchObject({ valid: false, reason: 'policy' });
+  });
+
+  it('typed refusals for what is not a certificate', async () => {
+    expect(await validateCertificatePath({ certificates: [Buffer.from('nonsense')], trustAnchors: [anchor] })).toMatchObject({ valid: false, reason: 'malformedCertificate' });
+    expect(await validateCertificatePath({ certificates: [cert('ValidCertificatePathTest1EE.crt')], trustAnchors: [anchor], time: new Date('2025-06-01T00:00:00Z') })).toMatchObject({
+      valid: false,
+      reason: 'noIssuer',
+    });
   });
 });
