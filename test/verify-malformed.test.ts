@@ -15,6 +15,7 @@ import { EXTENSION_OIDS, SIGNATURE_ALGORITHM_OIDS } from '../src/oids.js';
 import { encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
 import { encodeSignatureBlob } from '../src/rfc6187/signature.js';
 import { X509Verifier, type VerifyRequest, type X509VerifierOptions } from '../src/verify/verifier.js';
+import { validateCertificatePath } from '../src/verify/pkix/index.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { OpensslRevocation } from './helpers/revocation.js';
 
@@ -267,6 +268,18 @@ describe('bounds', () => {
     const sig = Buffer.alloc(30_000, 1);
     const req = { username: 'rsauser', algorithm: 'x509v3-rsa2048-sha256', publicKey, signedData: DATA, signature: encodeSignatureBlob('x509v3-rsa2048-sha256', sig) };
     expect(await (await verifier()).verify(req)).toMatchObject({ ok: false, reason: 'tooLarge' });
+  });
+
+  it('a dozen self-issued certificates of one name, which could be chained in 12! orders: the path search is bounded', async () => {
+    const name = pkijs.Certificate.fromBER(pki.intermediate.certDer).subject;
+    const loops = Array.from({ length: 12 }, (_, i) =>
+      resign(pki.intermediate.certDer, pki.root.keyPem, (c) => {
+        c.issuer = name;
+        c.serialNumber = new asn1js.Integer({ value: 1000 + i });
+      }),
+    );
+    const r = await validateCertificatePath({ certificates: [alice.certDer, ...loops], trustAnchors: [pki.root.certDer] });
+    expect(r).toMatchObject({ valid: false, reason: 'noIssuer' });
   });
 
   it('a blob above maxBlobSize is malformedBlob', async () => {

@@ -72,6 +72,8 @@ export interface PkixContext {
     readonly maxPathLength?: number;
     /** Most candidate paths validated (default 16). */
     readonly maxCandidatePaths?: number;
+    /** Most steps of the path search (default 256). */
+    readonly maxPathSearchSteps?: number;
   };
   /** Internal: CRL issuer validation depth. */
   readonly depth?: number;
@@ -380,7 +382,10 @@ function* candidatePaths(leaf: VerifierCertificate, ctx: PkixContext): Generator
     if (!aki) return list;
     return [...list].sort((a, b) => Number(subjectKeyId(b) === aki) - Number(subjectKeyId(a) === aki));
   };
+  // A bound on the search: certificates that all share one name could otherwise be chained in every order.
+  let budget = ctx.limits?.maxPathSearchSteps ?? 256;
   function* walk(chain: VerifierCertificate[]): Generator<{ anchor: VerifierCertificate; certs: VerifierCertificate[] }> {
+    if (budget-- <= 0) return;
     const cur = chain[chain.length - 1]!;
     for (const a of order(cur, ctx.anchors.filter((x) => x.id !== cur.id && dnEqual(x.pkijs.subject, cur.pkijs.issuer)))) {
       yield { anchor: a, certs: [...chain].reverse() };
