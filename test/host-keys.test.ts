@@ -232,19 +232,24 @@ describe('a plain ssh2 pair in the same process', () => {
   });
 });
 
+/** The P-256 host signer, answering after `ms` (as a token may); `onSign` is told when it has signed. */
+function slowSigner(ms: number, onSign: () => void): Signer {
+  const good = hostSigners.get('p256')!;
+  return {
+    chain: good.chain,
+    label: 'slow',
+    sign: async (data, hash) => {
+      await new Promise((r) => setTimeout(r, ms));
+      onSign();
+      return good.sign(data, hash);
+    },
+  };
+}
+
 describe('x509Server edges', () => {
   it('a slow signer (300 ms, as a token may be): AsyncSSH waits for the reply and logs in', async () => {
-    const good = hostSigners.get('p256')!;
     let signs = 0;
-    const slow: Signer = {
-      chain: good.chain,
-      label: 'slow',
-      sign: async (data, hash) => {
-        signs++;
-        await new Promise((r) => setTimeout(r, 300));
-        return good.sign(data, hash);
-      },
-    };
+    const slow = slowSigner(300, () => signs++);
     const s = await startServer({ x509: { hostKeys: [slow], verifier } }, verifier);
     try {
       const r = await runAsyncSshClient({ port: s.port, username: 'alice', keyPath: alice.keyPath, chainPath: alice.chainPath, algorithm: 'x509v3-ecdsa-sha2-nistp256', command: 'id', hostTrust: pki.root.certPath, hostKeyAlgorithm: 'x509v3-ecdsa-sha2-nistp256' });
@@ -315,17 +320,8 @@ describe('x509Server edges', () => {
   });
 
   it('a client that goes away while the signer works: the late signature is dropped, and the server serves the next one', async () => {
-    const good = hostSigners.get('p256')!;
     let answered = 0;
-    const slow: Signer = {
-      chain: good.chain,
-      label: 'slow',
-      sign: async (data, hash) => {
-        await new Promise((r) => setTimeout(r, 400));
-        answered++;
-        return good.sign(data, hash);
-      },
-    };
+    const slow = slowSigner(400, () => answered++);
     const s = await startServer({ x509: { hostKeys: [slow] } }, verifier);
     try {
       await expect(probeKexReply(s.port, 'x509v3-ecdsa-sha2-nistp256', 150)).rejects.toThrow(/timed out/);
