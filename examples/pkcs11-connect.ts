@@ -10,8 +10,8 @@
  * connection is refused if the server presents another one.
  */
 import { Client } from 'ssh2';
-import { x509AuthHandler } from '../src/index.js';
-import { Pkcs11Signer } from '../src/pkcs11.js';
+import { x509AuthHandler } from 'ssh-x509';
+import { Pkcs11Signer } from 'ssh-x509/pkcs11';
 
 const need = (name: string): string => {
   const v = process.env[name];

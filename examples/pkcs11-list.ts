@@ -7,7 +7,7 @@
  * Without PIN the listing needs no login; with it, "private key" is known
  * for keys the token hides until login.
  */
-import { listPkcs11Certificates } from '../src/pkcs11.js';
+import { listPkcs11Certificates } from 'ssh-x509/pkcs11';
 
 const module = process.env.PKCS11_MODULE ?? '/usr/lib/softhsm/libsofthsm2.so';
 const rows = await listPkcs11Certificates({

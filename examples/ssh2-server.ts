@@ -8,10 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
-import { x509Server } from '../src/adapters/ssh2/host-keys.js';
-import { x509Authentication } from '../src/adapters/ssh2/server.js';
-import type { TraceEvent } from '../src/adapters/trace.js';
-import { X509Verifier, type VerifyResult } from '../src/verify/verifier.js';
+import { x509Authentication, x509Server, X509Verifier, type TraceEvent, type VerifyResult } from 'ssh-x509';
 
 /** Starts the example server; resolves with its port and a `close` function. */
 export async function startExampleServer(hostKeyPath: string, rootPath: string, port = 0): Promise<{ port: number; close: () => Promise<void> }> {

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec node --import tsx examples/demo.ts
+npm run build --silent >/dev/null
+exec node --import tsx scripts/demo.ts

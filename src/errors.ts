@@ -75,8 +75,10 @@ export const ErrorCodes = {
   PIN_EXPIRED: 'ERR_PIN_EXPIRED',
   /** The token left its slot (smartcard removed) while a signer was using it. */
   TOKEN_REMOVED: 'ERR_TOKEN_REMOVED',
-  /** A command-line usage or option error. */
+  /** A command-line usage or option error (thrown only by the `ssh-x509` command, never by the library). */
   USAGE: 'ERR_USAGE',
+  /** An argument or option passed to a library function is invalid: missing, out of range, or an unknown name. */
+  INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
   /** Server-side verification refused a certificate login; the error's `reason` says why. */
   VERIFY_REFUSED: 'ERR_VERIFY_REFUSED',
   /** Verifier configuration is unusable (trust anchors, authorized subjects, revocation sources). */

@@ -21,8 +21,8 @@ afterAll(async () => {
 });
 
 describe('PKCS#11 examples', () => {
-  it('pkcs11-create-token.ts creates a token and prints its environment', () => {
-    const r = run('examples/pkcs11-create-token.ts', { PIN: '7531' });
+  it('scripts/pkcs11-demo-token.ts creates a token and prints its environment', () => {
+    const r = run('scripts/pkcs11-demo-token.ts', { PIN: '7531' });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/token "ssh-x509 demo" \(serial [0-9a-f]+\) created with 2 keys/);

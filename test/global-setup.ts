@@ -23,6 +23,10 @@ export default function setup(): void {
   need(existsSync('/usr/lib/softhsm/libsofthsm2.so'), 'softhsm2 (/usr/lib/softhsm/libsofthsm2.so)');
   need(runs('pkcs11-tool', ['--version']) || existsSync('/usr/bin/pkcs11-tool'), 'opensc (pkcs11-tool)');
   need(existsSync('/usr/sbin/sshd'), 'openssh-server (/usr/sbin/sshd)');
+  if (!existsSync(new URL('../dist/index.js', import.meta.url)) || !existsSync(new URL('../dist/pkcs11.js', import.meta.url))) {
+    // The examples import 'ssh-x509' by name, which resolves to the build through package.json "exports".
+    throw new Error('the build is missing (dist/index.js): run `npm run build` first; the examples import the package by name');
+  }
   if (missing.length) {
     throw new Error(
       `test peers missing: ${missing.join(', ')}.\n` +

@@ -82,9 +82,9 @@ describe('node-ssh adapter', () => {
     ssh.dispose();
   });
 
-  it('rejects bad connection options with ERR_USAGE before connecting', async () => {
+  it('rejects bad connection options with ERR_INVALID_ARGUMENT before connecting', async () => {
     const signer = await SoftwareSigner.fromFiles({ certificateFile: alice.chainPath, keyFile: alice.keyPath });
-    expect(() => nodeSshConfig({ host: '', username: 'alice', signer })).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
+    expect(() => nodeSshConfig({ host: '', username: 'alice', signer })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     expect(() => nodeSshConfig({ host: 'h', port: 70000, username: 'alice', signer })).toThrow(/port must be an integer from 1 to 65535/);
     const config = nodeSshConfig({ host: 'h', username: 'alice', signer, connect: { readyTimeout: 5 } });
     expect(config).toMatchObject({ host: 'h', port: 22, username: 'alice', readyTimeout: 5 });

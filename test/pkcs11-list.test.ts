@@ -1,12 +1,11 @@
 /**
  * Browsing a module's tokens (no PIN and with one), and `ssh-x509 list`.
  */
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 import { listPkcs11Certificates, openPkcs11Candidates, type Pkcs11CertificateInfo } from '../src/pkcs11.js';
 import { runList } from '../src/cli/commands/list.js';
-import type { CliIo } from '../src/cli/io.js';
+import { captureIo as io } from './helpers/cli-io.js';
 import { OID_CLIENT_AUTH, OID_SMARTCARD_LOGON } from './helpers/pki.js';
 
 let hsm: SoftHsm;
@@ -147,16 +146,6 @@ describe('openPkcs11Candidates', () => {
     await expect(openPkcs11Candidates({ module: hsm.module, uri: 'pkcs11:token=beta;object=nokey', pin: async () => '5678' })).rejects.toMatchObject({ code: 'ERR_OBJECT_NOT_FOUND' });
   });
 });
-
-function io(env: NodeJS.ProcessEnv = {}): CliIo & { out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let o = '';
-  let e = '';
-  stdout.on('data', (d) => (o += d));
-  stderr.on('data', (d) => (e += d));
-  return { stdin: new PassThrough(), stdout, stderr, env, out: () => o, err: () => e };
-}
 
 describe('ssh-x509 list', () => {
   it('prints a table', async () => {

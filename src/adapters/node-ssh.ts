@@ -77,9 +77,9 @@ export function assertSharedSsh2(pkg: string): void {
  */
 export function adapterConnectConfig(options: X509ConnectOptions): X509ConnectConfig {
   const { host, port, username, connect, fallback, ...x509 } = options;
-  if (typeof host !== 'string' || host === '') throw new SshX509Error(ErrorCodes.USAGE, 'host must be a non-empty string');
-  if (typeof username !== 'string' || username === '') throw new SshX509Error(ErrorCodes.USAGE, 'username must be a non-empty string');
-  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new SshX509Error(ErrorCodes.USAGE, `port must be an integer from 1 to 65535, got ${port}`);
+  if (typeof host !== 'string' || host === '') throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, 'host must be a non-empty string');
+  if (typeof username !== 'string' || username === '') throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, 'username must be a non-empty string');
+  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, `port must be an integer from 1 to 65535, got ${port}`);
   // Drop authentication fields a caller's untyped object may still carry, so the certificates are the only credentials sent.
   const { password: _pw, privateKey: _pk, passphrase: _pp, agent: _ag, tryKeyboard: _tk, ...rest } = (connect ?? {}) as ConnectConfig;
   return {

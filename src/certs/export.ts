@@ -65,7 +65,7 @@ export function isPublicKeyFormat(s: string): s is PublicKeyFormat {
  * The text of `chain`'s public key in `options.format`, ending with a
  * newline: one line, or for `rfc4716` a whole file.
  *
- * Throws `ERR_USAGE` for an unknown format or an option the format does not
+ * Throws `ERR_INVALID_ARGUMENT` for an unknown format or an option the format does not
  * take, `ERR_ALGORITHM_UNSUPPORTED` / `ERR_KEY_ALGORITHM_MISMATCH` for an
  * algorithm that is unknown or does not fit the key, and
  * `ERR_NAME_UNREPRESENTABLE` when the subject cannot be written in the DN
@@ -80,14 +80,14 @@ export function isPublicKeyFormat(s: string): s is PublicKeyFormat {
 export function exportPublicKey(chain: CertificateChain, options: ExportPublicKeyOptions = {}): string {
   const format = options.format ?? 'openssh';
   if (!isPublicKeyFormat(format)) {
-    throw new SshX509Error(ErrorCodes.USAGE, `unknown public key format ${JSON.stringify(format)}; use one of ${PUBLIC_KEY_FORMATS.join(', ')}`);
+    throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, `unknown public key format ${JSON.stringify(format)}; use one of ${PUBLIC_KEY_FORMATS.join(', ')}`);
   }
   const dn = format === 'dn' || format === 'asyncssh-dn';
   if (options.algorithm !== undefined && (format === 'openssh' || format === 'rfc4716')) {
-    throw new SshX509Error(ErrorCodes.USAGE, `the ${format} format writes the key's own type (${chainKeyType(chain)}); an algorithm applies only to the x509v3, dn and asyncssh-dn formats`);
+    throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, `the ${format} format writes the key's own type (${chainKeyType(chain)}); an algorithm applies only to the x509v3, dn and asyncssh-dn formats`);
   }
   if (dn && options.comment) {
-    throw new SshX509Error(ErrorCodes.USAGE, `a ${format} line has no comment: everything after the keyword is the distinguished name`);
+    throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, `a ${format} line has no comment: everything after the keyword is the distinguished name`);
   }
   const comment = oneLine(options.comment ?? chain.leaf.subject);
   switch (format) {

@@ -1,10 +1,3 @@
-import { ErrorCodes, SshX509Error } from '../errors.js';
-
-/** A usage error: the command prints it and exits 2. */
-export function usageError(message: string): SshX509Error {
-  return new SshX509Error(ErrorCodes.USAGE, message);
-}
-
 /**
  * Splits argv as ssh does: options up to the first positional (the
  * destination), then the destination and the remote command verbatim.

@@ -14,7 +14,7 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { readInputFile } from '../certs/load.js';
-import { usageError } from './args.js';
+import { usageError } from './command.js';
 import { CONNECT_OPTIONS, type ConnectOptionValues } from './connect-options.js';
 
 const PATH_OPTIONS = new Set(['cert', 'key', 'known-hosts', 'pkcs11-module', 'intermediates']);

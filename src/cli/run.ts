@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { EXIT_CONNECT_FAILURE, EXIT_FAILURE, EXIT_USAGE } from './command.js';
 import type { CliIo, Command } from './io.js';
 
 const USAGE = `usage: ssh-x509 <command> [options]
@@ -11,9 +12,15 @@ commands:
                                                       print the authorized_keys entry for a certificate
   serve --listen <addr:port> --host-key <file> --trust <pem> ...
                                                       an SSH server that verifies X.509 logins (a test rig)
-  help <command>                                      options of a command
+  help [<command>]                                    this text, or the options of a command
 
-Run 'ssh-x509 <command> --help' for a command's options.
+Run 'ssh-x509 <command> --help' (or 'ssh-x509 help <command>') for a command's options.
+
+exit status, the same for every command:
+  0    success (connect: the remote command's own status)
+  ${EXIT_USAGE}    usage error: unknown command or option, missing or bad value
+  ${EXIT_FAILURE}    any other failure of list, export-pub and serve
+  ${EXIT_CONNECT_FAILURE}  any other failure of connect (connection, host key, authentication), as ssh does
 `;
 
 /** The commands, loaded on demand so that `connect` never loads a PKCS#11 module. */
@@ -37,17 +44,28 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h') {
     io.stdout.write(USAGE);
-    return name === undefined ? 2 : 0;
+    return name === undefined ? EXIT_USAGE : 0;
   }
   if (name === '--version' || name === '-V') {
     io.stdout.write(`ssh-x509 ${version()}\n`);
     return 0;
   }
-  if (name === 'help' && rest[0] && COMMANDS[rest[0]]) return (await COMMANDS[rest[0]]!())(['--help'], io);
+  if (name === 'help') {
+    if (rest.length === 0) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    const topic = COMMANDS[rest[0]!];
+    if (!topic || rest.length > 1) {
+      io.stderr.write(`ssh-x509 help: no command ${JSON.stringify(rest.join(' '))}\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    return (await topic())(['--help'], io);
+  }
   const load = COMMANDS[name];
   if (!load) {
     io.stderr.write(`ssh-x509: unknown command ${JSON.stringify(name)}\n${USAGE}`);
-    return 2;
+    return EXIT_USAGE;
   }
   return (await load())(rest, io);
 }

@@ -109,7 +109,7 @@ function rawHash(algorithm: AlgorithmInfo, requested: unknown): HashName | null 
 export function createX509Agent(options: X509ClientOptions): object {
   const compat = installSsh2Compat();
   const signers = asList(options.signer);
-  if (signers.length === 0) throw new SshX509Error(ErrorCodes.USAGE, 'no signer given');
+  if (signers.length === 0) throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, 'no signer given');
   const log = options.logger;
   const identities: Identity[] = [];
   // What the server answered, inferred from what ssh2 sends next: a new offer after an
@@ -174,7 +174,7 @@ export function createX509Agent(options: X509ClientOptions): object {
     }
   }
   const cap = options.maxAttempts;
-  if (cap !== undefined && (!Number.isInteger(cap) || cap < 1)) throw new SshX509Error(ErrorCodes.USAGE, `maxAttempts must be a positive integer, got ${cap}`);
+  if (cap !== undefined && (!Number.isInteger(cap) || cap < 1)) throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, `maxAttempts must be a positive integer, got ${cap}`);
   const offered = cap === undefined ? identities : identities.slice(0, cap);
   if (cap !== undefined && identities.length > cap) {
     emitTrace(log, 'warn', `attempt cap ${cap} leaves ${identities.length - cap} of ${identities.length} identities untried`, { maxAttempts: cap });

@@ -69,19 +69,19 @@ export class SessionDefaults {
 
 function signersOf(settings: SessionSettings): readonly Signer[] {
   const s = settings.signer;
-  if (!s) throw new SshX509Error(ErrorCodes.USAGE, 'no signer configured: give a certificate and key, or a PKCS#11 token');
+  if (!s) throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, 'no signer configured: give a certificate and key, or a PKCS#11 token');
   return Array.isArray(s) ? (s as readonly Signer[]) : [s as Signer];
 }
 
 /**
  * The login name: the explicit `username` if set, else the one
  * `usernameFromCertificate` yields from the first signer's certificate.
- * Throws `ERR_USAGE` when there is neither, or the identity error of the rule.
+ * Throws `ERR_INVALID_ARGUMENT` when there is neither, or the identity error of the rule.
  */
 export function resolveUsername(settings: SessionSettings): string {
   if (settings.username) return settings.username;
   if (!settings.usernameFromCertificate) {
-    throw new SshX509Error(ErrorCodes.USAGE, 'no username: give one, or take it from the certificate (usernameFromCertificate: upn, upn-local, cn or email)');
+    throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, 'no username: give one, or take it from the certificate (usernameFromCertificate: upn, upn-local, cn or email)');
   }
   const signer = signersOf(settings)[0]!;
   const name = usernameFromCertificate(signer.chain.leaf, settings.usernameFromCertificate);

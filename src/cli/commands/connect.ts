@@ -8,19 +8,17 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type SessionSettings } from '../../adapters/ssh2/session.js';
+import type { SessionSettings } from '../../adapters/ssh2/session.js';
 import { emitTrace, formatTrace, type TraceEvent, type TraceLogger } from '../../adapters/trace.js';
 import { getAlgorithm, RAW_SIGNATURE_ALGORITHMS } from '../../algorithms.js';
-import { USERNAME_RULES, type UsernameRule } from '../../certs/identity.js';
+import type { UsernameRule } from '../../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
-import { SoftwareSigner } from '../../signers/software.js';
 import type { Signer } from '../../signers/signer.js';
 import { checkHostKey, type StrictHostKeyChecking } from '../known-hosts.js';
-import type { CliIo, Command } from '../io.js';
+import type { CliIo } from '../io.js';
 import type { Pkcs11CertificateInfo } from '../../pkcs11.js';
-import { splitAtDestination, usageError } from '../args.js';
-import { loadConfig } from '../config.js';
+import { splitAtDestination } from '../args.js';
+import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_USAGE, parseOptions, usageError } from '../command.js';
 import { CONNECT_OPTIONS, type ConnectOptionValues } from '../connect-options.js';
 
 export const CONNECT_USAGE = `usage: ssh-x509 connect [options] [<user>@]<host> [--] [command...]
@@ -50,6 +48,10 @@ connection:
   --connect-timeout <seconds>          give up connecting after this long (default 20)
   --config <file>                      defaults and per-host settings (JSON); options given here win
   --trace                              print what is tried, with fingerprints, and the server's answers
+  -h, --help                           this help
+
+exit status: the remote command's own status; ${EXIT_USAGE} usage error (unknown option, missing or bad value);
+${EXIT_CONNECT_FAILURE} any other failure (connection, host key, authentication), as ssh does
 `;
 
 /** The parsed destination `[user@]host`. */
@@ -95,6 +97,7 @@ async function buildSigners(v: ConnectOptionValues, io: CliIo, logger: TraceLogg
   }
   if (!v.cert?.length || !v.key) throw usageError('give the certificate chain with --cert and the private key with --key, or a token with --pkcs11-module');
   const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']);
+  const { SoftwareSigner } = await import('../../signers/software.js');
   const signer = await SoftwareSigner.fromFiles({ certificateFile: v.cert, keyFile: v.key, passphrase });
   if (v['cert-fingerprint']) {
     const { matchesFingerprint } = await import('../../certs/fingerprint.js');
@@ -105,13 +108,12 @@ async function buildSigners(v: ConnectOptionValues, io: CliIo, logger: TraceLogg
   return [signer];
 }
 
-/** Runs `connect`; resolves to the exit status (the remote one, or 255). */
-export const runConnect: Command = async (argv, io) => {
-  const say = (line: string) => io.stderr.write(`ssh-x509: ${line}\n`);
+/** Runs `connect`; resolves to the exit status (the remote one; 2 on a usage error, 255 on any other error). */
+export const runConnect = defineCommand({ name: 'connect', prefix: 'ssh-x509: ', failureStatus: EXIT_CONNECT_FAILURE, run: async (argv, io) => {
   let signers: Signer[] = [];
   try {
     const [opts, rest] = splitAtDestination(argv, CONNECT_OPTIONS);
-    const { values: given } = parseArgs({ args: opts, options: CONNECT_OPTIONS, allowPositionals: false, strict: true });
+    const { values: given } = parseOptions(opts, CONNECT_OPTIONS);
     if (given.help) {
       io.stdout.write(CONNECT_USAGE);
       return 0;
@@ -122,6 +124,9 @@ export const runConnect: Command = async (argv, io) => {
     if (command[0] === '--') command.shift();
 
     // Defaults from the config file (its "default" section, then the host's), command options on top.
+    // The library is loaded only now: --help and option errors need none of it.
+    const { loadConfig } = await import('../config.js');
+    const { USERNAME_RULES } = await import('../../certs/identity.js');
     const v: ConnectOptionValues = given.config ? { ...(await loadConfig(given.config, dest.host)), ...definedOnly(given) } : (given as ConnectOptionValues);
 
     const port = positiveInt(v.port === undefined ? undefined : String(v.port), 'port', 65535) ?? 22;
@@ -159,22 +164,10 @@ export const runConnect: Command = async (argv, io) => {
     };
     const knownHosts = v['known-hosts'] ?? join(homedir(), '.ssh', 'known_hosts');
     return await session({ io, host: dest.host, port, command, settings, knownHosts, mode, timeoutMs: timeout * 1000 });
-  } catch (e) {
-    if (e instanceof SshX509Error) {
-      say(e.message);
-      return e.code === ErrorCodes.USAGE ? 2 : 255;
-    }
-    // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
-    if (String((e as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) {
-      say(`${(e as Error).message} (see ssh-x509 connect --help)`);
-      return 2;
-    }
-    say((e as Error).message ?? String(e));
-    return 255;
   } finally {
     await Promise.all(signers.map((s) => s.close?.().catch(() => undefined)));
   }
-};
+}});
 
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
@@ -209,6 +202,7 @@ interface SessionOptions {
 
 async function session(o: SessionOptions): Promise<number> {
   const { Client } = await import('ssh2');
+  const { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig } = await import('../../adapters/ssh2/session.js');
   const client = new Client();
   const { settings } = o;
   const logger = settings.logger;

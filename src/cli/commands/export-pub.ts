@@ -5,14 +5,11 @@
  *
  * @module
  */
-import { parseArgs } from 'node:util';
-import { CertificateChain } from '../../certs/chain.js';
-import { ErrorCodes, SshX509Error } from '../../errors.js';
-import { exportPublicKey, isPublicKeyFormat, PUBLIC_KEY_FORMATS } from '../../certs/export.js';
-import { usageError } from '../args.js';
-import type { Command } from '../io.js';
+import type { CertificateChain } from '../../certs/chain.js';
+import { defineCommand, EXIT_FAILURE, exitStatusHelp, parseOptions, usageError } from '../command.js';
 
-const OPTIONS = {
+/** The options of the command, as node:util parseArgs takes them. */
+export const OPTIONS = {
   cert: { type: 'string', multiple: true },
   'pkcs11-module': { type: 'string' },
   'pkcs11-uri': { type: 'string' },
@@ -41,7 +38,9 @@ Prints the authorized_keys entry for a certificate (the leaf of the chain given)
                              asyncssh-dn  AsyncSSH line "x509v3-sign-rsa subject=O=Org,CN=alice"
   --algorithm <name>         x509v3 algorithm for x509v3, dn and asyncssh-dn (default: the best for the key; x509v3-sign-rsa for RSA DN lines)
   -C, --comment <text>       comment for openssh, rfc4716 and x509v3 (default: the certificate's subject; "" for none)
-`;
+  -h, --help                 this help
+
+${exitStatusHelp(EXIT_FAILURE)}`;
 
 /** The chain of the one certificate the options name on a token; reading it needs no PIN. */
 async function tokenChain(v: { 'pkcs11-module'?: string; 'pkcs11-uri'?: string; 'cert-fingerprint'?: string; intermediates?: string }): Promise<CertificateChain> {
@@ -55,9 +54,11 @@ async function tokenChain(v: { 'pkcs11-module'?: string; 'pkcs11-uri'?: string; 
 }
 
 /** Runs `export-pub`; 0 on success, 2 on a usage error, 1 on any other error. */
-export const runExportPub: Command = async (argv, io) => {
-  try {
-    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+export const runExportPub = defineCommand({
+  name: 'export-pub',
+  failureStatus: EXIT_FAILURE,
+  run: async (argv, io) => {
+    const { values, positionals } = parseOptions(argv, OPTIONS, true);
     if (values.help) {
       io.stdout.write(EXPORT_PUB_USAGE);
       return 0;
@@ -65,23 +66,12 @@ export const runExportPub: Command = async (argv, io) => {
     if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}; give the certificate with --cert`);
     const fromToken = values['pkcs11-module'] !== undefined;
     if (fromToken === Boolean(values.cert?.length)) throw usageError('give the certificate (or chain) with --cert <file>, or a token with --pkcs11-module, one of the two');
+    // Loaded only now, so that --help and option errors load no X.509 code.
+    const [{ CertificateChain }, { exportPublicKey, isPublicKeyFormat, PUBLIC_KEY_FORMATS }] = await Promise.all([import('../../certs/chain.js'), import('../../certs/export.js')]);
     const format = values.format ?? 'openssh';
     if (!isPublicKeyFormat(format)) throw usageError(`--format must be one of ${PUBLIC_KEY_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
     const chain = fromToken ? await tokenChain(values) : await CertificateChain.fromFiles(values.cert!);
     io.stdout.write(exportPublicKey(chain, { format, algorithm: values.algorithm, comment: values.comment }));
     return 0;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (e instanceof SshX509Error) {
-      io.stderr.write(`ssh-x509 export-pub: ${e.message}\n`);
-      return e.code === ErrorCodes.USAGE ? 2 : 1;
-    }
-    // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`ssh-x509 export-pub: ${(e as Error).message}\n${EXPORT_PUB_USAGE}`);
-      return 2;
-    }
-    io.stderr.write(`ssh-x509 export-pub: ${(e as Error).message ?? String(e)}\n`);
-    return 1;
-  }
-};
+  },
+});

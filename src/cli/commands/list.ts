@@ -5,11 +5,10 @@
  *
  * @module
  */
-import { parseArgs } from 'node:util';
-import { ErrorCodes, isSshX509Error, SshX509Error } from '../../errors.js';
-import { listPkcs11Certificates, type Pkcs11CertificateInfo } from '../../signers/pkcs11/browse.js';
+import { ErrorCodes, SshX509Error } from '../../errors.js';
+import type { Pkcs11CertificateInfo } from '../../signers/pkcs11/browse.js';
 import { envPin } from '../../signers/pkcs11/pin.js';
-import type { Command } from '../io.js';
+import { defineCommand, EXIT_FAILURE, exitStatusHelp, parseOptions, usageError } from '../command.js';
 
 /** The usage text of `ssh-x509 list`. */
 export const LIST_USAGE = `usage: ssh-x509 list --pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--json] [--allow-sha1]
@@ -21,9 +20,12 @@ export const LIST_USAGE = `usage: ssh-x509 list --pkcs11-module <path> [--pkcs11
                            "private key" then shows "?" where the token hides them)
   --json                   print JSON (one array of objects) instead of a table
   --allow-sha1             also list x509v3-ssh-rsa (SHA-1) among the algorithms
-`;
+  -h, --help               this help
 
-const OPTIONS = {
+${exitStatusHelp(EXIT_FAILURE)}`;
+
+/** The options of the command, as node:util parseArgs takes them. */
+export const OPTIONS = {
   'pkcs11-module': { type: 'string' },
   'pkcs11-uri': { type: 'string' },
   'pin-env': { type: 'string' },
@@ -56,29 +58,25 @@ export function formatCertificateTable(rows: readonly Pkcs11CertificateInfo[]): 
   return [line(header), ...cells.map(line)].join('\n') + '\n';
 }
 
-/** `ssh-x509 list ...`: 0 on success, 1 on an error, 2 on a usage error. */
-export const runList: Command = async (argv, io) => {
-  let values: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false, strict: true }));
-  } catch (e) {
-    io.stderr.write(`ssh-x509 list: ${(e as Error).message}\n${LIST_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout.write(LIST_USAGE);
-    return 0;
-  }
-  const module = values['pkcs11-module'];
-  if (!module) {
-    io.stderr.write(`ssh-x509 list: --pkcs11-module is required\n${LIST_USAGE}`);
-    return 2;
-  }
-  try {
+/** `ssh-x509 list ...`: 0 on success, 2 on a usage error, 1 on any other error. */
+export const runList = defineCommand({
+  name: 'list',
+  failureStatus: EXIT_FAILURE,
+  showCode: true,
+  run: async (argv, io) => {
+    const { values } = parseOptions(argv, OPTIONS);
+    if (values.help) {
+      io.stdout.write(LIST_USAGE);
+      return 0;
+    }
+    const module = values['pkcs11-module'];
+    if (!module) throw usageError('--pkcs11-module is required');
     const pinVar = values['pin-env'];
     if (pinVar !== undefined && !io.env[pinVar]) {
       throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `--pin-env ${pinVar}: the environment variable ${pinVar} is not set`);
     }
+    // Loaded only now, so that --help and option errors load no PKCS#11 or X.509 code.
+    const { listPkcs11Certificates } = await import('../../signers/pkcs11/browse.js');
     const rows = await listPkcs11Certificates({
       module,
       ...(values['pkcs11-uri'] !== undefined ? { uri: values['pkcs11-uri'] } : {}),
@@ -87,13 +85,5 @@ export const runList: Command = async (argv, io) => {
     });
     io.stdout.write(values.json ? JSON.stringify(rows, null, 2) + '\n' : rows.length ? formatCertificateTable(rows) : 'no certificates found\n');
     return 0;
-  } catch (e) {
-    if (isSshX509Error(e, ErrorCodes.USAGE)) {
-      io.stderr.write(`ssh-x509 list: ${e.message}\n`);
-      return 2;
-    }
-    const code = isSshX509Error(e) ? ` [${e.code}]` : '';
-    io.stderr.write(`ssh-x509 list: ${(e as Error)?.message ?? String(e)}${code}\n`);
-    return 1;
-  }
-};
+  },
+});

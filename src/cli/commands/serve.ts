@@ -23,7 +23,8 @@ import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { parseAuthorizedSubjectsFile } from '../../verify/binding.js';
 import type { RevocationMode } from '../../verify/revocation/checker.js';
 import { X509Verifier, type VerifyResult } from '../../verify/verifier.js';
-import type { CliIo, Command } from '../io.js';
+import type { CliIo } from '../io.js';
+import { defineCommand, EXIT_FAILURE, exitStatusHelp, usageError } from '../command.js';
 
 const USAGE = `usage: ssh-x509 serve --listen <addr:port> --host-key <file> [--host-key ...] --trust <pem> [--trust ...]
        [--host-cert <chain.pem> [--host-ocsp <der>]] [--passphrase-env <VAR>]
@@ -31,16 +32,47 @@ const USAGE = `usage: ssh-x509 serve --listen <addr:port> --host-key <file> [--h
        [--intermediates <pem>] [--map upn|upn-local|cn|email] [--authorized-subjects <file>]
        [--revocation off|prefer|require] [--crl <file>] [--eku-compat] [--allow-sha1]
 
+An SSH server (ssh2) that verifies X.509 logins (RFC 6187) and answers an exec request
+with one line saying who logged in and how: a test and demonstration server, not a shell.
+Runs until SIGTERM or SIGINT.
+
 Host keys: each --host-key (PKCS#8, PKCS#1, SEC1 or OpenSSH format) is a plain
 host key, unless a --host-cert chain's leaf certifies it: then it is an X.509
 host key (x509v3-* host key algorithms, RFC 6187), offered first. With
 --pkcs11-module the X.509 host key is on a token (certificate from the token,
 intermediates from --host-intermediates). Each --host-ocsp (a DER OCSP
 response) is stapled into the host key blob of the certificate it answers
-for. --allow-sha1 also offers x509v3-ssh-rsa.`;
+for. --allow-sha1 also offers x509v3-ssh-rsa.
+
+  --listen <addr:port>         address and port to listen on ([::1]:2222; port 0 picks a free one,
+                               printed as "listening on <addr>:<port>")
+  --host-key <file>            a private host key (repeatable)
+  --host-cert <chain.pem>      a host certificate chain whose leaf certifies one --host-key (repeatable)
+  --host-ocsp <der>            a DER OCSP response stapled for the host certificate it answers for (repeatable)
+  --passphrase-env <VAR>       the passphrase of the host keys, from this environment variable
+  --pkcs11-module <path>       an X.509 host key on a PKCS#11 token
+  --pkcs11-uri <uri>           RFC 7512 URI choosing the token's host key and certificate
+  --pin-env <VAR>              the token's PIN, from this environment variable
+  --host-intermediates <pem>   intermediate certificates for the token's host certificate
+  --trust <pem>                trust anchor (root CA) certificates for user logins, PEM (repeatable; at least one)
+  --intermediates <pem>        intermediate CA certificates that clients may leave out (repeatable)
+  --map <rule>                 upn | upn-local | cn | email: the account must equal this field
+                               of the certificate (repeatable: any rule may match)
+  --authorized-subjects <file> "<account> <PKIX-SSH entry>" per line ("alice Subject: O=Org,CN=alice"):
+                               the subjects or certificates each account admits
+  --revocation <mode>          off | prefer (use what answers, accept when nothing does) |
+                               require (refuse when nothing answers); default prefer
+  --crl <file>                 a CRL, PEM or DER (repeatable)
+  --eku-compat                 also accept leaves whose extendedKeyUsage has only clientAuth or
+                               Microsoft smartcardLogon (RFC 6187 asks for secureShellClient)
+  --allow-sha1                 also accept the SHA-1 algorithms (x509v3-ssh-rsa, x509v3-ssh-dss)
+                               and SHA-1 signatures on certificates, OCSP answers and CRLs
+  -h, --help                   this help
+
+${exitStatusHelp(EXIT_FAILURE, 'stopped by SIGTERM or SIGINT')}`;
 
 function usage(msg: string): never {
-  throw new SshX509Error(ErrorCodes.USAGE, `${msg}\n${USAGE}`);
+  throw usageError(msg);
 }
 
 function parseListen(s: string): { host: string; port: number } {
@@ -135,8 +167,8 @@ function samePublicKey(a: KeyObject, b: KeyObject): boolean {
   return spki(a).equals(spki(b));
 }
 
-/** `ssh-x509 serve ...`: runs until SIGTERM or SIGINT, then returns 0. */
-export const runServe: Command = async (argv, io) => {
+/** `ssh-x509 serve ...`: runs until SIGTERM or SIGINT, then returns 0; 2 on a usage error, 1 on any other error. */
+export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILURE, run: async (argv, io) => {
   let values;
   try {
     ({ values } = parseArgs({
@@ -168,7 +200,7 @@ export const runServe: Command = async (argv, io) => {
     usage((e as Error).message);
   }
   if (values.help) {
-    io.stdout.write(USAGE + '\n');
+    io.stdout.write(USAGE);
     return 0;
   }
   if (!values.listen) usage('--listen is required');
@@ -250,4 +282,4 @@ export const runServe: Command = async (argv, io) => {
     process.on('SIGINT', stop);
   });
   return 0;
-};
+}});

@@ -48,7 +48,7 @@ export function parseMechanismNames(names: readonly (string | number)[]): Set<nu
     const key = n.toUpperCase().startsWith('CKM_') ? n.toUpperCase() : `CKM_${n.toUpperCase()}`;
     const v = byName.get(key);
     if (v === undefined) {
-      throw new SshX509Error(ErrorCodes.USAGE, `unknown mechanism ${JSON.stringify(n)} (known: ${[...byName.keys()].join(', ')})`);
+      throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, `unknown mechanism ${JSON.stringify(n)} (known: ${[...byName.keys()].join(', ')})`);
     }
     out.add(v);
   }

@@ -188,12 +188,12 @@ export function ckkFor(keyType: string): number | undefined {
   return keyType === 'rsa' ? CKK.RSA : keyType === 'ec' ? CKK.EC : keyType === 'ed25519' ? CKK.EC_EDWARDS : keyType === 'dsa' ? CKK.DSA : undefined;
 }
 
-/** Parses a CKA_ID given as hex (colons and spaces allowed); throws `ERR_USAGE` for anything else. */
+/** Parses a CKA_ID given as hex (colons and spaces allowed); throws `ERR_INVALID_ARGUMENT` for anything else. */
 export function parseIdHex(id: string | Uint8Array): Buffer {
   if (typeof id !== 'string') return Buffer.from(id);
   const hex = id.replace(/[:\s]/g, '');
   if (!/^([0-9a-fA-F]{2})*$/.test(hex)) {
-    throw new SshX509Error(ErrorCodes.USAGE, `CKA_ID ${JSON.stringify(id)} is not hex (for example 01 or 4a:6b)`);
+    throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, `CKA_ID ${JSON.stringify(id)} is not hex (for example 01 or 4a:6b)`);
   }
   return Buffer.from(hex, 'hex');
 }

@@ -1,10 +1,12 @@
 /**
- * Creates a throwaway SoftHSM2 token to try the PKCS#11 examples on: its own
+ * Not an example of the library: a helper that creates a throwaway SoftHSM2
+ * token to try the PKCS#11 examples on (with the tests' PKI and token
+ * helpers): its own
  * SOFTHSM2_CONF and token directory in a temporary folder (never a system
  * token), a test PKI, a P-256 key generated on the token and an RSA-2048 key
  * imported into it, each with its certificate.
  *
- *   PIN=1234 node --import tsx examples/pkcs11-create-token.ts
+ *   PIN=1234 node --import tsx scripts/pkcs11-demo-token.ts
  *
  * Prints the environment to use with the other examples.
  */

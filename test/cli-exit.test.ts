@@ -1,0 +1,175 @@
+/**
+ * The command's one map from error to exit status (2 for a usage error in
+ * every subcommand; 1 for any other failure of list, export-pub and serve;
+ * 255 for connect's, as ssh does), `ssh-x509 help [command]`, and every
+ * option described in its subcommand's --help.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/run.js';
+import { CONNECT_OPTIONS } from '../src/cli/connect-options.js';
+import { OPTIONS as LIST_OPTIONS } from '../src/cli/commands/list.js';
+import { OPTIONS as EXPORT_PUB_OPTIONS } from '../src/cli/commands/export-pub.js';
+import { captureIo } from './helpers/cli-io.js';
+import { runCommand } from './helpers/ssh2-run.js';
+import { createTestPki, type IssuedCert } from './helpers/pki.js';
+
+let dir: string;
+let alice: IssuedCert;
+let root: string;
+let busy: Server;
+let busyPort: number;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssh-x509-exit-'));
+  const pki = await createTestPki(join(dir, 'pki'));
+  alice = await pki.issue('alice', 'p256');
+  root = pki.root.certPath;
+  busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  busyPort = (busy.address() as { port: number }).port;
+}, 60_000);
+
+afterAll(async () => {
+  await new Promise((resolve) => busy.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[]) {
+  const io = captureIo({});
+  const code = await runCli(args, io);
+  return { code, stdout: io.out(), stderr: io.err() };
+}
+
+describe('exit status of a usage error is 2 in every subcommand', () => {
+  it.each([
+    ['connect', ['connect', '--bogus', 'a@127.0.0.1'], /^ssh-x509: Unknown option '--bogus'/],
+    ['connect', ['connect', '--strict-host-key-checking', 'maybe', 'a@127.0.0.1'], /--strict-host-key-checking must be yes, accept-new or no/],
+    ['list', ['list', '--bogus'], /^ssh-x509 list: Unknown option '--bogus'/],
+    ['export-pub', ['export-pub', '--bogus'], /^ssh-x509 export-pub: Unknown option '--bogus'/],
+    ['serve', ['serve', '--bogus'], /^ssh-x509 serve: Unknown option '--bogus'/],
+    ['serve', ['serve', '--listen', '127.0.0.1:0', '--host-key', 'k', '--trust', 'r', '--map', 'nobody'], /--map must be one of/],
+    ['(none)', ['frobnicate'], /unknown command "frobnicate"/],
+  ])('%s: %j exits 2 and points to --help', async (_name, args, message) => {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a library ERR_INVALID_ARGUMENT that comes from an option exits 2 (export-pub --comment with a DN format)', async () => {
+    const r = await cli(['export-pub', '--cert', alice.certPath, '--format', 'dn', '--comment', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ssh-x509 export-pub: a dn line has no comment/);
+  });
+
+  it('the real process exits 2 for serve --bogus as for the others (it used to exit 255)', async () => {
+    for (const name of ['serve', 'list', 'export-pub', 'connect']) {
+      const r = await runCommand([name, '--bogus']);
+      expect([name, r.code]).toEqual([name, 2]);
+    }
+  });
+});
+
+describe('exit status of any other failure', () => {
+  it('list: 1 when the module is missing', async () => {
+    const r = await cli(['list', '--pkcs11-module', join(dir, 'missing.so')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ssh-x509 list: PKCS#11 module .*missing\.so not found.*\[ERR_PKCS11_MODULE_MISSING\]\n$/);
+  });
+
+  it('export-pub: 1 when the certificate file cannot be read', async () => {
+    const r = await cli(['export-pub', '--cert', join(dir, 'missing.pem')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('cannot read certificate file');
+  });
+
+  it('serve: 1 when the port is taken', async () => {
+    const hostKey = join(dir, 'host');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+    const r = await cli(['serve', '--listen', `127.0.0.1:${busyPort}`, '--host-key', hostKey, '--trust', root, '--map', 'upn-local']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ssh-x509 serve: .*EADDRINUSE/);
+  });
+
+  it('serve: 1 when the trust anchor file cannot be read', async () => {
+    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--host-key', join(dir, 'host'), '--trust', join(dir, 'missing-root.pem'), '--map', 'cn']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^ssh-x509 serve: .*missing-root\.pem/);
+  });
+
+  it('connect: 255 when nothing listens, as ssh does', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const r = await cli(['connect', '-p', String(port), '--cert', alice.chainPath, '--key', alice.keyPath, '--known-hosts', join(dir, 'kh'), 'alice@127.0.0.1', 'true']);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toMatch(/^ssh-x509: 127\.0\.0\.1 port \d+: .*ECONNREFUSED/);
+  });
+});
+
+describe('help', () => {
+  it('ssh-x509 help prints the commands and the exit statuses, exit 0', async () => {
+    const r = await cli(['help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^usage: ssh-x509 <command>/);
+    expect(r.stdout).toMatch(/^ {2}2 {4}usage error/m);
+    expect(r.stdout).toMatch(/^ {2}1 {4}any other failure of list, export-pub and serve/m);
+    expect(r.stdout).toMatch(/^ {2}255 {2}any other failure of connect/m);
+  });
+
+  it.each(['connect', 'list', 'export-pub', 'serve'])('ssh-x509 help %s is its --help, with its exit statuses', async (name) => {
+    const viaHelp = await cli(['help', name]);
+    const viaFlag = await cli([name, '--help']);
+    expect(viaHelp.code).toBe(0);
+    expect(viaHelp.stdout).toBe(viaFlag.stdout);
+    expect(viaHelp.stdout).toMatch(new RegExp(`^usage: ssh-x509 ${name} `));
+    expect(viaHelp.stdout).toMatch(/exit status: .*2 usage error/);
+    expect(viaHelp.stdout).toMatch(name === 'connect' ? /255 any other failure/ : /; 1 any other failure/);
+  });
+
+  it('ssh-x509 help with an unknown command exits 2', async () => {
+    const r = await cli(['help', 'frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no command "frobnicate"');
+  });
+
+  const described = (help: string, options: Record<string, { short?: string }>) =>
+    Object.entries(options)
+      .filter(([long, o]) => !new RegExp(`^ +(-${o.short ?? '\\0'}, )?--${long}\\b`, 'm').test(help))
+      .map(([long]) => long);
+
+  it.each([
+    ['connect', CONNECT_OPTIONS],
+    ['list', LIST_OPTIONS],
+    ['export-pub', EXPORT_PUB_OPTIONS],
+  ] as const)('%s --help describes every option it parses, one line each', async (name, options) => {
+    const help = (await cli([name, '--help'])).stdout;
+    expect(described(help, options as Record<string, { short?: string }>)).toEqual([]);
+  });
+
+  it('serve --help describes every option that serve parses', async () => {
+    const help = (await cli(['serve', '--help'])).stdout;
+    // serve's options are read from its parseArgs table in the source.
+    const source = readFileSync(new URL('../src/cli/commands/serve.ts', import.meta.url), 'utf8');
+    const table = /options: \{([\s\S]*?)\n {6}\},/.exec(source)![1]!;
+    const names = [...table.matchAll(/^\s+'?([a-z0-9-]+)'?: \{ type:/gm)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThanOrEqual(11);
+    expect(names.filter((n) => !new RegExp(`^ +(-h, )?--${n}\\b`, 'm').test(help))).toEqual([]);
+  });
+});
+
+describe('library code never throws the command-line code', () => {
+  it('ErrorCodes.USAGE appears only under src/cli', () => {
+    const src = new URL('../src/', import.meta.url).pathname;
+    const files = (d: string): string[] =>
+      readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : e.name.endsWith('.ts') ? [join(d, e.name)] : []));
+    const offenders = files(src).filter((f) => !f.startsWith(join(src, 'cli')) && /ErrorCodes\.USAGE\b|'ERR_USAGE'/.test(readFileSync(f, 'utf8')));
+    expect(offenders.map((f) => f.slice(src.length))).toEqual(['errors.ts']);
+  });
+});
