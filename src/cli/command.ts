@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { createRequire } from 'node:module';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { CliIo, Command } from './io.js';
@@ -90,4 +91,18 @@ export function defineCommand(spec: CommandSpec): Command {
       return spec.failureStatus;
     }
   };
+}
+
+/** The package's version, from its package.json (found from the source and from the bundled build alike). */
+export function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const p of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = require(p) as { name?: string; version?: string };
+      if (pkg.name === 'ssh-x509' && pkg.version) return pkg.version;
+    } catch {
+      // not at this depth
+    }
+  }
+  return 'unknown';
 }

@@ -30,3 +30,29 @@ export type ConnectOptionValues = {
       ? string[]
       : string;
 } & { config?: string; help?: boolean };
+
+/** OpenSSH's ssh(1) flags that `connect` takes, with their OpenSSH meanings (not config-file settings). */
+export const SSH_FLAGS = {
+  login: { type: 'string', short: 'l' },
+  identity: { type: 'string', short: 'i', multiple: true },
+  'ssh-config': { type: 'string', short: 'F' },
+  option: { type: 'string', short: 'o', multiple: true },
+  verbose: { type: 'boolean', short: 'v', multiple: true },
+  quiet: { type: 'boolean', short: 'q' },
+  tty: { type: 'boolean', short: 't', multiple: true },
+  'no-tty': { type: 'boolean', short: 'T' },
+  'no-command': { type: 'boolean', short: 'N' },
+  'stdin-null': { type: 'boolean', short: 'n' },
+  jump: { type: 'string', short: 'J' },
+  'local-forward': { type: 'string', short: 'L', multiple: true },
+  'remote-forward': { type: 'string', short: 'R', multiple: true },
+  'dynamic-forward': { type: 'string', short: 'D', multiple: true },
+  'forward-agent': { type: 'boolean', short: 'A' },
+  compression: { type: 'boolean', short: 'C' },
+  'log-file': { type: 'string', short: 'E' },
+  version: { type: 'boolean', short: 'V' },
+  'print-config': { type: 'boolean', short: 'G' },
+} as const;
+
+/** Every option of `connect`: the long options (also config-file settings) and OpenSSH's flags. */
+export const ALL_CONNECT_OPTIONS = { ...CONNECT_OPTIONS, ...SSH_FLAGS } as const;

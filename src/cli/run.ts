@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { EXIT_CONNECT_FAILURE, EXIT_FAILURE, EXIT_USAGE } from './command.js';
+import { EXIT_CONNECT_FAILURE, EXIT_FAILURE, EXIT_USAGE, packageVersion } from './command.js';
 import type { CliIo, Command } from './io.js';
 
 const USAGE = `usage: ssh-x509 <command> [options]
@@ -31,14 +30,6 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'export-pub': async () => (await import('./commands/export-pub.js')).runExportPub,
 };
 
-function version(): string {
-  try {
-    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** Runs the command line `argv` (without node and the script) and resolves to the exit status. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
@@ -47,7 +38,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return name === undefined ? EXIT_USAGE : 0;
   }
   if (name === '--version' || name === '-V') {
-    io.stdout.write(`ssh-x509 ${version()}\n`);
+    io.stdout.write(`ssh-x509 ${packageVersion()}\n`);
     return 0;
   }
   if (name === 'help') {

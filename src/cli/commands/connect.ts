@@ -1,11 +1,12 @@
 /**
- * `ssh-x509 connect [options] [<user>@]<host> [--] [command...]`: log in with
- * an X.509 certificate (from files or a PKCS#11 token) and run a command,
- * behaving like `ssh` where the two overlap (exit status, stdout/stderr
- * pass-through, 255 on failure).
+ * `ssh-x509 connect [options] destination [options] [--] [command...]`: log
+ * in with an X.509 certificate (from files or a PKCS#11 token) and run a
+ * command, as OpenSSH's `ssh` does: its flags with their meanings, its
+ * `ssh_config`, its exit status (the remote one, 255 on failure).
  *
  * @module
  */
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { SessionSettings } from '../../adapters/ssh2/session.js';
@@ -14,48 +15,96 @@ import { getAlgorithm, RAW_SIGNATURE_ALGORITHMS } from '../../algorithms.js';
 import type { UsernameRule } from '../../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import type { Signer } from '../../signers/signer.js';
-import { checkHostKey, type StrictHostKeyChecking } from '../known-hosts.js';
+import type { StrictHostKeyChecking } from '../known-hosts.js';
 import type { CliIo } from '../io.js';
 import type { Pkcs11CertificateInfo } from '../../pkcs11.js';
-import { splitAtDestination } from '../args.js';
-import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_USAGE, parseOptions, usageError } from '../command.js';
-import { CONNECT_OPTIONS, type ConnectOptionValues } from '../connect-options.js';
+import { splitSshArgv } from '../args.js';
+import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_USAGE, packageVersion, parseOptions, usageError } from '../command.js';
+import { ALL_CONNECT_OPTIONS, CONNECT_OPTIONS, type ConnectOptionValues } from '../connect-options.js';
+import { configFiles, expandPath, formatResolvedConfig, parseOptionArgument, resolveConfig, setFirst, SUPPORTED_KEYWORDS, type ResolvedConfig } from '../ssh-config.js';
+import type { Forward, Hop, SessionPlan } from '../session.js';
 
-export const CONNECT_USAGE = `usage: ssh-x509 connect [options] [<user>@]<host> [--] [command...]
+export const CONNECT_USAGE = `usage: ssh-x509 connect [options] destination [options] [--] [command...]
+       destination: [user@]host[:port is not taken; use -p] | ssh://[user@]host[:port]
+
+Options may stand before and right after the destination, as with OpenSSH's ssh;
+the first word after them starts the remote command; -- ends the options.
+
+OpenSSH's flags (same meanings as in ssh(1)):
+  -p <port>                            server port (default 22)
+  -l <user>                            user name on the server
+  -i <file>                            private key (repeatable); its certificate chain is read from the same
+                                       file when it holds one (PKIX-SSH's key + chain file), else from
+                                       CertificateFile / --cert, else from <file>-cert.pem beside it
+  -F <file>                            ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config
+                                       (-F none: read none)
+  -o <Keyword=value>                   an ssh_config keyword (repeatable; see the keywords below)
+  -v, -vv, -vvv                        trace: what is tried, with fingerprints, and the server's answers;
+                                       -vv adds debug events, -vvv ssh2's own protocol log
+  -q                                   quiet: no warnings
+  -t / -T                              force / disable a pseudo-terminal (-tt: even without a local terminal)
+  -N                                   no remote command (for forwarding)
+  -n                                   standard input from /dev/null
+  -J <[user@]host[:port],...>          jump hosts, each a login of its own, through forwarded channels
+  -L <[bind:]port:host:hostport>       local forward (loopback unless a bind address or GatewayPorts yes)
+  -R <[bind:]port:host:hostport>       remote forward
+  -D <[bind:]port>                     dynamic forward: a SOCKS5 proxy on the local port
+  -A                                   agent forwarding: not supported yet (an error)
+  -C                                   compression (zlib)
+  -E <file>                            append the trace to this file instead of standard error
+  -V                                   print the version and exit
+  -G                                   print the resolved configuration (keyword value lines) and exit
 
 certificate and key (files):
-  --cert <file>                        certificate chain, PEM or DER (repeatable)
-  --key <file>                         private key (PEM PKCS#8, PKCS#1, SEC1, encrypted PKCS#8)
+  --cert <file>                        certificate chain, PEM or DER (repeatable) = CertificateFile
+  --key <file>                         private key (PEM PKCS#8, PKCS#1, SEC1, encrypted PKCS#8) = -i
   --passphrase-env <VAR>               read the key's passphrase from this environment variable
 certificate and key (smartcard / HSM):
-  --pkcs11-module <path>               PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so
+  --pkcs11-module <path>               PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so = PKCS11Provider
   --pkcs11-uri <uri>                   RFC 7512 pkcs11: URI choosing the token and/or certificate
   --cert-fingerprint <fp>              the exact certificate (SHA256:..., SHA-256 hex or SHA-1 thumbprint)
-  --pin-env <VAR>                      read the PIN from this variable (default: ask on the terminal)
+  --pin-env <VAR>                      read the PIN from this variable (default: ask on the terminal, once)
   --intermediates <file>               intermediate certificates not on the token
   --disconnect-on-card-removal         end the connection when the card is pulled
 identity and algorithms:
-  --username-from-cert <rule>          upn | upn-local | cn | email; then <user>@ may be omitted
+  --username-from-cert <rule>          upn | upn-local | cn | email; then user@ may be omitted
   --algorithm <name>                   x509v3 algorithm to offer (repeatable; default: the best for the key;
                                        SHA-1 x509v3-ssh-rsa and legacy x509v3-sign-rsa only when named)
+                                       = PubkeyAcceptedAlgorithms
   --raw-key                            use the certificate's key as a plain SSH key (servers without RFC 6187);
                                        --algorithm then names plain ones (rsa-sha2-512, ssh-rsa, ...)
   --max-attempts <n>                   offer at most n certificates (servers disconnect after a few failures)
 connection:
-  -p, --port <n>                       server port (default 22)
-  --known-hosts <file>                 OpenSSH known_hosts file (default ~/.ssh/known_hosts)
-  --strict-host-key-checking <mode>    yes | accept-new | no (default yes)
-  --connect-timeout <seconds>          give up connecting after this long (default 20)
-  --config <file>                      defaults and per-host settings (JSON); options given here win
-  --trace                              print what is tried, with fingerprints, and the server's answers
+  --port <n>                           = -p
+  --known-hosts <file>                 OpenSSH known_hosts file (default ~/.ssh/known_hosts) = UserKnownHostsFile
+  --strict-host-key-checking <mode>    yes | accept-new | no (default yes) = StrictHostKeyChecking
+  --connect-timeout <seconds>          give up connecting after this long (default 20) = ConnectTimeout
+  --config <file>                      JSON defaults and per-host settings with these long options' names
+                                       (the library's SessionDefaults); the command line wins over it, it
+                                       wins over ssh_config
+  --trace                              = -vv
   -h, --help                           this help
 
-exit status: the remote command's own status; ${EXIT_USAGE} usage error (unknown option, missing or bad value);
-${EXIT_CONNECT_FAILURE} any other failure (connection, host key, authentication), as ssh does
+ssh_config keywords read (-o, -F, ~/.ssh/config, /etc/ssh/ssh_config; Host and Match host sections):
+${Object.entries(SUPPORTED_KEYWORDS)
+  .map(([k, what]) => `  ${k.padEnd(25)} ${what}`)
+  .join('\n')}
+Other OpenSSH and PKIX-SSH keywords are accepted and ignored (named once under -v); an unknown keyword
+is an error naming the file and line, unless IgnoreUnknown lists it.
+Not supported: -A (agent forwarding), -f, -M/-S (ControlMaster), -W, -X/-Y, -w, -e (escape ~. only), -b, -c, -m.
+
+exit status: the remote command's own status; ${EXIT_USAGE} usage error (unknown option, missing or bad value, bad
+config keyword); ${EXIT_CONNECT_FAILURE} any other failure (connection, host key, authentication), as ssh does
 `;
 
-/** The parsed destination `[user@]host`. */
-function parseDestination(dest: string): { username?: string; host: string } {
+/** A destination as OpenSSH takes it: `[user@]host`, `[user@][v6]`, or `ssh://[user@]host[:port]`. */
+export function parseDestination(dest: string): { username?: string; host: string; port?: number } {
+  if (/^ssh:\/\//i.test(dest)) {
+    const m = /^ssh:\/\/(?:([^@/]+)@)?(\[[^\]]+\]|[^:/@]+)(?::(\d+))?\/?$/i.exec(dest);
+    if (!m) throw usageError(`bad ssh:// destination ${JSON.stringify(dest)}: expected ssh://[user@]host[:port]`);
+    const host = m[2]!.replace(/^\[|\]$/g, '');
+    return { ...(m[1] ? { username: decodeURIComponent(m[1]) } : {}), host, ...(m[3] ? { port: portNumber(m[3], 'port in the destination') } : {}) };
+  }
   const at = dest.lastIndexOf('@');
   if (at === 0 || at === dest.length - 1) throw usageError(`destination must be [<user>@]<host>, got ${JSON.stringify(dest)}`);
   let host = at < 0 ? dest : dest.slice(at + 1);
@@ -63,11 +112,31 @@ function parseDestination(dest: string): { username?: string; host: string } {
   return at < 0 ? { host } : { username: dest.slice(0, at), host };
 }
 
-function positiveInt(v: string | undefined, what: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+/** One `-J` / ProxyJump hop: `[user@]host[:port]` or `ssh://...`. */
+function parseJumpHop(spec: string): { username?: string; host: string; port?: number } {
+  if (/^ssh:\/\//i.test(spec)) return parseDestination(spec);
+  const m = /^(?:([^@]+)@)?(\[[^\]]+\]|[^:@]+)(?::(\d+))?$/.exec(spec);
+  if (!m) throw usageError(`bad jump host ${JSON.stringify(spec)}: expected [user@]host[:port]`);
+  return { ...(m[1] ? { username: m[1] } : {}), host: m[2]!.replace(/^\[|\]$/g, ''), ...(m[3] ? { port: portNumber(m[3], 'jump host port') } : {}) };
+}
+
+function portNumber(v: string, what: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw usageError(`invalid ${what} ${JSON.stringify(v)}`);
+  return n;
+}
+
+function positiveInt(v: string | undefined, what: string, max = Number.MAX_SAFE_INTEGER, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(String(v)) || n < 1 || n > max) throw usageError(`invalid ${what} ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(String(v)) || n < min || n > max) throw usageError(`invalid ${what} ${JSON.stringify(v)}`);
   return n;
+}
+
+function yesNo(config: ResolvedConfig, keyword: string, allowed: readonly string[] = ['yes', 'no']): string | undefined {
+  const v = config.get(keyword)?.[0]?.toLowerCase();
+  if (v !== undefined && !allowed.includes(v)) throw usageError(`${keyword} must be ${allowed.join(' or ')}, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 function envValue(io: CliIo, option: string, name: string | undefined): string | undefined {
@@ -77,100 +146,73 @@ function envValue(io: CliIo, option: string, name: string | undefined): string |
   return v;
 }
 
-/** The signers the options name: one from files, or one or more from a token. */
-async function buildSigners(v: ConnectOptionValues, io: CliIo, logger: TraceLogger | undefined, maxAttempts: number | undefined): Promise<Signer[]> {
-  if (v['pkcs11-module']) {
-    if (v.cert?.length || v.key) throw usageError('give either --cert/--key or --pkcs11-module, not both');
+/** `[bind:]port:host:hostport` (-L, -R) or `[bind:]port` (-D), IPv6 addresses in brackets. */
+export function parseForward(kind: Forward['kind'], spec: string): Forward {
+  const want = kind === 'dynamic' ? [1, 2] : [3, 4];
+  // Split at colons outside [IPv6] brackets.
+  const fields = spec.split(/:(?![^[]*\])/).map((f) => f.replace(/^\[|\]$/g, ''));
+  if (!want.includes(fields.length)) {
+    const shape = kind === 'dynamic' ? '[bind_address:]port' : '[bind_address:]port:host:hostport';
+    throw usageError(`bad ${kind} forward ${JSON.stringify(spec)}: expected ${shape}`);
+  }
+  const bind = fields.length === want[1] ? fields.shift()! : undefined;
+  const port = Number(fields[0]);
+  if (!/^\d+$/.test(fields[0]!) || port > 65535) throw usageError(`bad ${kind} forward ${JSON.stringify(spec)}: port ${JSON.stringify(fields[0])}`);
+  if (kind === 'dynamic') return { kind, bind, port };
+  const toPort = Number(fields[2]);
+  if (!/^\d+$/.test(fields[2]!) || toPort < 1 || toPort > 65535) throw usageError(`bad ${kind} forward ${JSON.stringify(spec)}: port ${JSON.stringify(fields[2])}`);
+  return { kind, bind, port, toHost: fields[1]!, toPort };
+}
+
+/** Signers for one identity set: a token, or key files with their chains. */
+async function buildSigners(
+  o: { module?: string; keys: string[]; certs: string[]; v: ConnectOptionValues; batch: boolean },
+  io: CliIo,
+  logger: TraceLogger | undefined,
+  maxAttempts: number | undefined,
+): Promise<Signer[]> {
+  const { v } = o;
+  if (o.module) {
+    if (o.keys.length) throw usageError('give either a key (-i, --key, IdentityFile) or a token (--pkcs11-module, PKCS11Provider), not both');
     const { openPkcs11Candidates, envPin, ttyPin } = await import('../../pkcs11.js');
+    if (!v['pin-env'] && o.batch) {
+      // BatchMode: nothing is asked; the PIN must come from --pin-env.
+      throw new SshX509Error(ErrorCodes.PIN_REQUIRED, 'BatchMode is on and no --pin-env is given: the PIN cannot be asked');
+    }
     const pin = v['pin-env'] ? envPin(v['pin-env'], io.env) : ttyPin(io.stdin as never, io.stderr);
     return openPkcs11Candidates({
-      module: v['pkcs11-module'],
+      module: o.module,
       uri: v['pkcs11-uri'],
       fingerprint: v['cert-fingerprint'],
       intermediates: v.intermediates,
       pin,
       maxCandidates: maxAttempts,
-      // The PIN is asked only once the server has accepted a certificate (PK_OK).
+      // The PIN is asked only once the server has accepted a certificate (PK_OK), and once for every hop.
       loginOnFirstSign: true,
       onCandidate: (c: Pkcs11CertificateInfo) => emitTrace(logger, 'info', 'token certificate candidate', { token: c.tokenLabel, id: c.id, label: c.label, subject: c.subject, sha256: c.sha256, sha1: c.sha1 }),
     });
   }
-  if (!v.cert?.length || !v.key) throw usageError('give the certificate chain with --cert and the private key with --key, or a token with --pkcs11-module');
+  if (!o.keys.length) throw usageError('give the private key with -i (its certificate beside it) or --cert and --key, or a token with --pkcs11-module');
   const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']);
   const { SoftwareSigner } = await import('../../signers/software.js');
-  const signer = await SoftwareSigner.fromFiles({ certificateFile: v.cert, keyFile: v.key, passphrase });
-  if (v['cert-fingerprint']) {
-    const { matchesFingerprint } = await import('../../certs/fingerprint.js');
-    if (!matchesFingerprint(signer.chain.leaf, v['cert-fingerprint'])) {
-      throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the certificate ${signer.chain.leaf.subject} (${signer.chain.fingerprints.sha256}) does not have fingerprint ${v['cert-fingerprint']}`);
-    }
-  }
-  return [signer];
-}
-
-/** Runs `connect`; resolves to the exit status (the remote one; 2 on a usage error, 255 on any other error). */
-export const runConnect = defineCommand({ name: 'connect', prefix: 'ssh-x509: ', failureStatus: EXIT_CONNECT_FAILURE, run: async (argv, io) => {
-  let signers: Signer[] = [];
-  try {
-    const [opts, rest] = splitAtDestination(argv, CONNECT_OPTIONS);
-    const { values: given } = parseOptions(opts, CONNECT_OPTIONS);
-    if (given.help) {
-      io.stdout.write(CONNECT_USAGE);
-      return 0;
-    }
-    if (rest.length === 0) throw usageError('missing destination [<user>@]<host>');
-    const dest = parseDestination(rest[0]!);
-    const command = rest.slice(1);
-    if (command[0] === '--') command.shift();
-
-    // Defaults from the config file (its "default" section, then the host's), command options on top.
-    // The library is loaded only now: --help and option errors need none of it.
-    const { loadConfig } = await import('../config.js');
-    const { USERNAME_RULES } = await import('../../certs/identity.js');
-    const v: ConnectOptionValues = given.config ? { ...(await loadConfig(given.config, dest.host)), ...definedOnly(given) } : (given as ConnectOptionValues);
-
-    const port = positiveInt(v.port === undefined ? undefined : String(v.port), 'port', 65535) ?? 22;
-    const mode = (v['strict-host-key-checking'] ?? 'yes') as StrictHostKeyChecking;
-    if (!['yes', 'accept-new', 'no'].includes(mode)) throw usageError(`--strict-host-key-checking must be yes, accept-new or no, got ${JSON.stringify(mode)}`);
-    const rule = v['username-from-cert'] as UsernameRule | undefined;
-    if (rule !== undefined && !(USERNAME_RULES as readonly string[]).includes(rule as string)) {
-      throw usageError(`--username-from-cert must be one of ${USERNAME_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
-    }
-    if (!dest.username && !rule) throw usageError('no user: write <user>@<host>, or take it from the certificate with --username-from-cert');
-    // x509v3 names, or with --raw-key the plain ones (rsa-sha2-512, ssh-rsa, ecdsa-sha2-nistp256, ...).
-    const algorithms = v.algorithm?.map((a) => {
-      if (!v['raw-key']) return getAlgorithm(a).name;
-      if (!RAW_SIGNATURE_ALGORITHMS.some((r) => r.name === a)) {
-        throw usageError(`with --raw-key, --algorithm takes a plain SSH algorithm (${RAW_SIGNATURE_ALGORITHMS.map((r) => r.name).join(', ')}), got ${JSON.stringify(a)}`);
+  const signers: Signer[] = [];
+  for (const key of o.keys) {
+    const certs = o.certs.length ? o.certs : existsSync(`${key}-cert.pem`) ? [`${key}-cert.pem`] : [key];
+    const signer = await SoftwareSigner.fromFiles({ certificateFile: certs, keyFile: key, passphrase }).catch((e: unknown) => {
+      if (certs[0] === key && (e as { code?: string }).code === ErrorCodes.CERT_INVALID) {
+        throw new SshX509Error(ErrorCodes.CERT_INVALID, `no certificate for the key ${key}: give CertificateFile / --cert, put the chain in ${key}-cert.pem, or in the key file itself`, { cause: e });
       }
-      return a;
+      throw e;
     });
-    const maxAttempts = positiveInt(v['max-attempts'] === undefined ? undefined : String(v['max-attempts']), 'max-attempts');
-    const timeout = v['connect-timeout'] === undefined ? 20 : Number(v['connect-timeout']);
-    if (!(timeout > 0)) throw usageError('--connect-timeout must be a positive number of seconds');
-    const logger: TraceLogger | undefined = v.trace ? (e: TraceEvent) => void io.stderr.write(`trace: ${formatTrace(e)}\n`) : undefined;
-
-    signers = await buildSigners(v, io, logger, maxAttempts);
-    const chosen = algorithms ?? (v['raw-key'] ? undefined : defaultAlgorithms(signers));
-    const settings: SessionSettings = {
-      signer: signers,
-      algorithms: chosen,
-      rawKey: v['raw-key'],
-      maxAttempts,
-      logger,
-      username: dest.username,
-      usernameFromCertificate: rule,
-      disconnectOnCardRemoval: v['disconnect-on-card-removal'],
-    };
-    const knownHosts = v['known-hosts'] ?? join(homedir(), '.ssh', 'known_hosts');
-    return await session({ io, host: dest.host, port, command, settings, knownHosts, mode, timeoutMs: timeout * 1000 });
-  } finally {
-    await Promise.all(signers.map((s) => s.close?.().catch(() => undefined)));
+    if (v['cert-fingerprint']) {
+      const { matchesFingerprint } = await import('../../certs/fingerprint.js');
+      if (!matchesFingerprint(signer.chain.leaf, v['cert-fingerprint'])) {
+        throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `the certificate ${signer.chain.leaf.subject} (${signer.chain.fingerprints.sha256}) does not have fingerprint ${v['cert-fingerprint']}`);
+      }
+    }
+    signers.push(signer);
   }
-}});
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return signers;
 }
 
 /** The best algorithm for each signer's key: ECDSA by curve, x509v3-rsa2048-sha256 for RSA >= 2048, Ed25519. */
@@ -189,99 +231,279 @@ function defaultAlgorithms(signers: readonly Signer[]): string[] {
   return [...names];
 }
 
-interface SessionOptions {
-  io: CliIo;
-  host: string;
-  port: number;
-  command: string[];
-  settings: SessionSettings;
-  knownHosts: string;
-  mode: StrictHostKeyChecking;
-  timeoutMs: number;
+/** The algorithms to offer and whether the key goes as a plain key, from PubkeyAcceptedAlgorithms / X509KeyAlgorithm / --raw-key. */
+function algorithmChoice(config: ResolvedConfig, rawKeyFlag: boolean | undefined): { algorithms?: string[]; rawKey: boolean } {
+  const listed = [...(config.get('pubkeyacceptedalgorithms') ?? []).flatMap((v) => v.split(',')), ...(config.get('x509keyalgorithm') ?? []).map((v) => v.split(',')[0]!)]
+    .map((a) => a.trim())
+    .filter(Boolean);
+  if (listed.some((a) => /^[+\-^]/.test(a))) throw usageError('PubkeyAcceptedAlgorithms: the +, - and ^ forms are not supported; list the algorithms');
+  const plain = listed.filter((a) => !a.startsWith('x509v3-'));
+  const rawKey = rawKeyFlag === true || (listed.length > 0 && plain.length === listed.length);
+  if (!listed.length) return { rawKey };
+  if (rawKey) {
+    const bad = listed.find((a) => !RAW_SIGNATURE_ALGORITHMS.some((r) => r.name === a));
+    if (bad !== undefined) {
+      throw usageError(`with --raw-key, --algorithm takes a plain SSH algorithm (${RAW_SIGNATURE_ALGORITHMS.map((r) => r.name).join(', ')}), got ${JSON.stringify(bad)}`);
+    }
+    return { algorithms: listed, rawKey };
+  }
+  if (plain.length) throw usageError(`PubkeyAcceptedAlgorithms mixes x509v3 and plain names (${plain.join(', ')}); a plain list means the key is used as a plain key`);
+  return { algorithms: listed.map((a) => getAlgorithm(a).name), rawKey };
 }
 
-async function session(o: SessionOptions): Promise<number> {
-  const { Client } = await import('ssh2');
-  const { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig } = await import('../../adapters/ssh2/session.js');
-  const client = new Client();
-  const { settings } = o;
-  const logger = settings.logger;
-  const username = resolveUsername(settings);
-  const auth = x509ConnectConfig({ ...settings, username });
-  const signers = settings.signer as Signer[];
-  let hostProblem: string | undefined;
-  let authenticated = false;
-  let cardRemoved = false;
-  client.on('card-removed' as never, () => (cardRemoved = true));
-  applyCardRemovalPolicy(client, settings);
+/** Maps the long options and OpenSSH flags onto ssh_config keywords, first-obtained-wins as in OpenSSH. */
+function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { username?: string; port?: number }, note: (k: string, where: string) => void): ResolvedConfig {
+  const c: ResolvedConfig = new Map();
+  const set = (k: string, value: string | readonly string[] | undefined) => {
+    if (value !== undefined && value.length !== 0) setFirst(c, k, value);
+  };
+  set('port', v.port ?? (dest.port !== undefined ? String(dest.port) : undefined));
+  set('user', flags.login ?? dest.username);
+  set('identityfile', [...(flags.identity ?? []), ...(v.key ? [v.key] : [])]);
+  set('certificatefile', v.cert);
+  set('pkcs11provider', v['pkcs11-module']);
+  set('userknownhostsfile', v['known-hosts']);
+  set('stricthostkeychecking', v['strict-host-key-checking']);
+  set('connecttimeout', v['connect-timeout']);
+  if (v.algorithm?.length) set('pubkeyacceptedalgorithms', v.algorithm.join(','));
+  set('proxyjump', flags.jump);
+  set('localforward', flags['local-forward']);
+  set('remoteforward', flags['remote-forward']);
+  set('dynamicforward', flags['dynamic-forward']);
+  if (flags['forward-agent']) set('forwardagent', 'yes');
+  if (flags.compression) set('compression', 'yes');
+  if (flags['no-command']) set('sessiontype', 'none');
+  if (flags['stdin-null']) set('stdinnull', 'yes');
+  if (flags['no-tty']) set('requesttty', 'no');
+  else if (flags.tty?.length) set('requesttty', flags.tty.length > 1 ? 'force' : 'yes');
+  for (const o of flags.option ?? []) {
+    const [k, value] = parseOptionArgument(o, note);
+    // Forwards and repeatable keywords given with -o are written as OpenSSH does: one value per -o.
+    set(k, k === 'localforward' || k === 'remoteforward' ? value.replace(/\s+/, ':') : value);
+  }
+  return c;
+}
 
-  return new Promise<number>((resolve) => {
-    let settled = false;
-    const finish = (code: number, line?: string) => {
-      if (settled) return;
-      settled = true;
-      if (line) o.io.stderr.write(`ssh-x509: ${line}\n`);
-      client.end();
-      resolve(code);
-    };
+type FlagValues = {
+  login?: string;
+  identity?: string[];
+  'ssh-config'?: string;
+  option?: string[];
+  verbose?: boolean[];
+  quiet?: boolean;
+  tty?: boolean[];
+  'no-tty'?: boolean;
+  'no-command'?: boolean;
+  'stdin-null'?: boolean;
+  jump?: string;
+  'local-forward'?: string[];
+  'remote-forward'?: string[];
+  'dynamic-forward'?: string[];
+  'forward-agent'?: boolean;
+  compression?: boolean;
+  'log-file'?: string;
+  version?: boolean;
+  'print-config'?: boolean;
+};
 
-    client.on('ready', () => {
-      authenticated = true;
-      emitTrace(logger, 'info', 'authenticated', { user: username, host: o.host, port: o.port });
-      const onStream = (err: Error | undefined, stream: import('ssh2').ClientChannel) => {
-        if (err) return finish(255, `cannot start the remote ${o.command.length ? 'command' : 'shell'}: ${err.message}`);
-        let status = 255;
-        stream.on('exit', (code: number | null) => {
-          if (typeof code === 'number') status = code;
-        });
-        stream.on('close', () => finish(status));
-        stream.pipe(o.io.stdout, { end: false });
-        stream.stderr.pipe(o.io.stderr, { end: false });
-        const stdin = o.io.stdin;
-        if (o.command.length === 0 && stdin.isTTY && stdin.setRawMode) stdin.setRawMode(true);
-        if (!stdin.isTTY || o.command.length === 0) stdin.pipe(stream);
-      };
-      if (o.command.length) client.exec(o.command.join(' '), onStream);
-      else client.shell(o.io.stdin.isTTY ? { term: o.io.env.TERM ?? 'xterm' } : false, onStream);
-    });
-    client.on('error', (err: Error & { level?: string }) => {
-      if (hostProblem) return finish(255, `host key verification failed: ${hostProblem}`);
-      if (!authenticated && err.level === 'client-authentication') {
-        const offered = signers.map((s) => `${s.chain.leaf.subject} [${s.chain.fingerprints.sha256}]`).join('; ');
-        const capped = settings.maxAttempts !== undefined ? ` (at most ${settings.maxAttempts} attempt${settings.maxAttempts === 1 ? '' : 's'}, --max-attempts)` : '';
-        return finish(255, `Permission denied (publickey): ${username}@${o.host} refused every certificate offered${capped}: ${offered}`);
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Runs `connect`; resolves to the exit status (the remote one; 2 on a usage error, 255 on any other error). */
+export const runConnect = defineCommand({
+  name: 'connect',
+  prefix: 'ssh-x509: ',
+  failureStatus: EXIT_CONNECT_FAILURE,
+  run: async (argv, io) => {
+    const signers: Signer[] = [];
+    try {
+      const split = splitSshArgv(argv, ALL_CONNECT_OPTIONS);
+      const { values } = parseOptions(split.options, ALL_CONNECT_OPTIONS);
+      if (values.help) {
+        io.stdout.write(CONNECT_USAGE);
+        return 0;
       }
-      finish(255, `${o.host} port ${o.port}: ${err.message}`);
-    });
-    client.on('close', () => {
-      if (cardRemoved) return finish(255, 'connection closed: the smartcard was removed (--disconnect-on-card-removal)');
-      finish(255, authenticated ? undefined : `connection to ${o.host} port ${o.port} closed`);
-    });
+      if (values.version) {
+        io.stdout.write(`ssh-x509 ${packageVersion()}\n`);
+        return 0;
+      }
+      if (split.destination === undefined) throw usageError('missing destination [<user>@]<host>');
+      const dest = parseDestination(split.destination);
+      const flags = values as FlagValues;
+      const given = Object.fromEntries(Object.entries(values).filter(([k]) => k in CONNECT_OPTIONS)) as ConnectOptionValues;
 
-    client.connect({
-      host: o.host,
-      port: o.port,
-      readyTimeout: o.timeoutMs,
-      ...auth,
-      hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-        checkHostKey(o.knownHosts, o.host, o.port, key, o.mode).then(
-          (d) => {
-            emitTrace(logger, d.accepted ? 'info' : 'error', d.message, { knownHosts: o.knownHosts });
-            if (!d.accepted) hostProblem = d.message;
-            else if (d.status === 'added' || d.status === 'changed') o.io.stderr.write(`ssh-x509: warning: ${d.message}\n`);
-            verify(d.accepted);
-          },
-          (e: Error) => {
-            hostProblem = e.message;
-            verify(false);
-          },
-        );
-      },
-      debug: logger
-        ? (msg: string) => {
-            if (/USERAUTH_(FAILURE|SUCCESS|PK_OK)|Agent: |auth failed/.test(msg)) emitTrace(logger, 'debug', `ssh2: ${msg}`);
-          }
-        : undefined,
-    } as import('ssh2').ConnectConfig);
+      const verbosity = values.trace ? 2 : (flags.verbose?.length ?? 0);
+      const noted = new Set<string>();
+      const notes: string[] = [];
+      const note = (keyword: string, where: string) => {
+        if (noted.has(keyword)) return;
+        noted.add(keyword);
+        notes.push(`${where}: ${keyword} is not supported by ssh-x509; ignored`);
+      };
+
+      // The library is loaded only now: --help and option errors need none of it.
+      const { loadConfig } = await import('../config.js');
+      const { USERNAME_RULES } = await import('../../certs/identity.js');
+      // JSON --config (SessionDefaults), then the command line on top.
+      const v: ConnectOptionValues = given.config ? { ...(await loadConfig(given.config, dest.host)), ...definedOnly(given) } : given;
+
+      // ssh_config: command line first, then -F or the user's and the system's files (first obtained wins).
+      const config = commandLineConfig(v, flags, dest, note);
+      const files = configFiles(flags['ssh-config']);
+      await resolveConfig(config, files, dest.host, note);
+      if (values['print-config']) {
+        const shown = new Map(config);
+        shown.set('host', [dest.host]);
+        if (!shown.has('hostname')) shown.set('hostname', [dest.host]);
+        if (!shown.has('port')) shown.set('port', ['22']);
+        if (!shown.has('stricthostkeychecking')) shown.set('stricthostkeychecking', ['yes']);
+        if (!shown.has('userknownhostsfile')) shown.set('userknownhostsfile', [join(homedir(), '.ssh', 'known_hosts')]);
+        if (!shown.has('connecttimeout')) shown.set('connecttimeout', ['20']);
+        io.stdout.write(formatResolvedConfig(shown));
+        return 0;
+      }
+
+      const logFile = flags['log-file'];
+      const writeLog = logFile
+        ? await (async () => {
+            const { appendFileSync } = await import('node:fs');
+            return (line: string) => appendFileSync(logFile, line);
+          })()
+        : (line: string) => void io.stderr.write(line);
+      const logger: TraceLogger | undefined =
+        verbosity > 0 ? (e: TraceEvent) => (verbosity >= 2 || e.level !== 'debug' ? writeLog(`trace: ${formatTrace(e)}\n`) : undefined) : undefined;
+      for (const n of notes) if (verbosity > 0) writeLog(`trace: ${n}\n`);
+
+      const plan = await planSession({ v, config, dest, io, logger, verbosity, quiet: flags.quiet === true || config.get('loglevel')?.[0]?.toLowerCase() === 'quiet', command: split.command, USERNAME_RULES, signers, files, note });
+      const { runSession } = await import('../session.js');
+      return await runSession(plan);
+    } finally {
+      await Promise.all(signers.map((s) => s.close?.().catch(() => undefined)));
+    }
+  },
+});
+
+interface PlanInput {
+  v: ConnectOptionValues;
+  config: ResolvedConfig;
+  dest: { username?: string; host: string };
+  io: CliIo;
+  logger: TraceLogger | undefined;
+  verbosity: number;
+  quiet: boolean;
+  command: string[];
+  USERNAME_RULES: readonly string[];
+  /** Filled with every signer opened, for closing. */
+  signers: Signer[];
+  files: string[];
+  note: (keyword: string, where: string) => void;
+}
+
+/** Everything the session needs, checked: a usage error is thrown before anything connects. */
+async function planSession(p: PlanInput): Promise<SessionPlan> {
+  const { v, config, io, logger } = p;
+  const rule = v['username-from-cert'] as UsernameRule | undefined;
+  if (rule !== undefined && !p.USERNAME_RULES.includes(rule as string)) {
+    throw usageError(`--username-from-cert must be one of ${p.USERNAME_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
+  }
+  const hop = (c: ResolvedConfig, host: string): Omit<Hop, 'settings'> => {
+    const mode = (c.get('stricthostkeychecking')?.[0]?.toLowerCase() ?? 'yes') as string;
+    const strict = ({ yes: 'yes', ask: 'yes', 'accept-new': 'accept-new', no: 'no', off: 'no' } as Record<string, StrictHostKeyChecking>)[mode];
+    if (!strict) throw usageError(`--strict-host-key-checking must be yes, accept-new or no, got ${JSON.stringify(mode)}`);
+    const port = positiveInt(c.get('port')?.[0], 'port', 65535) ?? 22;
+    const hostKeyAlgorithms = c.get('hostkeyalgorithms')?.flatMap((x) => x.split(',')).filter(Boolean);
+    return {
+      alias: host,
+      host: c.get('hostname')?.[0]?.replace(/%h/g, host) ?? host,
+      port,
+      knownHosts: expandPath(c.get('userknownhostsfile')?.[0] ?? join(homedir(), '.ssh', 'known_hosts'), process.cwd()),
+      globalKnownHosts: (c.get('globalknownhostsfile') ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).map((f) => expandPath(f, process.cwd())),
+      strict,
+      ...(hostKeyAlgorithms?.length ? { hostKeyAlgorithms } : {}),
+    };
+  };
+  const target = hop(config, p.dest.host);
+  const user = config.get('user')?.[0];
+  if (!user && !rule) throw usageError('no user: write <user>@<host>, -l <user>, User in ssh_config, or take it from the certificate with --username-from-cert');
+  const maxAttempts = positiveInt(v['max-attempts'] === undefined ? undefined : String(v['max-attempts']), 'max-attempts');
+  const timeout = config.get('connecttimeout')?.[0] === undefined ? 20 : Number(config.get('connecttimeout')![0]);
+  if (!(timeout > 0)) throw usageError('--connect-timeout must be a positive number of seconds');
+  const aliveInterval = positiveInt(config.get('serveraliveinterval')?.[0], 'ServerAliveInterval', Number.MAX_SAFE_INTEGER, 0) ?? 0;
+  const aliveCount = positiveInt(config.get('serveralivecountmax')?.[0], 'ServerAliveCountMax', Number.MAX_SAFE_INTEGER, 0) ?? 3;
+  const batch = yesNo(config, 'batchmode') === 'yes';
+  const choice = algorithmChoice(config, v['raw-key']);
+  const requestTty = yesNo(config, 'requesttty', ['no', 'yes', 'force', 'auto']) ?? 'auto';
+  const sessionType = (config.get('sessiontype')?.[0]?.toLowerCase() ?? 'default') as string;
+  if (!['none', 'default', 'subsystem'].includes(sessionType)) throw usageError(`SessionType must be none or default, got ${JSON.stringify(sessionType)}`);
+  if (sessionType === 'subsystem') throw usageError('SessionType subsystem is not supported');
+  if (yesNo(config, 'forwardagent') === 'yes') throw usageError('agent forwarding (-A, ForwardAgent) is not supported yet');
+  const gatewayPorts = yesNo(config, 'gatewayports') === 'yes';
+  const forwards = [
+    ...(config.get('localforward') ?? []).map((f) => parseForward('local', f.replace(/\s+/, ':'))),
+    ...(config.get('remoteforward') ?? []).map((f) => parseForward('remote', f.replace(/\s+/, ':'))),
+    ...(config.get('dynamicforward') ?? []).map((f) => parseForward('dynamic', f)),
+  ];
+  const sendEnv = (config.get('sendenv') ?? []).flatMap((x) => x.split(/\s+/)).filter(Boolean);
+  const env: Record<string, string> = {};
+  for (const pattern of sendEnv) {
+    const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    for (const [k, val] of Object.entries(io.env)) if (val !== undefined && re.test(k)) env[k] = val;
+  }
+  const escape = config.get('escapechar')?.[0];
+
+  const opened = await buildSigners(
+    { module: config.get('pkcs11provider')?.[0], keys: (config.get('identityfile') ?? []).map((f) => expandPath(f, process.cwd())), certs: (config.get('certificatefile') ?? []).map((f) => expandPath(f, process.cwd())), v, batch },
+    io,
+    logger,
+    maxAttempts,
+  );
+  p.signers.push(...opened);
+  const settingsFor = (c: { algorithms?: string[]; rawKey: boolean }, username: string | undefined): SessionSettings => ({
+    signer: opened,
+    algorithms: c.algorithms ?? (c.rawKey ? undefined : defaultAlgorithms(opened)),
+    rawKey: c.rawKey,
+    maxAttempts,
+    logger,
+    username,
+    usernameFromCertificate: rule,
+    disconnectOnCardRemoval: v['disconnect-on-card-removal'],
   });
+
+  // Jump hosts: each resolved from the config files under its own name; the signers (and so the PIN) are shared.
+  const jumps: Hop[] = [];
+  const jumpSpec = config.get('proxyjump')?.[0];
+  if (jumpSpec && jumpSpec.toLowerCase() !== 'none') {
+    for (const spec of jumpSpec.split(',')) {
+      const j = parseJumpHop(spec.trim());
+      const c: ResolvedConfig = new Map();
+      if (j.port !== undefined) c.set('port', [String(j.port)]);
+      if (j.username !== undefined) c.set('user', [j.username]);
+      await resolveConfig(c, p.files, j.host, p.note);
+      for (const k of ['stricthostkeychecking', 'userknownhostsfile']) if (!c.has(k) && config.has(k)) c.set(k, config.get(k)!);
+      const h = hop(c, j.host);
+      jumps.push({ ...h, settings: settingsFor(algorithmChoice(c, undefined), c.get('user')?.[0] ?? user) });
+    }
+  }
+
+  return {
+    io,
+    logger,
+    verbosity: p.verbosity,
+    quiet: p.quiet,
+    jumps,
+    target: { ...target, settings: settingsFor(choice, user) },
+    command: p.command,
+    noCommand: sessionType === 'none',
+    stdinNull: yesNo(config, 'stdinnull') === 'yes',
+    requestTty: requestTty as SessionPlan['requestTty'],
+    forwards,
+    gatewayPorts,
+    env,
+    compression: yesNo(config, 'compression') === 'yes',
+    escapeChar: escape === undefined ? '~' : escape.toLowerCase() === 'none' ? undefined : escape,
+    timeoutMs: timeout * 1000,
+    keepaliveIntervalMs: aliveInterval * 1000,
+    keepaliveCountMax: aliveCount,
+  };
 }

@@ -1,0 +1,418 @@
+/**
+ * The ssh2 side of `connect`: logins hop by hop through jump hosts
+ * (forwarded channels), host-key checking, port forwarding (-L, -R, -D
+ * SOCKS5), the remote command or shell with a pseudo-terminal that follows
+ * the window size, and OpenSSH's `~.` escape. Loaded only once the command
+ * line is checked.
+ *
+ * @module
+ */
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Client, ClientChannel, ConnectConfig, PseudoTtyOptions } from 'ssh2';
+import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type SessionSettings } from '../adapters/ssh2/session.js';
+import { emitTrace, type TraceLogger } from '../adapters/trace.js';
+import { ErrorCodes, SshX509Error } from '../errors.js';
+import type { Signer } from '../signers/signer.js';
+import type { CliIo } from './io.js';
+import { checkHostKey, type StrictHostKeyChecking } from './known-hosts.js';
+
+/** One port forward, as -L, -R and -D give it. */
+export interface Forward {
+  readonly kind: 'local' | 'remote' | 'dynamic';
+  readonly bind?: string;
+  readonly port: number;
+  readonly toHost?: string;
+  readonly toPort?: number;
+}
+
+/** One login: a jump host or the target. */
+export interface Hop {
+  /** The name as typed (what known_hosts and messages use). */
+  readonly alias: string;
+  /** The address to connect to (HostName). */
+  readonly host: string;
+  readonly port: number;
+  readonly knownHosts: string;
+  readonly globalKnownHosts: readonly string[];
+  readonly strict: StrictHostKeyChecking;
+  readonly hostKeyAlgorithms?: readonly string[];
+  readonly settings: SessionSettings;
+}
+
+/** Everything `connect` decided, checked. */
+export interface SessionPlan {
+  readonly io: CliIo;
+  readonly logger: TraceLogger | undefined;
+  readonly verbosity: number;
+  readonly quiet: boolean;
+  readonly jumps: readonly Hop[];
+  readonly target: Hop;
+  readonly command: readonly string[];
+  readonly noCommand: boolean;
+  readonly stdinNull: boolean;
+  readonly requestTty: 'no' | 'yes' | 'force' | 'auto';
+  readonly forwards: readonly Forward[];
+  readonly gatewayPorts: boolean;
+  readonly env: Readonly<Record<string, string>>;
+  readonly compression: boolean;
+  readonly escapeChar: string | undefined;
+  readonly timeoutMs: number;
+  readonly keepaliveIntervalMs: number;
+  readonly keepaliveCountMax: number;
+}
+
+function warn(plan: SessionPlan, line: string): void {
+  if (!plan.quiet) plan.io.stderr.write(`ssh-x509: warning: ${line}\n`);
+}
+
+/**
+ * Checks a host key against the global files (read only) and then the
+ * user's file (with the StrictHostKeyChecking mode), under the HostName as
+ * OpenSSH does.
+ */
+async function checkHost(plan: SessionPlan, hop: Hop, key: Buffer): Promise<{ ok: boolean; message: string }> {
+  for (const file of hop.globalKnownHosts) {
+    const d = await checkHostKey(file, hop.host, hop.port, key, 'yes').catch(() => undefined);
+    if (d?.status === 'known') return { ok: true, message: d.message };
+    if (d?.status === 'revoked' || d?.status === 'changed') return { ok: d.accepted && hop.strict === 'no', message: d.message };
+  }
+  const d = await checkHostKey(hop.knownHosts, hop.host, hop.port, key, hop.strict);
+  if (d.accepted && (d.status === 'added' || d.status === 'changed')) warn(plan, d.message);
+  return { ok: d.accepted, message: d.message };
+}
+
+/** Logs in to one hop (over `sock` when given) and resolves with the ready client. */
+async function login(plan: SessionPlan, hop: Hop, sock?: Duplex): Promise<Client> {
+  const { Client: Ssh2Client } = await import('ssh2');
+  const client = new Ssh2Client();
+  const { settings } = hop;
+  const logger = settings.logger;
+  const username = resolveUsername(settings);
+  const auth = x509ConnectConfig({ ...settings, username });
+  const signers = settings.signer as Signer[];
+  let hostProblem: string | undefined;
+  let cardRemoved = false;
+  client.on('card-removed' as never, () => (cardRemoved = true));
+  applyCardRemovalPolicy(client, settings);
+  const where = `${hop.alias} port ${hop.port}`;
+  return new Promise<Client>((resolve, reject) => {
+    let settled = false;
+    const fail = (code: string | undefined, message: string) => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(code ? new SshX509Error(code as never, message) : new Error(message));
+    };
+    client.once('ready', () => {
+      settled = true;
+      emitTrace(logger, 'info', 'authenticated', { user: username, host: hop.alias, port: hop.port });
+      client.on('error', (err: Error) => plan.io.stderr.write(`ssh-x509: ${where}: ${err.message}\n`));
+      resolve(client);
+    });
+    client.on('error', (err: Error & { level?: string }) => {
+      if (hostProblem) return fail(ErrorCodes.HOST_KEY_REJECTED, `host key verification failed: ${hostProblem}`);
+      if (err.level === 'client-authentication') {
+        const offered = signers.map((s) => `${s.chain.leaf.subject} [${s.chain.fingerprints.sha256}]`).join('; ');
+        const capped = settings.maxAttempts !== undefined ? ` (at most ${settings.maxAttempts} attempt${settings.maxAttempts === 1 ? '' : 's'}, --max-attempts)` : '';
+        return fail(ErrorCodes.AUTH_FAILED, `Permission denied (publickey): ${username}@${hop.alias} refused every certificate offered${capped}: ${offered}`);
+      }
+      fail(undefined, `${where}: ${err.message}`);
+    });
+    client.on('close', () => {
+      if (cardRemoved) return fail(ErrorCodes.TOKEN_REMOVED, 'connection closed: the smartcard was removed (--disconnect-on-card-removal)');
+      fail(undefined, `connection to ${where} closed`);
+    });
+    const config: ConnectConfig = {
+      ...(sock ? { sock: sock as never } : { host: hop.host, port: hop.port }),
+      readyTimeout: plan.timeoutMs,
+      keepaliveInterval: plan.keepaliveIntervalMs,
+      keepaliveCountMax: plan.keepaliveCountMax,
+      ...auth,
+      algorithms: {
+        ...(hop.hostKeyAlgorithms ? { serverHostKey: [...hop.hostKeyAlgorithms] as never } : {}),
+        ...(plan.compression ? { compress: ['zlib@openssh.com', 'zlib', 'none'] as never } : {}),
+      },
+      hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+        checkHost(plan, hop, key).then(
+          (d) => {
+            emitTrace(logger, d.ok ? 'info' : 'error', d.message, { knownHosts: hop.knownHosts });
+            if (!d.ok) hostProblem = d.message;
+            verify(d.ok);
+          },
+          (e: Error) => {
+            hostProblem = e.message;
+            verify(false);
+          },
+        );
+      },
+      debug: logger
+        ? (msg: string) => {
+            if (plan.verbosity >= 3 || /USERAUTH_(FAILURE|SUCCESS|PK_OK)|Agent: |auth failed/.test(msg)) emitTrace(logger, 'debug', `ssh2: ${msg}`);
+          }
+        : undefined,
+    } as ConnectConfig;
+    client.connect(config);
+  });
+}
+
+/** A forwarded channel from `client` to host:port. */
+function forwardOut(client: Client, host: string, port: number, from = { host: '127.0.0.1', port: 0 }): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => client.forwardOut(from.host, from.port, host, port, (err, ch) => (err ? reject(err) : resolve(ch))));
+}
+
+/** The local address to listen on for -L and -D: OpenSSH's rules (loopback unless a bind address or GatewayPorts). */
+function localBind(bind: string | undefined, gatewayPorts: boolean): string {
+  if (bind === undefined) return gatewayPorts ? '0.0.0.0' : '127.0.0.1';
+  if (bind === '' || bind === '*') return '0.0.0.0';
+  return bind === 'localhost' ? '127.0.0.1' : bind;
+}
+
+function pipeBoth(a: Duplex, b: Duplex): void {
+  a.on('error', () => b.destroy());
+  b.on('error', () => a.destroy());
+  a.pipe(b).pipe(a);
+}
+
+/** A minimal SOCKS5 server side (RFC 1928: no authentication, CONNECT) over `open`. */
+function socks5(sock: Socket, open: (host: string, port: number) => Promise<ClientChannel>): void {
+  let buf = Buffer.alloc(0);
+  let stage: 'greeting' | 'request' | 'done' = 'greeting';
+  const onData = (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    if (stage === 'greeting') {
+      if (buf.length < 2 || buf.length < 2 + buf[1]!) return;
+      if (buf[0] !== 5) return sock.destroy();
+      const methods = buf.subarray(2, 2 + buf[1]!);
+      buf = buf.subarray(2 + buf[1]!);
+      if (!methods.includes(0)) {
+        sock.end(Buffer.from([5, 0xff]));
+        return;
+      }
+      sock.write(Buffer.from([5, 0]));
+      stage = 'request';
+    }
+    if (stage === 'request') {
+      if (buf.length < 5) return;
+      const atyp = buf[3]!;
+      const len = atyp === 1 ? 4 : atyp === 4 ? 16 : atyp === 3 ? 1 + buf[4]! : -1;
+      if (len < 0 || buf[0] !== 5) return sock.destroy();
+      if (buf.length < 4 + len + 2) return;
+      const addr = buf.subarray(4, 4 + len);
+      const host = atyp === 1 ? [...addr].join('.') : atyp === 3 ? addr.subarray(1).toString('latin1') : (addr.toString('hex').match(/.{4}/g) ?? []).join(':');
+      const port = buf.readUInt16BE(4 + len);
+      const rest = buf.subarray(4 + len + 2);
+      stage = 'done';
+      sock.off('data', onData);
+      sock.pause();
+      const reply = (code: number) => Buffer.from([5, code, 0, 1, 0, 0, 0, 0, 0, 0]);
+      if (buf[1] !== 1) {
+        sock.end(reply(7));
+        return;
+      }
+      open(host, port).then(
+        (ch) => {
+          sock.write(reply(0));
+          if (rest.length) ch.write(rest);
+          pipeBoth(sock, ch);
+          sock.resume();
+        },
+        () => sock.end(reply(5)),
+      );
+    }
+  };
+  sock.on('data', onData);
+  sock.on('error', () => undefined);
+}
+
+/** Starts the forwards on `client`; resolves with the local servers to close. */
+async function startForwards(plan: SessionPlan, client: Client): Promise<Server[]> {
+  const servers: Server[] = [];
+  const remote = new Map<number, Forward>();
+  for (const f of plan.forwards) {
+    if (f.kind === 'remote') {
+      const bound = await new Promise<number>((resolve, reject) =>
+        client.forwardIn(f.bind === undefined || f.bind === 'localhost' ? 'localhost' : f.bind === '*' ? '' : f.bind, f.port, (err, port) => (err ? reject(err) : resolve(port || f.port))),
+      ).catch((e: Error) => {
+        warn(plan, `remote port forwarding failed for listen port ${f.port}: ${e.message}`);
+        return undefined;
+      });
+      if (bound === undefined) continue;
+      if (f.port === 0) plan.io.stderr.write(`Allocated port ${bound} for remote forward to ${f.toHost}:${f.toPort}\n`);
+      remote.set(bound, f);
+      emitTrace(plan.logger, 'info', 'remote forward', { listen: bound, to: `${f.toHost}:${f.toPort}` });
+      continue;
+    }
+    const server = createServer((sock) => {
+      if (f.kind === 'dynamic') return socks5(sock, (host, port) => forwardOut(client, host, port, { host: sock.remoteAddress ?? '127.0.0.1', port: sock.remotePort ?? 0 }));
+      sock.pause();
+      forwardOut(client, f.toHost!, f.toPort!, { host: sock.remoteAddress ?? '127.0.0.1', port: sock.remotePort ?? 0 }).then(
+        (ch) => {
+          pipeBoth(sock, ch);
+          sock.resume();
+        },
+        (e: Error) => {
+          emitTrace(plan.logger, 'warn', `channel open failed for ${f.toHost}:${f.toPort}: ${e.message}`);
+          sock.destroy();
+        },
+      );
+    });
+    const address = localBind(f.bind, plan.gatewayPorts);
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', (e: Error) => {
+        warn(plan, `bind ${address} port ${f.port}: ${e.message}`);
+        resolve(false);
+      });
+      server.listen(f.port, address, () => resolve(true));
+    });
+    if (!ok) continue;
+    servers.push(server);
+    emitTrace(plan.logger, 'info', `${f.kind} forward`, { listen: `${address}:${f.port}`, ...(f.toHost ? { to: `${f.toHost}:${f.toPort}` } : {}) });
+  }
+  if (remote.size) {
+    client.on('tcp connection', (info, accept, reject) => {
+      const f = remote.get(info.destPort);
+      if (!f) return reject();
+      const ch = accept();
+      ch.pause();
+      const sock = netConnect(f.toPort!, f.toHost!, () => {
+        pipeBoth(ch, sock);
+        ch.resume();
+      });
+      sock.on('error', () => ch.destroy());
+    });
+  }
+  return servers;
+}
+
+/**
+ * Filters what the user types for OpenSSH's escape: `~.` at the start of a
+ * line ends the connection; `~~` sends one `~`.
+ */
+function escapeFilter(escape: string, onDisconnect: () => void): (d: Buffer) => Buffer {
+  let lineStart = true;
+  let pending = false;
+  const esc = escape.charCodeAt(0);
+  return (d) => {
+    const out: number[] = [];
+    for (const b of d) {
+      if (pending) {
+        pending = false;
+        if (b === 0x2e) {
+          onDisconnect();
+          return Buffer.from(out);
+        }
+        if (b !== esc) out.push(esc);
+        out.push(b);
+        lineStart = false;
+        continue;
+      }
+      if (lineStart && b === esc) {
+        pending = true;
+        continue;
+      }
+      out.push(b);
+      lineStart = b === 0x0d || b === 0x0a;
+    }
+    return Buffer.from(out);
+  };
+}
+
+/** Logs in through the jump hosts to the target, runs the plan, and resolves to the exit status. */
+export async function runSession(plan: SessionPlan): Promise<number> {
+  const clients: Client[] = [];
+  const servers: Server[] = [];
+  const { io } = plan;
+  const stdin = io.stdin;
+  let rawMode = false;
+  const restore = () => {
+    if (rawMode && stdin.setRawMode) stdin.setRawMode(false);
+    rawMode = false;
+  };
+  try {
+    let sock: Duplex | undefined;
+    const hops = [...plan.jumps, plan.target];
+    for (let i = 0; i < hops.length; i++) {
+      const hop = hops[i]!;
+      const client = await login(plan, hop, sock);
+      clients.push(client);
+      const next = hops[i + 1];
+      if (next) {
+        emitTrace(plan.logger, 'info', 'jump', { via: `${hop.alias}:${hop.port}`, to: `${next.host}:${next.port}` });
+        sock = await forwardOut(client, next.host, next.port).catch((e: Error) => {
+          throw new Error(`jump host ${hop.alias} could not open a channel to ${next.host} port ${next.port}: ${e.message}`);
+        });
+      }
+    }
+    const client = clients[clients.length - 1]!;
+    servers.push(...(await startForwards(plan, client)));
+
+    return await new Promise<number>((resolve) => {
+      let done = false;
+      const finish = (code: number, line?: string) => {
+        if (done) return;
+        done = true;
+        process.off('SIGWINCH', onResize);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        restore();
+        if (line) io.stderr.write(line);
+        resolve(code);
+      };
+      const onSignal = () => finish(plan.noCommand ? 0 : 255);
+      let channel: ClientChannel | undefined;
+      const out = io.stdout as NodeJS.WriteStream;
+      const onResize = () => channel?.setWindow(out.rows ?? 24, out.columns ?? 80, 0, 0);
+      client.on('close', () => finish(255));
+      if (plan.noCommand) {
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        return;
+      }
+      const shell = plan.command.length === 0;
+      const wantTty = plan.requestTty === 'force' || ((plan.requestTty === 'yes' || (plan.requestTty === 'auto' && shell)) && stdin.isTTY === true);
+      if (plan.requestTty === 'yes' && !stdin.isTTY) warn(plan, 'Pseudo-terminal will not be allocated because stdin is not a terminal.');
+      const pty: PseudoTtyOptions | false = wantTty ? { term: io.env.TERM ?? 'xterm', rows: out.rows ?? 24, cols: out.columns ?? 80 } : false;
+      const onStream = (err: Error | undefined, stream: ClientChannel) => {
+        if (err) return finish(255, `ssh-x509: cannot start the remote ${shell ? 'shell' : 'command'}: ${err.message}\n`);
+        channel = stream;
+        let status = 255;
+        stream.on('exit', (code: number | null) => {
+          if (typeof code === 'number') status = code;
+        });
+        stream.on('close', () => finish(status));
+        stream.pipe(io.stdout, { end: false });
+        stream.stderr.pipe(io.stderr, { end: false });
+        if (pty) process.on('SIGWINCH', onResize);
+        if (pty && stdin.isTTY && stdin.setRawMode) {
+          stdin.setRawMode(true);
+          rawMode = true;
+        }
+        if (plan.stdinNull) return void stream.end();
+        if (pty && stdin.isTTY && plan.escapeChar) {
+          const filter = escapeFilter(plan.escapeChar, () => {
+            client.end();
+            finish(255, `\r\nConnection to ${plan.target.alias} closed.\r\n`);
+          });
+          stdin.on('data', (d: Buffer) => {
+            const b = filter(d);
+            if (b.length) stream.write(b);
+          });
+          stdin.on('end', () => stream.end());
+          stdin.resume();
+          return;
+        }
+        if (!stdin.isTTY || shell || pty) stdin.pipe(stream);
+      };
+      const env = Object.keys(plan.env).length ? { env: { ...plan.env } } : {};
+      if (!shell) client.exec(plan.command.join(' '), { ...(pty ? { pty } : {}), ...env }, onStream);
+      else client.shell(pty, env, onStream);
+    });
+  } finally {
+    restore();
+    for (const s of servers) s.close();
+    for (const c of clients.reverse()) c.end();
+    stdin.unpipe?.();
+    if (stdin !== process.stdin || !stdin.isTTY) stdin.pause?.();
+  }
+}

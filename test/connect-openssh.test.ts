@@ -1,0 +1,321 @@
+/**
+ * `ssh-x509 connect` as OpenSSH's ssh: its flags, `ssh://` destinations,
+ * options after the destination, `-i` with the certificate beside the key,
+ * ssh_config (Host, Match host, unknown keywords, IgnoreUnknown, -G), jump
+ * hosts through an OpenSSH bastion, and -L / -R / -D forwarding. Real peers
+ * on loopback: AsyncSSH as the X.509 target, OpenSSH sshd as bastion and
+ * raw-key target.
+ */
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect as netConnect, type Server } from 'node:net';
+import { execSync, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
+import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
+import { createTestPki, type IssuedCert } from './helpers/pki.js';
+import { runCommand } from './helpers/ssh2-run.js';
+import { waitForLog } from './helpers/wait.js';
+
+let dir: string;
+let alice: IssuedCert;
+let target: AsyncSshServer;
+let sshd: OpenSshServer;
+let knownHosts: string;
+let idFile: string;
+let combined: string;
+let echo: Server;
+let echoPort: number;
+
+const keyLine = (line: string) => line.split(' ').slice(0, 2).join(' ');
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssh-x509-openssh-cli-'));
+  const pki = await createTestPki(join(dir, 'pki'));
+  alice = await pki.issue('alice', 'p256');
+  target = await startAsyncSshServer({ trust: [pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=alice'] });
+  const plain = execSync(`openssl x509 -in '${alice.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
+  sshd = await startOpenSshServer({ dir: join(dir, 'sshd'), authorizedKeys: [plain] });
+  knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, [`[127.0.0.1]:${target.port} ${keyLine(target.hostPublicKeyLine)}`, `[127.0.0.1]:${sshd.port} ${keyLine(sshd.hostPublicKeyLine)}`, ''].join('\n'));
+  // OpenSSH's pairing: the key, and its certificate chain beside it as <key>-cert.pem.
+  idFile = join(dir, 'id_alice');
+  copyFileSync(alice.keyPath, idFile);
+  copyFileSync(alice.chainPath, `${idFile}-cert.pem`);
+  // PKIX-SSH's IdentityFile: key and chain in one file.
+  combined = join(dir, 'alice-combined.pem');
+  writeFileSync(combined, readFileSync(alice.keyPath, 'utf8') + readFileSync(alice.chainPath, 'utf8'));
+  echo = createServer((s) => s.pipe(s));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  echoPort = (echo.address() as { port: number }).port;
+}, 120_000);
+
+afterAll(async () => {
+  await target?.stop();
+  await sshd?.stop();
+  echo?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const kh = () => ['-o', `UserKnownHostsFile=${knownHosts}`, '-F', 'none'];
+
+describe('flags and destinations', () => {
+  it('takes options after the destination, as OpenSSH does, and -i with <key>-cert.pem beside it', async () => {
+    const r = await runCommand(['connect', 'alice@127.0.0.1', '-p', String(target.port), '-i', idFile, ...kh(), 'echo', 'after', '-p']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('after -p\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('takes a key file holding key and chain together (PKIX-SSH IdentityFile)', async () => {
+    const r = await runCommand(['connect', '-i', combined, '-p', String(target.port), ...kh(), 'alice@127.0.0.1', 'echo', 'combined']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('combined\n');
+  });
+
+  it('without a certificate for -i says where it looked', async () => {
+    const r = await runCommand(['connect', '-i', alice.keyPath, '-p', String(target.port), ...kh(), 'alice@127.0.0.1', 'true']);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toContain(`no certificate for the key ${alice.keyPath}`);
+  });
+
+  it('understands ssh://user@host:port and -l', async () => {
+    const r = await runCommand(['connect', '-i', idFile, ...kh(), `ssh://alice@127.0.0.1:${target.port}`, 'echo', 'uri']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('uri\n');
+    const l = await runCommand(['connect', '-l', 'alice', '-i', idFile, ...kh(), `ssh://127.0.0.1:${target.port}`, 'echo', '$USER']);
+    expect(l.stdout).toBe('alice\n');
+  });
+
+  it('-- ends the options: what follows the destination is the command', async () => {
+    const r = await runCommand(['connect', '-p', String(target.port), '-i', idFile, ...kh(), 'alice@127.0.0.1', '--', 'echo', '-p', '1']);
+    expect(r.stdout).toBe('-p 1\n');
+  });
+
+  it('-n reads standard input from /dev/null', async () => {
+    const base = ['connect', '-p', String(target.port), '-i', idFile, ...kh(), 'alice@127.0.0.1'];
+    expect((await runCommand([...base, 'cat'], { stdin: 'piped\n' })).stdout).toBe('piped\n');
+    expect((await runCommand(['connect', '-n', ...base.slice(1), 'cat'], { stdin: 'piped\n' })).stdout).toBe('');
+  });
+
+  it('-v traces, -E sends the trace to a file, -q silences the warnings, -V prints the version', async () => {
+    const base = ['-p', String(target.port), '-i', idFile, '-F', 'none', 'alice@127.0.0.1', 'true'];
+    const v = await runCommand(['connect', '-v', '-o', `UserKnownHostsFile=${knownHosts}`, ...base]);
+    expect(v.stderr).toMatch(/^trace: offering certificate algorithm=x509v3-ecdsa-sha2-nistp256/m);
+    expect(v.stderr).not.toMatch(/trace: ssh2: /);
+    const vv = await runCommand(['connect', '-vv', '-o', `UserKnownHostsFile=${knownHosts}`, ...base]);
+    expect(vv.stderr).toMatch(/trace: ssh2: /);
+    const log = join(dir, 'trace.log');
+    const e = await runCommand(['connect', '-v', '-E', log, '-o', `UserKnownHostsFile=${knownHosts}`, ...base]);
+    expect(e.stderr).toBe('');
+    expect(readFileSync(log, 'utf8')).toMatch(/^trace: authenticated/m);
+    const fresh = join(dir, 'fresh-kh');
+    const loud = await runCommand(['connect', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${fresh}`, ...base]);
+    expect(loud.stderr).toMatch(/warning: permanently added/);
+    rmSync(fresh);
+    const quiet = await runCommand(['connect', '-q', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${fresh}`, ...base]);
+    expect(quiet.stderr).toBe('');
+    expect(quiet.code).toBe(0);
+    const V = await runCommand(['connect', '-V']);
+    expect(V.stdout).toMatch(/^ssh-x509 \d+\.\d+\.\d+/);
+  });
+
+  it('refuses a bad -o keyword and a bad forward as usage errors', async () => {
+    const o = await runCommand(['connect', '-F', 'none', '-o', 'Frobnicate=yes', 'a@127.0.0.1']);
+    expect(o.code).toBe(2);
+    expect(o.stderr).toContain('Bad configuration option: Frobnicate');
+    const L = await runCommand(['connect', '-F', 'none', '-L', 'nonsense', 'a@127.0.0.1']);
+    expect(L.code).toBe(2);
+    expect(L.stderr).toContain('bad local forward "nonsense"');
+  });
+});
+
+describe('ssh_config', () => {
+  it('Host sections with HostName, Port, User, IdentityFile, UserKnownHostsFile; Match host; the command line wins', async () => {
+    const cfg = join(dir, 'config');
+    writeFileSync(
+      cfg,
+      [
+        '# comment',
+        'Host target-alias',
+        '  HostName 127.0.0.1',
+        `  Port ${target.port}`,
+        `  IdentityFile ${idFile}`,
+        `  UserKnownHostsFile ${knownHosts}`,
+        '  SendEnv LANG',
+        '  HashKnownHosts yes',
+        'Match host 127.0.0.1',
+        '  User alice',
+        'Host *',
+        '  User nobody',
+        '  Port 1',
+        '',
+      ].join('\n'),
+    );
+    const r = await runCommand(['connect', '-F', cfg, 'target-alias', 'echo', '$USER']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('alice\n');
+    // -o User= comes first, so it wins over the file.
+    const G = await runCommand(['connect', '-F', cfg, '-G', '-o', 'User=bob', 'target-alias']);
+    expect(G.code).toBe(0);
+    const lines = G.stdout.split('\n');
+    expect(lines).toEqual(expect.arrayContaining(['hostname 127.0.0.1', `port ${target.port}`, 'user bob', `identityfile ${idFile}`, `userknownhostsfile ${knownHosts}`, 'sendenv LANG', 'host target-alias']));
+    // HashKnownHosts is an OpenSSH keyword ssh-x509 ignores: named once under -v.
+    const v = await runCommand(['connect', '-F', cfg, '-v', 'target-alias', 'true']);
+    expect(v.stderr.match(/hashknownhosts is not supported by ssh-x509; ignored/g)).toHaveLength(1);
+    expect(v.stderr).toContain(`${cfg} line 8: hashknownhosts`);
+  });
+
+  it('an unknown keyword is an error naming the file and line, unless IgnoreUnknown lists it', async () => {
+    const cfg = join(dir, 'bad-config');
+    writeFileSync(cfg, ['Host *', '  User alice', '  FrobnicateLevel 3', ''].join('\n'));
+    const r = await runCommand(['connect', '-F', cfg, '127.0.0.1', 'true']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${cfg} line 3: Bad configuration option: FrobnicateLevel`);
+    writeFileSync(cfg, ['IgnoreUnknown Frobnicate*', 'Host *', '  User alice', `  Port ${target.port}`, `  IdentityFile ${idFile}`, `  UserKnownHostsFile ${knownHosts}`, '  FrobnicateLevel 3', ''].join('\n'));
+    const ok = await runCommand(['connect', '-F', cfg, '127.0.0.1', 'echo', 'ignored']);
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toBe('ignored\n');
+  });
+
+  it('Include reads more files in place', async () => {
+    const inc = join(dir, 'included.conf');
+    writeFileSync(inc, `Host inc-alias\n  HostName 127.0.0.1\n  Port ${target.port}\n  User alice\n`);
+    const cfg = join(dir, 'with-include');
+    writeFileSync(cfg, `Include ${join(dir, 'incl*.conf')}\n`);
+    const G = await runCommand(['connect', '-F', cfg, '-G', 'inc-alias']);
+    expect(G.stdout.split('\n')).toEqual(expect.arrayContaining(['hostname 127.0.0.1', `port ${target.port}`, 'user alice']));
+  });
+
+  it('PubkeyAcceptedAlgorithms with plain names uses the key as a plain key (OpenSSH sshd)', async () => {
+    const r = await runCommand(['connect', '-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', 'root@127.0.0.1', 'echo', 'plain']);
+    // (sshd at LogLevel DEBUG3 sends its debug lines to the client's stderr.)
+    expect(r.stderr).not.toContain('ssh-x509:');
+    expect(r.stdout).toBe('plain\n');
+    // Without it, the x509v3 algorithm is offered, which OpenSSH does not know.
+    const x = await runCommand(['connect', '-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, 'root@127.0.0.1', 'true']);
+    expect(x.code).toBe(255);
+    expect(x.stderr).toContain('Permission denied (publickey)');
+  });
+});
+
+describe('jump hosts', () => {
+  it('-J through an OpenSSH bastion (plain key from its config) to the AsyncSSH X.509 target', async () => {
+    const cfg = join(dir, 'jump-config');
+    writeFileSync(cfg, ['Host bastion', '  HostName 127.0.0.1', `  Port ${sshd.port}`, '  User root', '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256', ''].join('\n'));
+    const since = sshd.log().length;
+    const r = await runCommand(['connect', '-F', cfg, '-J', 'bastion', '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(target.port), 'alice@127.0.0.1', 'echo', 'through']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('through\n');
+    const forwarded = new RegExp(`server_request_direct_tcpip: originator \\S+ port \\d+, target 127\\.0\\.0\\.1 port ${target.port}`);
+    const log = await waitForLog(() => sshd.log().slice(since), forwarded);
+    expect(log).toMatch(/Accepted publickey for root from 127\.0\.0\.1 port \d+ ssh2: ECDSA/);
+    expect(log).toMatch(forwarded);
+    // ProxyJump from the config does the same; a bastion that refuses ends with its own message.
+    writeFileSync(cfg, readFileSync(cfg, 'utf8') + `Host target\n  HostName 127.0.0.1\n  Port ${target.port}\n  User alice\n  ProxyJump bastion\n`);
+    const pj = await runCommand(['connect', '-F', cfg, '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, 'target', 'echo', 'pj']);
+    expect(pj.stdout).toBe('pj\n');
+    const refused = await runCommand(['connect', '-F', 'none', '-J', `nobody@127.0.0.1:${sshd.port}`, '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(target.port), 'alice@127.0.0.1', 'true']);
+    expect(refused.code).toBe(255);
+    expect(refused.stderr).toMatch(/Permission denied \(publickey\): nobody@127\.0\.0\.1/);
+  });
+});
+
+/** Runs `connect -N` with forwards until `ready` matches its stderr or a delay passes; returns a stopper. */
+function forwarding(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'connect', '-N', '-v', ...args], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  return {
+    log: () => err,
+    stop: () =>
+      new Promise<number | null>((resolve) => {
+        child.once('exit', (c) => resolve(c));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+function roundTrip(port: number, data: Buffer, viaSocks?: { host: string; port: number }): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let stage = viaSocks ? 0 : 2;
+    s.on('connect', () => {
+      if (viaSocks) s.write(Buffer.from([5, 1, 0]));
+      else s.write(data);
+    });
+    s.on('data', (d: Buffer) => {
+      if (stage === 0) {
+        expect([...d.subarray(0, 2)]).toEqual([5, 0]);
+        const host = Buffer.from(viaSocks!.host);
+        const req = Buffer.concat([Buffer.from([5, 1, 0, 3, host.length]), host, Buffer.from([viaSocks!.port >> 8, viaSocks!.port & 0xff])]);
+        stage = 1;
+        return void s.write(req);
+      }
+      if (stage === 1) {
+        expect(d[1]).toBe(0);
+        stage = 2;
+        const rest = d.subarray(10);
+        if (rest.length) chunks.push(rest);
+        return void s.write(data);
+      }
+      chunks.push(d);
+      if (Buffer.concat(chunks).length >= data.length) {
+        s.end();
+        resolve(Buffer.concat(chunks));
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+describe('forwarding through OpenSSH sshd', () => {
+  const base = () => ['-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256'];
+  const data = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
+
+  it('-L forwards a local loopback port to host:port on the far side', async () => {
+    const port = await freePort();
+    const f = forwarding([...base(), '-L', `${port}:127.0.0.1:${echoPort}`, 'root@127.0.0.1']);
+    try {
+      await waitForLog(f.log, /local forward listen=127\.0\.0\.1:\d+/, 15_000);
+      expect(f.log()).toContain(`listen=127.0.0.1:${port}`);
+      expect((await roundTrip(port, data)).equals(data)).toBe(true);
+    } finally {
+      expect(await f.stop()).toBe(0);
+    }
+  });
+
+  it('-R forwards a port on the server back to a local host:port', async () => {
+    const port = await freePort();
+    const f = forwarding([...base(), '-R', `${port}:127.0.0.1:${echoPort}`, 'root@127.0.0.1']);
+    try {
+      await waitForLog(f.log, /remote forward listen=\d+/, 15_000);
+      expect((await roundTrip(port, data)).equals(data)).toBe(true);
+    } finally {
+      await f.stop();
+    }
+  });
+
+  it('-D is a SOCKS5 proxy whose connections leave from the server', async () => {
+    const port = await freePort();
+    const f = forwarding([...base(), '-D', String(port), 'root@127.0.0.1']);
+    try {
+      await waitForLog(f.log, /dynamic forward listen=127\.0\.0\.1:\d+/, 15_000);
+      const since = sshd.log().length;
+      expect((await roundTrip(port, data, { host: '127.0.0.1', port: echoPort })).equals(data)).toBe(true);
+      expect(await waitForLog(() => sshd.log().slice(since), new RegExp(`port ${echoPort}`))).toMatch(new RegExp(`port ${echoPort}`));
+    } finally {
+      await f.stop();
+    }
+  });
+});
