@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(softhsm2 opensc python3-asyncssh python3-openssl openssl openssh-server openssh-client)
+pkgs=(softhsm2 opensc python3-asyncssh python3-openssl openssl openssh-server openssh-client tmux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

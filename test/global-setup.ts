@@ -23,6 +23,7 @@ export default function setup(): void {
   need(existsSync('/usr/lib/softhsm/libsofthsm2.so'), 'softhsm2 (/usr/lib/softhsm/libsofthsm2.so)');
   need(runs('pkcs11-tool', ['--version']) || existsSync('/usr/bin/pkcs11-tool'), 'opensc (pkcs11-tool)');
   need(existsSync('/usr/sbin/sshd'), 'openssh-server (/usr/sbin/sshd)');
+  need(runs('tmux', ['-V']), 'tmux (a terminal for the pty tests)');
   if (!existsSync(new URL('../dist/index.js', import.meta.url)) || !existsSync(new URL('../dist/pkcs11.js', import.meta.url))) {
     // The examples import 'ssh-x509' by name, which resolves to the build through package.json "exports".
     throw new Error('the build is missing (dist/index.js): run `npm run build` first; the examples import the package by name');
@@ -30,7 +31,7 @@ export default function setup(): void {
   if (missing.length) {
     throw new Error(
       `test peers missing: ${missing.join(', ')}.\n` +
-        'Install them with: apt-get install -y softhsm2 opensc python3-asyncssh openssl openssh-server openssh-client (or run bash .ci/run)',
+        'Install them with: apt-get install -y softhsm2 opensc python3-asyncssh openssl openssh-server openssh-client tmux (or run bash .ci/run)',
     );
   }
 }

@@ -325,6 +325,7 @@ export async function runSession(plan: SessionPlan): Promise<number> {
   const { io } = plan;
   const stdin = io.stdin;
   let rawMode = false;
+  let onTyped: ((d: Buffer) => void) | undefined;
   const restore = () => {
     if (rawMode && stdin.setRawMode) stdin.setRawMode(false);
     rawMode = false;
@@ -394,10 +395,11 @@ export async function runSession(plan: SessionPlan): Promise<number> {
             client.end();
             finish(255, `\r\nConnection to ${plan.target.alias} closed.\r\n`);
           });
-          stdin.on('data', (d: Buffer) => {
+          onTyped = (d: Buffer) => {
             const b = filter(d);
             if (b.length) stream.write(b);
-          });
+          };
+          stdin.on('data', onTyped);
           stdin.on('end', () => stream.end());
           stdin.resume();
           return;
@@ -413,6 +415,7 @@ export async function runSession(plan: SessionPlan): Promise<number> {
     for (const s of servers) s.close();
     for (const c of clients.reverse()) c.end();
     stdin.unpipe?.();
-    if (stdin !== process.stdin || !stdin.isTTY) stdin.pause?.();
+    if (onTyped) stdin.off('data', onTyped);
+    stdin.pause?.();
   }
 }

@@ -1,0 +1,92 @@
+/**
+ * `connect -t`: a pseudo-terminal with the local window size that follows
+ * window changes (SIGWINCH), the terminal's mode restored on exit, and
+ * OpenSSH's `~.` escape; run in a real terminal (tmux) against OpenSSH sshd.
+ */
+import { execFileSync, execSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
+import { createTestPki, type IssuedCert } from './helpers/pki.js';
+import { runCommand } from './helpers/ssh2-run.js';
+import { waitForLog } from './helpers/wait.js';
+
+let dir: string;
+let alice: IssuedCert;
+let sshd: OpenSshServer;
+let idFile: string;
+let knownHosts: string;
+const socket = `ssh-x509-tty-${process.pid}`;
+const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+const screen = () => tmux('capture-pane', '-p', '-t', 'cli');
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssh-x509-tty-'));
+  const pki = await createTestPki(join(dir, 'pki'));
+  alice = await pki.issue('alice', 'p256');
+  const plain = execSync(`openssl x509 -in '${alice.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
+  sshd = await startOpenSshServer({ dir: join(dir, 'sshd'), authorizedKeys: [plain] });
+  idFile = join(dir, 'id');
+  copyFileSync(alice.keyPath, idFile);
+  copyFileSync(alice.chainPath, `${idFile}-cert.pem`);
+  knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}\n`);
+}, 120_000);
+
+afterAll(async () => {
+  try {
+    tmux('kill-server');
+  } catch {
+    // no server left
+  }
+  await sshd?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const args = () => ['-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256'];
+
+describe('pseudo-terminal', () => {
+  it('-tt gives the remote command a terminal even without a local one; -T and the default give none', async () => {
+    const tt = await runCommand(['connect', '-tt', ...args(), 'root@127.0.0.1', 'tty']);
+    // (sshd at LogLevel DEBUG3 also writes its debug lines to the terminal.)
+    expect(tt.stdout).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+    const T = await runCommand(['connect', '-T', ...args(), 'root@127.0.0.1', 'tty']);
+    expect(T.stdout).toBe('not a tty\n');
+    const plain = await runCommand(['connect', ...args(), 'root@127.0.0.1', 'tty']);
+    expect(plain.stdout).toBe('not a tty\n');
+  });
+
+  it('in a terminal: the local size, resizes followed, ~. drops the connection and the terminal mode comes back', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const script = join(dir, 'run.sh');
+    writeFileSync(
+      script,
+      [
+        `cd '${root}'`,
+        `node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`,
+        'echo "EXITED $?"',
+        `stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon' | sed 's/^/MODE /'`,
+        'sleep 60',
+      ].join('\n'),
+    );
+    tmux('new-session', '-d', '-s', 'cli', '-x', '100', '-y', '30', `bash ${script}`);
+    const prompt = await waitForLog(screen, /[#$] *$/m, 20_000);
+    expect(prompt).toMatch(/[#$] *$/m);
+    tmux('send-keys', '-t', 'cli', 'stty size; echo SIZE-DONE', 'Enter');
+    expect(await waitForLog(screen, /^30 100\s*$/m, 10_000)).toMatch(/^30 100\s*$/m);
+    tmux('resize-window', '-t', 'cli', '-x', '120', '-y', '40');
+    await new Promise((r) => setTimeout(r, 500));
+    tmux('send-keys', '-t', 'cli', 'clear; stty size', 'Enter');
+    expect(await waitForLog(screen, /^40 120\s*$/m, 10_000)).toMatch(/^40 120\s*$/m);
+    // OpenSSH's escape: at the start of a line, ~ then .
+    tmux('send-keys', '-t', 'cli', 'Enter');
+    tmux('send-keys', '-t', 'cli', '~.');
+    const end = await waitForLog(screen, /MODE/, 10_000);
+    expect(end).toMatch(/Connection to 127\.0\.0\.1 closed\./);
+    expect(end).toMatch(/^EXITED 255\s*$/m);
+    // Raw mode restored: the local terminal is canonical again.
+    expect(end).toMatch(/^MODE icanon\s*$/m);
+  });
+});
