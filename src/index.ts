@@ -90,6 +90,7 @@ export {
   applyCardRemovalPolicy,
   type SessionSettings,
 } from './adapters/ssh2/session.js';
+export { x509ForwardAgent, type ForwardAgentOptions } from './adapters/ssh2/agent-forward.js';
 export { formatTrace, type TraceEvent, type TraceLogger, type DebugLogger, type LineLogger } from './adapters/trace.js';
 export { plainKeyType, sshPublicKeyBlob, openSshPublicKeyLine } from './keys/ssh-public-key.js';
 export {

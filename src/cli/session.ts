@@ -10,6 +10,7 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel, ConnectConfig, PseudoTtyOptions } from 'ssh2';
+import { x509ForwardAgent } from '../adapters/ssh2/agent-forward.js';
 import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type SessionSettings } from '../adapters/ssh2/session.js';
 import { emitTrace, type TraceLogger } from '../adapters/trace.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
@@ -54,6 +55,8 @@ export interface SessionPlan {
   readonly requestTty: 'no' | 'yes' | 'force' | 'auto';
   readonly forwards: readonly Forward[];
   readonly gatewayPorts: boolean;
+  /** Serve the target's signers to it as an ssh-agent (-A, ForwardAgent). */
+  readonly forwardAgent: boolean;
   readonly env: Readonly<Record<string, string>>;
   readonly compression: boolean;
   readonly escapeChar: string | undefined;
@@ -83,7 +86,7 @@ async function checkHost(plan: SessionPlan, hop: Hop, key: Buffer): Promise<{ ok
 }
 
 /** Logs in to one hop (over `sock` when given) and resolves with the ready client. */
-async function login(plan: SessionPlan, hop: Hop, sock?: Duplex): Promise<Client> {
+async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = false): Promise<Client> {
   const { Client: Ssh2Client } = await import('ssh2');
   const client = new Ssh2Client();
   const { settings } = hop;
@@ -129,6 +132,7 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex): Promise<Client
       keepaliveInterval: plan.keepaliveIntervalMs,
       keepaliveCountMax: plan.keepaliveCountMax,
       ...auth,
+      ...(forwardAgent ? { agent: x509ForwardAgent(signers, { logger }) as never, agentForward: true } : {}),
       algorithms: {
         ...(hop.hostKeyAlgorithms ? { serverHostKey: [...hop.hostKeyAlgorithms] as never } : {}),
         ...(plan.compression ? { compress: ['zlib@openssh.com', 'zlib', 'none'] as never } : {}),
@@ -335,7 +339,7 @@ export async function runSession(plan: SessionPlan): Promise<number> {
     const hops = [...plan.jumps, plan.target];
     for (let i = 0; i < hops.length; i++) {
       const hop = hops[i]!;
-      const client = await login(plan, hop, sock);
+      const client = await login(plan, hop, sock, plan.forwardAgent && i === hops.length - 1);
       clients.push(client);
       const next = hops[i + 1];
       if (next) {

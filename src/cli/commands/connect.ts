@@ -49,7 +49,8 @@ OpenSSH's flags (same meanings as in ssh(1)):
   -L <[bind:]port:host:hostport>       local forward (loopback unless a bind address or GatewayPorts yes)
   -R <[bind:]port:host:hostport>       remote forward
   -D <[bind:]port>                     dynamic forward: a SOCKS5 proxy on the local port
-  -A                                   agent forwarding: not supported yet (an error)
+  -A                                   agent forwarding: the remote host may sign with your key (ssh-add -L lists
+                                       it; ssh from there logs in with it); the key and PIN stay here
   -C                                   compression (zlib)
   -E <file>                            append the trace to this file instead of standard error
   -V                                   print the version and exit
@@ -91,7 +92,7 @@ ${Object.entries(SUPPORTED_KEYWORDS)
   .join('\n')}
 Other OpenSSH and PKIX-SSH keywords are accepted and ignored (named once under -v); an unknown keyword
 is an error naming the file and line, unless IgnoreUnknown lists it.
-Not supported: -A (agent forwarding), -f, -M/-S (ControlMaster), -W, -X/-Y, -w, -e (escape ~. only), -b, -c, -m.
+Not supported: -a, -f, -M/-S (ControlMaster), -W, -X/-Y, -w, -e (escape ~. only), -b, -c, -m.
 
 exit status: the remote command's own status; ${EXIT_USAGE} usage error (unknown option, missing or bad value, bad
 config keyword); ${EXIT_CONNECT_FAILURE} any other failure (connection, host key, authentication), as ssh does
@@ -437,7 +438,6 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   const sessionType = (config.get('sessiontype')?.[0]?.toLowerCase() ?? 'default') as string;
   if (!['none', 'default', 'subsystem'].includes(sessionType)) throw usageError(`SessionType must be none or default, got ${JSON.stringify(sessionType)}`);
   if (sessionType === 'subsystem') throw usageError('SessionType subsystem is not supported');
-  if (yesNo(config, 'forwardagent') === 'yes') throw usageError('agent forwarding (-A, ForwardAgent) is not supported yet');
   const gatewayPorts = yesNo(config, 'gatewayports') === 'yes';
   const forwards = [
     ...(config.get('localforward') ?? []).map((f) => parseForward('local', f.replace(/\s+/, ':'))),
@@ -499,6 +499,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     requestTty: requestTty as SessionPlan['requestTty'],
     forwards,
     gatewayPorts,
+    forwardAgent: yesNo(config, 'forwardagent') === 'yes',
     env,
     compression: yesNo(config, 'compression') === 'yes',
     escapeChar: escape === undefined ? '~' : escape.toLowerCase() === 'none' ? undefined : escape,

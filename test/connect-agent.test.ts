@@ -1,0 +1,106 @@
+/**
+ * The smartcard forwarded as an agent (-A), and jump hosts with a token:
+ * the PIN is asked once, locally. SoftHSM token, OpenSSH sshd as the remote
+ * host and as a further server, AsyncSSH as an X.509 target behind an
+ * OpenSSH bastion.
+ */
+import { execSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/run.js';
+import type { CliIo } from '../src/cli/io.js';
+import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
+import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
+import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
+import { waitForLog } from './helpers/wait.js';
+
+const PIN = '4321';
+let dir: string;
+let hsm: SoftHsm;
+let first: OpenSshServer;
+let second: OpenSshServer;
+let target: AsyncSshServer;
+let knownHosts: string;
+let plainKey: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssh-x509-agent-'));
+  hsm = await createSoftHsm([{ label: 'agent-card', pin: PIN, keys: [{ name: 'carl', kind: 'p256', id: '31', source: 'generate' }] }]);
+  process.env.SOFTHSM2_CONF = hsm.conf;
+  plainKey = execSync(`openssl x509 -in '${hsm.keys.carl!.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
+  first = await startOpenSshServer({ dir: join(dir, 'first'), authorizedKeys: [plainKey] });
+  second = await startOpenSshServer({ dir: join(dir, 'second'), authorizedKeys: [plainKey] });
+  target = await startAsyncSshServer({ trust: [hsm.pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=carl'] });
+  knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, [first, target].map((s) => `[127.0.0.1]:${s.port} ${s.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}`).join('\n') + '\n');
+}, 120_000);
+
+afterAll(async () => {
+  await first?.stop();
+  await second?.stop();
+  await target?.stop();
+  hsm?.cleanup();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs `ssh-x509 <args>` in this process with a terminal-like stdin that types the PIN when asked; counts the prompts. */
+async function withPinPrompt(args: string[]): Promise<{ code: number; stdout: string; stderr: string; prompts: number }> {
+  const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  let prompts = 0;
+  stdout.on('data', (d) => (out += d));
+  stderr.on('data', (d: Buffer) => {
+    err += d;
+    if (/PIN for token "agent-card"/.test(d.toString())) {
+      prompts++;
+      setImmediate(() => stdin.write(`${PIN}\r`));
+    }
+  });
+  const io: CliIo = { stdin, stdout, stderr, env: { ...process.env } };
+  const code = await runCli(args, io);
+  return { code, stdout: out, stderr: err, prompts };
+}
+
+const token = () => ['--pkcs11-module', hsm.module, '--pkcs11-uri', 'pkcs11:token=agent-card', '--intermediates', hsm.pki.intermediate.certPath];
+
+describe('agent forwarding with the smartcard (-A)', () => {
+  it('ssh-add -L on the remote host lists the token key (ssh-add -D is refused), and OpenSSH ssh there logs in to a second server with it; the PIN is asked once, locally', async () => {
+    const remote = `ssh-add -D 2>/dev/null; echo remove-status=$?; ssh-add -L; ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -p ${second.port} root@127.0.0.1 echo second-hop-ok`;
+    const since = second.log().length;
+    const r = await withPinPrompt(['connect', '-A', '-F', 'none', '-p', String(first.port), ...token(), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-v', 'root@127.0.0.1', remote]);
+    expect(r.stdout).toContain(plainKey.split(' ').slice(0, 2).join(' '));
+    expect(r.stdout).toContain('second-hop-ok');
+    // Anything but list and sign is refused: the key is still there after ssh-add -D.
+    expect(r.stdout).toMatch(/^remove-status=1\r?$/m);
+    expect(r.code).toBe(0);
+    expect(r.prompts).toBe(1);
+    expect(r.stderr).not.toContain(PIN);
+    // The trace shows each remote signing request.
+    expect(r.stderr).toMatch(/trace: agent: signing request from the remote side/);
+    expect(await waitForLog(() => second.log().slice(since), /Accepted publickey for root/)).toMatch(/Accepted publickey for root from 127\.0\.0\.1 port \d+ ssh2: ECDSA/);
+  });
+
+  it('without -A the remote host has no agent', async () => {
+    const r = await withPinPrompt(['connect', '-F', 'none', '-p', String(first.port), ...token(), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', 'root@127.0.0.1', 'ssh-add -L; echo status=$?']);
+    expect(r.stdout).toMatch(/status=2/);
+    expect(r.stdout).not.toContain(plainKey.split(' ')[1]!);
+  });
+});
+
+describe('jump hosts with a token', () => {
+  it('-J: an OpenSSH bastion (plain key) then the AsyncSSH X.509 target, one PIN prompt for the whole chain', async () => {
+    const cfg = join(dir, 'jump-config');
+    writeFileSync(cfg, ['Host bastion', '  HostName 127.0.0.1', `  Port ${first.port}`, '  User root', '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256', ''].join('\n'));
+    const r = await withPinPrompt(['connect', '-F', cfg, '-J', 'bastion', ...token(), '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(target.port), 'carl@127.0.0.1', 'echo', 'behind-the-bastion']);
+    expect(r.stderr).toBe('PIN for token "agent-card": \n');
+    expect(r.stdout).toBe('behind-the-bastion\n');
+    expect(r.code).toBe(0);
+    expect(r.prompts).toBe(1);
+  });
+});
