@@ -9,6 +9,8 @@ commands:
                                                       the certificates on PKCS#11 tokens
   export-pub --cert <file> [--format openssh|rfc4716|x509v3|dn|asyncssh-dn]
                                                       print the authorized_keys entry for a certificate
+  sftp [options] [<user>@]<host>[:<path>] [-b <batchfile>]
+                                                      file transfer over the same login (SecureFX's counterpart)
   serve --listen <addr:port> --host-key <file> --trust <pem> ...
                                                       an SSH server that verifies X.509 logins (a test rig)
   help [<command>]                                    this text, or the options of a command
@@ -19,7 +21,8 @@ exit status, the same for every command:
   0    success (connect: the remote command's own status)
   ${EXIT_USAGE}    usage error: unknown command or option, missing or bad value
   ${EXIT_FAILURE}    any other failure of list, export-pub and serve
-  ${EXIT_CONNECT_FAILURE}  any other failure of connect (connection, host key, authentication), as ssh does
+  ${EXIT_CONNECT_FAILURE}  any other failure of connect and sftp (connection, host key, authentication), as ssh does;
+       sftp -b: 1 for a failed command
 `;
 
 /** The commands, loaded on demand so that `connect` never loads a PKCS#11 module. */
@@ -28,6 +31,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.js')).runServe,
   list: async () => (await import('./commands/list.js')).runList,
   'export-pub': async () => (await import('./commands/export-pub.js')).runExportPub,
+  sftp: async () => (await import('./commands/sftp.js')).runSftp,
 };
 
 /** Runs the command line `argv` (without node and the script) and resolves to the exit status. */

@@ -322,6 +322,28 @@ function escapeFilter(escape: string, onDisconnect: () => void): (d: Buffer) => 
   };
 }
 
+/**
+ * Logs in through the jump hosts to the target (each client is added to
+ * `clients`, for the caller to end) and resolves with the target's client.
+ */
+export async function loginAll(plan: SessionPlan, clients: Client[]): Promise<Client> {
+  let sock: Duplex | undefined;
+  const hops = [...plan.jumps, plan.target];
+  for (let i = 0; i < hops.length; i++) {
+    const hop = hops[i]!;
+    const client = await login(plan, hop, sock, plan.forwardAgent && i === hops.length - 1);
+    clients.push(client);
+    const next = hops[i + 1];
+    if (next) {
+      emitTrace(plan.logger, 'info', 'jump', { via: `${hop.alias}:${hop.port}`, to: `${next.host}:${next.port}` });
+      sock = await forwardOut(client, next.host, next.port).catch((e: Error) => {
+        throw new Error(`jump host ${hop.alias} could not open a channel to ${next.host} port ${next.port}: ${e.message}`);
+      });
+    }
+  }
+  return clients[clients.length - 1]!;
+}
+
 /** Logs in through the jump hosts to the target, runs the plan, and resolves to the exit status. */
 export async function runSession(plan: SessionPlan): Promise<number> {
   const clients: Client[] = [];
@@ -335,21 +357,7 @@ export async function runSession(plan: SessionPlan): Promise<number> {
     rawMode = false;
   };
   try {
-    let sock: Duplex | undefined;
-    const hops = [...plan.jumps, plan.target];
-    for (let i = 0; i < hops.length; i++) {
-      const hop = hops[i]!;
-      const client = await login(plan, hop, sock, plan.forwardAgent && i === hops.length - 1);
-      clients.push(client);
-      const next = hops[i + 1];
-      if (next) {
-        emitTrace(plan.logger, 'info', 'jump', { via: `${hop.alias}:${hop.port}`, to: `${next.host}:${next.port}` });
-        sock = await forwardOut(client, next.host, next.port).catch((e: Error) => {
-          throw new Error(`jump host ${hop.alias} could not open a channel to ${next.host} port ${next.port}: ${e.message}`);
-        });
-      }
-    }
-    const client = clients[clients.length - 1]!;
+    const client = await loginAll(plan, clients);
     servers.push(...(await startForwards(plan, client)));
 
     return await new Promise<number>((resolve) => {

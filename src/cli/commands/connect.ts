@@ -311,6 +311,72 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/**
+ * Reads the command line and the configuration into a checked session plan,
+ * opening the signers (added to `signers`, for the caller to close). Resolves
+ * to an exit status instead when there is nothing to connect (--help, -V, -G).
+ */
+export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], usage = CONNECT_USAGE): Promise<SessionPlan | number> {
+  const split = splitSshArgv(argv, ALL_CONNECT_OPTIONS);
+  const { values } = parseOptions(split.options, ALL_CONNECT_OPTIONS);
+  if (values.help) {
+    io.stdout.write(usage);
+    return 0;
+  }
+  if (values.version) {
+    io.stdout.write(`ssh-x509 ${packageVersion()}\n`);
+    return 0;
+  }
+  if (split.destination === undefined) throw usageError('missing destination [<user>@]<host>');
+  const dest = parseDestination(split.destination);
+  const flags = values as FlagValues;
+  const given = Object.fromEntries(Object.entries(values).filter(([k]) => k in CONNECT_OPTIONS)) as ConnectOptionValues;
+
+  const verbosity = values.trace ? 2 : (flags.verbose?.length ?? 0);
+  const noted = new Set<string>();
+  const notes: string[] = [];
+  const note = (keyword: string, where: string) => {
+    if (noted.has(keyword)) return;
+    noted.add(keyword);
+    notes.push(`${where}: ${keyword} is not supported by ssh-x509; ignored`);
+  };
+
+  // The library is loaded only now: --help and option errors need none of it.
+  const { loadConfig } = await import('../config.js');
+  const { USERNAME_RULES } = await import('../../certs/identity.js');
+  // JSON --config (SessionDefaults), then the command line on top.
+  const v: ConnectOptionValues = given.config ? { ...(await loadConfig(given.config, dest.host)), ...definedOnly(given) } : given;
+
+  // ssh_config: command line first, then -F or the user's and the system's files (first obtained wins).
+  const config = commandLineConfig(v, flags, dest, note);
+  const files = configFiles(flags['ssh-config']);
+  await resolveConfig(config, files, dest.host, note);
+  if (values['print-config']) {
+    const shown = new Map(config);
+    shown.set('host', [dest.host]);
+    if (!shown.has('hostname')) shown.set('hostname', [dest.host]);
+    if (!shown.has('port')) shown.set('port', ['22']);
+    if (!shown.has('stricthostkeychecking')) shown.set('stricthostkeychecking', ['yes']);
+    if (!shown.has('userknownhostsfile')) shown.set('userknownhostsfile', [join(homedir(), '.ssh', 'known_hosts')]);
+    if (!shown.has('connecttimeout')) shown.set('connecttimeout', ['20']);
+    io.stdout.write(formatResolvedConfig(shown));
+    return 0;
+  }
+
+  const logFile = flags['log-file'];
+  const writeLog = logFile
+    ? await (async () => {
+        const { appendFileSync } = await import('node:fs');
+        return (line: string) => appendFileSync(logFile, line);
+      })()
+    : (line: string) => void io.stderr.write(line);
+  const logger: TraceLogger | undefined =
+    verbosity > 0 ? (e: TraceEvent) => (verbosity >= 2 || e.level !== 'debug' ? writeLog(`trace: ${formatTrace(e)}\n`) : undefined) : undefined;
+  for (const n of notes) if (verbosity > 0) writeLog(`trace: ${n}\n`);
+
+  return planSession({ v, config, dest, io, logger, verbosity, quiet: flags.quiet === true || config.get('loglevel')?.[0]?.toLowerCase() === 'quiet', command: split.command, USERNAME_RULES, signers, files, note });
+}
+
 /** Runs `connect`; resolves to the exit status (the remote one; 2 on a usage error, 255 on any other error). */
 export const runConnect = defineCommand({
   name: 'connect',
@@ -319,64 +385,8 @@ export const runConnect = defineCommand({
   run: async (argv, io) => {
     const signers: Signer[] = [];
     try {
-      const split = splitSshArgv(argv, ALL_CONNECT_OPTIONS);
-      const { values } = parseOptions(split.options, ALL_CONNECT_OPTIONS);
-      if (values.help) {
-        io.stdout.write(CONNECT_USAGE);
-        return 0;
-      }
-      if (values.version) {
-        io.stdout.write(`ssh-x509 ${packageVersion()}\n`);
-        return 0;
-      }
-      if (split.destination === undefined) throw usageError('missing destination [<user>@]<host>');
-      const dest = parseDestination(split.destination);
-      const flags = values as FlagValues;
-      const given = Object.fromEntries(Object.entries(values).filter(([k]) => k in CONNECT_OPTIONS)) as ConnectOptionValues;
-
-      const verbosity = values.trace ? 2 : (flags.verbose?.length ?? 0);
-      const noted = new Set<string>();
-      const notes: string[] = [];
-      const note = (keyword: string, where: string) => {
-        if (noted.has(keyword)) return;
-        noted.add(keyword);
-        notes.push(`${where}: ${keyword} is not supported by ssh-x509; ignored`);
-      };
-
-      // The library is loaded only now: --help and option errors need none of it.
-      const { loadConfig } = await import('../config.js');
-      const { USERNAME_RULES } = await import('../../certs/identity.js');
-      // JSON --config (SessionDefaults), then the command line on top.
-      const v: ConnectOptionValues = given.config ? { ...(await loadConfig(given.config, dest.host)), ...definedOnly(given) } : given;
-
-      // ssh_config: command line first, then -F or the user's and the system's files (first obtained wins).
-      const config = commandLineConfig(v, flags, dest, note);
-      const files = configFiles(flags['ssh-config']);
-      await resolveConfig(config, files, dest.host, note);
-      if (values['print-config']) {
-        const shown = new Map(config);
-        shown.set('host', [dest.host]);
-        if (!shown.has('hostname')) shown.set('hostname', [dest.host]);
-        if (!shown.has('port')) shown.set('port', ['22']);
-        if (!shown.has('stricthostkeychecking')) shown.set('stricthostkeychecking', ['yes']);
-        if (!shown.has('userknownhostsfile')) shown.set('userknownhostsfile', [join(homedir(), '.ssh', 'known_hosts')]);
-        if (!shown.has('connecttimeout')) shown.set('connecttimeout', ['20']);
-        io.stdout.write(formatResolvedConfig(shown));
-        return 0;
-      }
-
-      const logFile = flags['log-file'];
-      const writeLog = logFile
-        ? await (async () => {
-            const { appendFileSync } = await import('node:fs');
-            return (line: string) => appendFileSync(logFile, line);
-          })()
-        : (line: string) => void io.stderr.write(line);
-      const logger: TraceLogger | undefined =
-        verbosity > 0 ? (e: TraceEvent) => (verbosity >= 2 || e.level !== 'debug' ? writeLog(`trace: ${formatTrace(e)}\n`) : undefined) : undefined;
-      for (const n of notes) if (verbosity > 0) writeLog(`trace: ${n}\n`);
-
-      const plan = await planSession({ v, config, dest, io, logger, verbosity, quiet: flags.quiet === true || config.get('loglevel')?.[0]?.toLowerCase() === 'quiet', command: split.command, USERNAME_RULES, signers, files, note });
+      const plan = await connectPlan(argv, io, signers);
+      if (typeof plan === 'number') return plan;
       const { runSession } = await import('../session.js');
       return await runSession(plan);
     } finally {

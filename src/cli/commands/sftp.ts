@@ -1,0 +1,325 @@
+/**
+ * `ssh-x509 sftp [options] [user@]host[:path]`: file transfer over the same
+ * certificate login, configuration and jump hosts as `connect` (the
+ * SecureFX counterpart), interactive or with `-b batchfile` as OpenSSH's
+ * sftp(1).
+ *
+ * @module
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { isAbsolute, join as localJoin, resolve as localResolve, basename } from 'node:path';
+import { posix } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Client, SFTPWrapper, Stats } from 'ssh2';
+import type { Signer } from '../../signers/signer.js';
+import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_FAILURE, EXIT_USAGE, parseOptions, usageError } from '../command.js';
+import { CONNECT_OPTIONS, SSH_FLAGS } from '../connect-options.js';
+import type { CliIo } from '../io.js';
+
+/** sftp's options: connect's, with OpenSSH sftp's -P for the port, -b and -r. */
+export const SFTP_OPTIONS = {
+  ...CONNECT_OPTIONS,
+  port: { type: 'string', short: 'P' },
+  identity: SSH_FLAGS.identity,
+  'ssh-config': SSH_FLAGS['ssh-config'],
+  option: SSH_FLAGS.option,
+  verbose: SSH_FLAGS.verbose,
+  quiet: SSH_FLAGS.quiet,
+  jump: SSH_FLAGS.jump,
+  compression: SSH_FLAGS.compression,
+  batch: { type: 'string', short: 'b' },
+  recursive: { type: 'boolean', short: 'r' },
+} as const;
+
+export const SFTP_USAGE = `usage: ssh-x509 sftp [options] [user@]host[:path] | sftp://[user@]host[:port][/path]
+
+File transfer with an X.509 certificate login: the same identities, ssh_config and jump hosts as
+connect (see 'ssh-x509 connect --help' for the certificate, token and config options), interactive,
+or with -b as OpenSSH's sftp.
+
+  -b <batchfile>     read commands from this file ("-" for standard input); stop at the first
+                     failing command unless it starts with "-"
+  -P <port>          server port
+  -r                 recursive get and put
+  -i <file>, -F <file>, -o <Keyword=value>, -J <hops>, -v, -q, -C: as in connect
+  --cert, --key, --pkcs11-module, --pkcs11-uri, --pin-env, ... : as in connect
+  -h, --help         this help
+
+commands:
+  get [-r] <remote> [<local>]     download (a directory with -r)
+  put [-r] <local> [<remote>]     upload (a directory with -r)
+  ls [<path>]                     list a remote directory
+  cd <path> / lcd <path>          change the remote / local directory
+  pwd / lpwd                      print the remote / local directory
+  mkdir <path>, rmdir <path>, rm <path>, rename <old> <new>
+  exit, quit, bye
+Transfers show a progress bar on a terminal, nothing otherwise.
+
+exit status: 0 success; ${EXIT_USAGE} usage error; ${EXIT_FAILURE} a failed command (batch mode); ${EXIT_CONNECT_FAILURE} connection or login failure
+`;
+
+/** The destination with its path: `[user@]host[:path]` or `sftp://[user@]host[:port][/path]`. */
+function splitDestination(dest: string): { destination: string; path?: string } {
+  const uri = /^sftp:\/\/([^/]+)(\/.*)?$/i.exec(dest);
+  if (uri) return { destination: `ssh://${uri[1]}`, ...(uri[2] && uri[2] !== '/' ? { path: decodeURIComponent(uri[2].slice(1)) } : {}) };
+  const m = /^((?:[^@]+@)?(?:\[[^\]]+\]|[^:]+))(?::(.*))?$/.exec(dest);
+  if (!m) throw usageError(`bad destination ${JSON.stringify(dest)}`);
+  return { destination: m[1]!, ...(m[2] ? { path: m[2] } : {}) };
+}
+
+/** The parsed values back into connect's command line (long forms). */
+function connectArgv(values: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const [name, value] of Object.entries(values)) {
+    if (name === 'batch' || name === 'recursive' || name === 'help' || value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v === true) out.push(`--${name}`);
+      else if (typeof v === 'string') out.push(`--${name}`, v);
+    }
+  }
+  return out;
+}
+
+function promisify<T>(fn: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
+}
+
+/** Splits a command line into words, with "double" and 'single' quotes and backslash escapes. */
+function words(line: string): string[] {
+  const out: string[] = [];
+  for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|((?:[^\s"'\\]|\\.)+)/g)) out.push((m[1] ?? m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1'));
+  return out;
+}
+
+class SftpSession {
+  cwd = '.';
+  lcwd = process.cwd();
+  constructor(
+    readonly sftp: SFTPWrapper,
+    readonly io: CliIo,
+    readonly recursiveDefault: boolean,
+  ) {}
+
+  remote(p: string | undefined): string {
+    if (!p) return this.cwd;
+    return posix.isAbsolute(p) ? p : posix.join(this.cwd, p);
+  }
+
+  local(p: string | undefined): string {
+    if (!p) return this.lcwd;
+    return isAbsolute(p) ? p : localResolve(this.lcwd, p);
+  }
+
+  stat(p: string): Promise<Stats> {
+    return promisify<Stats>((cb) => this.sftp.stat(p, cb));
+  }
+
+  async progress(name: string, total: number): Promise<{ update(n: number): void; stop(): void }> {
+    const out = this.io.stdout as NodeJS.WriteStream;
+    if (!out.isTTY) return { update() {}, stop() {} };
+    const { SingleBar, Presets } = (await import('cli-progress')).default;
+    const bar = new SingleBar({ format: `${name} [{bar}] {percentage}% {value}/{total} bytes {eta}s`, stream: out, hideCursor: true }, Presets.shades_classic);
+    bar.start(total, 0);
+    return { update: (n) => bar.update(n), stop: () => bar.stop() };
+  }
+
+  async getFile(remote: string, local: string, size: number): Promise<void> {
+    const bar = await this.progress(posix.basename(remote), size);
+    try {
+      await promisify<void>((cb) => this.sftp.fastGet(remote, local, { step: (done: number) => bar.update(done) }, (err) => cb(err, undefined)));
+    } finally {
+      bar.stop();
+    }
+  }
+
+  async putFile(local: string, remote: string, size: number): Promise<void> {
+    const bar = await this.progress(basename(local), size);
+    try {
+      await promisify<void>((cb) => this.sftp.fastPut(local, remote, { step: (done: number) => bar.update(done) }, (err) => cb(err, undefined)));
+    } finally {
+      bar.stop();
+    }
+  }
+
+  async get(args: string[]): Promise<void> {
+    const recursive = this.recursiveDefault || args[0] === '-r';
+    const [src, dst] = args[0] === '-r' ? args.slice(1) : args;
+    if (!src) throw usageError('get: which file?');
+    const remote = this.remote(src);
+    const st = await this.stat(remote);
+    let local = this.local(dst ?? posix.basename(remote));
+    if (dst !== undefined && (await stat(local).catch(() => undefined))?.isDirectory() && !st.isDirectory()) local = localJoin(local, posix.basename(remote));
+    if (!st.isDirectory()) return this.getFile(remote, local, st.size);
+    if (!recursive) throw new Error(`${remote} is a directory: use get -r`);
+    const walk = async (r: string, l: string): Promise<void> => {
+      await mkdir(l, { recursive: true });
+      const list = await promisify<Array<{ filename: string; attrs: Stats }>>((cb) => this.sftp.readdir(r, cb));
+      for (const e of list) {
+        if (e.filename === '.' || e.filename === '..') continue;
+        const rp = posix.join(r, e.filename);
+        const lp = localJoin(l, e.filename);
+        if (e.attrs.isDirectory()) await walk(rp, lp);
+        else await this.getFile(rp, lp, e.attrs.size);
+      }
+    };
+    await walk(remote, local);
+  }
+
+  async put(args: string[]): Promise<void> {
+    const recursive = this.recursiveDefault || args[0] === '-r';
+    const [src, dst] = args[0] === '-r' ? args.slice(1) : args;
+    if (!src) throw usageError('put: which file?');
+    const local = this.local(src);
+    const st = await stat(local);
+    let remote = this.remote(dst ?? basename(local));
+    if (dst !== undefined && !st.isDirectory() && (await this.stat(remote).catch(() => undefined))?.isDirectory()) remote = posix.join(remote, basename(local));
+    if (!st.isDirectory()) return this.putFile(local, remote, st.size);
+    if (!recursive) throw new Error(`${local} is a directory: use put -r`);
+    const walk = async (l: string, r: string): Promise<void> => {
+      await promisify<void>((cb) => this.sftp.mkdir(r, (err) => cb(err && !(/exist/i.test(err.message) || (err as { code?: number }).code === 4) ? err : undefined, undefined)));
+      for (const e of await readdir(l, { withFileTypes: true })) {
+        const lp = localJoin(l, e.name);
+        const rp = posix.join(r, e.name);
+        if (e.isDirectory()) await walk(lp, rp);
+        else await this.putFile(lp, rp, (await stat(lp)).size);
+      }
+    };
+    await walk(local, remote);
+  }
+
+  /** Runs one command line; resolves false for quit. */
+  async run(line: string): Promise<boolean> {
+    const [cmd, ...args] = words(line);
+    const write = (s: string) => this.io.stdout.write(s);
+    switch (cmd) {
+      case undefined:
+        return true;
+      case 'exit':
+      case 'quit':
+      case 'bye':
+        return false;
+      case 'get':
+        await this.get(args);
+        return true;
+      case 'put':
+        await this.put(args);
+        return true;
+      case 'ls': {
+        const dir = this.remote(args.find((a) => !a.startsWith('-')));
+        const list = await promisify<Array<{ filename: string }>>((cb) => this.sftp.readdir(dir, cb));
+        write(
+          list
+            .map((e) => e.filename)
+            .filter((n) => n !== '.' && n !== '..')
+            .sort()
+            .map((n) => `${n}\n`)
+            .join(''),
+        );
+        return true;
+      }
+      case 'cd': {
+        const target = this.remote(args[0] ?? '.');
+        const real = await promisify<string>((cb) => this.sftp.realpath(target, cb));
+        if (!(await this.stat(real)).isDirectory()) throw new Error(`${real} is not a directory`);
+        this.cwd = real;
+        return true;
+      }
+      case 'lcd': {
+        const target = this.local(args[0] ?? process.env.HOME ?? '/');
+        if (!(await stat(target)).isDirectory()) throw new Error(`${target} is not a directory`);
+        this.lcwd = target;
+        return true;
+      }
+      case 'pwd':
+        write(`Remote working directory: ${await promisify<string>((cb) => this.sftp.realpath(this.cwd, cb))}\n`);
+        return true;
+      case 'lpwd':
+        write(`Local working directory: ${this.lcwd}\n`);
+        return true;
+      case 'mkdir':
+        await promisify<void>((cb) => this.sftp.mkdir(this.remote(args[0]), (err) => cb(err, undefined)));
+        return true;
+      case 'rmdir':
+        await promisify<void>((cb) => this.sftp.rmdir(this.remote(args[0]), (err) => cb(err, undefined)));
+        return true;
+      case 'rm':
+        await promisify<void>((cb) => this.sftp.unlink(this.remote(args[0]), (err) => cb(err, undefined)));
+        return true;
+      case 'rename':
+        if (args.length !== 2) throw usageError('rename <old> <new>');
+        await promisify<void>((cb) => this.sftp.rename(this.remote(args[0]), this.remote(args[1]), (err) => cb(err, undefined)));
+        return true;
+      default:
+        throw usageError(`unknown command ${JSON.stringify(cmd)}`);
+    }
+  }
+}
+
+/** Reads command lines from a file, standard input, or the terminal with a prompt. */
+async function* commandLines(io: CliIo, batch: string | undefined): AsyncGenerator<string> {
+  const input = batch === undefined || batch === '-' ? io.stdin : createReadStream(batch);
+  const interactive = batch === undefined && io.stdin.isTTY === true;
+  const rl = createInterface({ input, ...(interactive ? { output: io.stdout, prompt: 'sftp> ' } : {}), terminal: interactive });
+  if (interactive) rl.prompt();
+  try {
+    for await (const line of rl) {
+      yield line;
+      if (interactive) rl.prompt();
+    }
+  } finally {
+    rl.close();
+  }
+}
+
+/** Runs `sftp`; 0 when every command worked, 1 after a failed command in batch mode, 255 when the login fails. */
+export const runSftp = defineCommand({
+  name: 'sftp',
+  prefix: 'ssh-x509 sftp: ',
+  failureStatus: EXIT_CONNECT_FAILURE,
+  run: async (argv, io) => {
+    const { values, positionals } = parseOptions(argv, SFTP_OPTIONS, true);
+    if (values.help) {
+      io.stdout.write(SFTP_USAGE);
+      return 0;
+    }
+    if (positionals.length !== 1) throw usageError(positionals.length ? `unexpected argument ${JSON.stringify(positionals[1])}` : 'missing destination [user@]host[:path]');
+    const { destination, path } = splitDestination(positionals[0]!);
+    const batch = values.batch;
+    if (batch !== undefined && batch !== '-') await stat(batch).catch(() => {
+      throw usageError(`cannot read batch file ${batch}`);
+    });
+    const signers: Signer[] = [];
+    const clients: Client[] = [];
+    try {
+      const { connectPlan } = await import('./connect.js');
+      const plan = await connectPlan([...connectArgv(values), destination], io, signers, SFTP_USAGE);
+      if (typeof plan === 'number') return plan;
+      const { loginAll } = await import('../session.js');
+      const client = await loginAll({ ...plan, forwards: [], forwardAgent: false }, clients);
+      const sftp = await promisify<SFTPWrapper>((cb) => client.sftp(cb));
+      const session = new SftpSession(sftp, io, values.recursive === true);
+      session.cwd = await promisify<string>((cb) => sftp.realpath('.', cb));
+      if (path) await session.run(`cd "${path.replace(/"/g, '\\"')}"`);
+      const isBatch = batch !== undefined || !io.stdin.isTTY;
+      for await (const raw of commandLines(io, batch)) {
+        const line = raw.trim();
+        if (!line || line.startsWith('#')) continue;
+        const tolerate = line.startsWith('-');
+        const command = tolerate ? line.slice(1) : line;
+        if (isBatch) io.stdout.write(`sftp> ${command}\n`);
+        try {
+          if (!(await session.run(command))) break;
+        } catch (e) {
+          io.stderr.write(`ssh-x509 sftp: ${command.split(/\s+/)[0]}: ${(e as Error).message}\n`);
+          if (isBatch && !tolerate) return EXIT_FAILURE;
+        }
+      }
+      sftp.end();
+      return 0;
+    } finally {
+      for (const c of clients.reverse()) c.end();
+      await Promise.all(signers.map((s) => s.close?.().catch(() => undefined)));
+    }
+  },
+});
