@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/run.js';
-import { CONNECT_OPTIONS } from '../src/cli/connect-options.js';
+import { CONNECT_OPTIONS, SSH_FLAGS } from '../src/cli/connect-options.js';
 import { OPTIONS as LIST_OPTIONS } from '../src/cli/commands/list.js';
 import { OPTIONS as EXPORT_PUB_OPTIONS } from '../src/cli/commands/export-pub.js';
 import { captureIo } from './helpers/cli-io.js';
@@ -52,6 +52,7 @@ describe('exit status of a usage error is 2 in every subcommand', () => {
     ['list', ['list', '--bogus'], /^ssh-x509 list: Unknown option '--bogus'/],
     ['export-pub', ['export-pub', '--bogus'], /^ssh-x509 export-pub: Unknown option '--bogus'/],
     ['serve', ['serve', '--bogus'], /^ssh-x509 serve: Unknown option '--bogus'/],
+    ['sftp', ['sftp', '--bogus', 'a@127.0.0.1'], /^ssh-x509 sftp: Unknown option '--bogus'/],
     ['serve', ['serve', '--listen', '127.0.0.1:0', '--host-key', 'k', '--trust', 'r', '--map', 'nobody'], /--map must be one of/],
     ['(none)', ['frobnicate'], /unknown command "frobnicate"/],
   ])('%s: %j exits 2 and points to --help', async (_name, args, message) => {
@@ -123,14 +124,14 @@ describe('help', () => {
     expect(r.stdout).toMatch(/^ {2}255 {2}any other failure of connect/m);
   });
 
-  it.each(['connect', 'list', 'export-pub', 'serve'])('ssh-x509 help %s is its --help, with its exit statuses', async (name) => {
+  it.each(['connect', 'list', 'export-pub', 'serve', 'sftp'])('ssh-x509 help %s is its --help, with its exit statuses', async (name) => {
     const viaHelp = await cli(['help', name]);
     const viaFlag = await cli([name, '--help']);
     expect(viaHelp.code).toBe(0);
     expect(viaHelp.stdout).toBe(viaFlag.stdout);
     expect(viaHelp.stdout).toMatch(new RegExp(`^usage: ssh-x509 ${name} `));
     expect(viaHelp.stdout).toMatch(/exit status: .*2 usage error/);
-    expect(viaHelp.stdout).toMatch(name === 'connect' ? /255 any other failure/ : /; 1 any other failure/);
+    expect(viaHelp.stdout).toMatch(name === 'connect' ? /255 any other failure/ : name === 'sftp' ? /255 connection or login failure/ : /; 1 any other failure/);
   });
 
   it('ssh-x509 help with an unknown command exits 2', async () => {
@@ -141,13 +142,14 @@ describe('help', () => {
 
   const described = (help: string, options: Record<string, { short?: string }>) =>
     Object.entries(options)
-      .filter(([long, o]) => !new RegExp(`^ +(-${o.short ?? '\\0'}, )?--${long}\\b`, 'm').test(help))
+      .filter(([long, o]) => !new RegExp(`^ +((-${o.short ?? '\\0'}, )?--${long}\\b|-${o.short ?? '\\0'}\\b(?!-))`, 'm').test(help))
       .map(([long]) => long);
 
   it.each([
     ['connect', CONNECT_OPTIONS],
     ['list', LIST_OPTIONS],
     ['export-pub', EXPORT_PUB_OPTIONS],
+    ['connect', SSH_FLAGS],
   ] as const)('%s --help describes every option it parses, one line each', async (name, options) => {
     const help = (await cli([name, '--help'])).stdout;
     expect(described(help, options as Record<string, { short?: string }>)).toEqual([]);
@@ -161,6 +163,21 @@ describe('help', () => {
     const names = [...table.matchAll(/^\s+'?([a-z0-9-]+)'?: \{ type:/gm)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThanOrEqual(11);
     expect(names.filter((n) => !new RegExp(`^ +(-h, )?--${n}\\b`, 'm').test(help))).toEqual([]);
+  });
+});
+
+describe('export-pub -f', () => {
+  it('-f is the input file, as ssh-keygen -f; -m the format', async () => {
+    const viaF = await cli(['export-pub', '-f', alice.chainPath, '-m', 'x509v3', '-C', '']);
+    const viaCert = await cli(['export-pub', '--cert', alice.chainPath, '--format', 'x509v3', '--comment', '']);
+    expect(viaF.stderr).toBe('');
+    expect(viaF.code).toBe(0);
+    expect(viaF.stdout).toMatch(/^x509v3-ecdsa-sha2-nistp256 [A-Za-z0-9+/=]+\n$/);
+    expect(viaF.stdout).toBe(viaCert.stdout);
+    // The old meaning of -f (the format) is now a file name that does not exist.
+    const old = await cli(['export-pub', '--cert', alice.chainPath, '-f', 'x509v3']);
+    expect(old.code).toBe(1);
+    expect(old.stderr).toContain('cannot read certificate file x509v3');
   });
 });
 

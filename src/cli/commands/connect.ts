@@ -42,7 +42,9 @@ OpenSSH's flags (same meanings as in ssh(1)):
   -v, -vv, -vvv                        trace: what is tried, with fingerprints, and the server's answers;
                                        -vv adds debug events, -vvv ssh2's own protocol log
   -q                                   quiet: no warnings
-  -t / -T                              force / disable a pseudo-terminal (-tt: even without a local terminal)
+  -t                                   a pseudo-terminal with the local window size, following resizes
+                                       (-tt: even without a local terminal); ~. at a line start disconnects
+  -T                                   no pseudo-terminal
   -N                                   no remote command (for forwarding)
   -n                                   standard input from /dev/null
   -J <[user@]host[:port],...>          jump hosts, each a login of its own, through forwarded channels

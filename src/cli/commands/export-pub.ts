@@ -11,11 +11,12 @@ import { defineCommand, EXIT_FAILURE, exitStatusHelp, parseOptions, usageError }
 /** The options of the command, as node:util parseArgs takes them. */
 export const OPTIONS = {
   cert: { type: 'string', multiple: true },
+  file: { type: 'string', short: 'f', multiple: true },
   'pkcs11-module': { type: 'string' },
   'pkcs11-uri': { type: 'string' },
   'cert-fingerprint': { type: 'string' },
   intermediates: { type: 'string' },
-  format: { type: 'string', short: 'f' },
+  format: { type: 'string', short: 'm' },
   algorithm: { type: 'string' },
   comment: { type: 'string', short: 'C' },
   help: { type: 'boolean', short: 'h' },
@@ -31,7 +32,8 @@ Prints the authorized_keys entry for a certificate (the leaf of the chain given)
   --pkcs11-uri <uri>         RFC 7512 URI choosing the token and certificate
   --cert-fingerprint <fp>    the exact certificate on the token (SHA256:..., SHA-256 hex or SHA-1 thumbprint)
   --intermediates <file>     intermediate certificates not on the token (for the x509v3 format)
-  -f, --format <format>      openssh      the key as a plain OpenSSH .pub line (servers without X.509, raw-key mode) [default]
+  -f, --file <file>          the same as --cert, as ssh-keygen -f names the input file
+  -m, --format <format>      openssh      the key as a plain OpenSSH .pub line (servers without X.509, raw-key mode) [default]
                              rfc4716      the key as an RFC 4716 "---- BEGIN SSH2 PUBLIC KEY ----" file
                              x509v3       <x509v3 algorithm> <base64 RFC 6187 blob> [comment]: pins this certificate
                              dn           PKIX-SSH line "x509v3-sign-rsa Subject: O=Org,CN=alice": any certificate with this subject
@@ -64,13 +66,14 @@ export const runExportPub = defineCommand({
       return 0;
     }
     if (positionals.length) throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}; give the certificate with --cert`);
+    const certs = [...(values.cert ?? []), ...(values.file ?? [])];
     const fromToken = values['pkcs11-module'] !== undefined;
-    if (fromToken === Boolean(values.cert?.length)) throw usageError('give the certificate (or chain) with --cert <file>, or a token with --pkcs11-module, one of the two');
+    if (fromToken === Boolean(certs.length)) throw usageError('give the certificate (or chain) with --cert <file>, or a token with --pkcs11-module, one of the two');
     // Loaded only now, so that --help and option errors load no X.509 code.
     const [{ CertificateChain }, { exportPublicKey, isPublicKeyFormat, PUBLIC_KEY_FORMATS }] = await Promise.all([import('../../certs/chain.js'), import('../../certs/export.js')]);
     const format = values.format ?? 'openssh';
     if (!isPublicKeyFormat(format)) throw usageError(`--format must be one of ${PUBLIC_KEY_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
-    const chain = fromToken ? await tokenChain(values) : await CertificateChain.fromFiles(values.cert!);
+    const chain = fromToken ? await tokenChain(values) : await CertificateChain.fromFiles(certs);
     io.stdout.write(exportPublicKey(chain, { format, algorithm: values.algorithm, comment: values.comment }));
     return 0;
   },
