@@ -376,7 +376,13 @@ export async function runSession(plan: SessionPlan): Promise<number> {
       let channel: ClientChannel | undefined;
       const out = io.stdout as NodeJS.WriteStream;
       const onResize = () => channel?.setWindow(out.rows ?? 24, out.columns ?? 80, 0, 0);
-      client.on('close', () => finish(255));
+      // Any hop closing ends the session; a pulled card says so (--disconnect-on-card-removal).
+      let cardRemoved = false;
+      const removedLine = () => (cardRemoved ? 'ssh-x509: connection closed: the smartcard was removed (--disconnect-on-card-removal)\n' : undefined);
+      for (const c of clients) {
+        c.on('card-removed' as never, () => (cardRemoved = true));
+        c.on('close', () => finish(255, removedLine()));
+      }
       if (plan.noCommand) {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
@@ -393,7 +399,7 @@ export async function runSession(plan: SessionPlan): Promise<number> {
         stream.on('exit', (code: number | null) => {
           if (typeof code === 'number') status = code;
         });
-        stream.on('close', () => finish(status));
+        stream.on('close', () => (cardRemoved ? finish(255, removedLine()) : finish(status)));
         stream.pipe(io.stdout, { end: false });
         stream.stderr.pipe(io.stderr, { end: false });
         if (pty) process.on('SIGWINCH', onResize);
