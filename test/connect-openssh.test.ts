@@ -319,3 +319,59 @@ describe('forwarding through OpenSSH sshd', () => {
     }
   });
 });
+
+describe('more keywords and flags', () => {
+  it('ConnectTimeout gives up on a server that never answers', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const r = await runCommand(['connect', '-F', 'none', '-o', 'ConnectTimeout=1', '-p', String((silent.address() as { port: number }).port), '-i', idFile, ...kh(), 'alice@127.0.0.1', 'true']);
+      expect(r.code).toBe(255);
+      expect(r.stderr).toMatch(/timed out/i);
+      expect(Date.now() - started).toBeLessThan(8_000);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('GlobalKnownHostsFile is read (not written) for host keys', async () => {
+    const global = join(dir, 'global_known_hosts');
+    writeFileSync(global, `[127.0.0.1]:${target.port} ${keyLine(target.hostPublicKeyLine)}\n`);
+    const empty = join(dir, 'empty_known_hosts');
+    const r = await runCommand(['connect', '-F', 'none', '-o', `GlobalKnownHostsFile=${global}`, '-o', `UserKnownHostsFile=${empty}`, '-p', String(target.port), '-i', idFile, 'alice@127.0.0.1', 'echo', 'global']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('global\n');
+    expect(readFileSync(global, 'utf8')).toBe(`[127.0.0.1]:${target.port} ${keyLine(target.hostPublicKeyLine)}\n`);
+    const without = await runCommand(['connect', '-F', 'none', '-o', `UserKnownHostsFile=${empty}`, '-p', String(target.port), '-i', idFile, 'alice@127.0.0.1', 'true']);
+    expect(without.code).toBe(255);
+    expect(without.stderr).toContain('host key verification failed');
+  });
+
+  it('BatchMode yes never asks for a PIN', async () => {
+    const r = await runCommand(['connect', '-F', 'none', '-o', 'BatchMode=yes', '--pkcs11-module', '/usr/lib/softhsm/libsofthsm2.so', '-p', '1', 'alice@127.0.0.1', 'true']);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toContain('BatchMode is on and no --pin-env is given');
+  });
+
+  it('-C negotiates zlib compression (OpenSSH sshd), HostKeyAlgorithms limits the host key algorithms', async () => {
+    const since = sshd.log().length;
+    const args = ['-F', 'none', '-p', String(sshd.port), '-i', idFile, ...kh().slice(0, 2), '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', 'root@127.0.0.1'];
+    const r = await runCommand(['connect', '-C', ...args, 'echo', 'zipped']);
+    expect(r.stdout).toBe('zipped\n');
+    expect(await waitForLog(() => sshd.log().slice(since), /compression: zlib@openssh\.com/)).toMatch(/compression: zlib@openssh\.com/);
+    const hk = await runCommand(['connect', '-o', 'HostKeyAlgorithms=rsa-sha2-512', ...args, 'true']);
+    expect(hk.code).toBe(255);
+    expect(hk.stderr).toMatch(/host key|handshake failed|no matching/i);
+  });
+
+  it('-G shows what each flag sets', async () => {
+    const G = await runCommand(['connect', '-F', 'none', '-G', '-C', '-A', '-N', '-tt', '-J', 'jump@bastion:2200', '-L', '8080:web:80', '-R', '9090:localhost:22', '-D', '1080', '-o', 'ServerAliveInterval=15', 'alice@host']);
+    const lines = G.stdout.split('\n');
+    expect(lines).toEqual(
+      expect.arrayContaining(['compression yes', 'forwardagent yes', 'sessiontype none', 'requesttty force', 'proxyjump jump@bastion:2200', 'localforward 8080:web:80', 'remoteforward 9090:localhost:22', 'dynamicforward 1080', 'serveraliveinterval 15', 'user alice', 'hostname host']),
+    );
+    const T = await runCommand(['connect', '-F', 'none', '-G', '-T', '-n', 'host']);
+    expect(T.stdout.split('\n')).toEqual(expect.arrayContaining(['requesttty no', 'stdinnull yes']));
+  });
+});

@@ -47,6 +47,23 @@ afterAll(async () => {
 
 const args = () => ['-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256'];
 
+describe('sftp on a terminal', () => {
+  it('shows a progress bar for a transfer', async () => {
+    const big = join(dir, 'big.bin');
+    writeFileSync(big, Buffer.alloc(20 * 1024 * 1024, 7));
+    const batch = join(dir, 'batch');
+    writeFileSync(batch, `put ${big} ${join(dir, 'uploaded.bin')}\n`);
+    const root = new URL('..', import.meta.url).pathname;
+    const sftpArgs = ['-F', 'none', '-P', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-b', batch, 'root@127.0.0.1'];
+    const script = join(dir, 'sftp.sh');
+    writeFileSync(script, [`cd '${root}'`, `node --import tsx src/cli/main.ts sftp ${sftpArgs.map((a) => `'${a}'`).join(' ')}`, 'echo "SFTP-EXITED $?"', 'sleep 60', ''].join('\n'));
+    tmux('new-session', '-d', '-s', 'bar', '-x', '150', '-y', '20', `bash ${script}`);
+    const shown = await waitForLog(() => tmux('capture-pane', '-p', '-t', 'bar'), /SFTP-EXITED/, 30_000);
+    expect(shown).toMatch(/^SFTP-EXITED 0\s*$/m);
+    expect(shown).toMatch(/big\.bin \[.*\] 100% 20971520\/20971520 bytes/);
+  });
+});
+
 describe('pseudo-terminal', () => {
   it('-tt gives the remote command a terminal even without a local one; -T and the default give none', async () => {
     const tt = await runCommand(['connect', '-tt', ...args(), 'root@127.0.0.1', 'tty']);
