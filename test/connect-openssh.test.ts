@@ -36,7 +36,7 @@ beforeAll(async () => {
   alice = await pki.issue('alice', 'p256');
   target = await startAsyncSshServer({ trust: [pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=alice'] });
   const plain = execSync(`openssl x509 -in '${alice.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
-  sshd = await startOpenSshServer({ dir: join(dir, 'sshd'), authorizedKeys: [plain] });
+  sshd = await startOpenSshServer({ dir: join(dir, 'sshd'), authorizedKeys: [plain], extraConfig: ['AcceptEnv SSHX509_TEST_*'] });
   knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, [`[127.0.0.1]:${target.port} ${keyLine(target.hostPublicKeyLine)}`, `[127.0.0.1]:${sshd.port} ${keyLine(sshd.hostPublicKeyLine)}`, ''].join('\n'));
   // OpenSSH's pairing: the key, and its certificate chain beside it as <key>-cert.pem.
@@ -363,6 +363,32 @@ describe('more keywords and flags', () => {
     const hk = await runCommand(['connect', '-o', 'HostKeyAlgorithms=rsa-sha2-512', ...args, 'true']);
     expect(hk.code).toBe(255);
     expect(hk.stderr).toMatch(/host key|handshake failed|no matching/i);
+  });
+
+  it('SendEnv sends the matching variables (OpenSSH sshd with AcceptEnv)', async () => {
+    const args = ['-F', 'none', '-p', String(sshd.port), '-i', idFile, ...kh().slice(0, 2), '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256'];
+    const env = { SSHX509_TEST_A: 'sent-a', SSHX509_TEST_B: 'sent-b' };
+    const r = await runCommand(['connect', ...args, '-o', 'SendEnv=SSHX509_TEST_*', 'root@127.0.0.1', 'echo "[$SSHX509_TEST_A][$SSHX509_TEST_B]"'], { env });
+    expect(r.stdout).toBe('[sent-a][sent-b]\n');
+    const not = await runCommand(['connect', ...args, 'root@127.0.0.1', 'echo "[$SSHX509_TEST_A]"'], { env });
+    expect(not.stdout).toBe('[]\n');
+  });
+
+  it('X509KeyAlgorithm (PKIX-SSH) names the x509v3 algorithm to offer', async () => {
+    const ok = await runCommand(['connect', '-F', 'none', '-o', 'X509KeyAlgorithm=x509v3-ecdsa-sha2-nistp256', '-p', String(target.port), '-i', idFile, ...kh(), 'alice@127.0.0.1', 'echo', 'x509ka']);
+    expect(ok.stdout).toBe('x509ka\n');
+    const wrong = await runCommand(['connect', '-F', 'none', '-o', 'X509KeyAlgorithm=x509v3-ssh-rsa', '-p', String(target.port), '-i', idFile, ...kh(), 'alice@127.0.0.1', 'true']);
+    expect(wrong.code).toBe(255);
+  });
+
+  it('GatewayPorts yes makes -L listen on every address, loopback otherwise', async () => {
+    const port = await freePort();
+    const f = forwarding(['-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-o', 'GatewayPorts=yes', '-L', `${port}:127.0.0.1:${echoPort}`, 'root@127.0.0.1']);
+    try {
+      expect(await waitForLog(f.log, /local forward listen=/, 15_000)).toContain(`listen=0.0.0.0:${port}`);
+    } finally {
+      await f.stop();
+    }
   });
 
   it('-G shows what each flag sets', async () => {

@@ -28,6 +28,8 @@ export interface OpenSshServerOptions {
    * `ssh-rsa` (SHA-1), which OpenSSH 9.2 leaves out, so that tests can show it.
    */
   pubkeyAcceptedAlgorithms?: string[];
+  /** More sshd_config lines (e.g. `AcceptEnv LC_*`). */
+  extraConfig?: string[];
   startTimeoutMs?: number;
 }
 
@@ -113,6 +115,7 @@ export async function startOpenSshServer(opts: OpenSshServerOptions): Promise<Op
       'MaxAuthTries 10',
       'LogLevel DEBUG3',
       'Subsystem sftp internal-sftp',
+      ...(opts.extraConfig ?? []),
       '',
     ].join('\n'),
   );
