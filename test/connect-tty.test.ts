@@ -4,7 +4,7 @@
  * OpenSSH's `~.` escape; run in a real terminal (tmux) against OpenSSH sshd.
  */
 import { execFileSync, execSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +61,27 @@ describe('sftp on a terminal', () => {
     const shown = await waitForLog(() => tmux('capture-pane', '-p', '-t', 'bar'), /SFTP-EXITED/, 30_000);
     expect(shown).toMatch(/^SFTP-EXITED 0\s*$/m);
     expect(shown).toMatch(/big\.bin \[.*\] 100% 20971520\/20971520 bytes/);
+  });
+});
+
+describe('sftp interactive', () => {
+  it('prompts, runs commands as typed, and leaves on bye', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const sftpArgs = ['-F', 'none', '-P', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', `root@127.0.0.1:${dir}`];
+    const script = join(dir, 'sftp-i.sh');
+    writeFileSync(script, [`cd '${root}'`, `node --import tsx src/cli/main.ts sftp ${sftpArgs.map((a) => `'${a}'`).join(' ')}`, 'echo "SFTP-I-EXITED $?"', 'sleep 60', ''].join('\n'));
+    tmux('new-session', '-d', '-s', 'sftpi', '-x', '150', '-y', '40', `bash ${script}`);
+    const pane = () => tmux('capture-pane', '-p', '-t', 'sftpi');
+    expect(await waitForLog(pane, /^sftp>/m, 20_000)).toMatch(/^sftp>/m);
+    tmux('send-keys', '-t', 'sftpi', 'mkdir made-interactively', 'Enter');
+    tmux('send-keys', '-t', 'sftpi', 'pwd', 'Enter');
+    expect(await waitForLog(pane, `Remote working directory: ${dir}`, 10_000)).toContain(`Remote working directory: ${dir}`);
+    tmux('send-keys', '-t', 'sftpi', 'nonsense', 'Enter');
+    expect(await waitForLog(pane, /unknown command "nonsense"/, 10_000)).toMatch(/unknown command "nonsense"/);
+    tmux('send-keys', '-t', 'sftpi', 'bye', 'Enter');
+    // An error in interactive mode does not end the session; bye does, with status 0.
+    expect(await waitForLog(pane, /SFTP-I-EXITED/, 10_000)).toMatch(/^SFTP-I-EXITED 0\s*$/m);
+    expect(existsSync(join(dir, 'made-interactively'))).toBe(true);
   });
 });
 
