@@ -401,3 +401,45 @@ describe('more keywords and flags', () => {
     expect(T.stdout.split('\n')).toEqual(expect.arrayContaining(['requesttty no', 'stdinnull yes']));
   });
 });
+
+describe('keepalive', () => {
+  it('ServerAliveInterval / ServerAliveCountMax end a connection whose peer stops answering', async () => {
+    // A TCP relay to sshd that can be frozen: bytes stop flowing both ways, as on a dead link.
+    let frozen = false;
+    const relay = createServer((inbound) => {
+      const out = netConnect(sshd.port, '127.0.0.1');
+      inbound.on('data', (d) => frozen || out.write(d));
+      out.on('data', (d) => frozen || inbound.write(d));
+      inbound.on('error', () => out.destroy());
+      out.on('error', () => inbound.destroy());
+      inbound.on('close', () => out.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const port = (relay.address() as { port: number }).port;
+    const kh2 = join(dir, 'kh-relay');
+    writeFileSync(kh2, `[127.0.0.1]:${port} ${keyLine(sshd.hostPublicKeyLine)}\n`);
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'connect', '-F', 'none', '-p', String(port), '-i', idFile, '-o', `UserKnownHostsFile=${kh2}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=2', 'root@127.0.0.1', 'echo started; sleep 60'],
+      { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    try {
+      await waitForLog(() => out, 'started', 20_000);
+      expect(out).toContain('started');
+      frozen = true;
+      const frozenAt = Date.now();
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 15_000))]);
+      expect(code).toBe(255);
+      expect(Date.now() - frozenAt).toBeLessThan(10_000);
+      expect(err).toMatch(/keepalive/i);
+    } finally {
+      child.kill('SIGKILL');
+      relay.close();
+    }
+  });
+});
