@@ -108,7 +108,7 @@ export function x509Server<T extends object>(server: T, options: X509ServerOptio
   const hostKeys: X509HostKeyInfo[] = [];
   for (const entry of options.hostKeys ?? []) {
     const k: X509HostKey = isSigner(entry) ? { signer: entry } : entry;
-    if (!k?.signer || typeof k.signer.sign !== 'function') throw new SshX509Error(ErrorCodes.USAGE, 'x509Server: every host key needs a signer');
+    if (!k?.signer || typeof k.signer.sign !== 'function') throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, 'x509Server: every host key needs a signer');
     for (const algorithm of algorithmsFor(k.signer, k.algorithms)) hostKeys.push(hostKeyInfo(k.signer, algorithm, k.ocspResponses, options.logger));
   }
   const sigAlgs = [...(options.verifier?.acceptedAlgorithms ?? []), ...(options.serverSigAlgs ?? [])];
