@@ -117,7 +117,7 @@ export interface SelectionOptions {
   readonly fingerprint?: string;
 }
 
-/** Parses a {@link SelectionOptions}: throws `ERR_URI_INVALID` and `ERR_USAGE` (an id that is not hex). */
+/** Parses a {@link SelectionOptions}: throws `ERR_URI_INVALID` and `ERR_INVALID_ARGUMENT` (an id that is not hex). */
 export function parseSelection(o: SelectionOptions): Selection & { readonly uri: Pkcs11Uri | undefined } {
   return {
     uri: typeof o.uri === 'string' ? parsePkcs11Uri(o.uri) : o.uri,
