@@ -385,7 +385,8 @@ describe('more keywords and flags', () => {
     const port = await freePort();
     const f = forwarding(['-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-o', 'GatewayPorts=yes', '-L', `${port}:127.0.0.1:${echoPort}`, 'root@127.0.0.1']);
     try {
-      expect(await waitForLog(f.log, /local forward listen=/, 15_000)).toContain(`listen=0.0.0.0:${port}`);
+      // Every address: 0.0.0.0, or :: where the machine has IPv6.
+      expect(await waitForLog(f.log, /local forward listen=/, 15_000)).toMatch(new RegExp(`listen=(0\\.0\\.0\\.0|::):${port}\\b`));
     } finally {
       await f.stop();
     }

@@ -165,10 +165,10 @@ function forwardOut(client: Client, host: string, port: number, from = { host: '
   return new Promise((resolve, reject) => client.forwardOut(from.host, from.port, host, port, (err, ch) => (err ? reject(err) : resolve(ch))));
 }
 
-/** The local address to listen on for -L and -D: OpenSSH's rules (loopback unless a bind address or GatewayPorts). */
-function localBind(bind: string | undefined, gatewayPorts: boolean): string {
-  if (bind === undefined) return gatewayPorts ? '0.0.0.0' : '127.0.0.1';
-  if (bind === '' || bind === '*') return '0.0.0.0';
+/** The local address to listen on for -L and -D: OpenSSH's rules (loopback unless a bind address or GatewayPorts); undefined is every address. */
+function localBind(bind: string | undefined, gatewayPorts: boolean): string | undefined {
+  if (bind === undefined) return gatewayPorts ? undefined : '127.0.0.1';
+  if (bind === '' || bind === '*') return undefined;
   return bind === 'localhost' ? '127.0.0.1' : bind;
 }
 
@@ -264,14 +264,15 @@ async function startForwards(plan: SessionPlan, client: Client): Promise<Server[
     const address = localBind(f.bind, plan.gatewayPorts);
     const ok = await new Promise<boolean>((resolve) => {
       server.once('error', (e: Error) => {
-        warn(plan, `bind ${address} port ${f.port}: ${e.message}`);
+        warn(plan, `bind ${address ?? '*'} port ${f.port}: ${e.message}`);
         resolve(false);
       });
       server.listen(f.port, address, () => resolve(true));
     });
     if (!ok) continue;
     servers.push(server);
-    emitTrace(plan.logger, 'info', `${f.kind} forward`, { listen: `${address}:${f.port}`, ...(f.toHost ? { to: `${f.toHost}:${f.toPort}` } : {}) });
+    const bound = server.address() as { address: string; port: number };
+    emitTrace(plan.logger, 'info', `${f.kind} forward`, { listen: `${bound.address}:${bound.port}`, ...(f.toHost ? { to: `${f.toHost}:${f.toPort}` } : {}) });
   }
   if (remote.size) {
     client.on('tcp connection', (info, accept, reject) => {
