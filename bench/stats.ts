@@ -7,6 +7,8 @@ export interface BenchRow {
   ms?: number;
   ratio?: number;
   baseline?: string;
+  /** The most the ratio may be; printed as met or not. */
+  target?: number;
 }
 
 /** Runs `fn` repeatedly for about `ms` milliseconds after a warm-up; returns operations per second. */

@@ -1,0 +1,310 @@
+/**
+ * Side by side with the peers, in one run:
+ *
+ * - the verifier against AsyncSSH's own verification of the same captured
+ *   logins (decode the blob, `validate_chain`, the user signature), timed by
+ *   Debian's python3-asyncssh in bench/asyncssh_verify.py, for RSA-2048,
+ *   P-256, P-384, P-521 and Ed25519 (leaf, intermediate and root of that
+ *   algorithm; revocation off, because AsyncSSH checks none). AsyncSSH
+ *   caches nothing, so each of its logins is cold; ours are timed cold
+ *   (nothing cached at all), as a new leaf under a known intermediate, and
+ *   warm (the same chain again, against one bare user-signature verify);
+ * - `ssh-x509 connect` end to end (process start to exit, remote command
+ *   `true`, an x509v3-ecdsa-sha2-nistp256 certificate) against the AsyncSSH
+ *   test server, beside OpenSSH's `ssh -i` with the same key as a plain key
+ *   against the same server, alternated run by run;
+ * - `ssh-x509 --help` beside `node -e 0`, alternated run by run.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createPrivateKey, sign, verify } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getAlgorithm } from '../src/algorithms.js';
+import { openSshPublicKeyLine } from '../src/keys/ssh-public-key.js';
+import { encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
+import { encodeSignatureBlob } from '../src/rfc6187/signature.js';
+import { X509Verifier, type VerifyRequest, type X509VerifierOptions } from '../src/verify/verifier.js';
+import { PYTHON, startAsyncSshServer } from '../test/helpers/asyncssh.js';
+import { createTestPki, type KeyKind } from '../test/helpers/pki.js';
+import { median, type BenchRow } from './stats.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'dist/cli/main.js');
+const PY_SCRIPT = join(ROOT, 'bench/asyncssh_verify.py');
+
+const KINDS: ReadonlyArray<[KeyKind, string, string]> = [
+  ['rsa2048', 'RSA-2048', 'x509v3-rsa2048-sha256'],
+  ['p256', 'P-256', 'x509v3-ecdsa-sha2-nistp256'],
+  ['p384', 'P-384', 'x509v3-ecdsa-sha2-nistp384'],
+  ['p521', 'P-521', 'x509v3-ecdsa-sha2-nistp521'],
+  ['ed25519', 'Ed25519', 'x509v3-ssh-ed25519'],
+];
+/** Distinct leaves per algorithm; each login of a "cold" or "new leaf" run uses one never seen by that verifier. */
+const LEAVES = 40;
+/** Rounds: AsyncSSH and ours alternate, round by round. */
+const ROUNDS = 3;
+
+interface Login {
+  req: VerifyRequest;
+  principal: string;
+}
+
+function userSignature(alg: string, keyPem: string, data: Buffer): Buffer {
+  const a = getAlgorithm(alg);
+  const key = createPrivateKey(keyPem);
+  const raw = a.keyType === 'ec' ? sign(a.hash, data, { key, dsaEncoding: 'ieee-p1363' }) : sign(a.keyType === 'ed25519' ? null : a.hash, data, key);
+  return encodeSignatureBlob(a, raw);
+}
+
+function ok(r: { ok: boolean; message: string }): void {
+  if (!r.ok) throw new Error(r.message);
+}
+
+async function each(logins: readonly Login[], f: (l: Login, i: number) => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  for (const [i, l] of logins.entries()) {
+    const t = performance.now();
+    await f(l, i);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+function runAsyncSsh(specPath: string): Record<string, number[]> {
+  const r = spawnSync(PYTHON, [PY_SCRIPT, specPath], { encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  if (r.status !== 0) throw new Error(`AsyncSSH verification failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  return JSON.parse(r.stdout) as Record<string, number[]>;
+}
+
+/** The verifier against AsyncSSH's own verification, per algorithm. */
+export async function benchVerifyVsAsyncSsh(): Promise<BenchRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-bench-peers-'));
+  try {
+    const data = Buffer.alloc(180, 7);
+    const sets: Array<{ label: string; alg: string; opts: X509VerifierOptions; logins: Login[]; trust: string[] }> = [];
+    for (const [kind, label, alg] of KINDS) {
+      const pki = await createTestPki(join(dir, kind), { rootKind: kind, intermediateKind: kind });
+      const leaves = await Promise.all(Array.from({ length: LEAVES }, (_, i) => pki.issue(`user${i}`, kind)));
+      const logins = leaves.map((leaf) => ({
+        req: {
+          username: leaf.name,
+          algorithm: alg,
+          publicKey: encodePublicKeyBlob({ algorithm: alg, certificates: [leaf.certDer, pki.intermediate.certDer], ocspResponses: [] }),
+          signedData: data,
+          signature: userSignature(alg, leaf.keyPem, data),
+        },
+        principal: `${leaf.name}@example.com`,
+      }));
+      const opts: X509VerifierOptions = { trustAnchors: [pki.root.certPath], account: { map: 'upn-local' }, revocation: { mode: 'off' } };
+      sets.push({ label, alg, opts, logins, trust: [pki.root.certPath] });
+    }
+    const specPath = join(dir, 'logins.json');
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    writeFileSync(
+      specPath,
+      JSON.stringify({
+        rounds: 1,
+        sets: sets.map((s) => ({
+          name: s.label,
+          trust: s.trust,
+          logins: s.logins.map((l) => ({ blob: hex(l.req.publicKey), data: hex(l.req.signedData!), sig: hex(l.req.signature!), principal: l.principal })),
+        })),
+      }),
+    );
+
+    const times = new Map(sets.map((s) => [s.label, { asyncssh: [] as number[], cold: [] as number[], newLeaf: [] as number[], warm: [] as number[], bare: [] as number[] }]));
+    // JIT warm-up of our side (a throw-away verifier per set), not counted.
+    for (const s of sets) {
+      const v = await X509Verifier.create(s.opts);
+      for (const l of s.logins) ok(await v.verify(l.req));
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      const py = runAsyncSsh(specPath);
+      for (const s of sets) {
+        const t = times.get(s.label)!;
+        t.asyncssh.push(...py[s.label]!);
+
+        // Cold: nothing cached anywhere; a new verifier per login, made (anchors loaded) before the clock starts.
+        const fresh: X509Verifier[] = [];
+        for (let i = 0; i < s.logins.length; i++) fresh.push(await X509Verifier.create(s.opts));
+        t.cold.push(
+          ...(await each(s.logins, async (l, i) => ok(await fresh[i]!.verify(l.req)))),
+        );
+
+        // New leaf under a known intermediate: one verifier that validated the first user, then users it has not seen.
+        const known = await X509Verifier.create(s.opts);
+        ok(await known.verify(s.logins[0]!.req));
+        t.newLeaf.push(
+          ...(await each(s.logins.slice(1), async (l) => {
+            const r = await known.verify(l.req);
+            ok(r);
+            if (r.cached) throw new Error('expected a chain-cache miss');
+          })),
+        );
+
+        // Warm: the same chain again, beside one bare verify of the user signature.
+        const warm = await X509Verifier.create(s.opts);
+        const first = s.logins[0]!;
+        ok(await warm.verify(first.req));
+        const a = getAlgorithm(s.alg);
+        const r0 = await warm.verify(first.req);
+        if (!r0.cached) throw new Error('expected a chain-cache hit');
+        const key = r0.chain!.publicKey;
+        const rawSig = rawPrimitive(s.alg, first.req.signature!);
+        const bareOnce = () =>
+          a.keyType === 'ec'
+            ? verify(a.hash, first.req.signedData!, { key, dsaEncoding: 'ieee-p1363' }, rawSig)
+            : verify(a.keyType === 'ed25519' ? null : a.hash, first.req.signedData!, key, rawSig);
+        for (let i = 0; i < 200; i++) {
+          if (!bareOnce()) throw new Error('bare verify failed');
+          ok(await warm.verify(first.req));
+        }
+        // Batches of 50 alternated, so that both see the same machine load.
+        for (let b = 0; b < 10; b++) {
+          let t0 = performance.now();
+          for (let i = 0; i < 50; i++) bareOnce();
+          t.bare.push((performance.now() - t0) / 50);
+          t0 = performance.now();
+          for (let i = 0; i < 50; i++) await warm.verify(first.req);
+          t.warm.push((performance.now() - t0) / 50);
+        }
+      }
+    }
+
+    const rows: BenchRow[] = [];
+    for (const s of sets) {
+      const t = times.get(s.label)!;
+      const py = median(t.asyncssh);
+      const cold = median(t.cold);
+      const nl = median(t.newLeaf);
+      const warm = median(t.warm);
+      const bare = median(t.bare);
+      rows.push({ name: `${s.label}: AsyncSSH decode + validate_chain + signature`, ms: py });
+      rows.push({ name: `${s.label}: X509Verifier cold (nothing cached)`, ms: cold, ratio: cold / py, baseline: 'AsyncSSH', target: 0.5 });
+      rows.push({ name: `${s.label}: X509Verifier new leaf, known intermediate`, ms: nl, ratio: nl / py, baseline: 'AsyncSSH', target: 0.3 });
+      rows.push({ name: `${s.label}: bare user-signature verify (node:crypto)`, ms: bare });
+      rows.push({ name: `${s.label}: X509Verifier warm (same chain again)`, ms: warm, ratio: warm / bare, baseline: 'one bare verify', target: 1.2 });
+    }
+    return rows;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The signature primitive inside an SSH signature blob (`string format, string sig`), as node:crypto verifies it. */
+function rawPrimitive(alg: string, blob: Uint8Array): Buffer {
+  const b = Buffer.from(blob);
+  const n = b.readUInt32BE(0);
+  const sig = b.subarray(8 + n);
+  const a = getAlgorithm(alg);
+  if (a.keyType !== 'ec') return sig;
+  // ECDSA: string r, string s (mpints) inside; back to fixed-width r || s.
+  const w = Math.ceil(a.curveBits! / 8);
+  const rl = sig.readUInt32BE(0);
+  const r = sig.subarray(4, 4 + rl);
+  const sl = sig.readUInt32BE(4 + rl);
+  const s = sig.subarray(8 + rl, 8 + rl + sl);
+  const fix = (x: Buffer) => {
+    const t = x[0] === 0 ? x.subarray(1) : x;
+    return Buffer.concat([Buffer.alloc(w - t.length), t]);
+  };
+  return Buffer.concat([fix(r), fix(s)]);
+}
+
+/** Wall time of one process, start to exit; rejects on a non-zero exit. */
+function timeProcess(cmd: string, args: readonly string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const ms = Number(process.hrtime.bigint() - t) / 1e6;
+      if (code === 0) resolve(ms);
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-2).join(' / ')}`));
+    });
+  });
+}
+
+/** Runs `a` and `b` alternately, `n` times each after a warm-up, and returns their median wall times. */
+async function alternate(a: [string, string[]], b: [string, string[]], n: number): Promise<[number, number]> {
+  for (let i = 0; i < 2; i++) {
+    await timeProcess(...a);
+    await timeProcess(...b);
+  }
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < n; i++) {
+    // Alternate which one goes first, too.
+    if (i % 2) {
+      tb.push(await timeProcess(...b));
+      ta.push(await timeProcess(...a));
+    } else {
+      ta.push(await timeProcess(...a));
+      tb.push(await timeProcess(...b));
+    }
+  }
+  return [median(ta), median(tb)];
+}
+
+/** Refuses to time a stale build: dist/cli/main.js must be newer than every file under src/. */
+function requireFreshBuild(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+  const built = statSync(CLI).mtimeMs;
+  const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+  const newer = walk(join(ROOT, 'src')).filter((f) => statSync(f).mtimeMs > built);
+  if (newer.length) throw new Error(`dist/ is older than ${newer[0]}: run \`npm run build\` first`);
+}
+
+/** `ssh-x509 connect` end to end against OpenSSH's ssh, and `--help` against `node -e 0`. */
+export async function benchCommand(): Promise<BenchRow[]> {
+  requireFreshBuild();
+  const rows: BenchRow[] = [];
+  const [help, bareNode] = await alternate([process.execPath, [CLI, '--help']], [process.execPath, ['-e', '0']], 20);
+  rows.push({ name: 'node -e 0', ms: bareNode });
+  rows.push({ name: 'ssh-x509 --help', ms: help, ratio: help / bareNode, baseline: 'node -e 0', target: 1.5 });
+
+  const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-bench-cmd-'));
+  try {
+    const pki = await createTestPki(join(dir, 'pki'));
+    const leaf = await pki.issue('bench', 'p256');
+    const key = createPrivateKey(leaf.keyPem);
+    // OpenSSH reads the same key as a plain key (SEC1 PEM, private to the user).
+    const plainKeyPath = join(dir, 'id_ecdsa');
+    writeFileSync(plainKeyPath, key.export({ format: 'pem', type: 'sec1' }));
+    chmodSync(plainKeyPath, 0o600);
+    const server = await startAsyncSshServer({
+      trust: [pki.root.certPath],
+      dir: join(dir, 'server'),
+      authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,*', openSshPublicKeyLine(key)],
+    });
+    try {
+      const knownHosts = join(dir, 'known_hosts');
+      writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKeyLine}\n`);
+      const ours: [string, string[]] = [
+        process.execPath,
+        [CLI, 'connect', '-p', String(server.port), '--known-hosts', knownHosts, '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'bench@127.0.0.1', 'true'],
+      ];
+      const openssh: [string, string[]] = [
+        'ssh',
+        [
+          '-F', '/dev/null', '-p', String(server.port), '-i', plainKeyPath,
+          '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
+          '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-o', 'PreferredAuthentications=publickey',
+          'bench@127.0.0.1', 'true',
+        ],
+      ];
+      const [mine, theirs] = await alternate(ours, openssh, 20);
+      rows.push({ name: 'OpenSSH ssh -i (plain ecdsa-sha2-nistp256 key), AsyncSSH server', ms: theirs });
+      rows.push({ name: 'ssh-x509 connect (x509v3-ecdsa-sha2-nistp256), AsyncSSH server', ms: mine, ratio: mine / theirs, baseline: 'OpenSSH ssh', target: 1.5 });
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
