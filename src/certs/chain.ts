@@ -1,10 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import { AuthorityKeyIdentifierExtension, SubjectKeyIdentifierExtension, type X509Certificate } from '@peculiar/x509';
+import type { X509Certificate } from '@peculiar/x509';
 import { algorithmsForKey, type AlgorithmInfo, type KeyFacts } from '../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { fingerprints, type Fingerprints } from './fingerprint.js';
-import { certificatePublicKey, keyFacts } from './key.js';
-import { parseCertificates, readCertificateFile, type CertificateInput } from './load.js';
+import { keyFacts } from './key.js';
+import { parseCertificateModels, parseCertificates, readCertificateModels, x509Of, type CertificateInput } from './load.js';
+import { parsedCertificate, type ParsedCertificate } from './model.js';
 
 /** Options for ordering a set of certificates into a chain. */
 export interface ChainOptions {
@@ -21,45 +22,37 @@ export interface ChainOptions {
   leaf?: X509Certificate | ((cert: X509Certificate) => boolean);
 }
 
-function isSelfIssued(c: X509Certificate): boolean {
-  return c.subject === c.issuer;
+/** {@link ChainOptions} on the library's certificate model. */
+export interface ModelChainOptions {
+  includeRoot?: boolean;
+  leaf?: (cert: ParsedCertificate) => boolean;
 }
 
-function keyIdHex(ext: { keyId?: string } | null | undefined): string | undefined {
-  return ext?.keyId ? ext.keyId.toLowerCase() : undefined;
-}
-
-/** True when `issuer` plausibly issued `cert`: names match, and key identifiers when both have them. */
-function issued(issuer: X509Certificate, cert: X509Certificate): boolean {
-  if (issuer === cert || cert.issuer !== issuer.subject) return false;
-  const aki = keyIdHex(cert.getExtension(AuthorityKeyIdentifierExtension));
-  const ski = keyIdHex(issuer.getExtension(SubjectKeyIdentifierExtension));
-  return aki === undefined || ski === undefined || aki === ski;
+/** True when `issuer` plausibly issued `cert`: names match, and key identifiers when both have them (OpenSSL's check). */
+function issued(issuer: ParsedCertificate, cert: ParsedCertificate): boolean {
+  return issuer !== cert && cert.issuedBy(issuer);
 }
 
 /**
- * Orders certificates as RFC 6187 section 2.1 requires: the leaf first, each
- * next one certifying the one before. The self-signed root is left out
- * unless {@link ChainOptions.includeRoot} is set. Duplicates are dropped.
- * Throws `ERR_CHAIN_INVALID` when the set has no single leaf.
+ * {@link orderChain} on the library's certificate model: leaf first, each
+ * next one certifying the one before; duplicates dropped.
  */
-export function orderChain(input: readonly X509Certificate[], options: ChainOptions = {}): X509Certificate[] {
+export function orderCertificates(input: readonly ParsedCertificate[], options: ModelChainOptions = {}): ParsedCertificate[] {
   const seen = new Set<string>();
   const certs = input.filter((c) => {
-    const fp = fingerprints(c).sha256Hex;
-    if (seen.has(fp)) return false;
-    seen.add(fp);
+    if (seen.has(c.id)) return false;
+    seen.add(c.id);
     return true;
   });
   if (certs.length === 0) throw new SshX509Error(ErrorCodes.CHAIN_INVALID, 'no certificates given');
 
-  let leaf: X509Certificate | undefined;
+  let leaf: ParsedCertificate | undefined;
   const pick = options.leaf;
   if (pick) {
-    leaf = certs.find((c) => (typeof pick === 'function' ? pick(c) : c === pick || c.equal(pick)));
+    leaf = certs.find(pick);
     if (!leaf) throw new SshX509Error(ErrorCodes.CHAIN_INVALID, 'the leaf certificate is not among the certificates given');
   } else {
-    const candidates = certs.filter((c) => !certs.some((o) => o !== c && !isSelfIssued(o) && issued(c, o)) && (!isSelfIssued(c) || certs.length === 1));
+    const candidates = certs.filter((c) => !certs.some((o) => o !== c && !o.nativeSelfIssued && issued(c, o)) && (!c.nativeSelfIssued || certs.length === 1));
     if (candidates.length !== 1) {
       throw new SshX509Error(
         ErrorCodes.CHAIN_INVALID,
@@ -73,7 +66,7 @@ export function orderChain(input: readonly X509Certificate[], options: ChainOpti
 
   const chain = [leaf];
   let cur = leaf;
-  while (!isSelfIssued(cur)) {
+  while (!cur.nativeSelfIssued) {
     const next = certs.find((c) => !chain.includes(c) && issued(c, cur));
     if (!next) break;
     chain.push(next);
@@ -83,17 +76,54 @@ export function orderChain(input: readonly X509Certificate[], options: ChainOpti
     const extra = certs.filter((c) => !chain.includes(c)).map((c) => c.subject);
     throw new SshX509Error(ErrorCodes.CHAIN_INVALID, `certificates not in the leaf's chain: ${extra.join('; ')}`);
   }
-  if (!options.includeRoot && chain.length > 1 && isSelfIssued(chain[chain.length - 1]!)) chain.pop();
+  if (!options.includeRoot && chain.length > 1 && chain[chain.length - 1]!.nativeSelfIssued) chain.pop();
   return chain;
 }
+
+/**
+ * Orders certificates as RFC 6187 section 2.1 requires: the leaf first, each
+ * next one certifying the one before. The self-signed root is left out
+ * unless {@link ChainOptions.includeRoot} is set. Duplicates are dropped.
+ * Throws `ERR_CHAIN_INVALID` when the set has no single leaf.
+ */
+export function orderChain(input: readonly X509Certificate[], options: ChainOptions = {}): X509Certificate[] {
+  // Each model maps back to the object given (the first one, for duplicates).
+  const given = new Map<ParsedCertificate, X509Certificate>();
+  const models = input.map((c) => {
+    const m = parsedCertificate(new Uint8Array(c.rawData), c);
+    if (!given.has(m)) given.set(m, c);
+    return m;
+  });
+  const pick = options.leaf;
+  const leaf = pick === undefined ? undefined : (m: ParsedCertificate) => (typeof pick === 'function' ? pick(given.get(m)!) : given.get(m) === pick || given.get(m)!.equal(pick));
+  return orderCertificates(models, { includeRoot: options.includeRoot, ...(leaf ? { leaf } : {}) }).map((m) => given.get(m)!);
+}
+
+/** Hands models to the constructor without a public parameter for them. */
+let handoff: readonly ParsedCertificate[] | undefined;
+
+/** A {@link CertificateChain} of certificates already in the library's model, in order (leaf first). */
+export function chainOf(ordered: readonly ParsedCertificate[]): CertificateChain {
+  handoff = ordered;
+  try {
+    return new CertificateChain([]);
+  } finally {
+    handoff = undefined;
+  }
+}
+
+/** The certificates of a chain in the library's model, leaf first. */
+export function chainCertificates(chain: CertificateChain): readonly ParsedCertificate[] {
+  return models.get(chain)!;
+}
+
+const models = new WeakMap<CertificateChain, readonly ParsedCertificate[]>();
 
 /**
  * A leaf certificate and its issuers, ordered for the RFC 6187 public key
  * blob, with the facts every layer above needs.
  */
 export class CertificateChain {
-  /** The certificates, leaf first. */
-  readonly certificates: readonly X509Certificate[];
   /** The DER encoding of each certificate, in the same order. */
   readonly der: readonly Uint8Array[];
   /** The leaf's public key. */
@@ -102,26 +132,44 @@ export class CertificateChain {
   readonly keyFacts: KeyFacts;
 
   private fps?: Fingerprints;
+  private views?: readonly X509Certificate[];
 
   /** Takes certificates already in order (leaf first); see {@link CertificateChain.from} to order them. */
   constructor(ordered: readonly X509Certificate[]) {
-    if (ordered.length === 0) throw new SshX509Error(ErrorCodes.CHAIN_INVALID, 'a chain needs at least the leaf');
-    this.certificates = Object.freeze([...ordered]);
-    this.der = Object.freeze(ordered.map((c) => new Uint8Array(c.rawData)));
-    this.publicKey = certificatePublicKey(ordered[0]!);
+    const list = handoff ?? ordered.map((c) => parsedCertificate(new Uint8Array(c.rawData), c));
+    if (!handoff) this.views = Object.freeze([...ordered]);
+    if (list.length === 0) throw new SshX509Error(ErrorCodes.CHAIN_INVALID, 'a chain needs at least the leaf');
+    models.set(this, Object.freeze([...list]));
+    this.der = Object.freeze(list.map((c) => c.der));
+    const leaf = list[0]!;
+    try {
+      this.publicKey = leaf.publicKey;
+    } catch (e) {
+      throw new SshX509Error(ErrorCodes.CERT_INVALID, `unsupported public key in certificate ${leaf.subject}`, { cause: e });
+    }
     this.keyFacts = keyFacts(this.publicKey);
   }
 
   /** Parses and orders certificates (PEM, DER, or parsed), leaf first. */
   static from(input: CertificateInput, options?: ChainOptions): CertificateChain {
-    return new CertificateChain(orderChain(parseCertificates(input), options));
+    const items: readonly unknown[] = Array.isArray(input) ? input : [input];
+    if (options?.leaf || !items.every((i) => typeof i === 'string' || i instanceof Uint8Array)) {
+      return new CertificateChain(orderChain(parseCertificates(input), options));
+    }
+    return chainOf(orderCertificates(parseCertificateModels(input), { includeRoot: options?.includeRoot }));
   }
 
   /** Reads, parses and orders certificates from one or more PEM or DER files. */
   static async fromFiles(paths: string | readonly string[], options?: ChainOptions): Promise<CertificateChain> {
     const list = typeof paths === 'string' ? [paths] : paths;
-    const certs = (await Promise.all(list.map((p) => readCertificateFile(p)))).flat();
-    return new CertificateChain(orderChain(certs, options));
+    const certs = (await Promise.all(list.map((p) => readCertificateModels(p)))).flat();
+    if (options?.leaf) return new CertificateChain(orderChain(certs.map((c) => x509Of(c)), options));
+    return chainOf(orderCertificates(certs, { includeRoot: options?.includeRoot }));
+  }
+
+  /** The certificates, leaf first. */
+  get certificates(): readonly X509Certificate[] {
+    return (this.views ??= Object.freeze(chainCertificates(this).map((c) => x509Of(c))));
   }
 
   /** The leaf certificate. */
@@ -129,9 +177,14 @@ export class CertificateChain {
     return this.certificates[0]!;
   }
 
+  /** The leaf's subject DN (`O=Org, CN=alice`). */
+  get subject(): string {
+    return chainCertificates(this)[0]!.subject;
+  }
+
   /** Fingerprints of the leaf. */
   get fingerprints(): Fingerprints {
-    return (this.fps ??= fingerprints(this.leaf));
+    return (this.fps ??= fingerprints(this.der[0]!));
   }
 
   /** The X.509v3 algorithms the leaf's key can serve, best first. */

@@ -1,5 +1,6 @@
-import { SubjectAlternativeNameExtension, type X509Certificate } from '@peculiar/x509';
+import type { X509Certificate } from '@peculiar/x509';
 import { ErrorCodes, SshX509Error } from '../errors.js';
+import { parsedCertificate } from './model.js';
 
 /** The identities a certificate carries, as SSH users and servers use them. */
 export interface CertificateIdentities {
@@ -13,19 +14,7 @@ export interface CertificateIdentities {
 
 /** Reads the UPNs, emails and common names of a certificate. */
 export function certificateIdentities(cert: X509Certificate): CertificateIdentities {
-  const upns: string[] = [];
-  const emails: string[] = [];
-  let san: SubjectAlternativeNameExtension | null;
-  try {
-    san = cert.getExtension(SubjectAlternativeNameExtension);
-  } catch (e) {
-    throw new SshX509Error(ErrorCodes.CERT_INVALID, `the subjectAltName of ${cert.subject} cannot be parsed`, { cause: e });
-  }
-  for (const n of san?.names.items ?? []) {
-    if (n.type === 'upn') upns.push(n.value);
-    else if (n.type === 'email') emails.push(n.value);
-  }
-  return { upns, emails, commonNames: cert.subjectName.getField('CN') };
+  return parsedCertificate(new Uint8Array(cert.rawData), cert).identities;
 }
 
 /**

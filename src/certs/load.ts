@@ -1,25 +1,48 @@
 import { readFile } from 'node:fs/promises';
-import { PemConverter, X509Certificate } from '@peculiar/x509';
+import type { X509Certificate } from '@peculiar/x509';
 import { ErrorCodes, SshX509Error } from '../errors.js';
+import { parsedCertificate, peculiarX509, type ParsedCertificate } from './model.js';
 
 /** Certificate input: PEM text (one or more blocks), DER bytes, or already parsed certificates. */
 export type CertificateInput = string | Uint8Array | X509Certificate | ReadonlyArray<string | Uint8Array | X509Certificate>;
 
-function parseOne(der: Uint8Array, where: string): X509Certificate {
+/** A parsed @peculiar/x509 certificate given as input (told apart without loading @peculiar/x509 for other inputs). */
+function isX509(input: unknown): input is X509Certificate {
+  return typeof input === 'object' && input !== null && !(input instanceof Uint8Array) && 'rawData' in input && input instanceof peculiarX509().X509Certificate;
+}
+
+function parseOne(der: Uint8Array, where: string): ParsedCertificate {
+  const c = parsedCertificate(der);
   try {
-    return new X509Certificate(der);
+    void c.native;
   } catch (e) {
     throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} is not a DER X.509 certificate`, { cause: e });
   }
+  return c;
+}
+
+/** The `CERTIFICATE` blocks of PEM text (RFC 7468), decoded; headers inside a block are skipped. */
+function pemCertificates(text: string): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const m of text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g)) {
+    if (m[1] !== 'CERTIFICATE') continue;
+    const body = m[2]!
+      .split(/\r?\n/)
+      .filter((l) => !l.includes(':'))
+      .join('')
+      .replace(/\s+/g, '');
+    out.push(new Uint8Array(Buffer.from(body, 'base64')));
+  }
+  return out;
 }
 
 /**
- * Parses certificates from PEM (any number of `CERTIFICATE` blocks), DER, or
- * a list of either. Throws `ERR_CERT_INVALID` when nothing parses.
+ * The certificates of `input` in the library's one model (each parsed once
+ * per distinct DER). Throws `ERR_CERT_INVALID` when nothing parses.
  */
-export function parseCertificates(input: CertificateInput, where = 'certificate input'): X509Certificate[] {
-  if (input instanceof X509Certificate) return [input];
-  if (Array.isArray(input)) return input.flatMap((i: string | Uint8Array | X509Certificate, n: number) => parseCertificates(i, `${where}[${n}]`));
+export function parseCertificateModels(input: CertificateInput, where = 'certificate input'): ParsedCertificate[] {
+  if (Array.isArray(input)) return input.flatMap((i: string | Uint8Array | X509Certificate, n: number) => parseCertificateModels(i, `${where}[${n}]`));
+  if (isX509(input)) return [parsedCertificate(new Uint8Array(input.rawData), input)];
   let text: string | undefined;
   if (typeof input === 'string') text = input;
   else if (input instanceof Uint8Array) {
@@ -29,11 +52,30 @@ export function parseCertificates(input: CertificateInput, where = 'certificate 
     else return [parseOne(input, where)];
   }
   if (text === undefined) throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where}: unsupported input type`);
-  const blocks = PemConverter.decodeWithHeaders(text).filter((b) => b.type === 'CERTIFICATE');
+  const blocks = pemCertificates(text);
   if (blocks.length === 0) {
     throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} contains no PEM CERTIFICATE block`);
   }
-  return blocks.map((b, n) => parseOne(new Uint8Array(b.rawData), `${where} PEM block ${n + 1}`));
+  return blocks.map((b, n) => parseOne(b, `${where} PEM block ${n + 1}`));
+}
+
+/**
+ * Parses certificates from PEM (any number of `CERTIFICATE` blocks), DER, or
+ * a list of either. Throws `ERR_CERT_INVALID` when nothing parses.
+ */
+export function parseCertificates(input: CertificateInput, where = 'certificate input'): X509Certificate[] {
+  if (Array.isArray(input)) return input.flatMap((i: string | Uint8Array | X509Certificate, n: number) => parseCertificates(i, `${where}[${n}]`));
+  if (isX509(input)) return [input];
+  return parseCertificateModels(input, where).map((c, n) => x509Of(c, `${where}${n ? ` PEM block ${n + 1}` : ''}`));
+}
+
+/** The @peculiar/x509 form of a parsed certificate, with `ERR_CERT_INVALID` when @peculiar/x509 cannot read it. */
+export function x509Of(c: ParsedCertificate, where = 'certificate'): X509Certificate {
+  try {
+    return c.x509;
+  } catch (e) {
+    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} is not a DER X.509 certificate`, { cause: e });
+  }
 }
 
 /** Reads a file and returns the bytes, with `ERR_FILE_UNREADABLE` naming the file on failure. */
@@ -49,4 +91,9 @@ export async function readInputFile(path: string, what: string): Promise<Buffer>
 /** Reads certificates from a PEM or DER file. */
 export async function readCertificateFile(path: string): Promise<X509Certificate[]> {
   return parseCertificates(await readInputFile(path, 'certificate file'), path);
+}
+
+/** Reads certificates from a PEM or DER file, in the library's model. */
+export async function readCertificateModels(path: string): Promise<ParsedCertificate[]> {
+  return parseCertificateModels(await readInputFile(path, 'certificate file'), path);
 }

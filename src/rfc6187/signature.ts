@@ -1,8 +1,15 @@
-import * as asn1js from 'asn1js';
+import { createRequire } from 'node:module';
+import type * as Asn1js from 'asn1js';
 import { findAlgorithm, getAlgorithm, type AlgorithmInfo } from '../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { SshReader } from '../wire/reader.js';
 import { SshWriter } from '../wire/writer.js';
+
+// asn1js is loaded on first use: only the DER forms of ECDSA signatures need it, and a client signing x509v3 ECDSA does not.
+let asn1jsModule: typeof Asn1js | undefined;
+function asn1(): typeof Asn1js {
+  return (asn1jsModule ??= createRequire(import.meta.url)('asn1js') as typeof Asn1js);
+}
 
 function sigError(msg: string): SshX509Error {
   return new SshX509Error(ErrorCodes.SIGNATURE_INVALID, msg);
@@ -43,6 +50,7 @@ export function ecdsaSshToRaw(ssh: Uint8Array, alg: AlgorithmInfo): Uint8Array {
 /** ECDSA DER `SEQUENCE { INTEGER r, INTEGER s }` (as OpenSSL and X.509 use) to raw `r || s`. */
 export function ecdsaDerToRaw(der: Uint8Array, alg: AlgorithmInfo): Uint8Array {
   const w = ecWidth(alg);
+  const asn1js = asn1();
   const parsed = asn1js.fromBER(der);
   const seq = parsed.result;
   if (parsed.offset === -1 || parsed.offset !== der.length || !(seq instanceof asn1js.Sequence) || seq.valueBlock.value.length !== 2) {
@@ -63,6 +71,7 @@ export function ecdsaDerToRaw(der: Uint8Array, alg: AlgorithmInfo): Uint8Array {
 export function ecdsaRawToDer(raw: Uint8Array, alg: AlgorithmInfo): Buffer {
   const w = ecWidth(alg);
   if (raw.length !== 2 * w) throw sigError(`ECDSA signature for ${alg.name} must be ${2 * w} bytes as r||s, got ${raw.length}`);
+  const asn1js = asn1();
   const int = (v: Uint8Array) => {
     let i = 0;
     while (i < v.length - 1 && v[i] === 0) i++;

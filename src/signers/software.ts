@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, KeyObject, sign as cryptoSign } from 'node:crypto';
 import type { HashName } from '../algorithms.js';
-import { CertificateChain, type ChainOptions } from '../certs/chain.js';
-import { readInputFile } from '../certs/load.js';
+import { chainOf, orderCertificates, type CertificateChain, type ChainOptions } from '../certs/chain.js';
+import { parseCertificateModels, readInputFile } from '../certs/load.js';
 import type { CertificateInput } from '../certs/load.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { Signer } from './signer.js';
@@ -51,13 +51,18 @@ function samePublicKey(a: KeyObject, b: KeyObject): boolean {
  */
 export class SoftwareSigner implements Signer {
   readonly chain: CertificateChain;
-  readonly label: string;
   readonly #key: KeyObject;
+  #label: string | undefined;
 
-  private constructor(chain: CertificateChain, key: KeyObject, label: string) {
+  private constructor(chain: CertificateChain, key: KeyObject, label: string | undefined) {
     this.chain = chain;
     this.#key = key;
-    this.label = label;
+    this.#label = label;
+  }
+
+  /** The label for traces: the one given, or the leaf's subject. */
+  get label(): string {
+    return (this.#label ??= this.chain.subject);
   }
 
   /**
@@ -70,23 +75,24 @@ export class SoftwareSigner implements Signer {
     const pub = createPublicKey(key);
     let chain: CertificateChain;
     try {
-      chain = CertificateChain.from(options.certificates, {
+      const ordered = orderCertificates(parseCertificateModels(options.certificates), {
         includeRoot: options.includeRoot,
         leaf: (c) => {
           try {
-            return samePublicKey(createPublicKey({ key: Buffer.from(c.publicKey.rawData), format: 'der', type: 'spki' }), pub);
+            return samePublicKey(c.publicKey, pub);
           } catch {
             return false;
           }
         },
       });
+      chain = chainOf(ordered);
     } catch (e) {
       if (e instanceof SshX509Error && e.code === ErrorCodes.CHAIN_INVALID && /leaf certificate is not among/.test(e.message)) {
         throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, 'no certificate given matches the private key');
       }
       throw e;
     }
-    return new SoftwareSigner(chain, key, options.label ?? chain.leaf.subject);
+    return new SoftwareSigner(chain, key, options.label);
   }
 
   /** Reads the certificate and key files and builds a signer. */

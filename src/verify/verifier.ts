@@ -8,7 +8,8 @@
  */
 import type { X509Certificate } from '@peculiar/x509';
 import { findAlgorithm, keyMismatch, type AlgorithmInfo } from '../algorithms.js';
-import { CertificateChain } from '../certs/chain.js';
+import { chainOf, type CertificateChain } from '../certs/chain.js';
+import type { ParsedCertificate } from '../certs/model.js';
 import { keyFacts } from '../certs/key.js';
 import { ErrorCodes, SshX509Error, isSshX509Error } from '../errors.js';
 import { decodePublicKeyBlob, type BlobLimits } from '../rfc6187/publickey-blob.js';
@@ -131,14 +132,14 @@ class ParsedFacts {
   readonly fingerprint: string;
   private chainMemo?: CertificateChain;
 
-  constructor(readonly sent: readonly VerifierCertificate[]) {
+  constructor(readonly sent: readonly ParsedCertificate[]) {
     const leaf = sent[0]!;
     this.subject = leaf.subject;
     this.fingerprint = `SHA256:${Buffer.from(leaf.id, 'hex').toString('base64').replace(/=+$/, '')}`;
   }
 
   get chain(): CertificateChain {
-    return (this.chainMemo ??= new CertificateChain(this.sent.map((c) => c.x509)));
+    return (this.chainMemo ??= chainOf(this.sent));
   }
 }
 
@@ -302,7 +303,7 @@ export class X509Verifier {
     if (blob.algorithm !== alg.name) {
       refuse('malformedBlob', `the blob names algorithm ${JSON.stringify(blob.algorithm)}, the request ${JSON.stringify(alg.name)}`);
     }
-    let sent: VerifierCertificate[];
+    let sent: ParsedCertificate[];
     try {
       sent = blob.certificates.map((d) => this.store.get(d));
     } catch (e) {

@@ -114,21 +114,26 @@ export function createX509Agent(options: X509ClientOptions): object {
   const identities: Identity[] = [];
   // What the server answered, inferred from what ssh2 sends next: a new offer after an
   // unsigned one means no PK_OK; after a signed one, the signature was refused.
-  let current: { fields: Record<string, string>; signed: boolean } | undefined;
+  // The identity's trace fields are made only when there is a logger (the subject DN costs @peculiar/x509's load).
+  let current: { fields: () => Record<string, string>; signed: boolean } | undefined;
   const refused = (why: string) => {
     if (!current) return;
-    emitTrace(log, 'warn', current.signed ? 'server refused the signature' : 'server refused the key (no PK_OK)', { ...current.fields, ...(why ? { detail: why } : {}) });
+    if (log) emitTrace(log, 'warn', current.signed ? 'server refused the signature' : 'server refused the key (no PK_OK)', { ...current.fields(), ...(why ? { detail: why } : {}) });
     current = undefined;
   };
-  const sent = (fields: Record<string, string>) => (signed: boolean) => {
-    if (!signed) {
-      refused('');
-      current = { fields, signed: false };
-      emitTrace(log, 'info', fields.algorithm!.endsWith('(raw key)') ? 'offering key' : 'offering certificate', { ...fields, signed });
-    } else {
-      current = { fields, signed: true };
-      emitTrace(log, 'debug', 'sending signed request', { ...fields, signed });
-    }
+  const sent = (describe: () => Record<string, string>) => {
+    let memo: Record<string, string> | undefined;
+    const fields = () => (memo ??= describe());
+    return (signed: boolean) => {
+      if (!signed) {
+        refused('');
+        current = { fields, signed: false };
+        if (log) emitTrace(log, 'info', fields().algorithm!.endsWith('(raw key)') ? 'offering key' : 'offering certificate', { ...fields(), signed });
+      } else {
+        current = { fields, signed: true };
+        if (log) emitTrace(log, 'debug', 'sending signed request', { ...fields(), signed });
+      }
+    };
   };
   for (const signer of signers) {
     if (options.rawKey) {
@@ -144,15 +149,14 @@ export function createX509Agent(options: X509ClientOptions): object {
       const publicKeyBlob = sshPublicKeyBlob(signer.chain.publicKey);
       for (const name of options.algorithms) {
         const raw = rawSignatureAlgorithm(name, signer.chain.keyFacts);
-        const id = describeIdentity(signer.chain, `${name} (raw key)`);
         const key = compat.makeKey(
           {
             algorithm: name,
             publicKeyBlob,
             signatureFormat: name,
-            onSend: sent(id),
+            onSend: sent(() => describeIdentity(signer.chain, `${name} (raw key)`)),
           },
-          `${signer.label} (${name})`,
+          () => `${signer.label} (${name})`,
         );
         identities.push({ signer, algorithm: row, ssh2Native: false, hash: raw.hash, key });
       }
@@ -160,15 +164,14 @@ export function createX509Agent(options: X509ClientOptions): object {
     }
     for (const algorithm of algorithmsFor(signer, options.algorithms)) {
       const publicKeyBlob = encodePublicKeyBlob({ algorithm: algorithm.name, certificates: signer.chain.der, ocspResponses: options.ocspResponses ?? [] });
-      const id = describeIdentity(signer.chain, algorithm.name);
       const key = compat.makeKey(
         {
           algorithm: algorithm.name,
           publicKeyBlob,
           signatureFormat: algorithm.signatureFormat,
-          onSend: sent(id),
+          onSend: sent(() => describeIdentity(signer.chain, algorithm.name)),
         },
-        `${signer.label} (${algorithm.name})`,
+        () => `${signer.label} (${algorithm.name})`,
       );
       identities.push({ signer, algorithm, ssh2Native: false, hash: algorithm.hash, key });
     }
@@ -207,7 +210,7 @@ export function createX509Agent(options: X509ClientOptions): object {
       }
       const hash = ident.ssh2Native ? rawHash(ident.algorithm, (opts as { hash?: unknown } | undefined)?.hash) : (ident.hash ?? null);
       const what = ident.ssh2Native ? `${ident.algorithm.plainKeyType} (raw key${hash && ident.algorithm.keyType === 'rsa' ? `, ${hash}` : ''})` : ident.algorithm.name;
-      emitTrace(log, 'info', 'server accepted the key (PK_OK); signing', describeIdentity(ident.signer.chain, what));
+      if (log) emitTrace(log, 'info', 'server accepted the key (PK_OK); signing', describeIdentity(ident.signer.chain, what));
       ident.signer.sign(data, hash).then(
         (primitive) => {
           try {

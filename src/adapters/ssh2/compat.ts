@@ -102,9 +102,10 @@ export interface Ssh2Compat {
   /**
    * Makes a key object that ssh2 accepts as a parsed key (it passes ssh2's
    * private `isParsedKey` test through its prototype) and that the wrapped
-   * `authPK` recognises as ours.
+   * `authPK` recognises as ours. `comment` may be a function, called when
+   * the comment is first read.
    */
-  makeKey(info: X509KeyInfo, comment: string): object;
+  makeKey(info: X509KeyInfo, comment: string | (() => string)): object;
   /** ssh2's own parse of an OpenSSH public key line (for raw-key mode, where ssh2 signs as usual). */
   parsePublicKey(line: string): object;
   /**
@@ -313,7 +314,8 @@ export function installSsh2Compat(options: { ssh2Entry?: string } = {}): Ssh2Com
 /** What a key object derived from ssh2's own (see {@link derivedKey}) says about itself. */
 interface DerivedKeyProps {
   type: string;
-  comment: string;
+  /** A function is called on first read (a label that costs something to make). */
+  comment: string | (() => string);
   publicKeyBlob: Uint8Array;
   /** A host key: ssh2's Server only checks that `getPrivatePEM()` is not null; the key itself stays where it is. */
   private?: boolean;
@@ -331,7 +333,7 @@ function derivedKey(base: object, p: DerivedKeyProps): object {
   Object.defineProperties(key, {
     ...(p[X509_KEY] ? { [X509_KEY]: { value: p[X509_KEY] } } : {}),
     type: { value: p.type, enumerable: true },
-    comment: { value: p.comment, enumerable: true },
+    comment: typeof p.comment === 'function' ? { get: p.comment, enumerable: true } : { value: p.comment, enumerable: true },
     getPublicSSH: { value: () => Buffer.from(p.publicKeyBlob) },
     getPublicPEM: { value: () => null },
     getPrivatePEM: { value: () => (p.private ? '(held by ssh-x509)' : null) },

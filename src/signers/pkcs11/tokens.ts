@@ -5,7 +5,8 @@
  * @internal
  * @module
  */
-import { X509Certificate } from '@peculiar/x509';
+import type { X509Certificate } from '@peculiar/x509';
+import { parsedCertificate } from '../../certs/model.js';
 import type { Session, SessionObject, Slot } from 'graphene-pk11';
 import { matchesFingerprint } from '../../certs/fingerprint.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
@@ -150,7 +151,7 @@ export function readCertificates(session: Session): CertObject[] {
     if (!value || value.length === 0) continue;
     let cert: X509Certificate;
     try {
-      cert = new X509Certificate(new Uint8Array(value));
+      cert = parsedCertificate(value).x509;
     } catch {
       continue;
     }

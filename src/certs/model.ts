@@ -1,0 +1,291 @@
+/**
+ * The one model of a parsed certificate for the whole library: chains,
+ * identities, export, verification and the PKCS#11 listing all hold a
+ * {@link ParsedCertificate}, made once per distinct DER (a bounded cache
+ * keyed by the DER's SHA-256), with every field read once and kept.
+ *
+ * A certificate is read through whichever library answers the question,
+ * each made only when first needed:
+ *
+ * - node:crypto's `X509Certificate` (built in, nothing to load): the DER
+ *   check, the public key, name equality and "could A have issued B"
+ *   (OpenSSL's `X509_check_issued`) for ordering a chain;
+ * - pkijs: what the verifier needs (validity, extensions, the to-be-signed
+ *   bytes and signature, names as DER);
+ * - @peculiar/x509: the public `X509Certificate` objects of the API, the
+ *   DN text (`O=Org, CN=alice`) and the subjectAltName identities.
+ *
+ * pkijs and @peculiar/x509 cost more to load than a whole SSH login
+ * (@peculiar/x509 and its reflect-metadata decorators alone take about
+ * 0.14 s), so they are required on first use, not imported: a client that
+ * only signs with a certificate (`ssh-x509 connect`) never loads them.
+ * Both packages are CommonJS, so `require` and `import` give the same
+ * module instance (the same classes).
+ *
+ * @module
+ */
+import { createHash, createPublicKey, KeyObject, webcrypto, X509Certificate as NativeX509Certificate } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type * as PeculiarX509 from '@peculiar/x509';
+import type * as Pkijs from 'pkijs';
+import type * as Asn1js from 'asn1js';
+import { ALGORITHMS } from '../algorithms.js';
+import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../oids.js';
+import { ErrorCodes, SshX509Error } from '../errors.js';
+import { LruCache } from './cache.js';
+import type { CertificateIdentities } from './identity.js';
+
+const load = createRequire(import.meta.url);
+let peculiarModule: typeof PeculiarX509 | undefined;
+let pkijsModule: typeof Pkijs | undefined;
+let asn1jsModule: typeof Asn1js | undefined;
+
+/** @peculiar/x509, loaded on first use. */
+export function peculiarX509(): typeof PeculiarX509 {
+  return (peculiarModule ??= load('@peculiar/x509') as typeof PeculiarX509);
+}
+
+/** pkijs, loaded on first use. */
+export function pkijsLibrary(): typeof Pkijs {
+  return (pkijsModule ??= load('pkijs') as typeof Pkijs);
+}
+
+function asn1jsLibrary(): typeof Asn1js {
+  return (asn1jsModule ??= load('asn1js') as typeof Asn1js);
+}
+
+/** basicConstraints as read from a certificate. */
+export interface BasicConstraintsFacts {
+  readonly ca: boolean;
+  readonly pathLength?: number;
+}
+
+/** Named curves (RFC 5480) by OID, as WebCrypto names them: from the algorithms table. */
+const WEBCRYPTO_CURVES: ReadonlyMap<string, string> = new Map(ALGORITHMS.filter((a) => a.curveOid && a.webCryptoCurve).map((a) => [a.curveOid!, a.webCryptoCurve!]));
+
+/**
+ * The WebCrypto curve and the EC point of a named-curve EC key, or
+ * `undefined` for any other key. Importing the point alone skips OpenSSL's
+ * generic SPKI decoder, which costs about twice a P-256 signature check;
+ * the point is still checked to lie on the curve.
+ */
+function namedCurvePoint(spki: Pkijs.PublicKeyInfo): { namedCurve: string; point: Uint8Array } | undefined {
+  if (spki.algorithm.algorithmId !== KEY_ALGORITHM_OIDS.ecPublicKey) return undefined;
+  const params = spki.algorithm.algorithmParams as unknown;
+  if (!(params instanceof asn1jsLibrary().ObjectIdentifier)) return undefined;
+  const namedCurve = WEBCRYPTO_CURVES.get(params.valueBlock.toString());
+  if (!namedCurve || spki.subjectPublicKey.valueBlock.unusedBits !== 0) return undefined;
+  return { namedCurve, point: spki.subjectPublicKey.valueBlock.valueHexView };
+}
+
+/** The DER of a parsed name: the bytes it was decoded from (what re-encoding them gives), without re-encoding. */
+export function nameDer(name: Pkijs.RelativeDistinguishedNames): ArrayBuffer {
+  return name.valueBeforeDecode.byteLength > 0 ? name.valueBeforeDecode : name.toSchema().toBER(false);
+}
+
+/** SHA-256 of `bytes` as lower-case hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** One certificate, parsed once; every field is read on first use and kept. */
+export class ParsedCertificate {
+  private nativeForm?: NativeX509Certificate;
+  private pkijsForm?: Pkijs.Certificate;
+  private peculiarForm?: PeculiarX509.X509Certificate;
+  private subjectText?: string;
+  private issuerText?: string;
+  private key?: KeyObject;
+  private bc?: { value: BasicConstraintsFacts | undefined };
+  private ids?: CertificateIdentities;
+  private dates?: { notBefore: Date; notAfter: Date };
+  private selfIssuedMemo?: boolean;
+
+  /**
+   * @param der The certificate's DER (kept as given: the cache copies it first).
+   * @param id SHA-256 of the DER, lower-case hex: the certificate's identity everywhere.
+   */
+  constructor(
+    readonly der: Uint8Array,
+    readonly id: string,
+    x509?: PeculiarX509.X509Certificate,
+  ) {
+    if (x509) this.peculiarForm = x509;
+  }
+
+  /** node:crypto's view (made on first use; throws when OpenSSL cannot parse the DER). */
+  get native(): NativeX509Certificate {
+    return (this.nativeForm ??= new NativeX509Certificate(this.der));
+  }
+
+  /** The pkijs form (made on first use; throws when the DER does not parse). */
+  get pkijs(): Pkijs.Certificate {
+    return (this.pkijsForm ??= pkijsLibrary().Certificate.fromBER(this.der));
+  }
+
+  /** The @peculiar/x509 form, the API's public certificate type (made on first use). */
+  get x509(): PeculiarX509.X509Certificate {
+    return (this.peculiarForm ??= new (peculiarX509().X509Certificate)(this.der));
+  }
+
+  /** True when the @peculiar/x509 form exists already. */
+  get hasX509(): boolean {
+    return this.peculiarForm !== undefined;
+  }
+
+  /** The subject DN as @peculiar/x509 writes it (`O=Org, CN=alice`). */
+  get subject(): string {
+    if (this.subjectText === undefined) {
+      this.subjectText = this.peculiarForm || !this.pkijsForm ? this.x509.subject : new (peculiarX509().Name)(nameDer(this.pkijsForm.subject)).toString();
+    }
+    return this.subjectText;
+  }
+
+  /** The issuer DN as @peculiar/x509 writes it. */
+  get issuer(): string {
+    if (this.issuerText === undefined) {
+      this.issuerText = this.peculiarForm || !this.pkijsForm ? this.x509.issuer : new (peculiarX509().Name)(nameDer(this.pkijsForm.issuer)).toString();
+    }
+    return this.issuerText;
+  }
+
+  get notBefore(): Date {
+    return this.validity().notBefore;
+  }
+
+  get notAfter(): Date {
+    return this.validity().notAfter;
+  }
+
+  private validity(): { notBefore: Date; notAfter: Date } {
+    return (this.dates ??= { notBefore: this.pkijs.notBefore.value, notAfter: this.pkijs.notAfter.value });
+  }
+
+  /** True when subject and issuer names are equal (RFC 5280 comparison, by pkijs). */
+  get selfIssued(): boolean {
+    return (this.selfIssuedMemo ??= this.pkijs.subject.isEqual(this.pkijs.issuer));
+  }
+
+  /** True when subject and issuer names are equal, by OpenSSL (no pkijs needed). */
+  get nativeSelfIssued(): boolean {
+    return this.native.subject === this.native.issuer;
+  }
+
+  /**
+   * True when `issuer` could have issued this certificate (OpenSSL's
+   * `X509_check_issued`: names, key identifiers, key usage; no signature check).
+   */
+  issuedBy(issuer: ParsedCertificate): boolean {
+    return this.native.checkIssued(issuer.native);
+  }
+
+  /** The subject public key (created on first use; {@link loadPublicKey} makes it faster for EC keys). */
+  get publicKey(): KeyObject {
+    if (!this.key) {
+      this.key = this.pkijsForm
+        ? createPublicKey({ key: Buffer.from(this.pkijsForm.subjectPublicKeyInfo.toSchema().toBER(false)), format: 'der', type: 'spki' })
+        : this.native.publicKey;
+    }
+    return this.key;
+  }
+
+  /** Creates the subject public key, the fast way where there is one; afterwards {@link publicKey} returns it. */
+  async loadPublicKey(): Promise<KeyObject> {
+    if (this.key) return this.key;
+    const ec = namedCurvePoint(this.pkijs.subjectPublicKeyInfo);
+    if (ec) {
+      let k: KeyObject | undefined;
+      try {
+        k = KeyObject.from(await webcrypto.subtle.importKey('raw', ec.point, { name: 'ECDSA', namedCurve: ec.namedCurve }, true, ['verify']));
+      } catch {
+        // Not a valid point: createPublicKey below throws as it always did.
+      }
+      if (k) return (this.key ??= k);
+    }
+    return this.publicKey;
+  }
+
+  /** The extension with this OID, from the pkijs parse (its `parsedValue` is decoded on first use). */
+  extension(oid: string): Pkijs.Extension | undefined {
+    return this.pkijs.extensions?.find((e) => e.extnID === oid);
+  }
+
+  /**
+   * The extension as a @peculiar/x509 extension object, decoding only that
+   * extension (not the whole certificate, unless its @peculiar/x509 form
+   * exists already); `null` when absent.
+   */
+  peculiarExtension<T extends PeculiarX509.Extension>(oid: string, type: new (raw: ArrayBuffer) => T): T | null {
+    if (this.peculiarForm) return this.peculiarForm.getExtension<T>(oid);
+    const ext = this.extension(oid);
+    return ext ? new type(ext.toSchema().toBER(false)) : null;
+  }
+
+  /** basicConstraints, or `undefined` when absent. */
+  get basicConstraints(): BasicConstraintsFacts | undefined {
+    if (!this.bc) {
+      const v = this.extension(EXTENSION_OIDS.basicConstraints)?.parsedValue as Pkijs.BasicConstraints | undefined;
+      const len = v?.pathLenConstraint;
+      this.bc = { value: v ? { ca: v.cA, ...(typeof len === 'number' ? { pathLength: len } : len !== undefined ? { pathLength: Number.MAX_SAFE_INTEGER } : {}) } : undefined };
+    }
+    return this.bc.value;
+  }
+
+  /**
+   * The UPNs, emails and common names, read once: the subjectAltName with
+   * @peculiar/x509's classes, the subject CNs. Throws `ERR_CERT_INVALID`
+   * when the subjectAltName does not parse.
+   */
+  get identities(): CertificateIdentities {
+    if (!this.ids) {
+      const lib = peculiarX509();
+      let san: PeculiarX509.SubjectAlternativeNameExtension | null;
+      try {
+        san = this.peculiarExtension(EXTENSION_OIDS.subjectAltName, lib.SubjectAlternativeNameExtension);
+      } catch (e) {
+        throw new SshX509Error(ErrorCodes.CERT_INVALID, `the subjectAltName of ${this.subject} cannot be parsed`, { cause: e });
+      }
+      const upns: string[] = [];
+      const emails: string[] = [];
+      for (const n of san?.names.items ?? []) {
+        if (n.type === 'upn') upns.push(n.value);
+        else if (n.type === 'email') emails.push(n.value);
+      }
+      const subjectName = this.peculiarForm ? this.peculiarForm.subjectName : new lib.Name(nameDer(this.pkijs.subject));
+      this.ids = { upns, emails, commonNames: subjectName.getField('CN') };
+    }
+    return this.ids;
+  }
+
+  /** Keeps `x509` as the @peculiar/x509 form when there is none yet. */
+  adopt(x509: PeculiarX509.X509Certificate): void {
+    this.peculiarForm ??= x509;
+  }
+}
+
+/** Parsed certificates by the SHA-256 of their DER. */
+const parsed = new LruCache<string, ParsedCertificate>(2000);
+
+/**
+ * The one parsed certificate for `der` (made on first sight, then taken
+ * from a bounded cache keyed by the DER's SHA-256). Parsing happens on
+ * first use of a field: read {@link ParsedCertificate.native} or
+ * {@link ParsedCertificate.pkijs} to check that it parses. `x509`, when
+ * given, is the @peculiar/x509 form of the same DER (kept, not parsed again).
+ */
+export function parsedCertificate(der: Uint8Array, x509?: PeculiarX509.X509Certificate): ParsedCertificate {
+  const id = sha256Hex(der);
+  const hit = parsed.get(id, 0);
+  if (hit) {
+    if (x509) hit.adopt(x509);
+    return hit;
+  }
+  const c = new ParsedCertificate(new Uint8Array(der), id, x509);
+  parsed.set(id, c, Number.POSITIVE_INFINITY);
+  return c;
+}
+
+/** Drops every parsed certificate (for measuring the cold case, and for tests). */
+export function clearParsedCertificates(): void {
+  parsed.clear();
+}
