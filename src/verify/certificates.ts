@@ -60,6 +60,12 @@ void modelIsVerifierCertificate;
  * parsed once, whoever asks), checked to parse with pkijs.
  */
 export class CertificateStore {
+  /**
+   * @param _maxEntries Ignored: the parsed certificates live in the model's
+   * one bounded cache, shared by every store.
+   */
+  constructor(_maxEntries?: number) {}
+
   /** The parsed certificate for `der`; throws when it does not parse. */
   get(der: Uint8Array, x509?: X509Certificate): ParsedCertificate {
     const c = parsedCertificate(der, x509);
