@@ -94,6 +94,7 @@ export class ParsedCertificate {
   private pkijsForm?: Pkijs.Certificate;
   private peculiarForm?: PeculiarX509.X509Certificate;
   private subjectText?: string;
+  private subjectNameForm?: PeculiarX509.Name;
   private issuerText?: string;
   private key?: KeyObject;
   private bc?: { value: BasicConstraintsFacts | undefined };
@@ -136,9 +137,14 @@ export class ParsedCertificate {
   /** The subject DN as @peculiar/x509 writes it (`O=Org, CN=alice`). */
   get subject(): string {
     if (this.subjectText === undefined) {
-      this.subjectText = this.peculiarForm || !this.pkijsForm ? this.x509.subject : new (peculiarX509().Name)(nameDer(this.pkijsForm.subject)).toString();
+      this.subjectText = this.peculiarForm || !this.pkijsForm ? this.x509.subject : this.subjectName().toString();
     }
     return this.subjectText;
+  }
+
+  /** The subject as a @peculiar/x509 `Name`, decoded once from the pkijs parse's bytes. */
+  private subjectName(): PeculiarX509.Name {
+    return (this.subjectNameForm ??= new (peculiarX509().Name)(nameDer(this.pkijs.subject)));
   }
 
   /** The issuer DN as @peculiar/x509 writes it. */
@@ -251,8 +257,7 @@ export class ParsedCertificate {
         if (n.type === 'upn') upns.push(n.value);
         else if (n.type === 'email') emails.push(n.value);
       }
-      const subjectName = this.peculiarForm ? this.peculiarForm.subjectName : new lib.Name(nameDer(this.pkijs.subject));
-      this.ids = { upns, emails, commonNames: subjectName.getField('CN') };
+      this.ids = { upns, emails, commonNames: (this.peculiarForm ? this.peculiarForm.subjectName : this.subjectName()).getField('CN') };
     }
     return this.ids;
   }
@@ -264,7 +269,7 @@ export class ParsedCertificate {
 }
 
 /** Parsed certificates by the SHA-256 of their DER. */
-const parsed = new LruCache<string, ParsedCertificate>(2000);
+const parsed = new LruCache<string, ParsedCertificate>(512);
 
 /**
  * The one parsed certificate for `der` (made on first sight, then taken

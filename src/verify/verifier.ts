@@ -225,6 +225,8 @@ export class X509Verifier {
       ),
     );
     await v.revocation.load();
+    // The anchors' keys check every path: import them now, at configuration time, not in the first login.
+    await Promise.all(v.anchors.map((a) => a.loadPublicKey().catch(() => undefined)));
     return v;
   }
 
