@@ -50,7 +50,8 @@ export function pkijsLibrary(): typeof Pkijs {
   return (pkijsModule ??= load('pkijs') as typeof Pkijs);
 }
 
-function asn1jsLibrary(): typeof Asn1js {
+/** asn1js, loaded on first use. */
+export function asn1jsLibrary(): typeof Asn1js {
   return (asn1jsModule ??= load('asn1js') as typeof Asn1js);
 }
 

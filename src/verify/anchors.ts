@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { X509Certificate } from '@peculiar/x509';
+import type { X509Certificate } from '@peculiar/x509';
 import { parseCertificates, readCertificateFile } from '../certs/load.js';
 import { ErrorCodes, SshX509Error, isSshX509Error } from '../errors.js';
 
@@ -23,7 +23,8 @@ const CERT_FILE = /\.(pem|crt|cer|der)$/i;
 export async function loadCertificateSources(sources: readonly CertificateSource[]): Promise<X509Certificate[]> {
   const out: X509Certificate[] = [];
   for (const s of sources) {
-    if (s instanceof X509Certificate) out.push(s);
+    // Neither bytes nor a string: a parsed @peculiar/x509 certificate (told apart without loading @peculiar/x509).
+    if (typeof s === 'object' && !(s instanceof Uint8Array)) out.push(...parseCertificates(s));
     else if (s instanceof Uint8Array) out.push(...parseCertificates(s));
     else if (s.includes('-----BEGIN')) out.push(...parseCertificates(s));
     else {

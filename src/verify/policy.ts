@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension } from '@peculiar/x509';
+import { asn1jsLibrary, peculiarX509, pkijsLibrary } from '../certs/model.js';
 import { ALGORITHMS, type AlgorithmInfo } from '../algorithms.js';
 import { EKU_OIDS, EXTENSION_OIDS } from '../oids.js';
 import type { VerifierCertificate } from './certificates.js';
@@ -14,6 +14,8 @@ import { refuse } from './reasons.js';
 export const OID_SECURE_SHELL_CLIENT = EKU_OIDS.secureShellClient;
 /** id-kp-secureShellServer (RFC 6187 section 2.2). */
 export const OID_SECURE_SHELL_SERVER = EKU_OIDS.secureShellServer;
+const OID_KEY_USAGE = EXTENSION_OIDS.keyUsage;
+const OID_EXTENDED_KEY_USAGE = EXTENSION_OIDS.extendedKeyUsage;
 /** anyExtendedKeyUsage (RFC 5280 section 4.2.1.12). */
 export const OID_ANY_EKU = EKU_OIDS.anyExtendedKeyUsage;
 /** id-kp-OCSPSigning (RFC 6960 section 4.2.2.2). */
@@ -48,13 +50,11 @@ export interface LeafPolicy {
  * anyExtendedKeyUsage, or an opted-in compat purpose.
  */
 export function checkLeafPurpose(leaf: VerifierCertificate, policy: LeafPolicy = {}): void {
-  const ku = leaf.peculiarExtension(EXTENSION_OIDS.keyUsage, KeyUsagesExtension);
-  if (ku && (ku.usages & KeyUsageFlags.digitalSignature) === 0) {
+  if (!leafKeyUsageSigns(leaf)) {
     refuse('keyUsage', `the leaf's keyUsage does not assert digitalSignature (RFC 6187 section 2.2)`);
   }
-  const eku = leaf.peculiarExtension(EXTENSION_OIDS.extendedKeyUsage, ExtendedKeyUsageExtension);
-  if (eku) {
-    const have = eku.usages.map(String);
+  const have = leafExtendedKeyUsage(leaf);
+  if (have) {
     const ok = new Set<string>([OID_SECURE_SHELL_CLIENT, OID_ANY_EKU, ...(policy.ekuCompat ?? []).map((n) => EKU_COMPAT_OIDS[n])]);
     if (!have.some((o) => ok.has(o))) {
       refuse(
@@ -64,6 +64,34 @@ export function checkLeafPurpose(leaf: VerifierCertificate, policy: LeafPolicy =
       );
     }
   }
+}
+
+/**
+ * False when keyUsage is present without digitalSignature. Read from the
+ * pkijs parse the verifier already has (bit 0 is the first bit of the BIT
+ * STRING); anything pkijs did not decode as a BIT STRING is read by
+ * @peculiar/x509 as before, with its errors.
+ */
+function leafKeyUsageSigns(leaf: VerifierCertificate): boolean {
+  const ext = leaf.extension(OID_KEY_USAGE);
+  if (!ext) return true;
+  const v = ext.parsedValue as unknown;
+  if (v instanceof asn1jsLibrary().BitString && !v.error) {
+    const bits = v.valueBlock.valueHexView;
+    return bits.length > 0 && (bits[0]! & 0x80) !== 0;
+  }
+  const x509 = peculiarX509();
+  const ku = leaf.peculiarExtension(OID_KEY_USAGE, x509.KeyUsagesExtension);
+  return !ku || (ku.usages & x509.KeyUsageFlags.digitalSignature) !== 0;
+}
+
+/** The extendedKeyUsage purposes (OIDs), or `undefined` when absent; from the pkijs parse, else @peculiar/x509 as before. */
+function leafExtendedKeyUsage(leaf: VerifierCertificate): string[] | undefined {
+  const ext = leaf.extension(OID_EXTENDED_KEY_USAGE);
+  if (!ext) return undefined;
+  const v = ext.parsedValue as unknown;
+  if (v instanceof pkijsLibrary().ExtKeyUsage && Array.isArray(v.keyPurposes) && v.keyPurposes.every((p) => typeof p === 'string')) return [...v.keyPurposes];
+  return leaf.peculiarExtension(OID_EXTENDED_KEY_USAGE, peculiarX509().ExtendedKeyUsageExtension)?.usages.map(String);
 }
 
 /** Which public key algorithms are accepted. */
