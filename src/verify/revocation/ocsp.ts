@@ -6,16 +6,17 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { AuthorityInfoAccessExtension } from '@peculiar/x509';
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
+import type * as asn1js from 'asn1js';
+import type * as pkijs from 'pkijs';
 import { hashOfOid } from '../../algorithms.js';
+import { asn1jsLibrary, peculiarX509, pkijsLibrary } from '../../certs/model.js';
 import type { CertificateStore, IssuanceChecker, SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
 import { verifySignedObject } from '../certificates.js';
 import { EKU_OIDS, EXTENSION_OIDS, OCSP_OIDS } from '../../oids.js';
 import { describe, extension } from '../pkix/facts.js';
 import { refuse } from '../reasons.js';
 
+// pkijs, asn1js and @peculiar/x509 are loaded on first use (src/certs/model.ts): the `pkijs` and `asn1js` names here are types only.
 const ID_PKIX_OCSP_BASIC = OCSP_OIDS.basicResponse;
 
 /** The status an OCSP response gives one certificate. */
@@ -90,8 +91,8 @@ function responderPurposes(vc: VerifierCertificate): string[] {
 
 /** True when the responderID (byName or byKey) names `c`. */
 function responderIs(rid: pkijs.ResponseData['responderID'], c: VerifierCertificate): boolean {
-  if (rid instanceof asn1js.OctetString) return eq(rid.valueBlock.valueHexView, hashesOf(c, 'sha1').key);
-  if (rid instanceof pkijs.RelativeDistinguishedNames) return rid.isEqual(c.pkijs.subject);
+  if (rid instanceof asn1jsLibrary().OctetString) return eq(rid.valueBlock.valueHexView, hashesOf(c, 'sha1').key);
+  if (rid instanceof pkijsLibrary().RelativeDistinguishedNames) return rid.isEqual(c.pkijs.subject);
   return false;
 }
 
@@ -103,15 +104,16 @@ function responderIs(rid: pkijs.ResponseData['responderID'], c: VerifierCertific
  * embeds is interpreted once, not once per login.
  */
 function basicOcspResponseSchema(): asn1js.Sequence {
-  return new asn1js.Sequence({
+  const a = asn1jsLibrary();
+  return new a.Sequence({
     value: [
-      new asn1js.Sequence({ name: 'tbsResponseData' }),
-      new asn1js.Sequence({ name: 'signatureAlgorithm' }),
-      new asn1js.BitString({ name: 'signature' }),
-      new asn1js.Constructed({
+      new a.Sequence({ name: 'tbsResponseData' }),
+      new a.Sequence({ name: 'signatureAlgorithm' }),
+      new a.BitString({ name: 'signature' }),
+      new a.Constructed({
         optional: true,
         idBlock: { tagClass: 3, tagNumber: 0 }, // [0] EXPLICIT
-        value: [new asn1js.Sequence({ value: [new asn1js.Repeated({ name: 'certs', value: new asn1js.Sequence() })] })],
+        value: [new a.Sequence({ value: [new a.Repeated({ name: 'certs', value: new a.Sequence() })] })],
       }),
     ],
   });
@@ -134,9 +136,11 @@ export interface BasicOcspParts {
  * any part of it, an embedded certificate included, does not parse.
  */
 export function parseOcspResponse(der: Uint8Array, store: CertificateStore): BasicOcspParts {
+  const pk = pkijsLibrary();
+  const a = asn1jsLibrary();
   let resp: pkijs.OCSPResponse;
   try {
-    resp = pkijs.OCSPResponse.fromBER(der);
+    resp = pk.OCSPResponse.fromBER(der);
   } catch {
     refuse('revocationInvalid', 'the OCSP response is not DER OCSPResponse');
   }
@@ -148,18 +152,18 @@ export function parseOcspResponse(der: Uint8Array, store: CertificateStore): Bas
   try {
     const octets = resp.responseBytes.response;
     // asn1js already decoded the OCTET STRING's content when it is exactly one element: no second decode.
-    const inner = octets.valueBlock.value.length === 1 ? octets.valueBlock.value[0]! : asn1js.fromBER(octets.valueBlock.valueHexView).result;
-    const asn1 = asn1js.compareSchema(inner, inner, basicOcspResponseSchema());
+    const inner = octets.valueBlock.value.length === 1 ? octets.valueBlock.value[0]! : a.fromBER(octets.valueBlock.valueHexView).result;
+    const asn1 = a.compareSchema(inner, inner, basicOcspResponseSchema());
     if (!asn1.verified) throw new Error('not a BasicOCSPResponse');
     const r = asn1.result as Record<string, asn1js.AsnType | asn1js.AsnType[] | undefined>;
     const certs = ((r.certs as asn1js.AsnType[] | undefined) ?? []).map((c) => store.get(c.valueBeforeDecodeView));
     let full: pkijs.BasicOCSPResponse | undefined;
     return {
-      tbsResponseData: new pkijs.ResponseData({ schema: r.tbsResponseData }),
-      signatureAlgorithm: new pkijs.AlgorithmIdentifier({ schema: r.signatureAlgorithm }),
+      tbsResponseData: new pk.ResponseData({ schema: r.tbsResponseData }),
+      signatureAlgorithm: new pk.AlgorithmIdentifier({ schema: r.signatureAlgorithm }),
       signature: r.signature as asn1js.BitString,
       certs,
-      full: () => (full ??= new pkijs.BasicOCSPResponse({ schema: inner })),
+      full: () => (full ??= new pk.BasicOCSPResponse({ schema: inner })),
     };
   } catch {
     refuse('revocationInvalid', 'the BasicOCSPResponse cannot be parsed');
@@ -248,7 +252,7 @@ export async function checkOcspResponse(
   if (tag === 1) {
     let revocationTime: Date | undefined;
     const inner = (st as asn1js.Constructed).valueBlock?.value?.[0];
-    if (inner instanceof asn1js.GeneralizedTime) revocationTime = inner.toDate();
+    if (inner instanceof asn1jsLibrary().GeneralizedTime) revocationTime = inner.toDate();
     return { status: 'revoked', ...base, ...(revocationTime ? { revocationTime } : {}) };
   }
   return { status: 'unknown', ...base };
@@ -258,7 +262,7 @@ export async function checkOcspResponse(
 export function ocspUrls(cert: VerifierCertificate): string[] {
   let aia;
   try {
-    aia = cert.peculiarExtension(EXTENSION_OIDS.authorityInfoAccess, AuthorityInfoAccessExtension);
+    aia = cert.peculiarExtension(EXTENSION_OIDS.authorityInfoAccess, peculiarX509().AuthorityInfoAccessExtension);
   } catch {
     return []; // an authorityInfoAccess that does not decode names no responder
   }
@@ -267,7 +271,7 @@ export function ocspUrls(cert: VerifierCertificate): string[] {
 
 /** A DER OCSPRequest for `cert` (SHA-1 CertID, as every responder supports), without a nonce so that answers can be cached. */
 export async function buildOcspRequest(cert: VerifierCertificate, issuer: VerifierCertificate): Promise<Uint8Array> {
-  const req = new pkijs.OCSPRequest();
+  const req = new (pkijsLibrary().OCSPRequest)();
   await req.createForCertificate(cert.pkijs, { hashAlgorithm: 'SHA-1', issuerCertificate: issuer.pkijs });
   return new Uint8Array(req.toSchema(true).toBER(false));
 }
