@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { asn1jsLibrary, peculiarX509, pkijsLibrary } from '../certs/model.js';
+import { peculiarX509 } from '../certs/model.js';
 import { ALGORITHMS, type AlgorithmInfo } from '../algorithms.js';
 import { EKU_OIDS, EXTENSION_OIDS } from '../oids.js';
 import type { VerifierCertificate } from './certificates.js';
@@ -66,31 +66,19 @@ export function checkLeafPurpose(leaf: VerifierCertificate, policy: LeafPolicy =
   }
 }
 
-/**
- * False when keyUsage is present without digitalSignature. Read from the
- * pkijs parse the verifier already has (bit 0 is the first bit of the BIT
- * STRING); anything pkijs did not decode as a BIT STRING is read by
- * @peculiar/x509 as before, with its errors.
- */
+/** False when keyUsage is present without digitalSignature (read by @peculiar/x509, loaded on first use). */
 function leafKeyUsageSigns(leaf: VerifierCertificate): boolean {
-  const ext = leaf.extension(OID_KEY_USAGE);
-  if (!ext) return true;
-  const v = ext.parsedValue as unknown;
-  if (v instanceof asn1jsLibrary().BitString && !v.error) {
-    const bits = v.valueBlock.valueHexView;
-    return bits.length > 0 && (bits[0]! & 0x80) !== 0;
-  }
   const x509 = peculiarX509();
   const ku = leaf.peculiarExtension(OID_KEY_USAGE, x509.KeyUsagesExtension);
   return !ku || (ku.usages & x509.KeyUsageFlags.digitalSignature) !== 0;
 }
 
-/** The extendedKeyUsage purposes (OIDs), or `undefined` when absent; from the pkijs parse, else @peculiar/x509 as before. */
+/**
+ * The extendedKeyUsage purposes (OIDs), or `undefined` when absent (read by
+ * @peculiar/x509, which throws on one that does not decode: pkijs's parse
+ * can yield purposes from a corrupt one).
+ */
 function leafExtendedKeyUsage(leaf: VerifierCertificate): string[] | undefined {
-  const ext = leaf.extension(OID_EXTENDED_KEY_USAGE);
-  if (!ext) return undefined;
-  const v = ext.parsedValue as unknown;
-  if (v instanceof pkijsLibrary().ExtKeyUsage && Array.isArray(v.keyPurposes) && v.keyPurposes.every((p) => typeof p === 'string')) return [...v.keyPurposes];
   return leaf.peculiarExtension(OID_EXTENDED_KEY_USAGE, peculiarX509().ExtendedKeyUsageExtension)?.usages.map(String);
 }
 
