@@ -105,6 +105,21 @@ export {
 } from './certs/export.js';
 export { readDistinguishedName, distinguishedNameKey, sameDistinguishedName } from './certs/authorized-keys.js';
 
+// Client side: host keys (X.509 host certificates, known_hosts)
+export {
+  x509HostVerifier,
+  x509HostKeyAlgorithms,
+  type X509HostVerifier,
+  type X509HostVerifierOptions,
+  type X509HostKeyAlgorithmsOptions,
+  type HostKeyCheck,
+} from './adapters/ssh2/host-verifier.js';
+export { installSsh2HostKeyCompat } from './adapters/ssh2/compat.js';
+export { HostCertificateVerifier, HostKeyRefusedError, type HostRefusalReason, type HostCertificateOptions, type HostCertificateResult } from './verify/host.js';
+export { OcspStapler, type OcspStaplerOptions } from './verify/revocation/stapler.js';
+export type { OcspAnswer } from './verify/revocation/ocsp.js';
+export { checkHostKey, knownHostsName, hostKeyFingerprint, STRICT_HOST_KEY_CHECKING, type CheckHostKeyOptions, type StrictHostKeyChecking, type HostKeyDecision } from './verify/known-hosts.js';
+
 // node-ssh and ssh2-sftp-client (optional peers, never loaded by this library)
 export { nodeSshConfig, type X509ConnectOptions, type X509ConnectConfig } from './adapters/node-ssh.js';
 export { sftpConfig } from './adapters/sftp.js';

@@ -155,7 +155,7 @@ describe('ssh-x509 connect against AsyncSSH', () => {
     const args = ['connect', '-p', String(server.port), '--cert', leaf.chainPath, '--key', leaf.keyPath, '--known-hosts', fresh];
     const refused = await runCommand([...args, 'user-p256@127.0.0.1', 'true']);
     expect(refused.code).toBe(255);
-    expect(refused.stderr).toMatch(/host key verification failed: no ssh-ed25519 host key is known for \[127\.0\.0\.1\]:\d+/);
+    expect(refused.stderr).toMatch(/host key verification failed \(unknownHost\): No ED25519 host key is known for \[127\.0\.0\.1\]:\d+ and you have requested strict checking \(ED25519 key fingerprint is SHA256:[A-Za-z0-9+/]{43}\)/);
     const accepted = await runCommand([...args, '--strict-host-key-checking', 'accept-new', 'user-p256@127.0.0.1', 'echo', 'hi']);
     expect(accepted.code).toBe(0);
     expect(accepted.stdout).toBe('hi\n');
@@ -176,7 +176,7 @@ describe('ssh-x509 connect against AsyncSSH', () => {
   it('gives usage errors exit 2 and file errors a clear line', async () => {
     const bad = await runCommand(['connect', '--strict-host-key-checking', 'maybe', 'a@b']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--strict-host-key-checking must be yes, accept-new or no');
+    expect(bad.stderr).toContain('--strict-host-key-checking must be yes, ask, accept-new or no');
     const missing = await runCommand(['connect', '--cert', join(dir, 'nope.pem'), '--key', join(dir, 'nope.key'), 'a@127.0.0.1']);
     expect(missing.code).toBe(255);
     expect(missing.stderr).toMatch(/cannot read certificate file .*nope\.pem: ENOENT/);

@@ -17,7 +17,7 @@ import { readInputFile } from '../certs/load.js';
 import { usageError } from './command.js';
 import { CONNECT_OPTIONS, type ConnectOptionValues } from './connect-options.js';
 
-const PATH_OPTIONS = new Set(['cert', 'key', 'known-hosts', 'pkcs11-module', 'intermediates']);
+const PATH_OPTIONS = new Set(['cert', 'key', 'known-hosts', 'pkcs11-module', 'intermediates', 'host-trust']);
 
 function section(file: string, where: string, raw: unknown): ConnectOptionValues {
   if (raw === undefined) return {};

@@ -16,7 +16,8 @@ import { emitTrace, type TraceLogger } from '../adapters/trace.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { Signer } from '../signers/signer.js';
 import type { CliIo } from './io.js';
-import { checkHostKey, type StrictHostKeyChecking } from './known-hosts.js';
+import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
+import { hostCheckConfig } from './host-check.js';
 
 /** One port forward, as -L, -R and -D give it. */
 export interface Forward {
@@ -37,7 +38,10 @@ export interface Hop {
   readonly knownHosts: string;
   readonly globalKnownHosts: readonly string[];
   readonly strict: StrictHostKeyChecking;
-  readonly hostKeyAlgorithms?: readonly string[];
+  /** `--host-key-algorithms` / HostKeyAlgorithms as written (`list`, `+list`, `-list`, `^list`). */
+  readonly hostKeyAlgorithms?: string;
+  /** `--host-trust`: host trust anchors for X.509 host keys. */
+  readonly hostTrust?: readonly string[];
   readonly settings: SessionSettings;
 }
 
@@ -69,22 +73,6 @@ function warn(plan: SessionPlan, line: string): void {
   if (!plan.quiet) plan.io.stderr.write(`ssh-x509: warning: ${line}\n`);
 }
 
-/**
- * Checks a host key against the global files (read only) and then the
- * user's file (with the StrictHostKeyChecking mode), under the HostName as
- * OpenSSH does.
- */
-async function checkHost(plan: SessionPlan, hop: Hop, key: Buffer): Promise<{ ok: boolean; message: string }> {
-  for (const file of hop.globalKnownHosts) {
-    const d = await checkHostKey(file, hop.host, hop.port, key, 'yes').catch(() => undefined);
-    if (d?.status === 'known') return { ok: true, message: d.message };
-    if (d?.status === 'revoked' || d?.status === 'changed') return { ok: d.accepted && hop.strict === 'no', message: d.message };
-  }
-  const d = await checkHostKey(hop.knownHosts, hop.host, hop.port, key, hop.strict);
-  if (d.accepted && (d.status === 'added' || d.status === 'changed')) warn(plan, d.message);
-  return { ok: d.accepted, message: d.message };
-}
-
 /** Logs in to one hop (over `sock` when given) and resolves with the ready client. */
 async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = false): Promise<Client> {
   const { Client: Ssh2Client } = await import('ssh2');
@@ -94,7 +82,20 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
   const username = resolveUsername(settings);
   const auth = x509ConnectConfig({ ...settings, username });
   const signers = settings.signer as Signer[];
-  let hostProblem: string | undefined;
+  const hostCheck = hostCheckConfig({
+    host: hop.host,
+    port: hop.port,
+    knownHosts: hop.knownHosts,
+    globalKnownHosts: hop.globalKnownHosts,
+    mode: hop.strict,
+    ...(hop.hostTrust ? { hostTrust: hop.hostTrust } : {}),
+    ...(hop.hostKeyAlgorithms !== undefined ? { hostKeyAlgorithms: hop.hostKeyAlgorithms } : {}),
+    logger,
+    io: plan.io,
+    warn: (line) => {
+      if (!plan.quiet) plan.io.stderr.write(`ssh-x509: ${line}\n`);
+    },
+  });
   let cardRemoved = false;
   client.on('card-removed' as never, () => (cardRemoved = true));
   applyCardRemovalPolicy(client, settings);
@@ -114,7 +115,8 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
       resolve(client);
     });
     client.on('error', (err: Error & { level?: string }) => {
-      if (hostProblem) return fail(ErrorCodes.HOST_KEY_REJECTED, `host key verification failed: ${hostProblem}`);
+      const hostRefusal = hostCheck.hostVerifier.refusal;
+      if (hostRefusal) return fail(ErrorCodes.HOST_KEY_REJECTED, `host key verification failed (${hostRefusal.reason}): ${hostRefusal.message.slice(hostRefusal.reason.length + 2)}`);
       if (err.level === 'client-authentication') {
         const offered = signers.map((s) => `${s.chain.leaf.subject} [${s.chain.fingerprints.sha256}]`).join('; ');
         const capped = settings.maxAttempts !== undefined ? ` (at most ${settings.maxAttempts} attempt${settings.maxAttempts === 1 ? '' : 's'}, --max-attempts)` : '';
@@ -134,22 +136,10 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
       ...auth,
       ...(forwardAgent ? { agent: x509ForwardAgent(signers, { logger }) as never, agentForward: true } : {}),
       algorithms: {
-        ...(hop.hostKeyAlgorithms ? { serverHostKey: [...hop.hostKeyAlgorithms] as never } : {}),
+        ...(hostCheck.algorithms?.serverHostKey ? { serverHostKey: hostCheck.algorithms.serverHostKey } : {}),
         ...(plan.compression ? { compress: ['zlib@openssh.com', 'zlib', 'none'] as never } : {}),
       },
-      hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-        checkHost(plan, hop, key).then(
-          (d) => {
-            emitTrace(logger, d.ok ? 'info' : 'error', d.message, { knownHosts: hop.knownHosts });
-            if (!d.ok) hostProblem = d.message;
-            verify(d.ok);
-          },
-          (e: Error) => {
-            hostProblem = e.message;
-            verify(false);
-          },
-        );
-      },
+      hostVerifier: hostCheck.hostVerifier,
       debug: logger
         ? (msg: string) => {
             if (plan.verbosity >= 3 || /USERAUTH_(FAILURE|SUCCESS|PK_OK)|Agent: |auth failed/.test(msg)) emitTrace(logger, 'debug', `ssh2: ${msg}`);

@@ -54,7 +54,7 @@ export const RefusalReasons = {
   pathConstraint: 'pathConstraint',
   /** RFC 6187 section 2.2: keyUsage is present without digitalSignature. */
   keyUsage: 'keyUsage',
-  /** RFC 6187 section 2.2: extendedKeyUsage is present without secureShellClient or anyExtendedKeyUsage (or an allowed compat purpose). */
+  /** RFC 6187 section 2.2: extendedKeyUsage is present without secureShellClient (secureShellServer for host certificates) or anyExtendedKeyUsage (or an allowed compat purpose). */
   ekuMismatch: 'ekuMismatch',
   /** A certificate of the path is revoked (OCSP or CRL). */
   revoked: 'revoked',
@@ -68,6 +68,8 @@ export const RefusalReasons = {
   revocationInvalid: 'revocationInvalid',
   /** Revocation policy `require`, and no source (stapled, fetched OCSP, CRL) could answer. */
   revocationUnavailable: 'revocationUnavailable',
+  /** Host certificates: the host name or IP address connected to is not in the leaf's subjectAltName (dNSName / iPAddress). */
+  hostNameMismatch: 'hostNameMismatch',
   /** The certificate is not bound to the account asked for. */
   accountMismatch: 'accountMismatch',
   /** The signature is malformed, has a format name other than the two accepted, or does not verify. */

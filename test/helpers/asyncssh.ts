@@ -61,8 +61,14 @@ export interface AsyncSshServerOptions {
   algorithms?: string[];
   /** Working directory (authorized_keys, host key). */
   dir: string;
-  /** Also offer an X.509 host key (PEM key + chain). */
-  hostX509?: { keyPath: string; chainPath: string };
+  /** Also offer X.509 host keys (PEM key + chain; one per key type). */
+  hostX509?: { keyPath: string; chainPath: string } | Array<{ keyPath: string; chainPath: string }>;
+  /** A DER OCSP response file to staple (for the leaf) into the X.509 host keys' K_S. */
+  hostOcspPath?: string;
+  /** Test only: the server signs something other than the exchange hash. */
+  badHostSignature?: boolean;
+  /** Test only: the exchange-hash signature carries the x509v3 name inside (as an unpatched ssh2 server writes it). */
+  x509NameInHostSignature?: boolean;
   startTimeoutMs?: number;
 }
 
@@ -76,7 +82,10 @@ export async function startAsyncSshServer(opts: AsyncSshServerOptions): Promise<
   const args = [SERVER_SCRIPT, '--port', '0', '--host-key', hostKeyPath, '--authorized-keys', authorizedKeysPath];
   for (const t of opts.trust) args.push('--trust', t);
   if (opts.algorithms) args.push('--algorithms', opts.algorithms.join(','));
-  if (opts.hostX509) args.push('--host-x509', opts.hostX509.keyPath, opts.hostX509.chainPath);
+  for (const h of [opts.hostX509 ?? []].flat()) args.push('--host-x509', h.keyPath, h.chainPath);
+  if (opts.badHostSignature) args.push('--bad-host-signature');
+  if (opts.hostOcspPath) args.push('--host-ocsp', opts.hostOcspPath);
+  if (opts.x509NameInHostSignature) args.push('--x509-name-in-host-signature');
 
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PY_ENV });
   track(child);

@@ -11,6 +11,7 @@ import { webcrypto, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { EKU_OIDS } from '../../src/oids.js';
 
 x509.cryptoProvider.set(webcrypto);
 const { subtle } = webcrypto;
@@ -77,11 +78,11 @@ export interface TestPki {
   issue(name: string, kind: KeyKind, opts?: IssueOptions): Promise<IssuedCert>;
 }
 
-export const OID_SECURE_SHELL_CLIENT = '1.3.6.1.5.5.7.3.21';
-export const OID_SECURE_SHELL_SERVER = '1.3.6.1.5.5.7.3.22';
-export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-export const OID_SMARTCARD_LOGON = '1.3.6.1.4.1.311.20.2.2';
-export const OID_ANY_EKU = '2.5.29.37.0';
+export const OID_SECURE_SHELL_CLIENT = EKU_OIDS.secureShellClient;
+export const OID_SECURE_SHELL_SERVER = EKU_OIDS.secureShellServer;
+export const OID_CLIENT_AUTH = EKU_OIDS.clientAuth;
+export const OID_SMARTCARD_LOGON = EKU_OIDS.smartcardLogon;
+export const OID_ANY_EKU = EKU_OIDS.anyExtendedKeyUsage;
 
 /**
  * What a host certificate for a test server on loopback carries: EKU

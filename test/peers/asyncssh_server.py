@@ -183,7 +183,19 @@ async def main():
     parser.add_argument('--host-key', help='ssh-ed25519 host key; created '
                         '(with <path>.pub) if missing')
     parser.add_argument('--host-x509', nargs=2, metavar=('KEY', 'CHAIN'),
-                        help='also offer an X.509 host key (key + chain PEM)')
+                        action='append', default=[],
+                        help='also offer an X.509 host key (key + chain PEM; '
+                        'repeatable, one per key type)')
+    parser.add_argument('--host-ocsp', metavar='DER',
+                        help='staple this DER OCSP response (for the leaf) '
+                        'into the X.509 host keys (K_S)')
+    parser.add_argument('--x509-name-in-host-signature', action='store_true',
+                        help='test only: write the x509v3 algorithm name as '
+                        'the signature name of the exchange hash (what an '
+                        'unpatched ssh2 server sends)')
+    parser.add_argument('--bad-host-signature', action='store_true',
+                        help='test only: sign something other than the '
+                        'exchange hash with the host keys')
     parser.add_argument('--trust', action='append', default=[],
                         help='trusted root CA PEM (repeatable)')
     parser.add_argument('--authorized-keys', required=True)
@@ -198,8 +210,29 @@ async def main():
                        if a.strip())
 
     host_keys = [load_host_key(args.host_key)]
-    if args.host_x509:
-        host_keys.append(asyncssh.load_keypairs([tuple(args.host_x509)])[0])
+    for pair in args.host_x509:
+        keypair = asyncssh.load_keypairs([tuple(pair)])[0]
+        if args.host_ocsp:
+            with open(args.host_ocsp, 'rb') as f:
+                # pylint: disable=protected-access
+                keypair._cert._ocsp_responses = [f.read()]
+            # AsyncSSH recomputes the blob only when the algorithm changes.
+            keypair.set_sig_algorithm(keypair.algorithm)
+        host_keys.append(keypair)
+    if args.x509_name_in_host_signature:
+        _rfc_sign = asyncssh.public_key.SSHLocalKeyPair.sign
+
+        def _x509_name_sign(self, data):
+            sig = SSHPacket(_rfc_sign(self, data))
+            name, rest = sig.get_string(), sig.get_remaining_payload()
+            alg = self.sig_algorithm if self.sig_algorithm.startswith(b'x509v3-') else name
+            return _conn.String(alg) + rest
+
+        asyncssh.public_key.SSHLocalKeyPair.sign = _x509_name_sign
+    if args.bad_host_signature:
+        _orig_sign = asyncssh.public_key.SSHLocalKeyPair.sign
+        asyncssh.public_key.SSHLocalKeyPair.sign = \
+            lambda self, data: _orig_sign(self, b'not the exchange hash' + data)
 
     server = await asyncssh.listen(
         '127.0.0.1', args.port,

@@ -11,6 +11,7 @@ import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { encodePublicKeyBlob } from '../../rfc6187/publickey-blob.js';
 import { ecdsaRawToDer, primitiveToSsh } from '../../rfc6187/signature.js';
 import type { Signer } from '../../signers/signer.js';
+import type { OcspStapler } from '../../verify/revocation/stapler.js';
 import { installSsh2Compat } from './compat.js';
 import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
 
@@ -26,6 +27,13 @@ export interface X509ClientOptions {
   algorithms?: readonly string[];
   /** DER OCSP responses to staple in the blob; the i-th answers for the i-th certificate. */
   ocspResponses?: readonly Uint8Array[];
+  /**
+   * Staple each certificate's current OCSP response, fetched from its AIA
+   * responder by this {@link OcspStapler} (cached until shortly before
+   * nextUpdate) when the connection authenticates; replaces `ocspResponses`.
+   * A responder that does not answer leaves the blob without a response.
+   */
+  ocspStapler?: Pick<OcspStapler, 'responses'>;
   /**
    * The most publickey attempts (signer x algorithm pairs offered) to make.
    * Servers commonly disconnect after 3 to 6 failures. Default: no cap.
@@ -135,6 +143,7 @@ export function createX509Agent(options: X509ClientOptions): object {
       }
     };
   };
+  const staple: Array<{ signer: Signer; set: (responses: readonly Uint8Array[]) => void }> = [];
   for (const signer of signers) {
     if (options.rawKey) {
       const row = signer.chain.algorithms({ allowSha1: true })[0];
@@ -163,11 +172,16 @@ export function createX509Agent(options: X509ClientOptions): object {
       continue;
     }
     for (const algorithm of algorithmsFor(signer, options.algorithms)) {
-      const publicKeyBlob = encodePublicKeyBlob({ algorithm: algorithm.name, certificates: signer.chain.der, ocspResponses: options.ocspResponses ?? [] });
+      const blob = (ocspResponses: readonly Uint8Array[]) => encodePublicKeyBlob({ algorithm: algorithm.name, certificates: signer.chain.der, ocspResponses });
+      let publicKeyBlob = blob(options.ocspResponses ?? []);
+      if (options.ocspStapler) staple.push({ signer, set: (responses) => (publicKeyBlob = blob(responses)) });
       const key = compat.makeKey(
         {
           algorithm: algorithm.name,
-          publicKeyBlob,
+          // Read when the key is offered: after getIdentities() has stapled the current responses.
+          get publicKeyBlob() {
+            return publicKeyBlob;
+          },
           signatureFormat: algorithm.signatureFormat,
           onSend: sent(() => describeIdentity(signer.chain, algorithm.name)),
         },
@@ -198,7 +212,19 @@ export function createX509Agent(options: X509ClientOptions): object {
     }
 
     override getIdentities(cb: (err: Error | null, keys?: object[]) => void): void {
-      cb(null, offered.map((i) => i.key));
+      const stapler = options.ocspStapler;
+      if (!stapler || staple.length === 0) return cb(null, offered.map((i) => i.key));
+      void Promise.all(
+        staple.map(async ({ signer, set }) => {
+          try {
+            const responses = await stapler.responses(signer.chain.der);
+            set(responses);
+            emitTrace(log, responses.length ? 'info' : 'warn', responses.length ? 'stapling OCSP response' : 'no OCSP response to staple', describeIdentity(signer.chain, ''));
+          } catch (e) {
+            emitTrace(log, 'warn', `no OCSP response to staple: ${(e as Error).message}`, describeIdentity(signer.chain, ''));
+          }
+        }),
+      ).then(() => cb(null, offered.map((i) => i.key)));
     }
 
     override sign(pubKey: object, data: Buffer, opts: unknown, cb?: (err: Error | null, sig?: Buffer) => void): void {

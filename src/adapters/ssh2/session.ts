@@ -96,8 +96,8 @@ export function resolveUsername(settings: SessionSettings): string {
 /** `username` and `authHandler` for `Client.connect()`. */
 export function x509ConnectConfig(settings: SessionSettings): Pick<ConnectConfig, 'username' | 'authHandler'> {
   const username = resolveUsername(settings);
-  const { signer, algorithms, ocspResponses, maxAttempts, logger, rawKey } = settings;
-  const handler = x509AuthHandler(username, { signer: signer!, algorithms, ocspResponses, maxAttempts, logger, rawKey });
+  const { signer, algorithms, ocspResponses, ocspStapler, maxAttempts, logger, rawKey } = settings;
+  const handler = x509AuthHandler(username, { signer: signer!, algorithms, ocspResponses, ocspStapler, maxAttempts, logger, rawKey });
   return { username, authHandler: handler as unknown as ConnectConfig['authHandler'] };
 }
 

@@ -15,7 +15,9 @@ import { getAlgorithm, RAW_SIGNATURE_ALGORITHMS } from '../../algorithms.js';
 import type { UsernameRule } from '../../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import type { Signer } from '../../signers/signer.js';
-import type { StrictHostKeyChecking } from '../known-hosts.js';
+import type { StrictHostKeyChecking } from '../../verify/known-hosts.js';
+import { checkHostTrust, defaultStrictHostKeyChecking } from '../host-check.js';
+import { commandStapler } from '../stapling.js';
 import type { CliIo } from '../io.js';
 import type { Pkcs11CertificateInfo } from '../../pkcs11.js';
 import { splitSshArgv } from '../args.js';
@@ -80,7 +82,11 @@ identity and algorithms:
 connection:
   --port <n>                           = -p
   --known-hosts <file>                 OpenSSH known_hosts file (default ~/.ssh/known_hosts) = UserKnownHostsFile
-  --strict-host-key-checking <mode>    yes | accept-new | no (default yes) = StrictHostKeyChecking
+  --strict-host-key-checking <mode>    yes | ask | accept-new | no (default: ask on a terminal, else yes) = StrictHostKeyChecking
+  --host-trust <pem|dir>               trust X.509 host certificates chaining to these CAs (repeatable);
+                                       offers the x509v3 host key algorithms first
+  --host-key-algorithms <list>         host key algorithms to offer (+list, -list, ^list as OpenSSH) = HostKeyAlgorithms
+  --staple-ocsp                        fetch the certificate's OCSP response (AIA) and staple it into the blob
   --connect-timeout <seconds>          give up connecting after this long (default 20) = ConnectTimeout
   --config <file>                      JSON defaults and per-host settings with these long options' names
                                        (the library's SessionDefaults); the command line wins over it, it
@@ -421,11 +427,11 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     throw usageError(`--username-from-cert must be one of ${p.USERNAME_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
   }
   const hop = (c: ResolvedConfig, host: string): Omit<Hop, 'settings'> => {
-    const mode = (c.get('stricthostkeychecking')?.[0]?.toLowerCase() ?? 'yes') as string;
-    const strict = ({ yes: 'yes', ask: 'yes', 'accept-new': 'accept-new', no: 'no', off: 'no' } as Record<string, StrictHostKeyChecking>)[mode];
-    if (!strict) throw usageError(`--strict-host-key-checking must be yes, accept-new or no, got ${JSON.stringify(mode)}`);
+    const mode = (c.get('stricthostkeychecking')?.[0]?.toLowerCase() ?? defaultStrictHostKeyChecking(io)) as string;
+    const strict = ({ yes: 'yes', ask: 'ask', 'accept-new': 'accept-new', no: 'no', off: 'no' } as Record<string, StrictHostKeyChecking>)[mode];
+    if (!strict) throw usageError(`--strict-host-key-checking must be yes, ask, accept-new or no, got ${JSON.stringify(mode)}`);
     const port = positiveInt(c.get('port')?.[0], 'port', 65535) ?? 22;
-    const hostKeyAlgorithms = c.get('hostkeyalgorithms')?.flatMap((x) => x.split(',')).filter(Boolean);
+    const hostKeyAlgorithms = v['host-key-algorithms'] ?? c.get('hostkeyalgorithms')?.join(',');
     return {
       alias: host,
       host: c.get('hostname')?.[0]?.replace(/%h/g, host) ?? host,
@@ -433,9 +439,11 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
       knownHosts: expandPath(c.get('userknownhostsfile')?.[0] ?? join(homedir(), '.ssh', 'known_hosts'), process.cwd()),
       globalKnownHosts: (c.get('globalknownhostsfile') ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).map((f) => expandPath(f, process.cwd())),
       strict,
-      ...(hostKeyAlgorithms?.length ? { hostKeyAlgorithms } : {}),
+      ...(hostKeyAlgorithms ? { hostKeyAlgorithms } : {}),
+      ...(v['host-trust']?.length ? { hostTrust: v['host-trust'] } : {}),
     };
   };
+  await checkHostTrust(v['host-trust']);
   const target = hop(config, p.dest.host);
   const user = config.get('user')?.[0];
   if (!user && !rule) throw usageError('no user: write <user>@<host>, -l <user>, User in ssh_config, or take it from the certificate with --username-from-cert');
@@ -480,6 +488,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     username,
     usernameFromCertificate: rule,
     disconnectOnCardRemoval: v['disconnect-on-card-removal'],
+    ...(v['staple-ocsp'] ? { ocspStapler: commandStapler(logger) } : {}),
   });
 
   // Jump hosts: each resolved from the config files under its own name; the signers (and so the PIN) are shared.

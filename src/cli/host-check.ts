@@ -1,0 +1,112 @@
+/**
+ * Host key checking for `connect`: the library's {@link x509HostVerifier}
+ * (known_hosts, host trust anchors) with the command's trace and warnings,
+ * and the host key algorithms to offer.
+ *
+ * @module
+ */
+import type { ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
+import { x509HostKeyAlgorithms, x509HostVerifier, type HostKeyCheck, type X509HostVerifier } from '../adapters/ssh2/host-verifier.js';
+import { defaultServerHostKeyAlgorithms, supportedServerHostKeyAlgorithms } from '../adapters/ssh2/compat.js';
+import { emitTrace, type TraceLogger } from '../adapters/trace.js';
+import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
+import { createInterface } from 'node:readline';
+import { ErrorCodes, SshX509Error } from '../errors.js';
+import { loadCertificateSources } from '../verify/anchors.js';
+import { usageError } from './command.js';
+import type { CliIo } from './io.js';
+
+/** What `connect` knows about host checking. */
+export interface HostCheckOptions {
+  host: string;
+  port: number;
+  knownHosts: string;
+  /** Read-only files looked up before `knownHosts` (GlobalKnownHostsFile). */
+  globalKnownHosts?: readonly string[];
+  mode: StrictHostKeyChecking;
+  hostTrust?: readonly string[];
+  /** `--host-key-algorithms`: comma-separated names, in order. */
+  hostKeyAlgorithms?: string;
+  logger?: TraceLogger;
+  warn: (line: string) => void;
+  /** The terminal, for `ask`. */
+  io?: Pick<CliIo, 'stdin' | 'stderr'>;
+}
+
+/** Reads `--host-trust` before connecting, so that a wrong path is one clear line, not a refused host. */
+export async function checkHostTrust(paths: readonly string[] | undefined): Promise<void> {
+  for (const p of paths ?? []) {
+    if ((await loadCertificateSources([p])).length === 0) throw new SshX509Error(ErrorCodes.CERT_INVALID, `--host-trust ${p}: no certificate found there`);
+  }
+}
+
+/** OpenSSH's default: `ask` when a terminal is attached, `yes` otherwise. */
+export function defaultStrictHostKeyChecking(io: Pick<CliIo, 'stdin' | 'stderr'>): StrictHostKeyChecking {
+  return io.stdin.isTTY && (io.stderr as { isTTY?: boolean }).isTTY ? 'ask' : 'yes';
+}
+
+/** Asks one question on the terminal (echoed: a yes/no or a fingerprint, nothing secret). */
+function terminalQuestion(io: Pick<CliIo, 'stdin' | 'stderr'>): (q: string) => Promise<string> {
+  return (question) =>
+    new Promise((resolve) => {
+      const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: false });
+      io.stderr.write(question);
+      rl.once('line', (line) => {
+        resolve(line);
+        rl.close();
+      });
+      rl.once('close', () => resolve(''));
+    });
+}
+
+function trace(logger: TraceLogger | undefined, d: HostKeyCheck, o: HostCheckOptions): void {
+  const c = d.certificate;
+  const fields: Record<string, unknown> = { host: o.host, keyType: d.keyType, via: d.via };
+  if (d.knownHosts) Object.assign(fields, { knownHosts: d.knownHosts.file, ...(d.knownHosts.line ? { line: d.knownHosts.line } : {}), fingerprint: d.knownHosts.fingerprint });
+  if (c) Object.assign(fields, { subject: c.subject, issuer: c.issuer, sha256: c.sha256, sha1: c.sha1, anchor: c.anchor, revocation: c.revocationSource });
+  if (d.refusal) fields.reason = d.refusal.reason;
+  emitTrace(logger, d.accepted ? 'info' : 'error', d.accepted ? `host key accepted: ${d.message}` : `host key refused: ${d.message}`, fields);
+}
+
+/**
+ * `--host-key-algorithms` as OpenSSH's HostKeyAlgorithms reads it: a list
+ * replaces the default; `+list` appends to it, `-list` removes from it,
+ * `^list` puts in front of it. The default is the x509v3 ones then ssh2's
+ * with host trust, ssh2's own without.
+ */
+export function hostKeyAlgorithmList(spec: string, defaults: readonly string[], known: readonly string[]): string[] {
+  const op = /^[+\-^]/.test(spec) ? spec[0] : '';
+  const names = spec.slice(op ? 1 : 0).split(',').map((a) => a.trim()).filter(Boolean);
+  if (names.length === 0) throw usageError('--host-key-algorithms needs at least one algorithm name');
+  const unknown = names.filter((a) => !known.includes(a));
+  if (unknown.length) throw usageError(`--host-key-algorithms: unknown host key algorithm ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  if (op === '+') return [...defaults, ...names.filter((n) => !defaults.includes(n))];
+  if (op === '-') return defaults.filter((n) => !names.includes(n));
+  if (op === '^') return [...names, ...defaults.filter((n) => !names.includes(n))];
+  return names;
+}
+
+/** `hostVerifier` and, when host trust or an explicit list is given, `algorithms.serverHostKey`. */
+export function hostCheckConfig(o: HostCheckOptions): { hostVerifier: X509HostVerifier; algorithms?: ConnectConfig['algorithms'] } {
+  const defaults: string[] = o.hostTrust?.length ? x509HostKeyAlgorithms() : defaultServerHostKeyAlgorithms();
+  const list = o.hostKeyAlgorithms === undefined ? undefined : hostKeyAlgorithmList(o.hostKeyAlgorithms, defaults, supportedServerHostKeyAlgorithms());
+  const hostVerifier = x509HostVerifier({
+    host: o.host,
+    port: o.port,
+    knownHosts: [...(o.globalKnownHosts ?? []), o.knownHosts],
+    strictHostKeyChecking: o.mode,
+    ...(o.mode === 'ask' && o.io ? { ask: terminalQuestion(o.io) } : {}),
+    ...(o.hostTrust?.length ? { hostTrustAnchors: o.hostTrust } : {}),
+    // SHA-1 (x509v3-ssh-rsa) only when named, as for user authentication.
+    allowSha1Algorithms: list?.includes('x509v3-ssh-rsa') ?? false,
+    onDecision: (d) => {
+      trace(o.logger, d, o);
+      const status = d.knownHosts?.status;
+      if (d.accepted && status === 'added') o.warn(d.message);
+      if (d.accepted && status === 'changed') o.warn(`warning: ${d.message}`);
+    },
+  });
+  // ssh2's type names only the algorithms it knows; the x509v3 ones are accepted once the compatibility module is installed.
+  const serverHostKey = (list ?? (o.hostTrust?.length ? defaults : undefined)) as ServerHostKeyAlgorithm[] | undefined;
+  return serverHostKey ? { hostVerifier, algorithms: { serverHostKey } } : { hostVerifier };
+}
