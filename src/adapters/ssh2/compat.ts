@@ -49,6 +49,12 @@
  *   hooks' names, then ssh2's own, comma-separated) goes out through
  *   `sendPacket` as the first packet after NEWKEYS.
  *
+ * The client side of X.509 host keys ({@link installSsh2HostKeyCompat},
+ * used by `x509HostVerifier`) is described where it is written, below: the
+ * x509v3 names accepted in `algorithms.serverHostKey`, and, only for a key
+ * exchange that negotiated one, the exchange-hash signature checked with the
+ * certificate's key before ssh2's own `finish()` goes on.
+ *
  * @module
  */
 import { createHash, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
