@@ -5,6 +5,7 @@
  * code; and a plain ssh2 connection in the same process negotiating exactly
  * as before.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js'
 import { OID_SECURE_SHELL_CLIENT, OID_SECURE_SHELL_SERVER, createTestPki, type IssueOptions, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
 import { OpensslRevocation } from './helpers/revocation.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
+import { startServe, type ServeProcess } from './helpers/serve.js';
 
 const CASES: Array<[algorithm: string, kind: KeyKind]> = [
   ['x509v3-ssh-rsa', 'rsa2048'],
@@ -411,5 +413,44 @@ describe('X.509 host certificates: ssh-x509 connect', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^ssh-x509: host key verification failed \(untrusted\): /);
+  });
+});
+
+describe('X.509 host certificates: ssh-x509 connect against ssh-x509 serve (both halves of RFC 6187)', () => {
+  let serve: ServeProcess;
+  let ocspFile: string;
+  beforeAll(async () => {
+    const plainKey = join(dir, 'serve_plain_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', plainKey]);
+    const args = ['--host-key', plainKey];
+    for (const kind of new Set(CASES.map((c) => c[1]))) {
+      const h = await pki.issue(`serve-host-${kind}`, kind, HOST_CERT);
+      args.push('--host-key', h.keyPath, '--host-cert', h.chainPath);
+      if (kind === 'p384') {
+        const db = new OpensslRevocation(join(dir, 'serve-ocsp'), { certPath: pki.intermediate.certPath, keyPath: join(pki.dir, 'intermediate', 'key.pem') });
+        db.valid(h.certPem);
+        ocspFile = join(dir, 'serve-host-p384.ocsp');
+        writeFileSync(ocspFile, db.ocspResponse(h.certPath));
+      }
+    }
+    serve = await startServe([...args, '--host-ocsp', ocspFile, '--trust', pki.root.certPath, '--map', 'upn-local', '--allow-sha1', '--revocation', 'off']);
+  }, 120_000);
+  afterAll(async () => {
+    await serve?.stop();
+  });
+
+  it.each(CASES)('verifies serve\'s %s host certificate and logs in', async (algorithm) => {
+    const r = await runCommand(
+      [
+        'connect', '-p', String(serve.port), '--cert', user.chainPath, '--key', user.keyPath, '--known-hosts', join(dir, 'serve_known_hosts'),
+        '--host-trust', pki.root.certPath, '--host-key-algorithms', algorithm, '--trace', 'alice@127.0.0.1', 'id',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    expect(r.stdout).toMatch(/^authenticated alice via x509v3-ecdsa-sha2-nistp256 /);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`host key accepted: .*verified via ${algorithm} `));
+    // The host certificate with an OCSP response stapled in K_S: the client's revocation answer comes from it.
+    if (algorithm === 'x509v3-ecdsa-sha2-nistp384') expect(r.stderr).toMatch(/revocation ocsp-stapled/);
   });
 });
