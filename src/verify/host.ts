@@ -19,7 +19,7 @@ import { EKU_OIDS, EXTENSION_OIDS } from '../oids.js';
 import { decodePublicKeyBlob } from '../rfc6187/publickey-blob.js';
 import { loadCertificateSources, type CertificateSource } from './anchors.js';
 import { CertificateStore, IssuanceChecker, type VerifierCertificate } from './certificates.js';
-import { validatePath } from './path.js';
+import { checkBlobCertificates, checkKeySize, pkixRefusalReason, validatePath, withDecodableExtensions } from './path.js';
 import { allowedAlgorithms, type AlgorithmPolicy } from './policy.js';
 import { Refusal, refuse, type RefusalReason } from './reasons.js';
 import { RevocationChecker, type RevocationOptions, type RevocationSource } from './revocation/checker.js';
@@ -205,18 +205,35 @@ export class HostCertificateVerifier {
       } catch (e) {
         refuse('malformedBlob', `a certificate in K_S cannot be parsed: ${e instanceof Error ? e.message : String(e)}`);
       }
+      checkBlobCertificates(sent);
       leaf = sent[0]!;
-      const mismatch = keyMismatch(alg, keyFacts(await leaf.loadPublicKey()));
+      let leafKey;
+      try {
+        leafKey = await leaf.loadPublicKey();
+      } catch (e) {
+        refuse('unsupportedKey', `the host certificate's public key cannot be used: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      checkKeySize(leafKey);
+      const mismatch = keyMismatch(alg, keyFacts(leafKey));
       if (mismatch) refuse('keyAlgorithmMismatch', mismatch);
-      const path = await validatePath(sent, { anchors: this.anchors, pool: this.pool, at, issuance: this.issuance });
+      const path = await validatePath(sent, {
+        anchors: this.anchors,
+        pool: this.pool,
+        at,
+        allowSha1: this.options.allowSha1CertificateSignatures ?? this.options.allowSha1Algorithms ?? false,
+        issuance: this.issuance,
+      });
       anchor = path[path.length - 1];
-      checkHostPurpose(leaf, this.options.allowServerAuthEku);
-      if (!options.hostNameBound) checkHostName(leaf, host, this.options.allowCommonNameHostMatch);
+      const hostLeaf = leaf;
+      withDecodableExtensions(hostLeaf, () => {
+        checkHostPurpose(hostLeaf, this.options.allowServerAuthEku);
+        if (!options.hostNameBound) checkHostName(hostLeaf, host, this.options.allowCommonNameHostMatch);
+      });
       const stapled = new Map<string, Uint8Array>();
       blob.ocspResponses.forEach((r, i) => {
         if (r.length > 0) stapled.set(sent[i]!.id, r);
       });
-      revocationSource = (await this.revocation.check(path, stapled, at)).source;
+      revocationSource = (await this.revocation.check(path, stapled, at, this.pool)).source;
       return {
         ok: true,
         algorithm,
@@ -225,7 +242,7 @@ export class HostCertificateVerifier {
         message: `host certificate ${JSON.stringify(leaf.subject)} of ${host} verified via ${algorithm} to ${JSON.stringify(anchor!.subject)} (revocation ${revocationSource})`,
       };
     } catch (e) {
-      const reason: RefusalReason = e instanceof Refusal ? e.reason : 'internalError';
+      const reason: RefusalReason = e instanceof Refusal ? e.reason : (pkixRefusalReason(e) ?? 'internalError');
       return {
         ok: false,
         reason,
