@@ -48,7 +48,7 @@ async function cli(args: string[]) {
 describe('exit status of a usage error is 2 in every subcommand', () => {
   it.each([
     ['connect', ['connect', '--bogus', 'a@127.0.0.1'], /^ssh-x509: Unknown option '--bogus'/],
-    ['connect', ['connect', '--strict-host-key-checking', 'maybe', 'a@127.0.0.1'], /--strict-host-key-checking must be yes, accept-new or no/],
+    ['connect', ['connect', '--strict-host-key-checking', 'maybe', 'a@127.0.0.1'], /--strict-host-key-checking must be yes, ask, accept-new or no/],
     ['list', ['list', '--bogus'], /^ssh-x509 list: Unknown option '--bogus'/],
     ['export-pub', ['export-pub', '--bogus'], /^ssh-x509 export-pub: Unknown option '--bogus'/],
     ['serve', ['serve', '--bogus'], /^ssh-x509 serve: Unknown option '--bogus'/],

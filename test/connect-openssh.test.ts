@@ -112,7 +112,7 @@ describe('flags and destinations', () => {
     expect(readFileSync(log, 'utf8')).toMatch(/^trace: authenticated/m);
     const fresh = join(dir, 'fresh-kh');
     const loud = await runCommand(['connect', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${fresh}`, ...base]);
-    expect(loud.stderr).toMatch(/warning: permanently added/);
+    expect(loud.stderr).toMatch(/Warning: Permanently added/);
     rmSync(fresh);
     const quiet = await runCommand(['connect', '-q', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${fresh}`, ...base]);
     expect(quiet.stderr).toBe('');

@@ -17,7 +17,6 @@ import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { Signer } from '../signers/signer.js';
 import type { CliIo } from './io.js';
 import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
-import { hostCheckConfig } from './host-check.js';
 
 /** One port forward, as -L, -R and -D give it. */
 export interface Forward {
@@ -82,6 +81,7 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
   const username = resolveUsername(settings);
   const auth = x509ConnectConfig({ ...settings, username });
   const signers = settings.signer as Signer[];
+  const { hostCheckConfig } = await import('./host-check.js');
   const hostCheck = hostCheckConfig({
     host: hop.host,
     port: hop.port,

@@ -111,3 +111,27 @@ export class Refusal extends Error {
 export function refuse(reason: RefusalReason, message: string): never {
   throw new Refusal(reason, message);
 }
+
+/**
+ * Why a host key was refused: a certificate {@link RefusalReason}, or a
+ * known_hosts answer (`unknownHost`: not known and strict checking;
+ * `changedHostKey`; `revokedHostKey`: `@revoked`; `declinedHostKey`: `ask`
+ * answered no).
+ */
+export type HostRefusalReason = RefusalReason | 'unknownHost' | 'changedHostKey' | 'revokedHostKey' | 'declinedHostKey';
+
+/**
+ * A refused host key, with its reason code (`code` is `ERR_HOST_KEY_REJECTED`;
+ * branch on `reason`).
+ */
+export class HostKeyRefusedError extends SshX509Error {
+  /** Why the host key was refused. */
+  readonly reason: HostRefusalReason;
+
+  constructor(reason: HostKeyRefusedError['reason'], message: string, options?: { cause?: unknown }) {
+    super(ErrorCodes.HOST_KEY_REJECTED, `${reason}: ${message}`, options);
+    this.name = 'HostKeyRefusedError';
+    this.reason = reason;
+  }
+}
+

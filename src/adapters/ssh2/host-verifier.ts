@@ -7,7 +7,8 @@
  */
 import type { HostVerifier, ServerHostKeyAlgorithm } from 'ssh2';
 import { ALGORITHMS } from '../../algorithms.js';
-import { HostCertificateVerifier, HostKeyRefusedError, type HostCertificateOptions, type HostCertificateResult } from '../../verify/host.js';
+import type { HostCertificateOptions, HostCertificateResult, HostCertificateVerifier } from '../../verify/host.js';
+import { HostKeyRefusedError } from '../../verify/reasons.js';
 import { checkHostKey, type HostKeyDecision, type StrictHostKeyChecking } from '../../verify/known-hosts.js';
 import { allowedAlgorithms } from '../../verify/policy.js';
 import { SshReader } from '../../wire/reader.js';
@@ -103,7 +104,8 @@ export function x509HostVerifier(options: X509HostVerifierOptions): X509HostVeri
         }
         if (d.status === 'known') bound ??= d;
       }
-      certVerifier ??= HostCertificateVerifier.create({ ...options, hostTrustAnchors: options.hostTrustAnchors });
+      // The verifier (pkijs) is loaded only when an X.509 host key is met.
+      certVerifier ??= import('../../verify/host.js').then((m) => m.HostCertificateVerifier.create({ ...options, hostTrustAnchors: options.hostTrustAnchors! }));
       const r = await (await certVerifier).verify(options.host, key, { hostNameBound: bound !== undefined });
       if (r.ok) return { accepted: true, keyType, via: 'certificate', certificate: r, ...(bound ? { knownHosts: bound } : {}), message: r.message };
       // A certificate that fails is refused: known_hosts cannot override the anchors' answer.

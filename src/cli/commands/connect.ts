@@ -16,8 +16,6 @@ import type { UsernameRule } from '../../certs/identity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import type { Signer } from '../../signers/signer.js';
 import type { StrictHostKeyChecking } from '../../verify/known-hosts.js';
-import { checkHostTrust, defaultStrictHostKeyChecking } from '../host-check.js';
-import { commandStapler } from '../stapling.js';
 import type { CliIo } from '../io.js';
 import type { Pkcs11CertificateInfo } from '../../pkcs11.js';
 import { splitSshArgv } from '../args.js';
@@ -427,7 +425,8 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     throw usageError(`--username-from-cert must be one of ${p.USERNAME_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
   }
   const hop = (c: ResolvedConfig, host: string): Omit<Hop, 'settings'> => {
-    const mode = (c.get('stricthostkeychecking')?.[0]?.toLowerCase() ?? defaultStrictHostKeyChecking(io)) as string;
+    // OpenSSH's default: ask when a terminal is attached, yes otherwise.
+    const mode = (c.get('stricthostkeychecking')?.[0]?.toLowerCase() ?? (io.stdin.isTTY && (io.stderr as { isTTY?: boolean }).isTTY ? 'ask' : 'yes')) as string;
     const strict = ({ yes: 'yes', ask: 'ask', 'accept-new': 'accept-new', no: 'no', off: 'no' } as Record<string, StrictHostKeyChecking>)[mode];
     if (!strict) throw usageError(`--strict-host-key-checking must be yes, ask, accept-new or no, got ${JSON.stringify(mode)}`);
     const port = positiveInt(c.get('port')?.[0], 'port', 65535) ?? 22;
@@ -443,7 +442,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
       ...(v['host-trust']?.length ? { hostTrust: v['host-trust'] } : {}),
     };
   };
-  await checkHostTrust(v['host-trust']);
+  if (v['host-trust']?.length) await (await import('../host-check.js')).checkHostTrust(v['host-trust']);
   const target = hop(config, p.dest.host);
   const user = config.get('user')?.[0];
   if (!user && !rule) throw usageError('no user: write <user>@<host>, -l <user>, User in ssh_config, or take it from the certificate with --username-from-cert');
@@ -479,6 +478,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     maxAttempts,
   );
   p.signers.push(...opened);
+  const stapler = v['staple-ocsp'] ? (await import('../stapling.js')).commandStapler(logger) : undefined;
   const settingsFor = (c: { algorithms?: string[]; rawKey: boolean }, username: string | undefined): SessionSettings => ({
     signer: opened,
     algorithms: c.algorithms ?? (c.rawKey ? undefined : defaultAlgorithms(opened)),
@@ -488,7 +488,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     username,
     usernameFromCertificate: rule,
     disconnectOnCardRemoval: v['disconnect-on-card-removal'],
-    ...(v['staple-ocsp'] ? { ocspStapler: commandStapler(logger) } : {}),
+    ...(stapler ? { ocspStapler: stapler } : {}),
   });
 
   // Jump hosts: each resolved from the config files under its own name; the signers (and so the PIN) are shared.
