@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
+import type { PublicKeyAuthMethod } from 'ssh2';
 import { decodePublicKeyBlob, encodePublicKeyBlob, parseX509PublicKey, SoftwareSigner, x509AuthHandler } from '../src/index.js';
 import { openSshPublicKeyLine } from '../src/keys/ssh-public-key.js';
 import { DEFAULT_AUTHORIZED_KEYS, startAsyncSshServer } from '../test/helpers/asyncssh.js';
@@ -46,9 +47,10 @@ async function benchFoundation(): Promise<BenchRow[]> {
     try {
       const signer = await SoftwareSigner.fromFiles({ certificateFile: leaf.chainPath, keyFile: leaf.keyPath });
       const base = { host: '127.0.0.1', port: server.port, username: 'bench' };
-      const x509 = () => ssh2Exec({ ...base, authHandler: x509AuthHandler('bench', { signer, algorithms: ['x509v3-ecdsa-sha2-nistp256'] }) as never }, 'true');
+      const x509 = () => ssh2Exec({ ...base, authHandler: x509AuthHandler('bench', { signer, algorithms: ['x509v3-ecdsa-sha2-nistp256'] }) }, 'true');
       const plainPem = key.export({ format: 'pem', type: 'sec1' });
-      const plain = () => ssh2Exec({ ...base, authHandler: [{ type: 'publickey', username: 'bench', key: plainPem }] as never }, 'true');
+      const plainAuth: PublicKeyAuthMethod = { type: 'publickey', username: 'bench', key: plainPem };
+      const plain = () => ssh2Exec({ ...base, authHandler: [plainAuth] }, 'true');
       for (let i = 0; i < 3; i++) {
         await x509();
         await plain();

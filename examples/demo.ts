@@ -52,7 +52,7 @@ try {
         port: Number(process.env.SSH_PORT ?? 22),
         username,
         hostVerifier: (key: Buffer) => key.equals(expectedHostKey),
-        authHandler: x509AuthHandler(username, { signer, logger: (e: TraceEvent) => console.log(`    trace: ${formatTrace(e)}`) }) as never,
+        authHandler: x509AuthHandler(username, { signer, logger: (e: TraceEvent) => console.log(`    trace: ${formatTrace(e)}`) }),
       });
   });
   console.log(`    remote output: ${output.trim()}`);

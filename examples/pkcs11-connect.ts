@@ -50,7 +50,7 @@ try {
       port: Number(process.env.SSH_PORT ?? 22),
       username,
       hostVerifier: (key: Buffer) => key.equals(expectedHostKey),
-      authHandler: x509AuthHandler(username, { signer }) as never,
+      authHandler: x509AuthHandler(username, { signer }),
     });
   });
   console.log(`remote output: ${output.trim()}`);

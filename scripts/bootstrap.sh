@@ -18,11 +18,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # npm ci refuses a lock file that lacks other platforms' optional packages (rollup's
-  # @rollup/rollup-android-*, ...), which a registry mirror without them cannot record.
-  # The same lock then installs the same versions with npm install --no-save.
-  if ! npm ci --no-audit --no-fund >&2; then
-    echo "bootstrap: npm ci refused the lock file; installing the locked versions with npm install --no-save" >&2
-    npm install --no-audit --no-fund --no-save >&2
-  fi
+  npm ci --no-audit --no-fund >&2
 fi

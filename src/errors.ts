@@ -91,12 +91,22 @@ export const ErrorCodes = {
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
 /**
+ * Marks errors of this library, whichever copy made them: the ESM and the
+ * CommonJS builds loaded in one process (or two installed versions) each have
+ * their own {@link SshX509Error} class, so `instanceof` alone misses the other
+ * copy's errors. `Symbol.for` gives every copy the same key.
+ */
+const BRAND = Symbol.for('ssh-x509.SshX509Error');
+
+/**
  * The one error class of this library. `code` is stable across versions.
+ * To test for it, prefer {@link isSshX509Error}: it also recognises errors
+ * from another copy of the library (the other of its ESM and CommonJS builds).
  *
  * @example
  * ```ts
  * try { decodePublicKeyBlob(buf) } catch (e) {
- *   if (e instanceof SshX509Error && e.code === 'ERR_BLOB_INVALID') { ... }
+ *   if (isSshX509Error(e, 'ERR_BLOB_INVALID')) { ... }
  * }
  * ```
  */
@@ -108,10 +118,20 @@ export class SshX509Error extends Error {
     super(message, options);
     this.name = 'SshX509Error';
     this.code = code;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
-/** True when `e` is an {@link SshX509Error}, optionally with the given code. */
+const CODES: ReadonlySet<string> = new Set(Object.values(ErrorCodes));
+
+/**
+ * True when `e` is an {@link SshX509Error}, optionally with the given code:
+ * from this copy of the library or any other (it checks the
+ * `Symbol.for('ssh-x509.SshX509Error')` brand and the `code`, not only `instanceof`).
+ */
 export function isSshX509Error(e: unknown, code?: ErrorCode): e is SshX509Error {
-  return e instanceof SshX509Error && (code === undefined || e.code === code);
+  if (typeof e !== 'object' || e === null) return false;
+  const { code: found } = e as { code?: unknown };
+  const ours = e instanceof SshX509Error || ((e as { [BRAND]?: unknown })[BRAND] === true && typeof found === 'string' && CODES.has(found));
+  return ours && (code === undefined || found === code);
 }

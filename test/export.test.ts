@@ -202,7 +202,7 @@ describe('distinguished-name lines', () => {
 
   async function login(s: AsyncSshServer, leaf: IssuedCert, user: string): Promise<string> {
     const signer = await SoftwareSigner.fromFiles({ certificateFile: leaf.chainPath, keyFile: leaf.keyPath });
-    const r = await ssh2Exec({ host: '127.0.0.1', port: s.port, username: user, authHandler: x509AuthHandler(user, { signer }) as never }, 'echo "dn-$USER"');
+    const r = await ssh2Exec({ host: '127.0.0.1', port: s.port, username: user, authHandler: x509AuthHandler(user, { signer }) }, 'echo "dn-$USER"');
     return r.stdout.trim();
   }
 

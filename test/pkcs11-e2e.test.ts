@@ -59,7 +59,7 @@ describe('ssh2 adapter with a PKCS#11 signer against AsyncSSH', () => {
     try {
       expect(signer.chain.certificates).toHaveLength(2);
       const r = await ssh2Exec(
-        { host: '127.0.0.1', port: server.port, username: name, authHandler: x509AuthHandler(name, { signer, algorithms: [algorithm] }) as never },
+        { host: '127.0.0.1', port: server.port, username: name, authHandler: x509AuthHandler(name, { signer, algorithms: [algorithm] }) },
         `echo "$USER" ${algorithm}`,
       );
       expect(r.stdout.trim()).toBe(`${name} ${algorithm}`);

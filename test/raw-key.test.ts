@@ -60,7 +60,7 @@ async function rawLogin(s: OpenSshServer, kind: KeyKind, events: TraceEvent[] = 
   const before = s.log().length;
   const signer = await signerFor(kind);
   const r = await ssh2Exec(
-    { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, logger: (e: TraceEvent) => events.push(e) }) as never },
+    { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, logger: (e: TraceEvent) => events.push(e) }) },
     `echo raw-$(id -un)-${kind}`,
   );
   const log = await waitForLog(() => s.log().slice(before), 'Accepted publickey');
@@ -127,7 +127,7 @@ describe('raw SSH2 key mode against OpenSSH 9.2', () => {
     const before = s.log().length;
     const signer = await signerFor('p256');
     await expect(
-      ssh2Exec({ host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer }) as never }, 'echo should-not-run'),
+      ssh2Exec({ host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer }) }, 'echo should-not-run'),
     ).rejects.toThrow(/authentication methods failed/);
     const log = await waitForLog(() => s.log().slice(before), 'unsupported public key algorithm');
     expect(log).toMatch(/unsupported public key algorithm: x509v3-ecdsa-sha2-nistp256/);
@@ -139,7 +139,7 @@ describe('raw SSH2 key mode against OpenSSH 9.2', () => {
     const before = s.log().length;
     const signer = await signerFor('p256');
     await expect(
-      ssh2Exec({ host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true }) as never }, 'echo should-not-run'),
+      ssh2Exec({ host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true }) }, 'echo should-not-run'),
     ).rejects.toThrow(/authentication methods failed/);
     const log = await waitForLog(() => s.log().slice(before), /authenticated 0 pkalg ecdsa-sha2-nistp256/);
     expect(log).toMatch(/authenticated 0 pkalg ecdsa-sha2-nistp256/);
@@ -153,7 +153,7 @@ describe('raw RSA key with a named signature algorithm (OpenSSH)', () => {
     const before = s.log().length;
     const signer = await signerFor('rsa2048');
     const r = await ssh2Exec(
-      { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, algorithms: [algorithm] }) as never },
+      { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, algorithms: [algorithm] }) },
       'echo named-$(id -un)',
     );
     expect(r.stdout.trim()).toBe('named-root');
@@ -217,7 +217,7 @@ describe('raw RSA key with the other RSA signature algorithms (AsyncSSH)', () =>
     const signer = await signerFor('rsa2048');
     const events: TraceEvent[] = [];
     const r = await ssh2Exec(
-      { host: '127.0.0.1', port: s.port, username: 'raw', authHandler: x509AuthHandler('raw', { signer, rawKey: true, logger: (e: TraceEvent) => events.push(e) }) as never },
+      { host: '127.0.0.1', port: s.port, username: 'raw', authHandler: x509AuthHandler('raw', { signer, rawKey: true, logger: (e: TraceEvent) => events.push(e) }) },
       'echo "raw-$USER"',
     );
     expect(r.stdout.trim()).toBe('raw-raw');

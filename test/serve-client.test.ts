@@ -58,7 +58,7 @@ async function login(server: ServeProcess, user: string, algorithm: string, opts
   const c = certs[opts.cert ?? user]!;
   const signer = await SoftwareSigner.fromFiles({ certificateFile: c.chainPath, keyFile: c.keyPath });
   const handler = x509AuthHandler(user, { signer, algorithms: [algorithm], ...(opts.staple ? { ocspResponses: [opts.staple] } : {}) });
-  return ssh2Exec({ host: '127.0.0.1', port: server.port, username: user, authHandler: handler as never }, 'whoami');
+  return ssh2Exec({ host: '127.0.0.1', port: server.port, username: user, authHandler: handler }, 'whoami');
 }
 
 function line(user: string, algorithm: string, revocation: string): RegExp {

@@ -108,7 +108,7 @@ async function runLogin(server: ServeProcess, i: number): Promise<Outcome> {
   const user = p.kind === 'good' ? p.id.user : p.as;
   try {
     const r = await ssh2Exec(
-      { host: '127.0.0.1', port: server.port, username: user, authHandler: x509AuthHandler(user, { signer: p.id.signer, algorithms: [p.id.algorithm] }) as never },
+      { host: '127.0.0.1', port: server.port, username: user, authHandler: x509AuthHandler(user, { signer: p.id.signer, algorithms: [p.id.algorithm] }) },
       'whoami',
       LOGIN_TIMEOUT_MS,
     );

@@ -67,7 +67,7 @@ describe('ssh2 client adapter against AsyncSSH', () => {
           host: '127.0.0.1',
           port: server.port,
           username: user,
-          authHandler: x509AuthHandler(user, { signer, algorithms: [algorithm], logger: (e: TraceEvent) => events.push(e) }) as never,
+          authHandler: x509AuthHandler(user, { signer, algorithms: [algorithm], logger: (e: TraceEvent) => events.push(e) }),
         },
         `echo "$USER" ${algorithm}`,
       );
@@ -87,7 +87,7 @@ describe('ssh2 client adapter against AsyncSSH', () => {
     const stranger = await other.issue('user-p256', 'p256');
     const signer = await SoftwareSigner.fromFiles({ certificateFile: stranger.chainPath, keyFile: stranger.keyPath });
     await expect(
-      ssh2Exec({ host: '127.0.0.1', port: server.port, username: 'user-p256', authHandler: x509AuthHandler('user-p256', { signer }) as never }, 'true'),
+      ssh2Exec({ host: '127.0.0.1', port: server.port, username: 'user-p256', authHandler: x509AuthHandler('user-p256', { signer }) }, 'true'),
     ).rejects.toMatchObject({ level: 'client-authentication' });
   });
 });

@@ -40,7 +40,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const connect = (username: string, authHandler: unknown) => ssh2Exec({ host: '127.0.0.1', port: server.port, username, authHandler: authHandler as never }, 'echo in');
+const connect = (username: string, authHandler: ssh2.AuthHandlerMiddleware | ssh2.AnyAuthMethod[]) => ssh2Exec({ host: '127.0.0.1', port: server.port, username, authHandler }, 'echo in');
 
 describe('ssh2 compatibility module', () => {
   it('is needed: the request as plain ssh2 signs it (x509v3 name inside the signature) is refused by AsyncSSH', async () => {

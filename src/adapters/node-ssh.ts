@@ -11,7 +11,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { ConnectConfig } from 'ssh2';
+import type { AnyAuthMethod, AuthenticationType, ConnectConfig } from 'ssh2';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { x509AuthHandler, type X509ClientOptions } from './ssh2/client.js';
 
@@ -41,7 +41,7 @@ export interface X509ConnectOptions extends X509ClientOptions {
    */
   connect?: Omit<ConnectConfig, 'host' | 'port' | 'username' | 'authHandler' | 'agent' | 'password' | 'privateKey' | 'passphrase' | 'tryKeyboard'>;
   /** ssh2 `authHandler` entries to try after the certificates (for example `{ type: 'password', username, password }`). */
-  fallback?: readonly unknown[];
+  fallback?: ReadonlyArray<AnyAuthMethod | AuthenticationType>;
 }
 
 /**
@@ -87,7 +87,7 @@ export function adapterConnectConfig(options: X509ConnectOptions): X509ConnectCo
     host,
     port: port ?? 22,
     username,
-    authHandler: x509AuthHandler(username, x509, fallback ?? []) as X509ConnectConfig['authHandler'],
+    authHandler: x509AuthHandler(username, x509, fallback ?? []),
   };
 }
 

@@ -14,6 +14,7 @@ import type { Signer } from '../../signers/signer.js';
 import type { OcspStapler } from '../../verify/revocation/stapler.js';
 import { installSsh2Compat } from './compat.js';
 import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
+import type { AnyAuthMethod, AuthenticationType, BaseAgent, NextAuthHandler } from 'ssh2';
 
 /** Options for {@link createX509Agent} and {@link x509AuthMethod}. */
 export interface X509ClientOptions {
@@ -114,7 +115,7 @@ function rawHash(algorithm: AlgorithmInfo, requested: unknown): HashName | null 
  * Use it as `{ type: 'agent', username, agent }` in an `authHandler`, or as
  * the `agent` option of `Client.connect()`.
  */
-export function createX509Agent(options: X509ClientOptions): object {
+export function createX509Agent(options: X509ClientOptions): BaseAgent {
   const compat = installSsh2Compat();
   const signers = asList(options.signer);
   if (signers.length === 0) throw new SshX509Error(ErrorCodes.INVALID_ARGUMENT, 'no signer given');
@@ -254,14 +255,15 @@ export function createX509Agent(options: X509ClientOptions): object {
       );
     }
   }
-  return new X509Agent();
+  // ssh2's BaseAgent at run time (compat.BaseAgent), typed as @types/ssh2 declares it.
+  return new X509Agent() as unknown as BaseAgent;
 }
 
-/** An ssh2 `authHandler` entry. */
+/** An ssh2 `authHandler` entry (ssh2's `AgentAuthMethod` with the agent of {@link createX509Agent}). */
 export interface AgentAuthMethod {
   type: 'agent';
   username: string;
-  agent: object;
+  agent: BaseAgent;
 }
 
 /**
@@ -272,8 +274,18 @@ export function x509AuthMethod(username: string, options: X509ClientOptions): Ag
   return { type: 'agent', username, agent: createX509Agent(options) };
 }
 
-/** The function form of ssh2's `authHandler`. */
-export type AuthHandlerFunction = (methodsLeft: string[] | null, partialSuccess: boolean | null, callback: (next: unknown) => void) => unknown;
+/**
+ * The function form of ssh2's `authHandler`, assignable to `ConnectConfig['authHandler']`
+ * (`AuthHandlerMiddleware` of @types/ssh2) without a cast. It returns the
+ * next method to try, or `false` when there is none (ssh2 takes a returned
+ * value as it takes one passed to `next`). `methodsLeft` and
+ * `partialSuccess` are `null` on the first call.
+ */
+export type AuthHandlerFunction = (
+  methodsLeft: AuthenticationType[] | null,
+  partialSuccess: boolean | null,
+  next: NextAuthHandler,
+) => AnyAuthMethod | AuthenticationType | false;
 
 /**
  * An ssh2 `authHandler` that tries the X.509 certificates first and then,
@@ -284,15 +296,15 @@ export type AuthHandlerFunction = (methodsLeft: string[] | null, partialSuccess:
  * @example
  * ```ts
  * const signer = await SoftwareSigner.fromFiles({ certificateFile: 'chain.pem', keyFile: 'key.pem' });
- * new Client().connect({ host, username: 'alice', authHandler: x509AuthHandler('alice', { signer }) });
+ * new Client().connect({ host, username: 'alice', hostVerifier, authHandler: x509AuthHandler('alice', { signer }) });
  * ```
  */
-export function x509AuthHandler(username: string, options: X509ClientOptions, then: readonly unknown[] = []): AuthHandlerFunction {
+export function x509AuthHandler(username: string, options: X509ClientOptions, then: ReadonlyArray<AnyAuthMethod | AuthenticationType> = []): AuthHandlerFunction {
   const first = x509AuthMethod(username, options);
-  const methods = [first, ...then];
+  const methods: ReadonlyArray<AnyAuthMethod | AuthenticationType> = [first, ...then];
   let next = 0;
   return (methodsLeft) => {
-    if (next === 1) (first.agent as { authenticationFailed(m: readonly string[] | null): void }).authenticationFailed(methodsLeft);
-    return next < methods.length ? methods[next++] : false;
+    if (next === 1) (first.agent as unknown as { authenticationFailed(m: readonly string[] | null): void }).authenticationFailed(methodsLeft);
+    return next < methods.length ? methods[next++]! : false;
   };
 }

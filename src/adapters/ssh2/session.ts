@@ -98,7 +98,7 @@ export function x509ConnectConfig(settings: SessionSettings): Pick<ConnectConfig
   const username = resolveUsername(settings);
   const { signer, algorithms, ocspResponses, ocspStapler, maxAttempts, logger, rawKey } = settings;
   const handler = x509AuthHandler(username, { signer: signer!, algorithms, ocspResponses, ocspStapler, maxAttempts, logger, rawKey });
-  return { username, authHandler: handler as unknown as ConnectConfig['authHandler'] };
+  return { username, authHandler: handler };
 }
 
 /**
