@@ -6,17 +6,19 @@
 import { Comment, CommentTag, Converter, ReflectionKind } from 'typedoc';
 import { relative, sep } from 'node:path';
 
-/** First match wins; paths are relative to the repository, with `/`. */
+/** First match wins, against `<file>#<symbol>@<entry point>`; paths are relative to the repository, with `/`. */
 const RULES = [
-  [/host-?keys?|known-hosts/, 'Host keys'],
+  [/^[^@]*(host-?keys?|known-?hosts)/i, 'Host keys'],
+  // The terminal prompt for key passphrases lives beside the PIN prompt; from the main entry point it is a signer's.
+  [/^src\/signers\/pkcs11\/pin\.ts#(ttyPassphrase|PinPromptInput|PinPromptOutput)@index$/, 'Signers'],
   [/^src\/(pkcs11\.ts|signers\/pkcs11\/)/, 'PKCS#11'],
-  [/^src\/errors\.ts$/, 'Errors'],
+  [/^src\/errors\.ts#/, 'Errors'],
   [/^src\/signers\//, 'Signers'],
-  [/^src\/(verify\/|adapters\/ssh2\/server\.ts)/, 'Server'],
-  [/^src\/adapters\/ssh2\/compat\.ts$/, 'Low level'],
+  [/^src\/(verify\/|adapters\/ssh2\/server\.ts#)/, 'Server'],
+  [/^src\/adapters\/ssh2\/compat\.ts#/, 'Low level'],
   [/^src\/adapters\//, 'Client'],
   [/^src\/(certs|keys)\//, 'Formats'],
-  [/^src\/(wire\/|rfc6187\/|algorithms\.ts|oids\.ts)/, 'Low level'],
+  [/^src\/(wire\/|rfc6187\/|algorithms\.ts#|oids\.ts#)/, 'Low level'],
 ];
 
 /** @param {import('typedoc').Application} app */
@@ -25,15 +27,15 @@ export function load(app) {
   app.converter.on(Converter.EVENT_CREATE_DECLARATION, (context, reflection) => {
     if (reflection.kindOf(ReflectionKind.SomeModule) || !reflection.parent?.kindOf(ReflectionKind.SomeModule | ReflectionKind.Project)) return;
     const decl = context.getSymbolFromReflection(reflection)?.declarations?.[0];
-    if (decl) files.set(reflection, relative(process.cwd(), decl.getSourceFile().fileName).split(sep).join('/'));
+    if (decl) files.set(reflection, `${relative(process.cwd(), decl.getSourceFile().fileName).split(sep).join('/')}#${reflection.name}@${reflection.parent.name}`);
   });
   app.converter.on(Converter.EVENT_RESOLVE_BEGIN, () => {
-    for (const [reflection, file] of files) {
+    for (const [reflection, where] of files) {
       const tagged = [reflection.comment, ...(reflection.signatures ?? []).map((s) => s.comment)].some((c) => c?.getTag('@category'));
       if (tagged) continue;
-      const rule = RULES.find(([re]) => re.test(file));
+      const rule = RULES.find(([re]) => re.test(where));
       if (!rule) {
-        app.logger.warn(`typedoc-categories: no category for ${reflection.name} (${file}); add a rule in scripts/typedoc-categories.mjs`);
+        app.logger.warn(`typedoc-categories: no category for ${where}; add a rule in scripts/typedoc-categories.mjs`);
         continue;
       }
       reflection.comment ??= new Comment();

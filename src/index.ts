@@ -56,6 +56,7 @@ export { encodePublickeyRequest, publickeySignedData, SSH_MSG_USERAUTH_REQUEST, 
 export { CertificateChain, orderChain, type ChainOptions } from './certs/chain.js';
 export { parseCertificates, readCertificateFile, type CertificateInput } from './certs/load.js';
 export { fingerprints, matchesFingerprint, type Fingerprints } from './certs/fingerprint.js';
+export { chainWarnings } from './certs/validity.js';
 export {
   certificateIdentities,
   usernameFromCertificate,
@@ -68,7 +69,8 @@ export {
 
 // Signers
 export type { Signer } from './signers/signer.js';
-export { SoftwareSigner, type SoftwareSignerOptions } from './signers/software.js';
+export { SoftwareSigner, type SoftwareSignerOptions, type PassphraseSource, type PassphraseRequest } from './signers/software.js';
+export { ttyPassphrase, type PinPromptInput, type PinPromptOutput } from './signers/pkcs11/pin.js';
 export { DeferredSigner } from './signers/deferred.js';
 
 // ssh2 adapter

@@ -253,7 +253,7 @@ describe('export-pub usage errors', () => {
   it('names an unreadable certificate file and exits 1', async () => {
     const r = await exportPub(['--cert', join(dir, 'missing.pem')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`cannot read certificate file ${join(dir, 'missing.pem')}: ENOENT`);
+    expect(r.stderr).toContain(`cannot read certificate file ${join(dir, 'missing.pem')}: no such file (ENOENT)`);
   });
 
   it('prints its usage with --help', async () => {

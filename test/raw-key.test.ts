@@ -152,11 +152,13 @@ describe('raw RSA key with a named signature algorithm (OpenSSH)', () => {
     const s = await server(`named-${algorithm}`, ['rsa2048'], [algorithm]);
     const before = s.log().length;
     const signer = await signerFor('rsa2048');
+    const events: TraceEvent[] = [];
     const r = await ssh2Exec(
-      { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, algorithms: [algorithm] }) },
+      { host: '127.0.0.1', port: s.port, username: 'root', authHandler: x509AuthHandler('root', { signer, rawKey: true, algorithms: [algorithm], logger: (e: TraceEvent) => events.push(e) }) },
       'echo named-$(id -un)',
     );
     expect(r.stdout.trim()).toBe('named-root');
+    expect(events.find((e) => e.message.includes('signing'))?.fields).toMatchObject({ algorithm, key: 'raw' });
     const log = await waitForLog(() => s.log().slice(before), 'Accepted publickey');
     expect(log).toMatch(new RegExp(`userauth_pubkey: .*pkalg ${algorithm} `));
   });
@@ -165,9 +167,13 @@ describe('raw RSA key with a named signature algorithm (OpenSSH)', () => {
     const s = await server('named-cli', ['rsa2048'], ['rsa-sha2-512']);
     const leaf = leaves.get('rsa2048')!;
     const args = ['connect', '-p', String(s.port), '--strict-host-key-checking', 'no', '--known-hosts', join(dir, 'kh-cli'), '--cert', leaf.chainPath, '--key', leaf.keyPath, '--raw-key'];
-    const ok = await runCommand([...args, '--algorithm', 'rsa-sha2-512', 'root@127.0.0.1', 'echo', 'cli-raw']);
+    const ok = await runCommand([...args, '--trace', '--algorithm', 'rsa-sha2-512', 'root@127.0.0.1', 'echo', 'cli-raw']);
     expect(ok.stdout).toBe('cli-raw\n');
     expect(ok.code).toBe(0);
+    // --trace names the algorithm on the wire, not the certificate's x509v3 one.
+    expect(ok.stderr).toMatch(/trace: offering key algorithm=rsa-sha2-512 .*key=raw/);
+    expect(ok.stderr).toMatch(/trace: server accepted the key \(PK_OK\); signing algorithm=rsa-sha2-512 /);
+    expect(ok.stderr).not.toContain('x509v3-');
     const bad = await runCommand([...args, '--algorithm', 'x509v3-rsa2048-sha256', 'root@127.0.0.1', 'true']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('with --raw-key, --algorithm takes a plain SSH algorithm');
@@ -223,7 +229,7 @@ describe('raw RSA key with the other RSA signature algorithms (AsyncSSH)', () =>
     expect(r.stdout.trim()).toBe('raw-raw');
     const signed = `AUTH user=raw alg=ssh-rsa phase=sign sig=${algorithm} result=ok`;
     expect(await waitForLog(s.log, signed)).toContain(signed);
-    const hash = algorithm === 'ssh-rsa' ? 'sha1' : 'sha512';
-    expect(events.find((e) => e.message.includes('signing'))?.fields).toMatchObject({ algorithm: `ssh-rsa (raw key, ${hash})` });
+    // The trace names the algorithm on the wire (what ssh2 negotiated), never the x509v3 one.
+    expect(events.find((e) => e.message.includes('signing'))?.fields).toMatchObject({ algorithm, key: 'raw' });
   });
 });

@@ -179,6 +179,6 @@ describe('ssh-x509 connect against AsyncSSH', () => {
     expect(bad.stderr).toContain('--strict-host-key-checking must be yes, ask, accept-new or no');
     const missing = await runCommand(['connect', '--cert', join(dir, 'nope.pem'), '--key', join(dir, 'nope.key'), 'a@127.0.0.1']);
     expect(missing.code).toBe(255);
-    expect(missing.stderr).toMatch(/cannot read certificate file .*nope\.pem: ENOENT/);
+    expect(missing.stderr).toMatch(/cannot read certificate file .*nope\.pem: no such file \(ENOENT\)/);
   });
 });

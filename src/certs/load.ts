@@ -6,6 +6,40 @@ import { parsedCertificate, peculiarX509, type ParsedCertificate } from './model
 /** Certificate input: PEM text (one or more blocks), DER bytes, or already parsed certificates. */
 export type CertificateInput = string | Uint8Array | X509Certificate | ReadonlyArray<string | Uint8Array | X509Certificate>;
 
+/** What a PEM block type or a text line holds, in words, with where it belongs. */
+const FOUND: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^(X509 |TRUSTED )?CERTIFICATE$/, 'a certificate (give it as the certificate: --cert, certificateFile)'],
+  [/^OPENSSH PRIVATE KEY$/, 'an OpenSSH private key (give it as the key: --key, keyFile)'],
+  [/^(ENCRYPTED |RSA |EC |DSA )?PRIVATE KEY$/, 'a private key (give it as the key: --key, keyFile)'],
+  [/^(RSA )?PUBLIC KEY$/, 'a public key, not a certificate'],
+  [/^SSH2 PUBLIC KEY$/, 'an RFC 4716 SSH public key, not a certificate'],
+  [/^(CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST)$/, 'a certificate request (CSR): the CA has to sign it first'],
+  [/^X509 CRL$/, 'a certificate revocation list'],
+  [/^PKCS7$/, 'a PKCS#7 bundle: extract the certificates with `openssl pkcs7 -print_certs`'],
+];
+
+/**
+ * Describes what a PEM, DER or text input holds, for error messages: the PEM
+ * block types found ("a private key (give it as the key ...)"), an OpenSSH
+ * or PuTTY key, or a byte count. Never includes the content itself.
+ *
+ * @internal
+ */
+export function describeContent(input: Uint8Array | string): string {
+  const text = typeof input === 'string' ? input : Buffer.from(input.subarray(0, 1 << 16)).toString('latin1');
+  const types = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]!);
+  if (types.length > 0) {
+    const words = [...new Set(types.map((t) => FOUND.find(([re]) => re.test(t))?.[1] ?? `a PEM ${t} block`))];
+    return `it holds ${words.join(' and ')}`;
+  }
+  if (/^PuTTY-User-Key-File-/.test(text)) return 'it is a PuTTY key: convert it with `puttygen key.ppk -O private-openssh -o key`';
+  if (/^(ssh-|ecdsa-sha2-|x509v3-|sk-)\S+ AAAA/.test(text.trimStart())) return 'it is an SSH public key line, not a certificate or private key';
+  const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
+  if (size === 0) return 'it is empty';
+  if (typeof input !== 'string' && input[0] === 0x30) return `it holds ${size} bytes of DER that are not an X.509 certificate`;
+  return `it holds ${size} bytes that are neither PEM nor DER`;
+}
+
 /** A parsed @peculiar/x509 certificate given as input (told apart without loading @peculiar/x509 for other inputs). */
 function isX509(input: unknown): input is X509Certificate {
   return typeof input === 'object' && input !== null && !(input instanceof Uint8Array) && 'rawData' in input && input instanceof peculiarX509().X509Certificate;
@@ -16,7 +50,7 @@ function parseOne(der: Uint8Array, where: string): ParsedCertificate {
   try {
     void c.native;
   } catch (e) {
-    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} is not a DER X.509 certificate`, { cause: e });
+    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} is not a DER X.509 certificate: ${describeContent(der)}`, { cause: e });
   }
   return c;
 }
@@ -54,7 +88,7 @@ export function parseCertificateModels(input: CertificateInput, where = 'certifi
   if (text === undefined) throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where}: unsupported input type`);
   const blocks = pemCertificates(text);
   if (blocks.length === 0) {
-    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} contains no PEM CERTIFICATE block`);
+    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} contains no certificate (no PEM CERTIFICATE block): ${describeContent(text)}`);
   }
   return blocks.map((b, n) => parseOne(b, `${where} PEM block ${n + 1}`));
 }
@@ -78,19 +112,31 @@ export function x509Of(c: ParsedCertificate, where = 'certificate'): X509Certifi
   }
 }
 
-/** Reads a file and returns the bytes, with `ERR_FILE_UNREADABLE` naming the file on failure. */
+/** Why a file could not be read, in words (not a bare errno code). */
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a directory, not a file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOTDIR: 'a part of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+};
+
+/** Reads a file and returns the bytes, with `ERR_FILE_UNREADABLE` naming the file and why on failure. */
 export async function readInputFile(path: string, what: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
-    const reason = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read ${what} ${path}: ${reason}`, { cause: e });
+    const code = (e as NodeJS.ErrnoException).code;
+    const reason = (code && FILE_ERRORS[code]) ?? (e as Error).message ?? String(e);
+    throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read ${what} ${path}: ${reason}${code ? ` (${code})` : ''}`, { cause: e });
   }
 }
 
 /** Reads certificates from a PEM or DER file. */
 export async function readCertificateFile(path: string): Promise<X509Certificate[]> {
-  return parseCertificates(await readInputFile(path, 'certificate file'), path);
+  return parseCertificates(await readInputFile(path, 'certificate file'), `certificate file ${path}`);
 }
 
 /** Reads certificates from a PEM or DER file, in the library's model. */

@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey, KeyObject, sign as cryptoSign } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { HashName } from '../algorithms.js';
 import { chainOf, orderCertificates, type CertificateChain, type ChainOptions } from '../certs/chain.js';
-import { parseCertificateModels, readInputFile } from '../certs/load.js';
+import { describeContent, parseCertificateModels, readInputFile } from '../certs/load.js';
 import type { CertificateInput } from '../certs/load.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { Signer } from './signer.js';
@@ -10,7 +11,7 @@ import type { Signer } from './signer.js';
 export interface SoftwareSignerOptions extends Omit<ChainOptions, 'leaf'> {
   /** The certificate chain: PEM or DER, leaf and intermediates in any order, or a bundle. */
   certificates: CertificateInput;
-  /** The private key: PEM (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8), DER PKCS#8, or a KeyObject. */
+  /** The private key: PEM (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8), OpenSSH (as `ssh-keygen` writes it, encrypted or not), DER PKCS#8, or a KeyObject. */
   privateKey: string | Uint8Array | KeyObject;
   /** Passphrase of an encrypted key. Used once to decrypt and not kept. */
   passphrase?: string | Uint8Array;
@@ -18,16 +19,75 @@ export interface SoftwareSignerOptions extends Omit<ChainOptions, 'leaf'> {
   label?: string;
 }
 
-function loadPrivateKey(key: string | Uint8Array | KeyObject, passphrase?: string | Uint8Array): KeyObject {
+/** What a passphrase callback is told about the key that needs it. */
+export interface PassphraseRequest {
+  /** The key file, when the key comes from one. */
+  readonly keyFile?: string;
+}
+
+/**
+ * Supplies the passphrase of an encrypted private key; called only when the
+ * key is encrypted and at most once. Return a string or bytes (UTF-8).
+ * {@link ttyPassphrase} asks on a terminal without echo.
+ */
+export type PassphraseSource = (request: PassphraseRequest) => Promise<string | Uint8Array> | string | Uint8Array;
+
+const PRIVATE_PEM = /-----BEGIN ((ENCRYPTED |RSA |EC |DSA )?PRIVATE KEY)-----/;
+const OPENSSH_PEM = '-----BEGIN OPENSSH PRIVATE KEY-----';
+
+/** Whether `key` is an encrypted PEM or OpenSSH private key (OpenSSH keys are asked of ssh2's own parser). */
+function isEncrypted(key: Uint8Array): boolean {
+  const text = Buffer.from(key.subarray(0, 1 << 16)).toString('latin1');
+  if (text.includes(OPENSSH_PEM)) {
+    const parsed = ssh2Utils().parseKey(Buffer.from(key));
+    return parsed instanceof Error && /passphrase/i.test(parsed.message);
+  }
+  return /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text);
+}
+
+function ssh2Utils(): typeof import('ssh2').utils {
+  return (createRequire(import.meta.url)('ssh2') as typeof import('ssh2')).utils;
+}
+
+/** An OpenSSH-format private key (`-----BEGIN OPENSSH PRIVATE KEY-----`), read by ssh2's parser. */
+function loadOpenSshKey(buf: Buffer, passphrase: string | Uint8Array | undefined, where: string): KeyObject {
+  const parsed = ssh2Utils().parseKey(buf, passphrase === undefined ? undefined : Buffer.from(passphrase));
+  if (parsed instanceof Error) {
+    if (passphrase === undefined && /no passphrase/i.test(parsed.message)) {
+      throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is an encrypted OpenSSH private key and no passphrase was given`);
+    }
+    if (/bad passphrase|integrity/i.test(parsed.message)) {
+      throw new SshX509Error(ErrorCodes.KEY_INVALID, `cannot decrypt the OpenSSH private key ${where}: wrong passphrase`);
+    }
+    throw new SshX509Error(ErrorCodes.KEY_INVALID, `cannot read the OpenSSH private key ${where}: ${parsed.message}`);
+  }
+  const keys = Array.isArray(parsed) ? parsed : [parsed];
+  if (keys.length !== 1) throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} holds ${keys.length} OpenSSH private keys; give a file with one`);
+  try {
+    return createPrivateKey(keys[0]!.getPrivatePEM());
+  } catch (e) {
+    throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is an OpenSSH ${keys[0]!.type} key, which this library cannot sign with`, { cause: e });
+  }
+}
+
+function loadPrivateKey(key: string | Uint8Array | KeyObject, passphrase: string | Uint8Array | undefined, where = 'the private key'): KeyObject {
   if (key instanceof KeyObject) {
     if (key.type !== 'private') throw new SshX509Error(ErrorCodes.KEY_INVALID, 'the key object is not a private key');
     return key;
   }
   const buf = Buffer.from(key);
-  const isPem = buf.subarray(0, 64).toString('latin1').includes('-----BEGIN');
-  const encrypted = isPem && /ENCRYPTED/.test(buf.subarray(0, 100).toString('latin1'));
+  const head = buf.subarray(0, 1 << 16).toString('latin1');
+  if (head.includes(OPENSSH_PEM)) return loadOpenSshKey(buf, passphrase, where);
+  const isPem = head.includes('-----BEGIN');
+  if (isPem && !PRIVATE_PEM.test(head)) {
+    throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is not a private key: ${describeContent(buf)}`);
+  }
+  if (!isPem && buf[0] !== 0x30) {
+    throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is not a private key: ${describeContent(buf)}`);
+  }
+  const encrypted = isEncrypted(buf);
   if (encrypted && passphrase === undefined) {
-    throw new SshX509Error(ErrorCodes.KEY_INVALID, 'the private key is encrypted and no passphrase was given');
+    throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is encrypted and no passphrase was given`);
   }
   try {
     return createPrivateKey(
@@ -36,7 +96,9 @@ function loadPrivateKey(key: string | Uint8Array | KeyObject, passphrase?: strin
         : { key: buf, format: 'der', type: 'pkcs8', ...(passphrase !== undefined ? { passphrase: Buffer.from(passphrase) } : {}) },
     );
   } catch (e) {
-    const msg = encrypted ? 'cannot decrypt the private key: wrong passphrase or unsupported encryption' : 'cannot read the private key (expected PEM PKCS#8, PKCS#1 or SEC1, or DER PKCS#8)';
+    const msg = encrypted
+      ? `cannot decrypt ${where}: wrong passphrase or unsupported encryption`
+      : `cannot read ${where} (expected PEM PKCS#8, PKCS#1, SEC1 or OpenSSH, or DER PKCS#8): ${describeContent(buf)}`;
     throw new SshX509Error(ErrorCodes.KEY_INVALID, msg, { cause: e });
   }
 }
@@ -71,7 +133,12 @@ export class SoftwareSigner implements Signer {
    * no certificate carries the key's public half.
    */
   static create(options: SoftwareSignerOptions): SoftwareSigner {
-    const key = loadPrivateKey(options.privateKey, options.passphrase);
+    return SoftwareSigner.#build(options);
+  }
+
+  /** {@link create}, with the key and certificates named in messages (their files). */
+  static #build(options: SoftwareSignerOptions, names: { key?: string; certificates?: string } = {}): SoftwareSigner {
+    const key = loadPrivateKey(options.privateKey, options.passphrase, names.key);
     const pub = createPublicKey(key);
     let chain: CertificateChain;
     try {
@@ -88,20 +155,41 @@ export class SoftwareSigner implements Signer {
       chain = chainOf(ordered);
     } catch (e) {
       if (e instanceof SshX509Error && e.code === ErrorCodes.CHAIN_INVALID && /leaf certificate is not among/.test(e.message)) {
-        throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, 'no certificate given matches the private key');
+        const certs = names.certificates ?? 'the certificates given';
+        throw new SshX509Error(ErrorCodes.KEY_CERT_MISMATCH, `no certificate in ${certs} matches ${names.key ?? 'the private key'}: give the certificate issued for this key`);
       }
       throw e;
     }
     return new SoftwareSigner(chain, key, options.label);
   }
 
-  /** Reads the certificate and key files and builds a signer. */
-  static async fromFiles(options: Omit<SoftwareSignerOptions, 'certificates' | 'privateKey'> & { certificateFile: string | readonly string[]; keyFile: string }): Promise<SoftwareSigner> {
+  /**
+   * Reads the certificate and key files and builds a signer. Errors name the
+   * file and what it holds instead (`ERR_FILE_UNREADABLE`, `ERR_CERT_INVALID`,
+   * `ERR_KEY_INVALID`). `passphrase` may be a {@link PassphraseSource}, asked
+   * only when the key is encrypted (for example {@link ttyPassphrase}).
+   */
+  static async fromFiles(
+    options: Omit<SoftwareSignerOptions, 'certificates' | 'privateKey' | 'passphrase'> & { certificateFile: string | readonly string[]; keyFile: string; passphrase?: string | Uint8Array | PassphraseSource },
+  ): Promise<SoftwareSigner> {
     const files = typeof options.certificateFile === 'string' ? [options.certificateFile] : options.certificateFile;
-    const certificates = await Promise.all(files.map((f) => readInputFile(f, 'certificate file')));
+    const certificates = await Promise.all(
+      files.map(async (f) => {
+        const bytes = await readInputFile(f, 'certificate file');
+        parseCertificateModels(bytes, `certificate file ${f}`); // so that an error names the file and what it holds
+        return bytes;
+      }),
+    );
     const privateKey = await readInputFile(options.keyFile, 'key file');
-    const { certificateFile: _c, keyFile: _k, ...rest } = options;
-    return SoftwareSigner.create({ ...rest, certificates, privateKey });
+    const { certificateFile: _c, keyFile: _k, passphrase: given, ...rest } = options;
+    let passphrase: string | Uint8Array | undefined;
+    if (typeof given !== 'function') passphrase = given;
+    else if (isEncrypted(privateKey)) passphrase = await given({ keyFile: options.keyFile });
+    try {
+      return SoftwareSigner.#build({ ...rest, certificates, privateKey, passphrase }, { key: `key file ${options.keyFile}`, certificates: files.join(', ') });
+    } finally {
+      if (passphrase instanceof Uint8Array && typeof given === 'function') passphrase.fill(0);
+    }
   }
 
   async sign(data: Uint8Array, hash: HashName | null): Promise<Uint8Array> {

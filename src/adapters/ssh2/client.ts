@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { findAlgorithm, getAlgorithm, keyMismatch, rawSignatureAlgorithm, type AlgorithmInfo, type HashName } from '../../algorithms.js';
+import { findAlgorithm, getAlgorithm, keyMismatch, RAW_SIGNATURE_ALGORITHMS, rawSignatureAlgorithm, type AlgorithmInfo, type HashName } from '../../algorithms.js';
 import { openSshPublicKeyLine, sshPublicKeyBlob } from '../../keys/ssh-public-key.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { encodePublicKeyBlob } from '../../rfc6187/publickey-blob.js';
@@ -62,6 +62,8 @@ interface Identity {
   readonly ssh2Native: boolean;
   /** The hash, when this library picks it (x509v3, or a raw algorithm named in `algorithms`). */
   readonly hash?: HashName | null;
+  /** The algorithm name on the wire, when this library picks it (x509v3, or a raw algorithm named in `algorithms`). */
+  readonly wireName?: string;
   readonly key: object;
 }
 
@@ -137,7 +139,7 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
       if (!signed) {
         refused('');
         current = { fields, signed: false };
-        if (log) emitTrace(log, 'info', fields().algorithm!.endsWith('(raw key)') ? 'offering key' : 'offering certificate', { ...fields(), signed });
+        if (log) emitTrace(log, 'info', fields().key === 'raw' ? 'offering key' : 'offering certificate', { ...fields(), signed });
       } else {
         current = { fields, signed: true };
         if (log) emitTrace(log, 'debug', 'sending signed request', { ...fields(), signed });
@@ -164,11 +166,11 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
             algorithm: name,
             publicKeyBlob,
             signatureFormat: name,
-            onSend: sent(() => describeIdentity(signer.chain, `${name} (raw key)`)),
+            onSend: sent(() => ({ ...describeIdentity(signer.chain, name), key: 'raw' })),
           },
           () => `${signer.label} (${name})`,
         );
-        identities.push({ signer, algorithm: row, ssh2Native: false, hash: raw.hash, key });
+        identities.push({ signer, algorithm: row, ssh2Native: false, hash: raw.hash, wireName: raw.name, key });
       }
       continue;
     }
@@ -188,7 +190,7 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
         },
         () => `${signer.label} (${algorithm.name})`,
       );
-      identities.push({ signer, algorithm, ssh2Native: false, hash: algorithm.hash, key });
+      identities.push({ signer, algorithm, ssh2Native: false, hash: algorithm.hash, wireName: algorithm.name, key });
     }
   }
   const cap = options.maxAttempts;
@@ -236,8 +238,9 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
         return;
       }
       const hash = ident.ssh2Native ? rawHash(ident.algorithm, (opts as { hash?: unknown } | undefined)?.hash) : (ident.hash ?? null);
-      const what = ident.ssh2Native ? `${ident.algorithm.plainKeyType} (raw key${hash && ident.algorithm.keyType === 'rsa' ? `, ${hash}` : ''})` : ident.algorithm.name;
-      if (log) emitTrace(log, 'info', 'server accepted the key (PK_OK); signing', describeIdentity(ident.signer.chain, what));
+      // The name on the wire: for a raw RSA key ssh2 picks the hash, so rsa-sha2-256/512 or ssh-rsa, never the x509v3 row's.
+      const wire = ident.wireName ?? (ident.algorithm.keyType === 'rsa' ? RAW_SIGNATURE_ALGORITHMS.find((r) => r.keyType === 'rsa' && r.hash === hash)?.name : undefined) ?? ident.algorithm.plainKeyType;
+      if (log) emitTrace(log, 'info', 'server accepted the key (PK_OK); signing', { ...describeIdentity(ident.signer.chain, wire), ...(ident.wireName === ident.algorithm.name ? {} : { key: 'raw' }) });
       ident.signer.sign(data, hash).then(
         (primitive) => {
           try {

@@ -13,7 +13,9 @@ import type { SessionSettings } from '../../adapters/ssh2/session.js';
 import { emitTrace, formatTrace, type TraceEvent, type TraceLogger } from '../../adapters/trace.js';
 import { getAlgorithm, RAW_SIGNATURE_ALGORITHMS } from '../../algorithms.js';
 import type { UsernameRule } from '../../certs/identity.js';
+import { chainWarnings } from '../../certs/validity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
+import { ttyPassphrase } from '../../signers/pkcs11/pin.js';
 import type { Signer } from '../../signers/signer.js';
 import type { StrictHostKeyChecking } from '../../verify/known-hosts.js';
 import type { CliIo } from '../io.js';
@@ -60,8 +62,8 @@ OpenSSH's flags (same meanings as in ssh(1)):
 
 certificate and key (files):
   --cert <file>                        certificate chain, PEM or DER (repeatable) = CertificateFile
-  --key <file>                         private key (PEM PKCS#8, PKCS#1, SEC1, encrypted PKCS#8) = -i
-  --passphrase-env <VAR>               read the key's passphrase from this environment variable
+  --key <file>                         private key (PEM PKCS#8, PKCS#1, SEC1, OpenSSH; encrypted or not) = -i
+  --passphrase-env <VAR>               read the key's passphrase from this variable (default: ask on the terminal)
 certificate and key (smartcard / HSM):
   --pkcs11-module <path>               PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so = PKCS11Provider
   --pkcs11-uri <uri>                   RFC 7512 pkcs11: URI choosing the token and/or certificate
@@ -186,7 +188,7 @@ async function buildSigners(
       // BatchMode: nothing is asked; the PIN must come from --pin-env.
       throw new SshX509Error(ErrorCodes.PIN_REQUIRED, 'BatchMode is on and no --pin-env is given: the PIN cannot be asked');
     }
-    const pin = v['pin-env'] ? envPin(v['pin-env'], io.env) : ttyPin(io.stdin as never, io.stderr);
+    const pin = v['pin-env'] ? envPin(v['pin-env'], io.env) : ttyPin(io.stdin, io.stderr);
     return openPkcs11Candidates({
       module: o.module,
       uri: v['pkcs11-uri'],
@@ -200,7 +202,8 @@ async function buildSigners(
     });
   }
   if (!o.keys.length) throw usageError('give the private key with -i (its certificate beside it) or --cert and --key, or a token with --pkcs11-module');
-  const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']);
+  // Without --passphrase-env, an encrypted key's passphrase is asked on the terminal (no echo), as the PIN is; never in BatchMode.
+  const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']) ?? (o.batch ? undefined : ttyPassphrase(io.stdin, io.stderr));
   const { SoftwareSigner } = await import('../../signers/software.js');
   const signers: Signer[] = [];
   for (const key of o.keys) {
@@ -479,6 +482,8 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   );
   p.signers.push(...opened);
   const stapler = v['staple-ocsp'] ? (await import('../stapling.js')).commandStapler(logger) : undefined;
+  // Before connecting: what the server would refuse without saying why. (A raw key shows no certificate.)
+  if (!p.quiet && !choice.rawKey) for (const w of opened.flatMap((s) => chainWarnings(s.chain))) io.stderr.write(`ssh-x509: warning: ${w}\n`);
   const settingsFor = (c: { algorithms?: string[]; rawKey: boolean }, username: string | undefined): SessionSettings => ({
     signer: opened,
     algorithms: c.algorithms ?? (c.rawKey ? undefined : defaultAlgorithms(opened)),

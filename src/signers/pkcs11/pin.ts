@@ -7,6 +7,7 @@
 import type { Session } from 'graphene-pk11';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { CKF_TOKEN, CKR, CKS_USER, CKU_USER, ckrName, ckrOf } from './constants.js';
+import type { PassphraseSource } from '../software.js';
 
 /** What a PIN callback is told about the token that asks. */
 export interface PinRequest {
@@ -170,38 +171,63 @@ export interface PinPromptOutput {
  */
 export function ttyPin(input: PinPromptInput, output: PinPromptOutput): PinSource {
   return (req) => {
-    if (!input.isTTY || typeof input.setRawMode !== 'function') {
+    if (!isTerminal(input)) {
       throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `token "${req.tokenLabel}" needs the user PIN and there is no terminal to ask it on (use --pin-env VAR or a PIN callback)`);
     }
     const warn = req.finalTry ? ' (final try before the PIN locks!)' : req.countLow ? ' (a wrong PIN was entered before)' : '';
-    output.write(`PIN for token "${req.tokenLabel}"${warn}: `);
-    return new Promise<Uint8Array>((resolvePin, reject) => {
-      const chunks: number[] = [];
-      const done = (err?: SshX509Error): void => {
-        input.removeListener('data', onData);
-        input.setRawMode!(false);
-        input.pause?.();
-        output.write('\n');
-        const pinBytes = Uint8Array.from(chunks);
-        chunks.fill(0);
-        chunks.length = 0;
-        if (err) reject(err);
-        else resolvePin(pinBytes);
-      };
-      const onData = (chunk: Buffer | string): void => {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-        for (const b of bytes) {
-          if (b === 0x0d || b === 0x0a) return done();
-          if (b === 0x03 || b === 0x04) return done(new SshX509Error(ErrorCodes.PIN_REQUIRED, 'PIN entry cancelled'));
-          if (b === 0x7f || b === 0x08) chunks.pop();
-          else chunks.push(b);
-        }
-      };
-      input.setRawMode!(true);
-      input.on('data', onData);
-      input.resume?.();
-    });
+    return readHidden(input, output, `PIN for token "${req.tokenLabel}"${warn}: `, () => new SshX509Error(ErrorCodes.PIN_REQUIRED, 'PIN entry cancelled'));
   };
+}
+
+/**
+ * A {@link PassphraseSource} that asks for a private key's passphrase on a
+ * terminal without echo, as {@link ttyPin} asks for a PIN (the same prompt).
+ * It is called only for an encrypted key. When `input` is not a TTY it
+ * throws `ERR_KEY_INVALID` at once, naming the key file.
+ */
+export function ttyPassphrase(input: PinPromptInput, output: PinPromptOutput): PassphraseSource {
+  return (req) => {
+    const what = req.keyFile ? `key file ${req.keyFile}` : 'the private key';
+    if (!isTerminal(input)) {
+      throw new SshX509Error(ErrorCodes.KEY_INVALID, `${what} is encrypted and there is no terminal to ask its passphrase on (use --passphrase-env VAR or a passphrase callback)`);
+    }
+    return readHidden(input, output, `Passphrase for ${what}: `, () => new SshX509Error(ErrorCodes.KEY_INVALID, `passphrase entry for ${what} cancelled`));
+  };
+}
+
+function isTerminal(input: PinPromptInput): input is PinPromptInput & { setRawMode(mode: boolean): unknown } {
+  return Boolean(input.isTTY) && typeof input.setRawMode === 'function';
+}
+
+/** Writes `prompt` and reads one line from a terminal in raw mode, without echo. The bytes read are not kept. */
+function readHidden(input: PinPromptInput & { setRawMode(mode: boolean): unknown }, output: PinPromptOutput, prompt: string, cancelled: () => SshX509Error): Promise<Uint8Array> {
+  output.write(prompt);
+  return new Promise<Uint8Array>((resolveValue, reject) => {
+    const chunks: number[] = [];
+    const done = (err?: SshX509Error): void => {
+      input.removeListener('data', onData);
+      input.setRawMode(false);
+      input.pause?.();
+      output.write('\n');
+      const value = Uint8Array.from(chunks);
+      chunks.fill(0);
+      chunks.length = 0;
+      if (err) reject(err);
+      else resolveValue(value);
+    };
+    const onData = (chunk: Buffer | string): void => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      for (const b of bytes) {
+        if (b === 0x0d || b === 0x0a) return done();
+        if (b === 0x03 || b === 0x04) return done(cancelled());
+        if (b === 0x7f || b === 0x08) chunks.pop();
+        else chunks.push(b);
+      }
+    };
+    input.setRawMode(true);
+    input.on('data', onData);
+    input.resume?.();
+  });
 }
 
 /**

@@ -1,0 +1,42 @@
+/**
+ * Local checks of a client certificate chain before connecting, so that a
+ * login the server will refuse (an expired certificate, a missing
+ * intermediate) is explained here rather than by a bare
+ * `Permission denied (publickey)`.
+ *
+ * @module
+ */
+import type { X509Certificate } from '@peculiar/x509';
+import type { CertificateChain } from './chain.js';
+
+const DAY_MS = 86_400_000;
+
+function days(ms: number): string {
+  const n = Math.floor(ms / DAY_MS);
+  return n === 0 ? 'less than a day' : n === 1 ? '1 day' : `${n} days`;
+}
+
+/**
+ * Warnings about `chain` at `now`, each one line a person can act on: a
+ * certificate that has expired or is not yet valid (leaf or intermediate),
+ * and a chain that holds only a leaf whose issuer was not given. Empty when
+ * nothing is wrong. These are warnings, not errors: the server decides.
+ */
+export function chainWarnings(chain: CertificateChain, now: Date = new Date()): string[] {
+  const out: string[] = [];
+  chain.certificates.forEach((cert: X509Certificate, i: number) => {
+    const what = i === 0 ? `the certificate ${cert.subject}` : `the CA certificate ${cert.subject} in its chain`;
+    if (cert.notAfter.getTime() < now.getTime()) {
+      out.push(`${what} expired on ${cert.notAfter.toISOString()} (${days(now.getTime() - cert.notAfter.getTime())} ago): servers refuse it; renew it`);
+    } else if (cert.notBefore.getTime() > now.getTime()) {
+      out.push(`${what} is not valid until ${cert.notBefore.toISOString()} (in ${days(cert.notBefore.getTime() - now.getTime())}): servers refuse it until then; check this computer's clock`);
+    }
+  });
+  const leaf = chain.leaf;
+  if (chain.certificates.length === 1 && leaf.subject !== leaf.issuer) {
+    out.push(
+      `the chain holds only the certificate ${leaf.subject}, not its issuer ${leaf.issuer}: unless the server trusts ${leaf.issuer} itself, give the intermediate CA certificates too (--cert or --intermediates)`,
+    );
+  }
+  return out;
+}
