@@ -201,7 +201,8 @@ function isTerminal(input: PinPromptInput): input is PinPromptInput & { setRawMo
 
 /** Writes `prompt` and reads one line from a terminal in raw mode, without echo. The bytes read are not kept. */
 function readHidden(input: PinPromptInput & { setRawMode(mode: boolean): unknown }, output: PinPromptOutput, prompt: string, cancelled: () => SshX509Error): Promise<Uint8Array> {
-  output.write(prompt);
+  // Echo goes off before the prompt shows: an answer typed (or pasted) at once is never echoed.
+  input.setRawMode(true);
   return new Promise<Uint8Array>((resolveValue, reject) => {
     const chunks: number[] = [];
     const done = (err?: SshX509Error): void => {
@@ -224,9 +225,9 @@ function readHidden(input: PinPromptInput & { setRawMode(mode: boolean): unknown
         else chunks.push(b);
       }
     };
-    input.setRawMode(true);
     input.on('data', onData);
     input.resume?.();
+    output.write(prompt);
   });
 }
 
