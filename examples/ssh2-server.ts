@@ -19,7 +19,7 @@ export async function startExampleServer(hostKeyPath: string, rootPath: string, 
   });
   const server = new ssh2.Server({ hostKeys: [readFileSync(hostKeyPath)] }, (client) => {
     let who: VerifyResult | undefined;
-    client.on('authentication', x509Authentication(verifier, { logger: (e: TraceEvent) => console.error(e.message), onAccept: (r) => (who = r) }) as never);
+    client.on('authentication', x509Authentication(verifier, { logger: (e: TraceEvent) => console.error(e.message), onAccept: (r) => (who = r) }));
     client.on('ready', () => {
       client.on('session', (accept) => {
         accept().on('exec', (acceptExec) => {
