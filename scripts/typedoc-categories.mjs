@@ -12,6 +12,8 @@ const RULES = [
   // The terminal prompt for key passphrases lives beside the PIN prompt; from the main entry point it is a signer's.
   [/^src\/signers\/pkcs11\/pin\.ts#(ttyPassphrase|PinPromptInput|PinPromptOutput)@index$/, 'Signers'],
   [/^src\/(pkcs11\.ts|signers\/pkcs11\/)/, 'PKCS#11'],
+  // Checks of the client's own certificate before connecting.
+  [/^src\/certs\/validity\.ts#/, 'Client'],
   [/^src\/errors\.ts#/, 'Errors'],
   [/^src\/signers\//, 'Signers'],
   [/^src\/(verify\/|adapters\/ssh2\/server\.ts#)/, 'Server'],

@@ -31,6 +31,9 @@ describe('typedoc', () => {
     expect([...new Set(where.values())].filter((c) => !CATEGORIES.includes(c))).toEqual([]);
     expect(where.get('index.x509AuthHandler')).toBe('Client');
     expect(where.get('index.SoftwareSigner')).toBe('Signers');
+    expect(where.get('index.ttyPassphrase')).toBe('Signers');
+    expect(where.get('pkcs11.ttyPin')).toBe('PKCS#11');
+    expect(where.get('index.chainWarnings')).toBe('Client');
     expect(where.get('pkcs11.Pkcs11Signer')).toBe('PKCS#11');
     expect(where.get('index.X509Verifier')).toBe('Server');
     expect(where.get('index.exportPublicKey')).toBe('Formats');
