@@ -72,12 +72,17 @@ describe('file errors name the file and what it holds instead', () => {
     expectNoSecrets(r.stderr);
   });
 
-  it('an OpenSSH private key, a public key line, and an empty file given as the certificate', async () => {
+  it('an OpenSSH private key, a DER private key, a public key line, and an empty file given as the certificate', async () => {
     await expect(SoftwareSigner.fromFiles({ certificateFile: opensshKey, keyFile: alice.keyPath })).rejects.toMatchObject({
       message: expect.stringContaining(`certificate file ${opensshKey} contains no certificate (no PEM CERTIFICATE block): it holds an OpenSSH private key`),
     });
     await expect(SoftwareSigner.fromFiles({ certificateFile: `${opensshKey}.pub`, keyFile: alice.keyPath })).rejects.toMatchObject({
       message: expect.stringContaining(`certificate file ${opensshKey}.pub is not a DER X.509 certificate: it is an SSH public key line`),
+    });
+    const derKey = join(dir, 'key.der');
+    execFileSync('openssl', ['pkcs8', '-topk8', '-nocrypt', '-in', alice.keyPath, '-outform', 'DER', '-out', derKey]);
+    await expect(SoftwareSigner.fromFiles({ certificateFile: derKey, keyFile: alice.keyPath })).rejects.toMatchObject({
+      message: `certificate file ${derKey} is not a DER X.509 certificate: it holds a DER PKCS#8 private key (give it as the key: --key, keyFile)`,
     });
     const empty = join(dir, 'empty.pem');
     writeFileSync(empty, '');

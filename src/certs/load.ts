@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { X509Certificate } from '@peculiar/x509';
 import { ErrorCodes, SshX509Error } from '../errors.js';
@@ -36,8 +37,20 @@ export function describeContent(input: Uint8Array | string): string {
   if (/^(ssh-|ecdsa-sha2-|x509v3-|sk-)\S+ AAAA/.test(text.trimStart())) return 'it is an SSH public key line, not a certificate or private key';
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
   if (size === 0) return 'it is empty';
-  if (typeof input !== 'string' && input[0] === 0x30) return `it holds ${size} bytes of DER that are not an X.509 certificate`;
+  if (typeof input !== 'string' && input[0] === 0x30) {
+    if (isDerPrivateKey(input)) return 'it holds a DER PKCS#8 private key (give it as the key: --key, keyFile)';
+    return `it holds ${size} bytes of DER that are not an X.509 certificate`;
+  }
   return `it holds ${size} bytes that are neither PEM nor DER`;
+}
+
+function isDerPrivateKey(der: Uint8Array): boolean {
+  try {
+    createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A parsed @peculiar/x509 certificate given as input (told apart without loading @peculiar/x509 for other inputs). */
