@@ -218,11 +218,13 @@ describe('warnings about the certificate, before connecting', () => {
     const lines = r.stderr.split('\n');
     expect(lines[0]).toMatch(/^ssh-x509: warning: the certificate .*CN=old-alice.* expired on \d{4}-\d\d-\d\dT.* \((9|10) days ago\): servers refuse it; renew it$/);
     expect(r.stderr).toMatch(/Permission denied \(publickey\)/);
+    expect(r.stderr).not.toContain(old.keyPem.split('\n')[1]!);
   });
 
   it('the command warns about a chain without the issuer, and not for a complete one', async () => {
     const r = await runCommand(connect('--cert', alice.certPath, '--key', alice.keyPath, 'alice@127.0.0.1', 'true'));
     expect(r.stderr.split('\n')[0]).toContain('ssh-x509: warning: the chain holds only the certificate');
+    expectNoSecrets(r.stderr);
     const ok = await runCommand(connect('--cert', alice.chainPath, '--key', alice.keyPath, 'alice@127.0.0.1', 'echo', 'fine'));
     expect(ok.stderr).toBe('');
     expect(ok.stdout).toBe('fine\n');
