@@ -20,6 +20,7 @@ import type { X509Verifier } from '../../verify/verifier.js';
 import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
 import { algorithmsFor } from './client.js';
 import { installSsh2Compat, type X509HostKeyInfo } from './compat.js';
+import type { ParsedKey } from 'ssh2';
 
 /** One X.509 host key of an ssh2 `Server`. */
 export interface X509HostKey {
@@ -116,9 +117,9 @@ export function x509Server<T extends object>(server: T, options: X509ServerOptio
   return server;
 }
 
-/** An entry for an ssh2 `Server`'s `hostKeys` (ssh2's `{ key }` form, with a key object ssh2 takes as parsed). */
+/** An entry for an ssh2 `Server`'s `hostKeys` (ssh2's `{ key }` form, with a key object ssh2 takes as parsed), typed as @types/ssh2 accepts it. */
 export interface Ssh2HostKeyEntry {
-  readonly key: object;
+  readonly key: ParsedKey;
 }
 
 /** Options of {@link readHostKeyFile} and {@link parsePrivateKey}. */
@@ -218,5 +219,6 @@ export function plainHostKey(key: KeyObject, where = 'host key'): Ssh2HostKeyEnt
       }
     },
   });
-  return { key: ssh2Key };
+  // A parsed key as ssh2 makes them (compat derives it from one of ssh2's own).
+  return { key: ssh2Key as ParsedKey };
 }
