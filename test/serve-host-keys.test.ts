@@ -159,7 +159,7 @@ describe('ssh-x509 serve: host key errors name the file and what it holds', () =
   };
 
   it.each([
-    ['a missing file', () => join(dir, 'nope.key'), /cannot read host key file .*nope\.key: ENOENT/],
+    ['a missing file', () => join(dir, 'nope.key'), /cannot read host key file .*nope\.key: no such file \(ENOENT\)/],
     ['a certificate', () => alice.certPath, /alice[/\\]cert\.pem: holds a certificate, not a private key/],
     ['an OpenSSH public key line', () => `${plainKey}.pub`, /plain_ed25519\.pub: holds a public key, not a private key/],
     ['text that is no key', () => file('notes.txt', 'hello\n'), /notes\.txt: is not a private key in PKCS#8, PKCS#1, SEC1 or OpenSSH format \(found text that is no key\)/],
