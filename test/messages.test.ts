@@ -65,7 +65,9 @@ describe('file errors name the file and what it holds instead', () => {
       code: 'ERR_CERT_INVALID',
       message: `certificate file ${alice.keyPath} contains no certificate (no PEM CERTIFICATE block): it holds a private key (give it as the key: --key, keyFile)`,
     });
-    const r = await runCommand(connect('--cert', alice.keyPath, '--key', alice.keyPath, 'alice@127.0.0.1', 'true'));
+    // (With the key file itself as --cert the command reads it as a key + chain file and says it has no certificate.)
+    const other = await pki.issue('carol', 'p256');
+    const r = await runCommand(connect('--cert', alice.keyPath, '--key', other.keyPath, 'alice@127.0.0.1', 'true'));
     expect(r.code).toBe(255);
     expect(r.stderr).toContain(`certificate file ${alice.keyPath} contains no certificate`);
     expect(r.stderr).toContain('it holds a private key (give it as the key: --key, keyFile)');
