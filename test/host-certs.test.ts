@@ -66,7 +66,7 @@ afterAll(async () => {
 });
 
 function auth(): Pick<ConnectConfig, 'username' | 'authHandler'> {
-  return { username: 'alice', authHandler: x509AuthHandler('alice', { signer }) as never };
+  return { username: 'alice', authHandler: x509AuthHandler('alice', { signer }) };
 }
 
 /** Connects with host checking by `x509HostVerifier`; resolves with the decisions and how the connection ended. */

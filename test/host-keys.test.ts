@@ -41,7 +41,7 @@ let stapled: Buffer;
 async function startServer(opts: { x509?: Parameters<typeof x509Server>[1]; hostKeys?: Array<string | Buffer> }, verifier: X509Verifier) {
   const server = new ssh2.Server({ hostKeys: opts.hostKeys ?? [] }, (client) => {
     let accepted: VerifyResult | undefined;
-    client.on('authentication', x509Authentication(verifier, { onAccept: (r) => (accepted = r) }) as never);
+    client.on('authentication', x509Authentication(verifier, { onAccept: (r) => (accepted = r) }));
     client.on('ready', () =>
       client.on('session', (acceptSession) =>
         acceptSession().on('exec', (acceptExec) => {

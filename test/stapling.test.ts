@@ -99,7 +99,7 @@ describe('library: x509AuthHandler with ocspStapler', () => {
       const signer = await SoftwareSigner.fromFiles({ certificateFile: cert.chainPath, keyFile: cert.keyPath });
       const events: TraceEvent[] = [];
       const handler = x509AuthHandler('grace', { signer, ocspStapler: new OcspStapler(), logger: (e: TraceEvent) => events.push(e) });
-      const r = await ssh2Exec({ host: '127.0.0.1', port: server.port, username: 'grace', authHandler: handler as never }, 'id');
+      const r = await ssh2Exec({ host: '127.0.0.1', port: server.port, username: 'grace', authHandler: handler }, 'id');
       expect(r.stdout).toMatch(/^authenticated grace via x509v3-ecdsa-sha2-nistp256 .* revocation=ocsp-stapled\n$/);
       expect(events.some((e) => e.message === 'stapling OCSP response')).toBe(true);
     } finally {

@@ -134,7 +134,7 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
       keepaliveInterval: plan.keepaliveIntervalMs,
       keepaliveCountMax: plan.keepaliveCountMax,
       ...auth,
-      ...(forwardAgent ? { agent: x509ForwardAgent(signers, { logger }) as never, agentForward: true } : {}),
+      ...(forwardAgent ? { agent: x509ForwardAgent(signers, { logger }), agentForward: true } : {}),
       algorithms: {
         ...(hostCheck.algorithms?.serverHostKey ? { serverHostKey: hostCheck.algorithms.serverHostKey } : {}),
         ...(plan.compression ? { compress: ['zlib@openssh.com', 'zlib', 'none'] as never } : {}),

@@ -233,10 +233,10 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
   const logger = { format: 'text' as const, write: (line: string) => io.stderr.write(line + '\n') };
 
   const clients = new Set<import('ssh2').Connection>();
-  const server = new ssh2.Server({ hostKeys: hostKeys.plain as never[] }, (client) => {
+  const server = new ssh2.Server({ hostKeys: hostKeys.plain }, (client) => {
     clients.add(client);
     let accepted: VerifyResult | undefined;
-    client.on('authentication', x509Authentication(verifier, { logger, onAccept: (r: VerifyResult, _ctx: Ssh2AuthContext) => (accepted = r) }) as never);
+    client.on('authentication', x509Authentication(verifier, { logger, onAccept: (r: VerifyResult, _ctx: Ssh2AuthContext) => (accepted = r) }));
     client.on('ready', () => {
       client.on('session', (acceptSession) => {
         const session = acceptSession();
