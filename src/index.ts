@@ -118,7 +118,7 @@ export {
 } from './adapters/ssh2/host-verifier.js';
 export { installSsh2HostKeyCompat } from './adapters/ssh2/compat.js';
 export { HostCertificateVerifier, HostKeyRefusedError, type HostRefusalReason, type HostCertificateOptions, type HostCertificateResult } from './verify/host.js';
-export { OcspStapler, type OcspStaplerOptions } from './verify/revocation/stapler.js';
+export { OcspStapler, type OcspStaplerOptions, type StapledResponses } from './verify/revocation/stapler.js';
 export type { OcspAnswer } from './verify/revocation/ocsp.js';
 export { checkHostKey, knownHostsName, hostKeyFingerprint, STRICT_HOST_KEY_CHECKING, type CheckHostKeyOptions, type StrictHostKeyChecking, type HostKeyDecision } from './verify/known-hosts.js';
 

@@ -4,7 +4,9 @@
  * answers one request and exits, so the server cannot fetch it) and staples
  * it into the user-authentication blob; `ssh-x509 serve --revocation
  * require` accepts a good one and refuses a revoked one. And the stapler's
- * cache: kept until shortly before nextUpdate, then fetched again.
+ * cache: kept until shortly before nextUpdate, then fetched again. And the
+ * server side: `serve --host-ocsp-fetch` staples its host certificate's
+ * fetched response into K_S, which `connect --host-trust` checks.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OcspStapler, SoftwareSigner, x509AuthHandler, type TraceEvent } from '../src/index.js';
-import { createTestPki, type TestPki } from './helpers/pki.js';
+import { HOST_CERT, createTestPki, type TestPki } from './helpers/pki.js';
 import { OpensslRevocation, freePort } from './helpers/revocation.js';
 import { startServe, type ServeProcess } from './helpers/serve.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
@@ -141,4 +143,52 @@ describe('OcspStapler cache', () => {
     now += 25 * 3600_000;
     expect(await stapler.responses(chain)).toEqual([]);
   }, 60_000);
+});
+
+describe('server OCSP stapling: serve --host-ocsp-fetch', () => {
+  /** serve with an X.509 host key whose certificate names a responder that answers once (serve's fetch at start), then exits. */
+  async function serveWithFetchedHostOcsp(name: string, revoked: boolean) {
+    const port = await freePort();
+    const host = await pki.issue(name, 'p256', { ...HOST_CERT, ocspUrl: `http://127.0.0.1:${port}` });
+    if (revoked) db.revoke(host.certPem);
+    else db.valid(host.certPem);
+    const responder = await db.startResponder({ port, nrequest: 1 });
+    const serve = await startServe(['--host-key', host.keyPath, '--host-cert', host.chainPath, '--host-ocsp-fetch', '--trust', pki.root.certPath, '--map', 'upn-local', '--revocation', 'off']);
+    await serve.waitForLog(new RegExp(`fetched OCSP response for a host certificate.*status=${revoked ? 'revoked' : 'good'}`));
+    await responder.stop();
+    return serve;
+  }
+  const user = () => pki.issue('heidi', 'p256');
+  const connectTo = async (serve: ServeProcess, tag: string) => {
+    const u = await user();
+    return runCommand(
+      ['connect', '-p', String(serve.port), '--cert', u.chainPath, '--key', u.keyPath, '--known-hosts', join(dir, `kh-host-${tag}`), '--host-trust', pki.root.certPath,
+        '--host-key-algorithms', 'x509v3-ecdsa-sha2-nistp256', '--trace', 'heidi@127.0.0.1', 'id'],
+      { timeoutMs: 60_000 },
+    );
+  };
+
+  it('staples the good response it fetched; the client checks revocation from K_S with the responder gone', async () => {
+    const serve = await serveWithFetchedHostOcsp('host-fetch-good', false);
+    try {
+      const r = await connectTo(serve, 'good');
+      expect(r.stdout).toMatch(/^authenticated heidi via /);
+      expect(r.stderr).toMatch(/revocation ocsp-stapled/);
+      expect(r.code).toBe(0);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('staples a revoked response too, and the client refuses the host with reason revoked', async () => {
+    const serve = await serveWithFetchedHostOcsp('host-fetch-revoked', true);
+    try {
+      const r = await connectTo(serve, 'revoked');
+      expect(r.code).toBe(255);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/host key verification failed \(revoked\)/);
+    } finally {
+      await serve.stop();
+    }
+  });
 });

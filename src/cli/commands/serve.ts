@@ -23,11 +23,12 @@ import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { parseAuthorizedSubjectsFile } from '../../verify/binding.js';
 import type { RevocationMode } from '../../verify/revocation/checker.js';
 import { X509Verifier, type VerifyResult } from '../../verify/verifier.js';
+import { OcspStapler, type StapledResponses } from '../../verify/revocation/stapler.js';
 import type { CliIo } from '../io.js';
 import { defineCommand, EXIT_FAILURE, exitStatusHelp, usageError } from '../command.js';
 
 const USAGE = `usage: ssh-x509 serve --listen <addr:port> --host-key <file> [--host-key ...] --trust <pem> [--trust ...]
-       [--host-cert <chain.pem> [--host-ocsp <der>]] [--passphrase-env <VAR>]
+       [--host-cert <chain.pem> [--host-ocsp <der>] [--host-ocsp-fetch]] [--passphrase-env <VAR>]
        [--pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--host-intermediates <pem>]]
        [--intermediates <pem>] [--map upn|upn-local|cn|email] [--authorized-subjects <file>]
        [--revocation off|prefer|require] [--crl <file>] [--eku-compat] [--allow-sha1]
@@ -42,13 +43,18 @@ host key (x509v3-* host key algorithms, RFC 6187), offered first. With
 --pkcs11-module the X.509 host key is on a token (certificate from the token,
 intermediates from --host-intermediates). Each --host-ocsp (a DER OCSP
 response) is stapled into the host key blob of the certificate it answers
-for. --allow-sha1 also offers x509v3-ssh-rsa.
+for. With --host-ocsp-fetch, the host certificates without such a file get
+their response from the OCSP responder their authorityInfoAccess names,
+fetched at start and refreshed in the background before its nextUpdate, so
+that clients without network access can check revocation. --allow-sha1 also
+offers x509v3-ssh-rsa.
 
   --listen <addr:port>         address and port to listen on ([::1]:2222; port 0 picks a free one,
                                printed as "listening on <addr>:<port>")
   --host-key <file>            a private host key (repeatable)
   --host-cert <chain.pem>      a host certificate chain whose leaf certifies one --host-key (repeatable)
   --host-ocsp <der>            a DER OCSP response stapled for the host certificate it answers for (repeatable)
+  --host-ocsp-fetch            staple the host certificates' OCSP responses fetched from their AIA responders
   --passphrase-env <VAR>       the passphrase of the host keys, from this environment variable
   --pkcs11-module <path>       an X.509 host key on a PKCS#11 token
   --pkcs11-uri <uri>           RFC 7512 URI choosing the token's host key and certificate
@@ -162,6 +168,28 @@ function readOcspResponse(der: Buffer, file: string): { der: Buffer; serials: st
   }
 }
 
+/**
+ * --host-ocsp-fetch: each X.509 host key without a --host-ocsp file staples
+ * the response its responder gives, kept fresh in the background (the
+ * library's OcspStapler, the same code a client uses for its own stapling).
+ */
+async function fetchHostOcsp(keys: X509HostKey[], io: CliIo, allowSha1: boolean): Promise<StapledResponses[]> {
+  const write = (level: 'info' | 'warn', message: string, fields: Record<string, unknown>) => io.stderr.write(formatTrace({ level, message, fields }) + '\n');
+  const stapler = new OcspStapler({
+    allowSha1,
+    onFetched: (subject, answer, url) => write('info', 'fetched OCSP response for a host certificate', { subject, status: answer.status, url }),
+    onError: (subject, e) => write('warn', `OCSP fetch for a host certificate failed: ${e.message}`, { subject }),
+  });
+  const out: StapledResponses[] = [];
+  for (const [i, k] of keys.entries()) {
+    if (k.ocspResponses !== undefined) continue;
+    const fresh = await stapler.keepFresh(k.signer.chain.der);
+    out.push(fresh);
+    keys[i] = { ...k, ocspResponses: () => fresh.current() };
+  }
+  return out;
+}
+
 function samePublicKey(a: KeyObject, b: KeyObject): boolean {
   const spki = (k: KeyObject) => (k.type === 'public' ? k : createPublicKey(k)).export({ format: 'der', type: 'spki' });
   return spki(a).equals(spki(b));
@@ -178,6 +206,7 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
         'host-key': { type: 'string', multiple: true },
         'host-cert': { type: 'string', multiple: true },
         'host-ocsp': { type: 'string', multiple: true },
+        'host-ocsp-fetch': { type: 'boolean' },
         'passphrase-env': { type: 'string' },
         'pkcs11-module': { type: 'string' },
         'pkcs11-uri': { type: 'string' },
@@ -226,6 +255,7 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
     allowSha1Algorithms: values['allow-sha1'] ?? false,
   });
   const hostKeys = await loadHostKeys(values, io, values['allow-sha1'] ?? false);
+  const stapling = values['host-ocsp-fetch'] ? await fetchHostOcsp(hostKeys.x509, io, values['allow-sha1'] ?? false) : [];
 
   // ssh2 is a peer dependency, loaded only by the command that needs it.
   const require = createRequire(import.meta.url);
@@ -267,12 +297,13 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
   const addr = server.address() as AddressInfo;
   io.stdout.write(`listening on ${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}\n`);
   for (const k of hostKeys.x509) {
-    io.stderr.write(formatTrace({ level: 'info', message: 'X.509 host key', fields: { subject: k.signer.chain.leaf.subject, algorithms: k.algorithms?.join(',') ?? '', ocsp: k.ocspResponses?.length ? 'stapled' : 'none' } }) + '\n');
+    io.stderr.write(formatTrace({ level: 'info', message: 'X.509 host key', fields: { subject: k.signer.chain.leaf.subject, algorithms: k.algorithms?.join(',') ?? '', ocsp: typeof k.ocspResponses === 'function' ? 'fetched' : k.ocspResponses?.length ? 'stapled' : 'none' } }) + '\n');
   }
 
   await new Promise<void>((resolve) => {
     const stop = () => {
       for (const k of hostKeys.x509) void k.signer.close?.();
+      for (const s of stapling) s.stop();
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       for (const c of clients) c.end();

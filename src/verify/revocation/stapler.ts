@@ -45,6 +45,14 @@ interface Entry {
   readonly expiresAt: number;
 }
 
+/** What {@link OcspStapler.keepFresh} returns: the latest responses, and a way to stop refreshing them. */
+export interface StapledResponses {
+  /** The latest DER responses (as {@link OcspStapler.responses} gives them). */
+  current(): Buffer[];
+  /** Stops the background refresh. */
+  stop(): void;
+}
+
 /** Fetches, caches and refreshes OCSP responses for certificate chains. */
 export class OcspStapler {
   private readonly store = new CertificateStore(100);
@@ -74,6 +82,33 @@ export class OcspStapler {
     for (let i = 0; i < count; i++) out.push((await this.current(certs[i]!, certs[i + 1]!))?.der ?? Buffer.alloc(0));
     while (out.length && out[out.length - 1]!.length === 0) out.pop();
     return out;
+  }
+
+  /**
+   * Keeps `chain`'s responses fresh in the background, for code that needs
+   * them synchronously (a server building K_S at each key exchange, RFC 6187
+   * section 2.1): fetches once now, then asks again every `intervalMs`
+   * (default 60 s; a fetch happens only when the cached response is due for
+   * refresh). `current()` returns the latest responses, `[]` once they have
+   * expired and no responder answered. Call `stop()` when done; the timer
+   * never keeps the process alive.
+   */
+  async keepFresh(chain: ReadonlyArray<Uint8Array | X509Certificate>, intervalMs = 60_000): Promise<StapledResponses> {
+    let latest = await this.responses(chain);
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      this.responses(chain)
+        .then((r) => {
+          latest = r;
+        }, () => undefined)
+        .finally(() => {
+          busy = false;
+        });
+    }, intervalMs);
+    timer.unref();
+    return { current: () => latest, stop: () => clearInterval(timer) };
   }
 
   private async current(cert: VerifierCertificate, issuer: VerifierCertificate): Promise<Entry | undefined> {
