@@ -24,7 +24,7 @@ beforeAll(async () => {
     },
     {
       label: 'beta',
-      pin: '5678',
+      pin: 'beta-5678',
       keys: [
         { name: 'bob', kind: 'p384', id: '01', source: 'import' },
         { name: 'nokey', kind: 'p521', id: '21', source: 'cert-only' },
@@ -143,7 +143,7 @@ describe('openPkcs11Candidates', () => {
     const one = await openPkcs11Candidates({ module: hsm.module, fingerprint: hsm.keys.ed!.sha256, pin });
     expect(one.map((s) => s.chain.leaf.subject)).toEqual(['O=ssh-x509 Test, CN=ed']);
     await one[0]!.close();
-    await expect(openPkcs11Candidates({ module: hsm.module, uri: 'pkcs11:token=beta;object=nokey', pin: async () => '5678' })).rejects.toMatchObject({ code: 'ERR_OBJECT_NOT_FOUND' });
+    await expect(openPkcs11Candidates({ module: hsm.module, uri: 'pkcs11:token=beta;object=nokey', pin: async () => 'beta-5678' })).rejects.toMatchObject({ code: 'ERR_OBJECT_NOT_FOUND' });
   });
 });
 
@@ -163,7 +163,7 @@ describe('ssh-x509 list', () => {
   });
 
   it('prints JSON, logging in with --pin-env', async () => {
-    const t = io({ BETA_PIN: '5678' });
+    const t = io({ BETA_PIN: 'beta-5678' });
     expect(await runList(['--pkcs11-module', hsm.module, '--pkcs11-uri', 'pkcs11:token=beta', '--pin-env', 'BETA_PIN', '--json'], t)).toBe(0);
     const rows = JSON.parse(t.out()) as Record<string, unknown>[];
     expect(rows.map((r) => [r.label, r.hasPrivateKey]).sort()).toEqual([['bob', true], ['nokey', false]]);
@@ -179,10 +179,10 @@ describe('ssh-x509 list', () => {
     expect(await runList(['--pkcs11-module', hsm.module, '--pkcs11-uri', 'pkcs11:bogus=1'], badUri)).toBe(1);
     expect(badUri.err()).toContain('unknown pkcs11 URI path attribute "bogus"');
 
-    const wrongPin = io({ P: '98765' });
+    const wrongPin = io({ P: 'wrong-98765' });
     expect(await runList(['--pkcs11-module', hsm.module, '--pkcs11-uri', 'pkcs11:token=alpha', '--pin-env', 'P'], wrongPin)).toBe(1);
     expect(wrongPin.err()).toMatch(/ERR_PIN_INCORRECT/);
-    expect(wrongPin.err()).not.toContain('98765');
+    expect(wrongPin.err()).not.toContain('wrong-98765');
     expect(wrongPin.err().split('\n')).toHaveLength(2);
 
     const unsetPin = io({});

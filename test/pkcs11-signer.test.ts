@@ -234,7 +234,7 @@ describe('PIN', () => {
   it('a second signer on a token already logged in by this process does not ask the PIN', async () => {
     const first = await Pkcs11Signer.open({ module: hsm.module, uri: 'pkcs11:token=beta;object=beta%20one', pin: pinOf('beta') });
     open.push(first);
-    const pin = vi.fn(async () => '5678');
+    const pin = vi.fn(async () => 'beta-5678');
     const second = await Pkcs11Signer.open({ module: hsm.module, uri: 'pkcs11:token=beta;object=beta%20two', pin });
     open.push(second);
     expect(pin).not.toHaveBeenCalled();
@@ -253,7 +253,7 @@ describe('PIN', () => {
       expect(pin).toHaveBeenCalledTimes(1);
       expect(login).toHaveBeenCalledTimes(1);
       // The next attempt tells the callback what the token now reports.
-      const again = vi.fn(async () => '5678');
+      const again = vi.fn(async () => 'beta-5678');
       const s = await Pkcs11Signer.open({ module: hsm.module, uri: 'pkcs11:token=beta;object=beta%20one', pin: again });
       open.push(s);
       expect(again).toHaveBeenCalledWith(expect.objectContaining({ tokenLabel: 'beta', countLow: true, finalTry: false }));
@@ -283,18 +283,18 @@ describe('PIN', () => {
   });
 
   it('accepts the PIN as bytes and zeroes nothing of the caller', async () => {
-    const bytes = new TextEncoder().encode('5678');
+    const bytes = new TextEncoder().encode('beta-5678');
     const s = await Pkcs11Signer.open({ module: hsm.module, uri: 'pkcs11:token=beta;object=beta%20two', pin: async () => bytes });
     open.push(s);
-    expect(Buffer.from(bytes).toString()).toBe('5678');
+    expect(Buffer.from(bytes).toString()).toBe('beta-5678');
     expect(verifyWith(hsm.keys['beta-two']!, data, 'sha256', await s.sign(data, 'sha256'))).toBe(true);
   });
 
   it('keeps no PIN in the signer', async () => {
-    const s = await Pkcs11Signer.open({ module: hsm.module, uri: 'pkcs11:token=beta;object=beta%20two', pin: async () => '5678' });
+    const s = await Pkcs11Signer.open({ module: hsm.module, uri: 'pkcs11:token=beta;object=beta%20two', pin: async () => 'beta-5678' });
     open.push(s);
     const seen = JSON.stringify(Object.entries(s)) + JSON.stringify(s.location) + s.label;
-    expect(seen).not.toContain('5678');
+    expect(seen).not.toContain('beta-5678');
   });
 });
 

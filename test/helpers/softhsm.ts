@@ -301,7 +301,7 @@ async function populate(dir: string, tokens: TokenSpec[], options: { pki?: TestP
 
 /**
  * The usual test tokens: "alpha" (PIN 1234) with every key type imported and
- * generated on the token, plus the intermediate CA; "beta" (PIN 5678) with
+ * generated on the token, plus the intermediate CA; "beta" (PIN beta-5678) with
  * two keys and a certificate whose private key is absent.
  */
 export function standardTokens(): TokenSpec[] {
@@ -325,7 +325,7 @@ export function standardTokens(): TokenSpec[] {
     },
     {
       label: 'beta',
-      pin: '5678',
+      pin: 'beta-5678',
       keys: [
         { name: 'beta-one', kind: 'p256', id: '01', source: 'import', label: 'beta one' },
         { name: 'beta-two', kind: 'p256', id: '02', source: 'import', label: 'beta two' },
