@@ -96,6 +96,41 @@ describe('pseudo-terminal', () => {
     expect(plain.stdout).toBe('not a tty\n');
   });
 
+  it('RequestTTY in the config file does what -tt and -T do', async () => {
+    const cfg = join(dir, 'tty-config');
+    writeFileSync(cfg, ['Host tty-force', '  RequestTTY force', 'Host tty-no', '  RequestTTY no', 'Host *', '  HostName 127.0.0.1', `  Port ${sshd.port}`, '  User root', `  IdentityFile ${idFile}`, `  UserKnownHostsFile ${knownHosts}`, '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256', ''].join('\n'));
+    const force = await runCommand(['connect', '-F', cfg, 'tty-force', 'tty']);
+    expect(force.stdout).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+    const no = await runCommand(['connect', '-F', cfg, 'tty-no', 'tty']);
+    expect(no.stdout).toBe('not a tty\n');
+  });
+
+  it('EscapeChar changes the escape: with %, ~. is typed through and %. drops the connection', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const script = join(dir, 'run-escape.sh');
+    writeFileSync(
+      script,
+      [`cd '${root}'`, `node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} -o EscapeChar=% root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'),
+    );
+    tmux('new-session', '-d', '-s', 'esc', '-x', '100', '-y', '30', `bash ${script}`);
+    const shot = () => tmux('capture-pane', '-p', '-t', 'esc');
+    try {
+      expect(await waitForLog(shot, /[#$] *$/m, 20_000)).toMatch(/[#$] *$/m);
+      // ~. at a line start reaches the remote shell as text: the connection stays.
+      tmux('send-keys', '-t', 'esc', 'Enter');
+      tmux('send-keys', '-t', 'esc', '-l', '~.');
+      tmux('send-keys', '-t', 'esc', 'C-u');
+      tmux('send-keys', '-t', 'esc', 'echo STILL-$((40+2))', 'Enter');
+      expect(await waitForLog(shot, /^STILL-42\s*$/m, 10_000)).toMatch(/^STILL-42\s*$/m);
+      tmux('send-keys', '-t', 'esc', 'Enter');
+      tmux('send-keys', '-t', 'esc', '-l', '%.');
+      const end = await waitForLog(shot, /EXITED/, 10_000);
+      expect(end).toMatch(/^EXITED 255\s*$/m);
+    } finally {
+      tmux('kill-session', '-t', 'esc');
+    }
+  });
+
   it('in a terminal: the local size, resizes followed, ~. drops the connection and the terminal mode comes back', async () => {
     const root = new URL('..', import.meta.url).pathname;
     const script = join(dir, 'run.sh');

@@ -15,6 +15,8 @@ export interface SshArgv {
   readonly destination?: string;
   /** The remote command, verbatim. */
   readonly command: string[];
+  /** How many of `options` stand before the destination (OpenSSH takes user and port first obtained, in command-line order). */
+  readonly destinationAt?: number;
 }
 
 /** How many of the next arguments the option word `a` consumes (0 or 1). */
@@ -43,17 +45,19 @@ export function splitSshArgv(argv: readonly string[], options: Readonly<Record<s
   }
   const out: string[] = [];
   let destination: string | undefined;
+  let destinationAt: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') {
       const rest = argv.slice(i + 1);
-      if (destination !== undefined) return { options: out, destination, command: rest };
+      if (destination !== undefined) return { options: out, destination, command: rest, destinationAt };
       if (rest.length === 0) return { options: out, command: [] };
-      return { options: out, destination: rest[0], command: rest.slice(1) };
+      return { options: out, destination: rest[0], command: rest.slice(1), destinationAt: out.length };
     }
     if (!a.startsWith('-') || a === '-') {
-      if (destination !== undefined) return { options: out, destination, command: argv.slice(i) };
+      if (destination !== undefined) return { options: out, destination, command: argv.slice(i), destinationAt };
       destination = a;
+      destinationAt = out.length;
       continue;
     }
     out.push(a);
@@ -62,6 +66,6 @@ export function splitSshArgv(argv: readonly string[], options: Readonly<Record<s
       out.push(argv[++i]!);
     }
   }
-  return { options: out, destination, command: [] };
+  return { options: out, destination, command: [], destinationAt };
 }
 

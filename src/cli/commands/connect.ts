@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import type { SessionSettings } from '../../adapters/ssh2/session.js';
 import { emitTrace, formatTrace, type TraceEvent, type TraceLogger } from '../../adapters/trace.js';
 import { getAlgorithm, RAW_SIGNATURE_ALGORITHMS } from '../../algorithms.js';
@@ -262,13 +263,34 @@ function algorithmChoice(config: ResolvedConfig, rawKeyFlag: boolean | undefined
 }
 
 /** Maps the long options and OpenSSH flags onto ssh_config keywords, first-obtained-wins as in OpenSSH. */
-function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { username?: string; port?: number }, note: (k: string, where: string) => void): ResolvedConfig {
+function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { username?: string; port?: number }, ordered: OrderedArgs, note: (k: string, where: string) => void): ResolvedConfig {
   const c: ResolvedConfig = new Map();
   const set = (k: string, value: string | readonly string[] | undefined) => {
     if (value !== undefined && value.length !== 0) setFirst(c, k, value);
   };
-  set('port', v.port ?? (dest.port !== undefined ? String(dest.port) : undefined));
-  set('user', flags.login ?? dest.username);
+  const setOption = (o: string) => {
+    const [k, value] = parseOptionArgument(o, note);
+    // Forwards given with -o are written as OpenSSH does: one value per -o.
+    set(k, k === 'localforward' || k === 'remoteforward' ? value.replace(/\s+/, ':') : value);
+  };
+  // As ssh(1) does: -p, -l, -o and the destination's user and port in command-line order, the first obtained wins
+  // (ssh -l a b@h logs in as a, ssh b@h -l a as b; ssh -p 1 ssh://h:2 goes to port 1).
+  const fromDestination = () => {
+    set('user', dest.username);
+    if (dest.port !== undefined) set('port', String(dest.port));
+  };
+  let destinationDone = false;
+  for (const t of ordered.tokens) {
+    if (!destinationDone && t.index >= ordered.destinationAt) {
+      fromDestination();
+      destinationDone = true;
+    }
+    if (t.name === 'port' || t.name === 'login') set(t.name === 'port' ? 'port' : 'user', t.value);
+    else if (t.name === 'option' && t.value !== undefined) setOption(t.value);
+  }
+  if (!destinationDone) fromDestination();
+  // From the JSON --config, after the command line.
+  set('port', v.port);
   set('identityfile', [...(flags.identity ?? []), ...(v.key ? [v.key] : [])]);
   set('certificatefile', v.cert);
   set('pkcs11provider', v['pkcs11-module']);
@@ -286,12 +308,13 @@ function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { us
   if (flags['stdin-null']) set('stdinnull', 'yes');
   if (flags['no-tty']) set('requesttty', 'no');
   else if (flags.tty?.length) set('requesttty', flags.tty.length > 1 ? 'force' : 'yes');
-  for (const o of flags.option ?? []) {
-    const [k, value] = parseOptionArgument(o, note);
-    // Forwards and repeatable keywords given with -o are written as OpenSSH does: one value per -o.
-    set(k, k === 'localforward' || k === 'remoteforward' ? value.replace(/\s+/, ':') : value);
-  }
   return c;
+}
+
+/** The -p, -l and -o options in command-line order, and where the destination stood among them. */
+interface OrderedArgs {
+  readonly tokens: readonly { readonly name: string; readonly value?: string; readonly index: number }[];
+  readonly destinationAt: number;
 }
 
 type FlagValues = {
@@ -328,6 +351,11 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], usage = CONNECT_USAGE): Promise<SessionPlan | number> {
   const split = splitSshArgv(argv, ALL_CONNECT_OPTIONS);
   const { values } = parseOptions(split.options, ALL_CONNECT_OPTIONS);
+  const { tokens } = parseArgs({ args: split.options, options: ALL_CONNECT_OPTIONS, strict: true, tokens: true });
+  const ordered: OrderedArgs = {
+    tokens: tokens.flatMap((t) => (t.kind === 'option' && ['port', 'login', 'option'].includes(t.name) ? [{ name: t.name, value: t.value, index: t.index }] : [])),
+    destinationAt: split.destinationAt ?? split.options.length,
+  };
   if (values.help) {
     io.stdout.write(usage);
     return 0;
@@ -341,7 +369,6 @@ export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], 
   const flags = values as FlagValues;
   const given = Object.fromEntries(Object.entries(values).filter(([k]) => k in CONNECT_OPTIONS)) as ConnectOptionValues;
 
-  const verbosity = values.trace ? 2 : (flags.verbose?.length ?? 0);
   const noted = new Set<string>();
   const notes: string[] = [];
   const note = (keyword: string, where: string) => {
@@ -357,7 +384,7 @@ export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], 
   const v: ConnectOptionValues = given.config ? { ...(await loadConfig(given.config, dest.host)), ...definedOnly(given) } : given;
 
   // ssh_config: command line first, then -F or the user's and the system's files (first obtained wins).
-  const config = commandLineConfig(v, flags, dest, note);
+  const config = commandLineConfig(v, flags, dest, ordered, note);
   const files = configFiles(flags['ssh-config']);
   await resolveConfig(config, files, dest.host, note);
   if (values['print-config']) {
@@ -372,6 +399,12 @@ export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], 
     return 0;
   }
 
+  // -v / --trace, else LogLevel as OpenSSH maps it: DEBUG and DEBUG1 are -v, DEBUG2 -vv, DEBUG3 -vvv; QUIET, FATAL and ERROR are -q.
+  const logLevel = config.get('loglevel')?.[0]?.toUpperCase();
+  const levels: Record<string, number> = { QUIET: 0, FATAL: 0, ERROR: 0, INFO: 0, VERBOSE: 0, DEBUG: 1, DEBUG1: 1, DEBUG2: 2, DEBUG3: 3 };
+  if (logLevel !== undefined && !(logLevel in levels)) throw usageError(`LogLevel must be one of ${Object.keys(levels).join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const verbosity = values.trace ? 2 : flags.verbose?.length || levels[logLevel ?? 'INFO']!;
+  const quiet = flags.quiet === true || logLevel === 'QUIET' || logLevel === 'FATAL' || logLevel === 'ERROR';
   const logFile = flags['log-file'];
   const writeLog = logFile
     ? await (async () => {
@@ -383,7 +416,7 @@ export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], 
     verbosity > 0 ? (e: TraceEvent) => (verbosity >= 2 || e.level !== 'debug' ? writeLog(`trace: ${formatTrace(e)}\n`) : undefined) : undefined;
   for (const n of notes) if (verbosity > 0) writeLog(`trace: ${n}\n`);
 
-  return planSession({ v, config, dest, io, logger, verbosity, quiet: flags.quiet === true || config.get('loglevel')?.[0]?.toLowerCase() === 'quiet', command: split.command, USERNAME_RULES, signers, files, note });
+  return planSession({ v, config, dest, io, logger, verbosity, quiet, command: split.command, USERNAME_RULES, signers, files, note });
 }
 
 /** Runs `connect`; resolves to the exit status (the remote one; 2 on a usage error, 255 on any other error). */
@@ -474,19 +507,30 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   }
   const escape = config.get('escapechar')?.[0];
 
-  const opened = await buildSigners(
-    { module: config.get('pkcs11provider')?.[0], keys: (config.get('identityfile') ?? []).map((f) => expandPath(f, process.cwd())), certs: (config.get('certificatefile') ?? []).map((f) => expandPath(f, process.cwd())), v, batch },
-    io,
-    logger,
-    maxAttempts,
-  );
-  p.signers.push(...opened);
+  // The identities of a config (IdentityFile, CertificateFile, PKCS11Provider), opened once for the whole chain:
+  // a hop naming the same files or the same token shares the signers, and so the PIN is asked once per token.
+  const openedBy = new Map<string, Signer[]>();
+  const identities = (c: ResolvedConfig) => ({
+    module: c.get('pkcs11provider')?.[0],
+    keys: (c.get('identityfile') ?? []).map((f) => expandPath(f, process.cwd())),
+    certs: (c.get('certificatefile') ?? []).map((f) => expandPath(f, process.cwd())),
+  });
+  const openFor = async (id: ReturnType<typeof identities>): Promise<Signer[]> => {
+    const key = id.module !== undefined ? `pkcs11 ${id.module}` : JSON.stringify([id.keys, id.certs]);
+    const known = openedBy.get(key);
+    if (known) return known;
+    const s = await buildSigners({ ...id, v, batch }, io, logger, maxAttempts);
+    p.signers.push(...s);
+    openedBy.set(key, s);
+    return s;
+  };
+  const opened = await openFor(identities(config));
   const stapler = v['staple-ocsp'] ? (await import('../stapling.js')).commandStapler(logger) : undefined;
   // Before connecting: what the server would refuse without saying why. (A raw key shows no certificate.)
   if (!p.quiet && !choice.rawKey) for (const w of opened.flatMap((s) => chainWarnings(s.chain))) io.stderr.write(`ssh-x509: warning: ${w}\n`);
-  const settingsFor = (c: { algorithms?: string[]; rawKey: boolean }, username: string | undefined): SessionSettings => ({
-    signer: opened,
-    algorithms: c.algorithms ?? (c.rawKey ? undefined : defaultAlgorithms(opened)),
+  const settingsFor = (c: { algorithms?: string[]; rawKey: boolean }, username: string | undefined, signers = opened): SessionSettings => ({
+    signer: signers,
+    algorithms: c.algorithms ?? (c.rawKey ? undefined : defaultAlgorithms(signers)),
     rawKey: c.rawKey,
     maxAttempts,
     logger,
@@ -496,7 +540,8 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     ...(stapler ? { ocspStapler: stapler } : {}),
   });
 
-  // Jump hosts: each resolved from the config files under its own name; the signers (and so the PIN) are shared.
+  // Jump hosts: each resolved from the config files under its own name. A hop whose section names its own
+  // IdentityFile / CertificateFile / PKCS11Provider logs in with those; any other uses the command's signers.
   const jumps: Hop[] = [];
   const jumpSpec = config.get('proxyjump')?.[0];
   if (jumpSpec && jumpSpec.toLowerCase() !== 'none') {
@@ -508,7 +553,9 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
       await resolveConfig(c, p.files, j.host, p.note);
       for (const k of ['stricthostkeychecking', 'userknownhostsfile']) if (!c.has(k) && config.has(k)) c.set(k, config.get(k)!);
       const h = hop(c, j.host);
-      jumps.push({ ...h, settings: settingsFor(algorithmChoice(c, undefined), c.get('user')?.[0] ?? user) });
+      const own = identities(c);
+      const signers = own.module !== undefined || own.keys.length ? await openFor(own) : opened;
+      jumps.push({ ...h, settings: settingsFor(algorithmChoice(c, undefined), c.get('user')?.[0] ?? user, signers) });
     }
   }
 
