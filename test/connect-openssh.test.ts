@@ -20,6 +20,7 @@ import { waitForLog } from './helpers/wait.js';
 
 let dir: string;
 let alice: IssuedCert;
+let bob: IssuedCert;
 let target: AsyncSshServer;
 let sshd: OpenSshServer;
 let knownHosts: string;
@@ -34,6 +35,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ssh-x509-openssh-cli-'));
   const pki = await createTestPki(join(dir, 'pki'));
   alice = await pki.issue('alice', 'p256');
+  bob = await pki.issue('bob', 'p256');
   target = await startAsyncSshServer({ trust: [pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=alice'] });
   const plain = execSync(`openssl x509 -in '${alice.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
   sshd = await startOpenSshServer({ dir: join(dir, 'sshd'), authorizedKeys: [plain], extraConfig: ['AcceptEnv SSHX509_TEST_*'] });
@@ -201,6 +203,34 @@ describe('ssh_config', () => {
 });
 
 describe('jump hosts', () => {
+  it("a hop's own IdentityFile from its Host section: an OpenSSH bastion that takes only its own key, then the X.509 target", async () => {
+    const bobPlain = execSync(`openssl x509 -in '${bob.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
+    const bastion = await startOpenSshServer({ dir: join(dir, 'bastion-own'), authorizedKeys: [bobPlain] });
+    try {
+      const bobId = join(dir, 'id_bob');
+      copyFileSync(bob.keyPath, bobId);
+      copyFileSync(bob.chainPath, `${bobId}-cert.pem`);
+      const kh2 = join(dir, 'kh-bastion-own');
+      writeFileSync(kh2, readFileSync(knownHosts, 'utf8') + `[127.0.0.1]:${bastion.port} ${keyLine(bastion.hostPublicKeyLine)}\n`);
+      const section = ['Host own-bastion', '  HostName 127.0.0.1', `  Port ${bastion.port}`, '  User root', '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256'];
+      const cfg = join(dir, 'own-identity-config');
+      writeFileSync(cfg, [...section, `  IdentityFile ${bobId}`, ''].join('\n'));
+      const args = ['connect', '-F', cfg, '-J', 'own-bastion', '-i', idFile, '-o', `UserKnownHostsFile=${kh2}`, '-p', String(target.port), 'alice@127.0.0.1', 'echo', 'own'];
+      const since = bastion.log().length;
+      const r = await runCommand(args);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('own\n');
+      expect(await waitForLog(() => bastion.log().slice(since), /Accepted publickey for root/)).toMatch(/Accepted publickey for root from 127\.0\.0\.1 port \d+ ssh2: ECDSA/);
+      // Without the hop's IdentityFile the command's certificate key goes to the bastion, which refuses it.
+      writeFileSync(cfg, [...section, ''].join('\n'));
+      const without = await runCommand(args);
+      expect(without.code).toBe(255);
+      expect(without.stderr).toMatch(/Permission denied \(publickey\): root@own-bastion/);
+    } finally {
+      await bastion.stop();
+    }
+  });
+
   it('-J through an OpenSSH bastion (plain key from its config) to the AsyncSSH X.509 target', async () => {
     const cfg = join(dir, 'jump-config');
     writeFileSync(cfg, ['Host bastion', '  HostName 127.0.0.1', `  Port ${sshd.port}`, '  User root', '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256', ''].join('\n'));
@@ -400,6 +430,100 @@ describe('more keywords and flags', () => {
     );
     const T = await runCommand(['connect', '-F', 'none', '-G', '-T', '-n', 'host']);
     expect(T.stdout.split('\n')).toEqual(expect.arrayContaining(['requesttty no', 'stdinnull yes']));
+  });
+});
+
+describe('config keywords that have flags too', () => {
+  it('LocalForward, RemoteForward and DynamicForward from the config file', async () => {
+    const [lp, rp, dp] = [await freePort(), await freePort(), await freePort()];
+    const cfg = join(dir, 'forward-config');
+    writeFileSync(
+      cfg,
+      ['Host fwd', '  HostName 127.0.0.1', `  Port ${sshd.port}`, '  User root', `  IdentityFile ${idFile}`, `  UserKnownHostsFile ${knownHosts}`, '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256', `  LocalForward ${lp} 127.0.0.1:${echoPort}`, `  RemoteForward ${rp} 127.0.0.1:${echoPort}`, `  DynamicForward ${dp}`, ''].join('\n'),
+    );
+    const data = Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 7) % 256));
+    const f = forwarding(['-F', cfg, 'fwd']);
+    try {
+      await waitForLog(f.log, new RegExp(`local forward listen=127\\.0\\.0\\.1:${lp}`), 15_000);
+      await waitForLog(f.log, new RegExp(`remote forward listen=${rp}`), 15_000);
+      await waitForLog(f.log, new RegExp(`dynamic forward listen=127\\.0\\.0\\.1:${dp}`), 15_000);
+      expect((await roundTrip(lp, data)).equals(data)).toBe(true);
+      expect((await roundTrip(rp, data)).equals(data)).toBe(true);
+      expect((await roundTrip(dp, data, { host: '127.0.0.1', port: echoPort })).equals(data)).toBe(true);
+    } finally {
+      expect(await f.stop()).toBe(0);
+    }
+  });
+
+  it('LogLevel maps to the trace levels as -v, -vv and -q do; a bad level is a usage error', async () => {
+    const base = ['-p', String(target.port), '-i', idFile, ...kh(), 'alice@127.0.0.1', 'true'];
+    const debug = await runCommand(['connect', '-o', 'LogLevel=DEBUG', ...base]);
+    expect(debug.stderr).toMatch(/^trace: offering certificate algorithm=x509v3-ecdsa-sha2-nistp256/m);
+    expect(debug.stderr).not.toMatch(/trace: ssh2: /);
+    const debug2 = await runCommand(['connect', '-o', 'LogLevel=DEBUG2', ...base]);
+    expect(debug2.stderr).toMatch(/^trace: ssh2: /m);
+    const info = await runCommand(['connect', '-o', 'LogLevel=INFO', ...base]);
+    expect(info.stderr).toBe('');
+    const fresh = join(dir, 'loglevel-kh');
+    const quiet = await runCommand(['connect', '-o', 'LogLevel=QUIET', '-o', 'StrictHostKeyChecking=accept-new', '-F', 'none', '-o', `UserKnownHostsFile=${fresh}`, '-p', String(target.port), '-i', idFile, 'alice@127.0.0.1', 'true']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    const bad = await runCommand(['connect', '-o', 'LogLevel=LOUD', ...base]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('LogLevel must be one of');
+  });
+
+  it('StdinNull yes and SessionType none from the config file, as -n and -N', async () => {
+    const cfg = join(dir, 'session-config');
+    writeFileSync(cfg, ['Host nullin', '  StdinNull yes', 'Host nocommand', '  SessionType none', 'Host *', '  HostName 127.0.0.1', `  Port ${target.port}`, '  User alice', `  IdentityFile ${idFile}`, `  UserKnownHostsFile ${knownHosts}`, ''].join('\n'));
+    expect((await runCommand(['connect', '-F', cfg, 'nullin', 'cat'], { stdin: 'piped\n' })).stdout).toBe('');
+    // SessionType none runs no command: the connection stays up (as -N) until it is stopped.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'connect', '-v', '-F', cfg, 'nocommand', 'echo', 'ran'], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    let exited = false;
+    child.once('exit', () => (exited = true));
+    try {
+      await waitForLog(() => err, /trace: authenticated/, 20_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(exited).toBe(false);
+      expect(out).toBe('');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
+  it('IdentitiesOnly is read and shown by -G (ssh-x509 has no agent to take more identities from)', async () => {
+    const G = await runCommand(['connect', '-F', 'none', '-G', '-o', 'IdentitiesOnly=yes', 'alice@host']);
+    expect(G.stdout.split('\n')).toContain('identitiesonly yes');
+    const help = await runCommand(['connect', '--help']);
+    expect(help.stdout).toMatch(/identitiesonly\s+.*never uses an agent/);
+  });
+});
+
+describe('user and port from -l, -p, -o and the destination, as ssh -G resolves them', () => {
+  const cases = [
+    ['-l', 'a', 'b@host'],
+    ['b@host', '-l', 'a'],
+    ['-l', 'a', 'ssh://b@host'],
+    ['-p', '1', 'ssh://u@host:2'],
+    ['ssh://u@host:2', '-p', '1'],
+    ['-o', 'User=c', '-l', 'a', 'b@host'],
+    ['-l', 'a', '-o', 'User=c', 'host'],
+    ['-o', 'Port=5', '-p', '1', 'u@host'],
+    ['-p', '1', '-o', 'Port=5', 'u@host'],
+    ['-o', 'Port=5', 'ssh://u@host:2'],
+    ['-p', '1', 'u@host', '-p', '3'],
+  ];
+  const userPort = (out: string) => out.split('\n').filter((l) => /^(user|port) /.test(l)).sort();
+  it.each(cases)('%s %s %s ...', async (...args: string[]) => {
+    const ssh = execSync(`ssh -G -F none ${args.map((a) => `'${a}'`).join(' ')} 2>/dev/null`, { encoding: 'utf8' });
+    const ours = await runCommand(['connect', '-F', 'none', '-G', ...args]);
+    expect(ours.code).toBe(0);
+    expect(userPort(ours.stdout)).toEqual(userPort(ssh));
+    expect(userPort(ssh)).toHaveLength(2);
   });
 });
 
