@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,5 +145,42 @@ describe('sftp exit status', () => {
     const login = await runCommand(['sftp', '-F', 'none', '-P', String(openssh.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-b', batch, 'root@127.0.0.1']);
     expect(login.code).toBe(255);
     expect(login.stderr).toContain('Permission denied (publickey)');
+  });
+});
+
+describe('sftp -p (OpenSSH sftp: preserve times and modes; the port is -P)', () => {
+  it('-p keeps the modification time and mode on put and get; get -p and put -p per command; without it neither is kept', async () => {
+    const work = join(dir, 'preserve');
+    mkdirSync(join(work, 'remote'), { recursive: true });
+    const src = join(work, 'src.bin');
+    writeFileSync(src, randomBytes(4096));
+    chmodSync(src, 0o640);
+    const then = new Date('2001-02-03T04:05:06Z');
+    utimesSync(src, then, then);
+    const batch = join(work, 'batch');
+    const up = join(work, 'remote', 'up.bin');
+    const down = join(work, 'down.bin');
+    const modeAndTime = (p: string) => ({ mode: statSync(p).mode & 0o7777, mtime: Math.floor(statSync(p).mtimeMs / 1000) });
+    const want = { mode: 0o640, mtime: Math.floor(then.getTime() / 1000) };
+    const sftp = (...flags: string[]) => runCommand(['sftp', '-F', 'none', ...flags, '-P', String(openssh.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-b', batch, 'root@127.0.0.1']);
+
+    writeFileSync(batch, [`put ${src} ${up}`, `get ${up} ${down}`, ''].join('\n'));
+    const plain = await sftp();
+    expect(plain.code).toBe(0);
+    expect(modeAndTime(up).mtime).not.toBe(want.mtime);
+    expect(modeAndTime(down).mtime).not.toBe(want.mtime);
+
+    const all = await sftp('-p');
+    expect(all.code).toBe(0);
+    expect(modeAndTime(up)).toEqual(want);
+    expect(modeAndTime(down)).toEqual(want);
+
+    rmSync(up);
+    rmSync(down);
+    writeFileSync(batch, [`put -p ${src} ${up}`, `get -p ${up} ${down}`, ''].join('\n'));
+    const per = await sftp();
+    expect(per.code).toBe(0);
+    expect(modeAndTime(up)).toEqual(want);
+    expect(modeAndTime(down)).toEqual(want);
   });
 });

@@ -7,7 +7,7 @@
  * @module
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, stat, utimes } from 'node:fs/promises';
 import { isAbsolute, join as localJoin, resolve as localResolve, basename } from 'node:path';
 import { posix } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,6 +30,7 @@ export const SFTP_OPTIONS = {
   compression: SSH_FLAGS.compression,
   batch: { type: 'string', short: 'b' },
   recursive: { type: 'boolean', short: 'r' },
+  preserve: { type: 'boolean', short: 'p' },
 } as const;
 
 export const SFTP_USAGE = `usage: ssh-x509 sftp [options] [user@]host[:path] | sftp://[user@]host[:port][/path]
@@ -42,13 +43,15 @@ or with -b as OpenSSH's sftp.
                      failing command unless it starts with "-"
   -P <port>          server port
   -r                 recursive get and put
+  -p                 preserve modification and access times and modes of the files transferred
+                     (as OpenSSH's sftp; the port is -P)
   -i <file>, -F <file>, -o <Keyword=value>, -J <hops>, -v, -q, -C: as in connect
   --cert, --key, --pkcs11-module, --pkcs11-uri, --pin-env, ... : as in connect
   -h, --help         this help
 
 commands:
-  get [-r] <remote> [<local>]     download (a directory with -r)
-  put [-r] <local> [<remote>]     upload (a directory with -r)
+  get [-rp] <remote> [<local>]    download (a directory with -r; -p keeps times and modes)
+  put [-rp] <local> [<remote>]    upload (a directory with -r; -p keeps times and modes)
   ls [<path>]                     list a remote directory
   cd <path> / lcd <path>          change the remote / local directory
   pwd / lpwd                      print the remote / local directory
@@ -72,7 +75,7 @@ function splitDestination(dest: string): { destination: string; path?: string } 
 function connectArgv(values: Record<string, unknown>): string[] {
   const out: string[] = [];
   for (const [name, value] of Object.entries(values)) {
-    if (name === 'batch' || name === 'recursive' || name === 'help' || value === undefined) continue;
+    if (name === 'batch' || name === 'recursive' || name === 'preserve' || name === 'help' || value === undefined) continue;
     for (const v of Array.isArray(value) ? value : [value]) {
       if (v === true) out.push(`--${name}`);
       else if (typeof v === 'string') out.push(`--${name}`, v);
@@ -99,7 +102,36 @@ class SftpSession {
     readonly sftp: SFTPWrapper,
     readonly io: CliIo,
     readonly recursiveDefault: boolean,
+    readonly preserveDefault = false,
   ) {}
+
+  /** The command's own flags (-r, -p, -rp, ...) and its other words. */
+  flags(args: string[], command: string): { recursive: boolean; preserve: boolean; rest: string[] } {
+    let recursive = this.recursiveDefault;
+    let preserve = this.preserveDefault;
+    let i = 0;
+    for (; i < args.length && /^-[a-zA-Z]+$/.test(args[i]!); i++) {
+      for (const f of args[i]!.slice(1)) {
+        if (f === 'r') recursive = true;
+        else if (f === 'p') preserve = true;
+        else throw usageError(`${command}: unknown flag -${f}`);
+      }
+    }
+    return { recursive, preserve, rest: args.slice(i) };
+  }
+
+  /** Gives the local file the remote one's times and mode (get -p). */
+  async preserveLocal(local: string, st: Stats): Promise<void> {
+    await utimes(local, st.atime, st.mtime);
+    await chmod(local, st.mode & 0o7777);
+  }
+
+  /** Gives the remote file the local one's times and mode (put -p). */
+  preserveRemote(remote: string, st: { atimeMs: number; mtimeMs: number; mode: number }): Promise<void> {
+    return promisify<void>((cb) =>
+      this.sftp.setstat(remote, { mode: st.mode & 0o7777, atime: Math.floor(st.atimeMs / 1000), mtime: Math.floor(st.mtimeMs / 1000) }, (err) => cb(err, undefined)),
+    );
+  }
 
   remote(p: string | undefined): string {
     if (!p) return this.cwd;
@@ -143,38 +175,50 @@ class SftpSession {
   }
 
   async get(args: string[]): Promise<void> {
-    const recursive = this.recursiveDefault || args[0] === '-r';
-    const [src, dst] = args[0] === '-r' ? args.slice(1) : args;
+    const { recursive, preserve, rest } = this.flags(args, 'get');
+    const [src, dst] = rest;
     if (!src) throw usageError('get: which file?');
     const remote = this.remote(src);
     const st = await this.stat(remote);
     let local = this.local(dst ?? posix.basename(remote));
     if (dst !== undefined && (await stat(local).catch(() => undefined))?.isDirectory() && !st.isDirectory()) local = localJoin(local, posix.basename(remote));
-    if (!st.isDirectory()) return this.getFile(remote, local, st.size);
+    if (!st.isDirectory()) {
+      await this.getFile(remote, local, st.size);
+      if (preserve) await this.preserveLocal(local, st);
+      return;
+    }
     if (!recursive) throw new Error(`${remote} is a directory: use get -r`);
-    const walk = async (r: string, l: string): Promise<void> => {
+    const walk = async (r: string, l: string, dirStats: Stats): Promise<void> => {
       await mkdir(l, { recursive: true });
       const list = await promisify<Array<{ filename: string; attrs: Stats }>>((cb) => this.sftp.readdir(r, cb));
       for (const e of list) {
         if (e.filename === '.' || e.filename === '..') continue;
         const rp = posix.join(r, e.filename);
         const lp = localJoin(l, e.filename);
-        if (e.attrs.isDirectory()) await walk(rp, lp);
-        else await this.getFile(rp, lp, e.attrs.size);
+        if (e.attrs.isDirectory()) await walk(rp, lp, e.attrs);
+        else {
+          await this.getFile(rp, lp, e.attrs.size);
+          if (preserve) await this.preserveLocal(lp, e.attrs);
+        }
       }
+      if (preserve) await this.preserveLocal(l, dirStats);
     };
-    await walk(remote, local);
+    await walk(remote, local, st);
   }
 
   async put(args: string[]): Promise<void> {
-    const recursive = this.recursiveDefault || args[0] === '-r';
-    const [src, dst] = args[0] === '-r' ? args.slice(1) : args;
+    const { recursive, preserve, rest } = this.flags(args, 'put');
+    const [src, dst] = rest;
     if (!src) throw usageError('put: which file?');
     const local = this.local(src);
     const st = await stat(local);
     let remote = this.remote(dst ?? basename(local));
     if (dst !== undefined && !st.isDirectory() && (await this.stat(remote).catch(() => undefined))?.isDirectory()) remote = posix.join(remote, basename(local));
-    if (!st.isDirectory()) return this.putFile(local, remote, st.size);
+    if (!st.isDirectory()) {
+      await this.putFile(local, remote, st.size);
+      if (preserve) await this.preserveRemote(remote, st);
+      return;
+    }
     if (!recursive) throw new Error(`${local} is a directory: use put -r`);
     const walk = async (l: string, r: string): Promise<void> => {
       await promisify<void>((cb) => this.sftp.mkdir(r, (err) => cb(err && !(/exist/i.test(err.message) || (err as { code?: number }).code === 4) ? err : undefined, undefined)));
@@ -182,8 +226,13 @@ class SftpSession {
         const lp = localJoin(l, e.name);
         const rp = posix.join(r, e.name);
         if (e.isDirectory()) await walk(lp, rp);
-        else await this.putFile(lp, rp, (await stat(lp)).size);
+        else {
+          const fst = await stat(lp);
+          await this.putFile(lp, rp, fst.size);
+          if (preserve) await this.preserveRemote(rp, fst);
+        }
       }
+      if (preserve) await this.preserveRemote(r, await stat(l));
     };
     await walk(local, remote);
   }
@@ -298,7 +347,7 @@ export const runSftp = defineCommand({
       const { loginAll } = await import('../session.js');
       const client = await loginAll({ ...plan, forwards: [], forwardAgent: false }, clients);
       const sftp = await promisify<SFTPWrapper>((cb) => client.sftp(cb));
-      const session = new SftpSession(sftp, io, values.recursive === true);
+      const session = new SftpSession(sftp, io, values.recursive === true, values.preserve === true);
       session.cwd = await promisify<string>((cb) => sftp.realpath('.', cb));
       if (path) await session.run(`cd "${path.replace(/"/g, '\\"')}"`);
       const isBatch = batch !== undefined || !io.stdin.isTTY;
