@@ -428,8 +428,11 @@ describe('more keywords and flags', () => {
     expect(lines).toEqual(
       expect.arrayContaining(['compression yes', 'forwardagent yes', 'sessiontype none', 'requesttty force', 'proxyjump jump@bastion:2200', 'localforward 8080:web:80', 'remoteforward 9090:localhost:22', 'dynamicforward 1080', 'serveraliveinterval 15', 'user alice', 'hostname host']),
     );
-    const T = await runCommand(['connect', '-F', 'none', '-G', '-T', '-n', 'host']);
-    expect(T.stdout.split('\n')).toEqual(expect.arrayContaining(['requesttty no', 'stdinnull yes']));
+    const T = await runCommand(['connect', '-F', 'none', '-G', '-T', '-n', '-e', '%', 'host']);
+    expect(T.stdout.split('\n')).toEqual(expect.arrayContaining(['requesttty no', 'stdinnull yes', 'escapechar %']));
+    const badEscape = await runCommand(['connect', '-F', 'none', '-e', 'ab', '-i', idFile, '-p', '1', 'alice@127.0.0.1', 'true']);
+    expect(badEscape.code).toBe(2);
+    expect(badEscape.stderr).toContain('bad escape character "ab"');
   });
 });
 

@@ -105,12 +105,12 @@ describe('pseudo-terminal', () => {
     expect(no.stdout).toBe('not a tty\n');
   });
 
-  it('EscapeChar changes the escape: with %, ~. is typed through and %. drops the connection', async () => {
+  it('EscapeChar changes the escape: with ^A (Ctrl-A), ~. is typed through and Ctrl-A . drops the connection', async () => {
     const root = new URL('..', import.meta.url).pathname;
     const script = join(dir, 'run-escape.sh');
     writeFileSync(
       script,
-      [`cd '${root}'`, `node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} -o EscapeChar=% root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'),
+      [`cd '${root}'`, `node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} -o EscapeChar=^A root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'),
     );
     tmux('new-session', '-d', '-s', 'esc', '-x', '100', '-y', '30', `bash ${script}`);
     const shot = () => tmux('capture-pane', '-p', '-t', 'esc');
@@ -123,7 +123,8 @@ describe('pseudo-terminal', () => {
       tmux('send-keys', '-t', 'esc', 'echo STILL-$((40+2))', 'Enter');
       expect(await waitForLog(shot, /^STILL-42\s*$/m, 10_000)).toMatch(/^STILL-42\s*$/m);
       tmux('send-keys', '-t', 'esc', 'Enter');
-      tmux('send-keys', '-t', 'esc', '-l', '%.');
+      tmux('send-keys', '-t', 'esc', 'C-a');
+      tmux('send-keys', '-t', 'esc', '-l', '.');
       const end = await waitForLog(shot, /EXITED/, 10_000);
       expect(end).toMatch(/^EXITED 255\s*$/m);
     } finally {

@@ -53,6 +53,7 @@ export const SSH_FLAGS = {
   'forward-agent': { type: 'boolean', short: 'A' },
   compression: { type: 'boolean', short: 'C' },
   'log-file': { type: 'string', short: 'E' },
+  'escape-char': { type: 'string', short: 'e' },
   version: { type: 'boolean', short: 'V' },
   'print-config': { type: 'boolean', short: 'G' },
 } as const;

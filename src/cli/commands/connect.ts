@@ -36,6 +36,8 @@ the first word after them starts the remote command; -- ends the options.
 OpenSSH's flags (same meanings as in ssh(1)):
   -p <port>                            server port (default 22)
   -l <user>                            user name on the server
+                                       (-p, -l, -o Port/User and the destination's user and port: the first
+                                       obtained in command-line order wins, as ssh -G shows: -l a b@h is a)
   -i <file>                            private key (repeatable); its certificate chain is read from the same
                                        file when it holds one (PKIX-SSH's key + chain file), else from
                                        CertificateFile / --cert, else from <file>-cert.pem beside it
@@ -50,7 +52,9 @@ OpenSSH's flags (same meanings as in ssh(1)):
   -T                                   no pseudo-terminal
   -N                                   no remote command (for forwarding)
   -n                                   standard input from /dev/null
-  -J <[user@]host[:port],...>          jump hosts, each a login of its own, through forwarded channels
+  -J <[user@]host[:port],...>          jump hosts, each a login of its own, through forwarded channels, with
+                                       the hop's own IdentityFile/CertificateFile/PKCS11Provider from its Host
+                                       section, else the command's identities; the PIN asked once per token
   -L <[bind:]port:host:hostport>       local forward (loopback unless a bind address or GatewayPorts yes)
   -R <[bind:]port:host:hostport>       remote forward
   -D <[bind:]port>                     dynamic forward: a SOCKS5 proxy on the local port
@@ -58,6 +62,7 @@ OpenSSH's flags (same meanings as in ssh(1)):
                                        it; ssh from there logs in with it); the key and PIN stay here
   -C                                   compression (zlib)
   -E <file>                            append the trace to this file instead of standard error
+  -e <char>                            the escape character instead of ~ (none: no escape) = EscapeChar
   -V                                   print the version and exit
   -G                                   print the resolved configuration (keyword value lines) and exit
 
@@ -101,7 +106,7 @@ ${Object.entries(SUPPORTED_KEYWORDS)
   .join('\n')}
 Other OpenSSH and PKIX-SSH keywords are accepted and ignored (named once under -v); an unknown keyword
 is an error naming the file and line, unless IgnoreUnknown lists it.
-Not supported: -a, -f, -M/-S (ControlMaster), -W, -X/-Y, -w, -e (escape ~. only), -b, -c, -m.
+Not supported: -a, -f, -M/-S (ControlMaster), -W, -X/-Y, -w, -b, -c, -m.
 
 exit status: the remote command's own status; ${EXIT_USAGE} usage error (unknown option, missing or bad value, bad
 config keyword); ${EXIT_CONNECT_FAILURE} any other failure (connection, host key, authentication), as ssh does
@@ -304,6 +309,7 @@ function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { us
   set('dynamicforward', flags['dynamic-forward']);
   if (flags['forward-agent']) set('forwardagent', 'yes');
   if (flags.compression) set('compression', 'yes');
+  set('escapechar', flags['escape-char']);
   if (flags['no-command']) set('sessiontype', 'none');
   if (flags['stdin-null']) set('stdinnull', 'yes');
   if (flags['no-tty']) set('requesttty', 'no');
@@ -335,6 +341,7 @@ type FlagValues = {
   'forward-agent'?: boolean;
   compression?: boolean;
   'log-file'?: string;
+  'escape-char'?: string;
   version?: boolean;
   'print-config'?: boolean;
 };
@@ -505,7 +512,15 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
     for (const [k, val] of Object.entries(io.env)) if (val !== undefined && re.test(k)) env[k] = val;
   }
-  const escape = config.get('escapechar')?.[0];
+  // EscapeChar / -e: one character, ^X for a control character, or none (as ssh(1)).
+  const escapeSpec = config.get('escapechar')?.[0];
+  let escape: string | undefined = '~';
+  if (escapeSpec !== undefined) {
+    if (escapeSpec.toLowerCase() === 'none') escape = undefined;
+    else if (escapeSpec.length === 1) escape = escapeSpec;
+    else if (/^\^[@-_a-z?]$/i.test(escapeSpec)) escape = String.fromCharCode(escapeSpec[1] === '?' ? 0x7f : escapeSpec.toUpperCase().charCodeAt(1) & 0x1f);
+    else throw usageError(`bad escape character ${JSON.stringify(escapeSpec)}: give one character, ^X, or none`);
+  }
 
   // The identities of a config (IdentityFile, CertificateFile, PKCS11Provider), opened once for the whole chain:
   // a hop naming the same files or the same token shares the signers, and so the PIN is asked once per token.
@@ -575,7 +590,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     forwardAgent: yesNo(config, 'forwardagent') === 'yes',
     env,
     compression: yesNo(config, 'compression') === 'yes',
-    escapeChar: escape === undefined ? '~' : escape.toLowerCase() === 'none' ? undefined : escape,
+    escapeChar: escape,
     timeoutMs: timeout * 1000,
     keepaliveIntervalMs: aliveInterval * 1000,
     keepaliveCountMax: aliveCount,
