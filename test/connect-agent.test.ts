@@ -33,7 +33,7 @@ beforeAll(async () => {
   plainKey = execSync(`openssl x509 -in '${hsm.keys.carl!.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
   first = await startOpenSshServer({ dir: join(dir, 'first'), authorizedKeys: [plainKey] });
   second = await startOpenSshServer({ dir: join(dir, 'second'), authorizedKeys: [plainKey] });
-  target = await startAsyncSshServer({ trust: [hsm.pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=carl'] });
+  target = await startAsyncSshServer({ trust: [hsm.pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=carl', 'x509v3-sign-rsa subject=O=ssh-x509 Test,CN=dave'] });
   knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, [first, target].map((s) => `[127.0.0.1]:${s.port} ${s.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}`).join('\n') + '\n');
 }, 120_000);
@@ -102,5 +102,29 @@ describe('jump hosts with a token', () => {
     expect(r.stdout).toBe('behind-the-bastion\n');
     expect(r.code).toBe(0);
     expect(r.prompts).toBe(1);
+  });
+
+  it("a bastion's own PKCS11Provider from its Host section: the token for the bastion, the command's key file for the target, one PIN prompt", async () => {
+    const dave = await hsm.pki.issue('dave', 'p256');
+    const cfg = join(dir, 'jump-token-config');
+    const section = ['Host token-bastion', '  HostName 127.0.0.1', `  Port ${first.port}`, '  User root', '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256'];
+    writeFileSync(cfg, [...section, `  PKCS11Provider ${hsm.module}`, ''].join('\n'));
+    const args = ['connect', '-F', cfg, '-J', 'token-bastion', '--cert', dave.chainPath, '--key', dave.keyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(target.port), 'dave@127.0.0.1', 'echo', 'token-for-the-bastion'];
+    const since = first.log().length;
+    const r = await withPinPrompt(args);
+    expect(r.stderr).toBe('PIN for token "agent-card": \n');
+    expect(r.stdout).toBe('token-for-the-bastion\n');
+    expect(r.prompts).toBe(1);
+    expect(await waitForLog(() => first.log().slice(since), /Accepted publickey for root/)).toMatch(/Accepted publickey for root from 127\.0\.0\.1 port \d+ ssh2: ECDSA/);
+    // The same token named for the bastion and for the target (the command's): one session, one PIN prompt.
+    const both = await withPinPrompt(['connect', '-F', cfg, '-J', 'token-bastion', '--pkcs11-module', hsm.module, '--intermediates', hsm.pki.intermediate.certPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(target.port), 'carl@127.0.0.1', 'echo', 'one-token']);
+    expect(both.stdout).toBe('one-token\n');
+    expect(both.prompts).toBe(1);
+    // Without it, dave's key goes to the bastion, which knows only the token's key.
+    writeFileSync(cfg, [...section, ''].join('\n'));
+    const without = await withPinPrompt(args);
+    expect(without.code).toBe(255);
+    expect(without.prompts).toBe(0);
+    expect(without.stderr).toMatch(/Permission denied \(publickey\): root@token-bastion/);
   });
 });
