@@ -182,5 +182,9 @@ describe('sftp -p (OpenSSH sftp: preserve times and modes; the port is -P)', () 
     expect(per.code).toBe(0);
     expect(modeAndTime(up)).toEqual(want);
     expect(modeAndTime(down)).toEqual(want);
+    const help = await runCommand(['sftp', '--help']);
+    expect(help.stdout).toMatch(/^ {2}-P <port> +server port$/m);
+    expect(help.stdout).toMatch(/^ {2}-p +preserve modification and access times and modes/m);
+    expect(help.stdout).toMatch(/^Not supported \(OpenSSH sftp's\): /m);
   });
 });

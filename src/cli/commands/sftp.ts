@@ -48,6 +48,7 @@ or with -b as OpenSSH's sftp.
   -i <file>, -F <file>, -o <Keyword=value>, -J <hops>, -v, -q, -C: as in connect
   --cert, --key, --pkcs11-module, --pkcs11-uri, --pin-env, ... : as in connect
   -h, --help         this help
+Not supported (OpenSSH sftp's): -4 -6 -A -a -B -c -D -f -l -N -R -S -s -X.
 
 commands:
   get [-rp] <remote> [<local>]    download (a directory with -r; -p keeps times and modes)
