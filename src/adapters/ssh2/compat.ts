@@ -57,9 +57,8 @@
  *
  * @module
  */
-import { createHash, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { X509Certificate, createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { X509Certificate } from '@peculiar/x509';
 import { ALGORITHMS, findAlgorithm, getAlgorithm, keyMismatch } from '../../algorithms.js';
 import { keyFacts } from '../../certs/key.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
@@ -915,8 +914,8 @@ function verifyHostSignature(name: string, hostKey: Buffer, H: Buffer, signature
     const blob = decodePublicKeyBlob(hostKey);
     const alg = getAlgorithm(name);
     if (blob.algorithm !== name) refuse('malformedBlob', `K_S names ${blob.algorithm}, the negotiated algorithm is ${name}`);
-    const leaf = new X509Certificate(blob.certificates[0]!);
-    const key = createPublicKey({ key: Buffer.from(leaf.publicKey.rawData), format: 'der', type: 'spki' });
+    // node:crypto's parse (the certificate itself was validated by the host verifier before this).
+    const key = new X509Certificate(blob.certificates[0]!).publicKey;
     const mismatch = keyMismatch(alg, keyFacts(key));
     if (mismatch) refuse('keyAlgorithmMismatch', mismatch);
     verifyUserSignature(alg, key, H, signature, !policy.acceptX509FormatName);
