@@ -45,9 +45,10 @@ describe('lazy loading per subcommand', () => {
     },
   );
 
-  it('export-pub from a file loads the X.509 code but neither ssh2 nor PKCS#11', () => {
+  // (The X.509 libraries are required on first use, which this ESM resolve hook does not see:
+  // test/lazy-load.test.ts checks those in a fresh process, with a control.)
+  it('export-pub from a file loads neither ssh2 nor PKCS#11 nor the verifier', () => {
     const loaded = packagesLoaded(['export-pub', '--cert', join(dir, 'missing.pem')]);
-    expect(loaded).toContain('@peculiar/x509');
     expect(loaded.filter((p) => /ssh2|graphene|pkcs11|pkijs/.test(p))).toEqual([]);
   });
 

@@ -19,7 +19,8 @@
  *
  * @module
  */
-import { Name, type X509Certificate } from '@peculiar/x509';
+import type { Name, X509Certificate } from '@peculiar/x509';
+import { peculiarX509 } from './model.js';
 import type { RelativeDistinguishedNames } from 'pkijs';
 import type { AlgorithmInfo } from '../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
@@ -99,7 +100,7 @@ function attributeKey(oid: string, text: string | undefined): string {
  */
 export function distinguishedNameKey(name: Name | RelativeDistinguishedNames): string[] {
   const keys =
-    name instanceof Name
+    name instanceof peculiarX509().Name
       ? nameAttributes(name)
           .flat()
           .map((a) => attributeKey(a.oid, a.text))
@@ -141,7 +142,7 @@ export function readDistinguishedName(dn: string): string[] {
   }
   let key: string[];
   try {
-    key = distinguishedNameKey(new Name(hexEscapesToChars(text), READ_NAMES));
+    key = distinguishedNameKey(new (peculiarX509().Name)(hexEscapesToChars(text), READ_NAMES));
   } catch (e) {
     throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, `cannot parse distinguished name ${JSON.stringify(dn)}`, { cause: e });
   }

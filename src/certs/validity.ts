@@ -6,8 +6,7 @@
  *
  * @module
  */
-import type { X509Certificate } from '@peculiar/x509';
-import type { CertificateChain } from './chain.js';
+import { chainCertificates, type CertificateChain } from './chain.js';
 
 const DAY_MS = 86_400_000;
 
@@ -24,16 +23,20 @@ function days(ms: number): string {
  */
 export function chainWarnings(chain: CertificateChain, now: Date = new Date()): string[] {
   const out: string[] = [];
-  chain.certificates.forEach((cert: X509Certificate, i: number) => {
-    const what = i === 0 ? `the certificate ${cert.subject}` : `the CA certificate ${cert.subject} in its chain`;
-    if (cert.notAfter.getTime() < now.getTime()) {
-      out.push(`${what} expired on ${cert.notAfter.toISOString()} (${days(now.getTime() - cert.notAfter.getTime())} ago): servers refuse it; renew it`);
-    } else if (cert.notBefore.getTime() > now.getTime()) {
-      out.push(`${what} is not valid until ${cert.notBefore.toISOString()} (in ${days(cert.notBefore.getTime() - now.getTime())}): servers refuse it until then; check this computer's clock`);
+  // Dates from node:crypto's parse, so that a chain without a warning loads no X.509 library (the names are read only for a warning).
+  const certs = chainCertificates(chain);
+  certs.forEach((cert, i) => {
+    const notAfter = new Date(cert.native.validTo);
+    const notBefore = new Date(cert.native.validFrom);
+    const what = () => (i === 0 ? `the certificate ${cert.subject}` : `the CA certificate ${cert.subject} in its chain`);
+    if (notAfter.getTime() < now.getTime()) {
+      out.push(`${what()} expired on ${notAfter.toISOString()} (${days(now.getTime() - notAfter.getTime())} ago): servers refuse it; renew it`);
+    } else if (notBefore.getTime() > now.getTime()) {
+      out.push(`${what()} is not valid until ${notBefore.toISOString()} (in ${days(notBefore.getTime() - now.getTime())}): servers refuse it until then; check this computer's clock`);
     }
   });
-  const leaf = chain.leaf;
-  if (chain.certificates.length === 1 && leaf.subject !== leaf.issuer) {
+  const leaf = certs[0]!;
+  if (certs.length === 1 && !leaf.nativeSelfIssued) {
     out.push(
       `the chain holds only the certificate ${leaf.subject}, not its issuer ${leaf.issuer}: unless the server trusts ${leaf.issuer} itself, give the intermediate CA certificates too (--cert or --intermediates)`,
     );

@@ -17,7 +17,7 @@ import { findAlgorithm } from '../algorithms.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { decodePublicKeyBlob, encodePublicKeyBlob } from '../rfc6187/publickey-blob.js';
 import { SshReader } from '../wire/reader.js';
-import { X509Certificate } from '@peculiar/x509';
+import { peculiarX509 } from '../certs/model.js';
 import { distinguishedNameKey, parseAuthorizedEntry, sameDistinguishedName, type AuthorizedEntry } from '../certs/authorized-keys.js';
 
 /** OpenSSH's StrictHostKeyChecking values. */
@@ -158,7 +158,7 @@ export interface CheckHostKeyOptions {
 /** True when an X.509 entry names the certificate `der`: its subject (as the authorized-subjects reader compares them) or exactly that certificate. */
 function entryNamesCertificate(entry: AuthorizedEntry, der: Uint8Array): boolean {
   if (entry.kind === 'certificate') return entry.sha256 === createHash('sha256').update(der).digest('hex');
-  return sameDistinguishedName(entry.rdns, distinguishedNameKey(new X509Certificate(der).subjectName));
+  return sameDistinguishedName(entry.rdns, distinguishedNameKey(new (peculiarX509().X509Certificate)(der).subjectName));
 }
 
 function entryMatches(e: Entry, key: HostKey, trusted: boolean): boolean {
