@@ -22,19 +22,12 @@ import {
   type X509HostVerifierOptions,
 } from '../src/index.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
-import { OID_SECURE_SHELL_CLIENT, OID_SECURE_SHELL_SERVER, createTestPki, type IssueOptions, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
+import { OID_SECURE_SHELL_CLIENT, OID_SECURE_SHELL_SERVER, createTestPki, type IssueOptions, type IssuedCert, type KeyKind, type TestPki, X509_ALGORITHM_CASES } from './helpers/pki.js';
 import { OpensslRevocation } from './helpers/revocation.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
 import { startServe, type ServeProcess } from './helpers/serve.js';
 
-const CASES: Array<[algorithm: string, kind: KeyKind]> = [
-  ['x509v3-ssh-rsa', 'rsa2048'],
-  ['x509v3-rsa2048-sha256', 'rsa2048'],
-  ['x509v3-ecdsa-sha2-nistp256', 'p256'],
-  ['x509v3-ecdsa-sha2-nistp384', 'p384'],
-  ['x509v3-ecdsa-sha2-nistp521', 'p521'],
-  ['x509v3-ssh-ed25519', 'ed25519'],
-];
+const CASES = X509_ALGORITHM_CASES;
 
 const constants = () => createRequire(import.meta.url)('ssh2/lib/protocol/constants.js') as { DEFAULT_SERVER_HOST_KEY: string[] };
 const HOST_CERT: IssueOptions = { dns: ['host.example'], ip: ['127.0.0.1'], eku: [OID_SECURE_SHELL_SERVER], email: null, upn: [] };

@@ -16,18 +16,11 @@ import * as ssh2 from 'ssh2';
 import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { decodePublicKeyBlob, decodeSignatureBlob, ErrorCodes, getAlgorithm, installSsh2Compat, sshPublicKeyBlob, wrapSignature, SoftwareSigner, SshX509Error, type TraceEvent, x509Authentication, x509Server, X509Verifier, type Signer, type VerifyResult } from '../src/index.js';
 import { runAsyncSshClient } from './helpers/asyncssh.js';
-import { createTestPki, HOST_CERT, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
+import { createTestPki, HOST_CERT, type IssuedCert, type KeyKind, type TestPki, X509_ALGORITHM_CASES } from './helpers/pki.js';
 import { probeKexReply } from './helpers/kex-probe.js';
 import { OpensslRevocation } from './helpers/revocation.js';
 
-const HOST_CASES: Array<[algorithm: string, kind: KeyKind]> = [
-  ['x509v3-ssh-rsa', 'rsa2048'],
-  ['x509v3-rsa2048-sha256', 'rsa2048'],
-  ['x509v3-ecdsa-sha2-nistp256', 'p256'],
-  ['x509v3-ecdsa-sha2-nistp384', 'p384'],
-  ['x509v3-ecdsa-sha2-nistp521', 'p521'],
-  ['x509v3-ssh-ed25519', 'ed25519'],
-];
+const HOST_CASES = X509_ALGORITHM_CASES;
 
 let dir: string;
 let pki: TestPki;

@@ -91,6 +91,16 @@ export const OID_ANY_EKU = EKU_OIDS.anyExtendedKeyUsage;
  */
 export const HOST_CERT: IssueOptions = { eku: [OID_SECURE_SHELL_SERVER], dns: ['localhost'], ip: ['127.0.0.1'], upn: [], email: null };
 
+/** The six RFC 6187 algorithms the peers share, with a key kind of the test PKI for each. */
+export const X509_ALGORITHM_CASES: ReadonlyArray<readonly [algorithm: string, kind: KeyKind]> = [
+  ['x509v3-ssh-rsa', 'rsa2048'],
+  ['x509v3-rsa2048-sha256', 'rsa2048'],
+  ['x509v3-ecdsa-sha2-nistp256', 'p256'],
+  ['x509v3-ecdsa-sha2-nistp384', 'p384'],
+  ['x509v3-ecdsa-sha2-nistp521', 'p521'],
+  ['x509v3-ssh-ed25519', 'ed25519'],
+];
+
 const ORG = 'ssh-x509 Test';
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
