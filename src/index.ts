@@ -129,4 +129,5 @@ export { sftpConfig } from './adapters/sftp.js';
 // Server side: verification, and the ssh2 Server integration
 export * from './verify/index.js';
 export * from './adapters/ssh2/server.js';
-export { x509Server, readHostKeyFile, parsePrivateKey, plainHostKey, type X509HostKey, type X509ServerOptions, type HostKeyOptions, type Ssh2HostKeyEntry } from './adapters/ssh2/host-keys.js';
+export { parsePrivateKey, type PrivateKeyOptions } from './keys/private-key.js';
+export { x509Server, readHostKeyFile, plainHostKey, type X509HostKey, type X509ServerOptions, type HostKeyOptions, type Ssh2HostKeyEntry } from './adapters/ssh2/host-keys.js';

@@ -10,7 +10,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertificateChain, chainWarnings, SoftwareSigner, x509AuthHandler } from '../src/index.js';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { CertificateChain, chainWarnings, parsePrivateKey, SoftwareSigner, x509AuthHandler } from '../src/index.js';
 import { PYTHON, startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
@@ -230,5 +231,32 @@ describe('warnings about the certificate, before connecting', () => {
     const ok = await runCommand(connect('--cert', alice.chainPath, '--key', alice.keyPath, 'alice@127.0.0.1', 'echo', 'fine'));
     expect(ok.stderr).toBe('');
     expect(ok.stdout).toBe('fine\n');
+  });
+});
+
+describe('parsePrivateKey: the one private-key reader, for user and host keys', () => {
+  it('reads the same key from PKCS#8, SEC1, OpenSSH and encrypted OpenSSH, and says what a non-key holds', () => {
+    const expected = createPublicKey(alice.keyPem).export({ format: 'der', type: 'spki' });
+    const sec1 = createPrivateKey(alice.keyPem).export({ format: 'pem', type: 'sec1' });
+    for (const [input, options] of [
+      [alice.keyPem, {}],
+      [sec1, {}],
+      [readFileSync(opensshKey), {}],
+      [readFileSync(opensshEncrypted), { passphrase: PASSPHRASE }],
+    ] as const) {
+      expect(createPublicKey(parsePrivateKey(input, 'k', options)).export({ format: 'der', type: 'spki' })).toEqual(expected);
+    }
+    const refused = (input: string | Uint8Array, options = {}) => {
+      try {
+        parsePrivateKey(input, 'my.key', options);
+      } catch (e) {
+        expectNoSecrets((e as Error).message);
+        return e;
+      }
+      throw new Error('accepted');
+    };
+    expect(refused(readFileSync(alice.certPath))).toMatchObject({ code: 'ERR_KEY_INVALID', message: 'my.key is not a private key: it holds a certificate (give it as the certificate: --cert, certificateFile)' });
+    expect(refused(readFileSync(opensshEncrypted))).toMatchObject({ code: 'ERR_KEY_INVALID', message: 'my.key is an encrypted OpenSSH private key and no passphrase was given' });
+    expect(refused(readFileSync(opensshEncrypted), { passphrase: 'wrong' })).toMatchObject({ code: 'ERR_KEY_INVALID', message: 'cannot decrypt the OpenSSH private key my.key: wrong passphrase' });
   });
 });

@@ -160,14 +160,14 @@ describe('ssh-x509 serve: host key errors name the file and what it holds', () =
 
   it.each([
     ['a missing file', () => join(dir, 'nope.key'), /cannot read host key file .*nope\.key: no such file \(ENOENT\)/],
-    ['a certificate', () => alice.certPath, /alice[/\\]cert\.pem: holds a certificate, not a private key/],
-    ['an OpenSSH public key line', () => `${plainKey}.pub`, /plain_ed25519\.pub: holds a public key, not a private key/],
-    ['text that is no key', () => file('notes.txt', 'hello\n'), /notes\.txt: is not a private key in PKCS#8, PKCS#1, SEC1 or OpenSSH format \(found text that is no key\)/],
-    ['binary data', () => file('random.bin', Buffer.from([0x30, 0x03, 0x02, 0x01, 0x05, 0xff])), /random\.bin: is not a private key .*\(found 6 bytes of binary data/],
+    ['a certificate', () => alice.certPath, /host key file .*alice[/\\]cert\.pem is not a private key: it holds a certificate \(give it as the certificate: --host-cert\)/],
+    ['an OpenSSH public key line', () => `${plainKey}.pub`, /host key file .*plain_ed25519\.pub is not a private key: it is an SSH public key line/],
+    ['text that is no key', () => file('notes.txt', 'hello\n'), /host key file .*notes\.txt is not a private key: it holds 6 bytes that are neither PEM nor DER/],
+    ['binary data', () => file('random.bin', Buffer.from([0x30, 0x03, 0x02, 0x01, 0x05, 0xff])), /cannot read host key file .*random\.bin \(expected PEM PKCS#8, PKCS#1, SEC1 or OpenSSH, or DER PKCS#8\): it holds 6 bytes of DER that are neither/],
     [
       'an encrypted PKCS#8 key without passphrase',
       () => file('enc.pem', createPrivateKey(alice.keyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' })),
-      /enc\.pem: the private key is encrypted and no passphrase was given/,
+      /host key file .*enc\.pem is encrypted and no passphrase was given/,
     ],
   ])('%s', async (_what, path, message) => {
     const r = await serve('--host-key', path());
@@ -180,10 +180,10 @@ describe('ssh-x509 serve: host key errors name the file and what it holds', () =
     const path = join(dir, 'enc_ed25519');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'right', '-f', path]);
     const r = await serve('--host-key', path);
-    expect(r.stderr).toMatch(/enc_ed25519: the OpenSSH private key is encrypted: give its passphrase/);
+    expect(r.stderr).toMatch(/host key file .*enc_ed25519 is an encrypted OpenSSH private key and no passphrase was given/);
     const wrong = await serve('--host-key', path, '--passphrase-env', 'SECRET_PASS');
     expect(wrong.code).not.toBe(0);
-    expect(wrong.stderr).toMatch(/enc_ed25519: /);
+    expect(wrong.stderr).toMatch(/cannot decrypt the OpenSSH private key host key file .*enc_ed25519: wrong passphrase/);
     expect(wrong.stderr).not.toMatch(/Cannot parse privateKey|not-it/);
   });
 

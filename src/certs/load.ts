@@ -1,57 +1,11 @@
-import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { X509Certificate } from '@peculiar/x509';
 import { ErrorCodes, SshX509Error } from '../errors.js';
+import { describeContent } from '../keys/content.js';
 import { parsedCertificate, peculiarX509, type ParsedCertificate } from './model.js';
 
 /** Certificate input: PEM text (one or more blocks), DER bytes, or already parsed certificates. */
 export type CertificateInput = string | Uint8Array | X509Certificate | ReadonlyArray<string | Uint8Array | X509Certificate>;
-
-/** What a PEM block type or a text line holds, in words, with where it belongs. */
-const FOUND: ReadonlyArray<readonly [RegExp, string]> = [
-  [/^(X509 |TRUSTED )?CERTIFICATE$/, 'a certificate (give it as the certificate: --cert, certificateFile)'],
-  [/^OPENSSH PRIVATE KEY$/, 'an OpenSSH private key (give it as the key: --key, keyFile)'],
-  [/^(ENCRYPTED |RSA |EC |DSA )?PRIVATE KEY$/, 'a private key (give it as the key: --key, keyFile)'],
-  [/^(RSA )?PUBLIC KEY$/, 'a public key, not a certificate'],
-  [/^SSH2 PUBLIC KEY$/, 'an RFC 4716 SSH public key, not a certificate'],
-  [/^(CERTIFICATE REQUEST|NEW CERTIFICATE REQUEST)$/, 'a certificate request (CSR): the CA has to sign it first'],
-  [/^X509 CRL$/, 'a certificate revocation list'],
-  [/^PKCS7$/, 'a PKCS#7 bundle: extract the certificates with `openssl pkcs7 -print_certs`'],
-];
-
-/**
- * Describes what a PEM, DER or text input holds, for error messages: the PEM
- * block types found ("a private key (give it as the key ...)"), an OpenSSH
- * or PuTTY key, or a byte count. Never includes the content itself.
- *
- * @internal
- */
-export function describeContent(input: Uint8Array | string): string {
-  const text = typeof input === 'string' ? input : Buffer.from(input.subarray(0, 1 << 16)).toString('latin1');
-  const types = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((m) => m[1]!);
-  if (types.length > 0) {
-    const words = [...new Set(types.map((t) => FOUND.find(([re]) => re.test(t))?.[1] ?? `a PEM ${t} block`))];
-    return `it holds ${words.join(' and ')}`;
-  }
-  if (/^PuTTY-User-Key-File-/.test(text)) return 'it is a PuTTY key: convert it with `puttygen key.ppk -O private-openssh -o key`';
-  if (/^(ssh-|ecdsa-sha2-|x509v3-|sk-)\S+ AAAA/.test(text.trimStart())) return 'it is an SSH public key line, not a certificate or private key';
-  const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
-  if (size === 0) return 'it is empty';
-  if (typeof input !== 'string' && input[0] === 0x30) {
-    if (isDerPrivateKey(input)) return 'it holds a DER PKCS#8 private key (give it as the key: --key, keyFile)';
-    return `it holds ${size} bytes of DER that are not an X.509 certificate`;
-  }
-  return `it holds ${size} bytes that are neither PEM nor DER`;
-}
-
-function isDerPrivateKey(der: Uint8Array): boolean {
-  try {
-    createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A parsed @peculiar/x509 certificate given as input (told apart without loading @peculiar/x509 for other inputs). */
 function isX509(input: unknown): input is X509Certificate {

@@ -1,10 +1,10 @@
-import { createPrivateKey, createPublicKey, KeyObject, sign as cryptoSign } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { createPublicKey, KeyObject, sign as cryptoSign } from 'node:crypto';
 import type { HashName } from '../algorithms.js';
 import { chainOf, orderCertificates, type CertificateChain, type ChainOptions } from '../certs/chain.js';
-import { describeContent, parseCertificateModels, readInputFile } from '../certs/load.js';
+import { parseCertificateModels, readInputFile } from '../certs/load.js';
 import type { CertificateInput } from '../certs/load.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
+import { isEncryptedPrivateKey, parsePrivateKey } from '../keys/private-key.js';
 import type { Signer } from './signer.js';
 
 /** Options for {@link SoftwareSigner.create}. */
@@ -32,75 +32,12 @@ export interface PassphraseRequest {
  */
 export type PassphraseSource = (request: PassphraseRequest) => Promise<string | Uint8Array> | string | Uint8Array;
 
-const PRIVATE_PEM = /-----BEGIN ((ENCRYPTED |RSA |EC |DSA )?PRIVATE KEY)-----/;
-const OPENSSH_PEM = '-----BEGIN OPENSSH PRIVATE KEY-----';
-
-/** Whether `key` is an encrypted PEM or OpenSSH private key (OpenSSH keys are asked of ssh2's own parser). */
-function isEncrypted(key: Uint8Array): boolean {
-  const text = Buffer.from(key.subarray(0, 1 << 16)).toString('latin1');
-  if (text.includes(OPENSSH_PEM)) {
-    const parsed = ssh2Utils().parseKey(Buffer.from(key));
-    return parsed instanceof Error && /passphrase/i.test(parsed.message);
-  }
-  return /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text);
-}
-
-function ssh2Utils(): typeof import('ssh2').utils {
-  return (createRequire(import.meta.url)('ssh2') as typeof import('ssh2')).utils;
-}
-
-/** An OpenSSH-format private key (`-----BEGIN OPENSSH PRIVATE KEY-----`), read by ssh2's parser. */
-function loadOpenSshKey(buf: Buffer, passphrase: string | Uint8Array | undefined, where: string): KeyObject {
-  const parsed = ssh2Utils().parseKey(buf, passphrase === undefined ? undefined : Buffer.from(passphrase));
-  if (parsed instanceof Error) {
-    if (passphrase === undefined && /no passphrase/i.test(parsed.message)) {
-      throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is an encrypted OpenSSH private key and no passphrase was given`);
-    }
-    if (/bad passphrase|integrity/i.test(parsed.message)) {
-      throw new SshX509Error(ErrorCodes.KEY_INVALID, `cannot decrypt the OpenSSH private key ${where}: wrong passphrase`);
-    }
-    throw new SshX509Error(ErrorCodes.KEY_INVALID, `cannot read the OpenSSH private key ${where}: ${parsed.message}`);
-  }
-  const keys = Array.isArray(parsed) ? parsed : [parsed];
-  if (keys.length !== 1) throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} holds ${keys.length} OpenSSH private keys; give a file with one`);
-  try {
-    return createPrivateKey(keys[0]!.getPrivatePEM());
-  } catch (e) {
-    throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is an OpenSSH ${keys[0]!.type} key, which this library cannot sign with`, { cause: e });
-  }
-}
-
 function loadPrivateKey(key: string | Uint8Array | KeyObject, passphrase: string | Uint8Array | undefined, where = 'the private key'): KeyObject {
   if (key instanceof KeyObject) {
     if (key.type !== 'private') throw new SshX509Error(ErrorCodes.KEY_INVALID, 'the key object is not a private key');
     return key;
   }
-  const buf = Buffer.from(key);
-  const head = buf.subarray(0, 1 << 16).toString('latin1');
-  if (head.includes(OPENSSH_PEM)) return loadOpenSshKey(buf, passphrase, where);
-  const isPem = head.includes('-----BEGIN');
-  if (isPem && !PRIVATE_PEM.test(head)) {
-    throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is not a private key: ${describeContent(buf)}`);
-  }
-  if (!isPem && buf[0] !== 0x30) {
-    throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is not a private key: ${describeContent(buf)}`);
-  }
-  const encrypted = isEncrypted(buf);
-  if (encrypted && passphrase === undefined) {
-    throw new SshX509Error(ErrorCodes.KEY_INVALID, `${where} is encrypted and no passphrase was given`);
-  }
-  try {
-    return createPrivateKey(
-      isPem
-        ? { key: buf, format: 'pem', ...(passphrase !== undefined ? { passphrase: Buffer.from(passphrase) } : {}) }
-        : { key: buf, format: 'der', type: 'pkcs8', ...(passphrase !== undefined ? { passphrase: Buffer.from(passphrase) } : {}) },
-    );
-  } catch (e) {
-    const msg = encrypted
-      ? `cannot decrypt ${where}: wrong passphrase or unsupported encryption`
-      : `cannot read ${where} (expected PEM PKCS#8, PKCS#1, SEC1 or OpenSSH, or DER PKCS#8): ${describeContent(buf)}`;
-    throw new SshX509Error(ErrorCodes.KEY_INVALID, msg, { cause: e });
-  }
+  return parsePrivateKey(key, where, passphrase !== undefined ? { passphrase } : {});
 }
 
 function samePublicKey(a: KeyObject, b: KeyObject): boolean {
@@ -184,7 +121,7 @@ export class SoftwareSigner implements Signer {
     const { certificateFile: _c, keyFile: _k, passphrase: given, ...rest } = options;
     let passphrase: string | Uint8Array | undefined;
     if (typeof given !== 'function') passphrase = given;
-    else if (isEncrypted(privateKey)) passphrase = await given({ keyFile: options.keyFile });
+    else if (isEncryptedPrivateKey(privateKey)) passphrase = await given({ keyFile: options.keyFile });
     try {
       return SoftwareSigner.#build({ ...rest, certificates, privateKey, passphrase }, { key: `key file ${options.keyFile}`, certificates: files.join(', ') });
     } finally {

@@ -128,8 +128,6 @@ export interface Ssh2Compat {
    * Server is left as ssh2 made it.
    */
   attachServer(server: object, hooks: X509ServerHooks): void;
-  /** ssh2's own parse of a private key (OpenSSH format, PKCS#1/SEC1 PEM, PuTTY): the key object, or ssh2's Error. */
-  parsePrivateKey(data: Buffer, passphrase?: string): object | Error;
   /**
    * Makes a plain host key object that ssh2's `Server` accepts in
    * `hostKeys` (through its prototype, as {@link Ssh2Compat.makeKey}) for a
@@ -316,7 +314,6 @@ export function installSsh2Compat(options: { ssh2Entry?: string } = {}): Ssh2Com
     }),
     parsePublicKey: (line) => parsePublicKeyWith(internals, line),
     attachServer: (server, hooks) => attachServer(internals, server, hooks),
-    parsePrivateKey: (data, passphrase) => parsePrivateKeyWith(internals, data, passphrase),
     makePlainHostKey: (info) => derivedKey(base, { type: info.type, comment: '', publicKeyBlob: info.publicKeyBlob, private: true, sign: info.sign }),
   };
   if (!options.ssh2Entry) installed = compat;
@@ -355,12 +352,6 @@ function derivedKey(base: object, p: DerivedKeyProps): object {
     equals: { value: (other: unknown) => Buffer.isBuffer(other) && Buffer.from(p.publicKeyBlob).equals(other) },
   });
   return key;
-}
-
-function parsePrivateKeyWith(internals: Ssh2Internals, data: Buffer, passphrase?: string): object | Error {
-  const k = (internals.parseKey as (d: Buffer, p?: string) => unknown)(data, passphrase);
-  const one = Array.isArray(k) ? (k[0] as unknown) : k;
-  return one instanceof Error ? one : typeof one === 'object' && one !== null ? one : new Error('no key found');
 }
 
 function parsePublicKeyWith(internals: Ssh2Internals, line: string): object {

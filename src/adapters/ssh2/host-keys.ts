@@ -8,10 +8,12 @@
  *
  * @module
  */
-import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { RAW_SIGNATURE_ALGORITHMS, type AlgorithmInfo } from '../../algorithms.js';
 import { readInputFile } from '../../certs/load.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
+import { HOST_ROLES } from '../../keys/content.js';
+import { readPrivateKey } from '../../keys/private-key.js';
 import { plainKeyType, sshPublicKeyBlob } from '../../keys/ssh-public-key.js';
 import { encodePublicKeyBlob } from '../../rfc6187/publickey-blob.js';
 import { encodeSignatureBlob } from '../../rfc6187/signature.js';
@@ -122,7 +124,7 @@ export interface Ssh2HostKeyEntry {
   readonly key: ParsedKey;
 }
 
-/** Options of {@link readHostKeyFile} and {@link parsePrivateKey}. */
+/** Options of {@link readHostKeyFile}. */
 export interface HostKeyOptions {
   /** Passphrase of an encrypted key (encrypted PKCS#8, or an encrypted OpenSSH key). */
   passphrase?: string;
@@ -132,65 +134,13 @@ function hostKeyError(where: string, what: string, cause?: unknown): SshX509Erro
   return new SshX509Error(ErrorCodes.KEY_INVALID, `${where}: ${what}`, cause === undefined ? undefined : { cause });
 }
 
-/** What the first line of a file that is not a private key looks like, for the error message (never key material). */
-function describeContent(buf: Buffer): string {
-  const text = buf.subarray(0, 4096).toString('latin1');
-  const pem = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text);
-  if (pem) return `a PEM ${pem[1]} block`;
-  if (/^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp\d+|x509v3-[a-z0-9-]+) [A-Za-z0-9+/=]+/.test(text)) return 'an SSH public key line';
-  if (buf.length === 0) return 'an empty file';
-  return /^[\x09\x0a\x0d\x20-\x7e]*$/.test(text) ? 'text that is no key' : `${buf.length} bytes of binary data that are no DER private key`;
-}
-
 /**
  * Reads a plain SSH host key for an ssh2 `Server`'s `hostKeys`
  * (`new Server({ hostKeys: [await readHostKeyFile('host.pem')] })`); see
- * {@link parsePrivateKey} for the formats and errors.
+ * `parsePrivateKey` for the formats and errors.
  */
 export async function readHostKeyFile(path: string, options: HostKeyOptions = {}): Promise<Ssh2HostKeyEntry> {
-  return plainHostKey(parsePrivateKey(await readInputFile(path, 'host key file'), path, options), path);
-}
-
-/**
- * Reads a private key: PKCS#8 (PEM or DER, encrypted with `passphrase`),
- * PKCS#1 or SEC1 through node:crypto, OpenSSH format through ssh2's own
- * parser. Every error is an `ERR_KEY_INVALID` that names `where` and says
- * what it holds instead: a certificate, a public key, an encrypted key
- * without passphrase, something that is no key.
- */
-export function parsePrivateKey(data: Uint8Array | string, where = 'private key', options: HostKeyOptions = {}): KeyObject {
-  const buf = Buffer.from(data);
-  const text = buf.subarray(0, 4096).toString('latin1');
-  if (text.includes('-----BEGIN OPENSSH PRIVATE KEY-----')) {
-    const k = installSsh2Compat().parsePrivateKey(buf, options.passphrase);
-    if (k instanceof Error) {
-      const encrypted = /encrypted/i.test(k.message);
-      throw hostKeyError(where, encrypted ? 'the OpenSSH private key is encrypted: give its passphrase, or write it unencrypted (ssh-keygen -p -N "")' : `ssh2 cannot read this OpenSSH private key (${k.message})`);
-    }
-    const pem = (k as { getPrivatePEM?: () => string | null }).getPrivatePEM?.();
-    if (!pem) throw hostKeyError(where, 'the OpenSSH file holds no private key');
-    try {
-      return createPrivateKey(pem);
-    } catch (e) {
-      throw hostKeyError(where, 'the OpenSSH private key has a key type node:crypto cannot use', e);
-    }
-  }
-  if (/-----BEGIN (CERTIFICATE|X509 CERTIFICATE|TRUSTED CERTIFICATE)-----/.test(text) && !/PRIVATE KEY-----/.test(text)) {
-    throw hostKeyError(where, 'holds a certificate, not a private key (the host certificate goes to --host-cert, its private key here)');
-  }
-  if (/-----BEGIN (RSA |EC |DSA |SSH2 )?PUBLIC KEY/.test(text) || /^(ssh-|ecdsa-sha2-|x509v3-)\S+ [A-Za-z0-9+/=]+/.test(text)) {
-    throw hostKeyError(where, 'holds a public key, not a private key');
-  }
-  const isPem = text.includes('-----BEGIN');
-  const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text);
-  if (encrypted && options.passphrase === undefined) throw hostKeyError(where, 'the private key is encrypted and no passphrase was given');
-  try {
-    const passphrase = options.passphrase !== undefined ? { passphrase: options.passphrase } : {};
-    return createPrivateKey(isPem ? { key: buf, format: 'pem', ...passphrase } : { key: buf, format: 'der', type: 'pkcs8', ...passphrase });
-  } catch (e) {
-    if (encrypted) throw hostKeyError(where, 'cannot decrypt the private key: wrong passphrase or unsupported encryption', e);
-    throw hostKeyError(where, `is not a private key in PKCS#8, PKCS#1, SEC1 or OpenSSH format (found ${describeContent(buf)})`, e);
-  }
+  return plainHostKey(readPrivateKey(await readInputFile(path, 'host key file'), `host key file ${path}`, options, HOST_ROLES), path);
 }
 
 /**
