@@ -6,7 +6,7 @@
  * on loopback: AsyncSSH as the X.509 target, OpenSSH sshd as bastion and
  * raw-key target.
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server } from 'node:net';
 import { execSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
-import { createTestPki, type IssuedCert } from './helpers/pki.js';
+import { createTestPki, HOST_CERT, OID_SECURE_SHELL_CLIENT, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { runCommand } from './helpers/ssh2-run.js';
 import { waitForLog } from './helpers/wait.js';
 
@@ -28,15 +28,18 @@ let idFile: string;
 let combined: string;
 let echo: Server;
 let echoPort: number;
+let pki: TestPki;
 
 const keyLine = (line: string) => line.split(' ').slice(0, 2).join(' ');
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ssh-x509-openssh-cli-'));
-  const pki = await createTestPki(join(dir, 'pki'));
+  pki = await createTestPki(join(dir, 'pki'));
   alice = await pki.issue('alice', 'p256');
   bob = await pki.issue('bob', 'p256');
-  target = await startAsyncSshServer({ trust: [pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=alice'] });
+  // The target also offers an X.509 host key, for CACertificateFile / CACertificatePath.
+  const hostCert = await pki.issue('target-host', 'p256', HOST_CERT);
+  target = await startAsyncSshServer({ trust: [pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=alice'], hostX509: { keyPath: hostCert.keyPath, chainPath: hostCert.chainPath } });
   const plain = execSync(`openssl x509 -in '${alice.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
   sshd = await startOpenSshServer({ dir: join(dir, 'sshd'), authorizedKeys: [plain], extraConfig: ['AcceptEnv SSHX509_TEST_*'] });
   knownHosts = join(dir, 'known_hosts');
@@ -569,5 +572,198 @@ describe('keepalive', () => {
       child.kill('SIGKILL');
       relay.close();
     }
+  });
+});
+
+describe('PKIX-SSH host trust keywords', () => {
+  const x509Host = (extra: string[], kh = join(dir, 'no-known-hosts')) =>
+    runCommand(['connect', '-F', 'none', '-o', `UserKnownHostsFile=${kh}`, '-o', 'HostKeyAlgorithms=x509v3-ecdsa-sha2-nistp256', '-p', String(target.port), '-i', idFile, ...extra, 'alice@127.0.0.1', 'echo', 'ca-ok']);
+
+  it('CACertificateFile, CACertificatePath (a hash directory) and UserCACertificateFile trust the X.509 host key, as --host-trust; -G shows them', async () => {
+    const file = await x509Host(['-o', `CACertificateFile=${pki.root.certPath}`]);
+    expect(file.stderr).toBe('');
+    expect(file.stdout).toBe('ca-ok\n');
+    // PKIX-SSH's CACertificatePath: an OpenSSL hash directory, <subject hash>.0.
+    const hashDir = join(dir, 'ca-hash-dir');
+    mkdirSync(hashDir, { recursive: true });
+    const hash = execSync(`openssl x509 -hash -noout -in '${pki.root.certPath}'`, { encoding: 'utf8' }).trim();
+    copyFileSync(pki.root.certPath, join(hashDir, `${hash}.0`));
+    const path = await x509Host(['-o', `CACertificatePath=${hashDir}`]);
+    expect(path.stderr).toBe('');
+    expect(path.stdout).toBe('ca-ok\n');
+    const cfg = join(dir, 'ca-config');
+    writeFileSync(cfg, ['Host *', `  UserCACertificateFile ${pki.root.certPath}`, ''].join('\n'));
+    const user = await runCommand(['connect', '-F', cfg, '-o', `UserKnownHostsFile=${join(dir, 'no-known-hosts')}`, '-o', 'HostKeyAlgorithms=x509v3-ecdsa-sha2-nistp256', '-p', String(target.port), '-i', idFile, 'alice@127.0.0.1', 'echo', 'ca-ok']);
+    expect(user.stdout).toBe('ca-ok\n');
+    // Without an anchor the X.509 host key is refused.
+    const none = await x509Host([]);
+    expect(none.code).toBe(255);
+    expect(none.stderr).toContain('host key verification failed');
+    const G = await runCommand(['connect', '-F', 'none', '-G', '-o', `CACertificateFile=${pki.root.certPath}`, '-o', `CACertificatePath=${hashDir}`, 'alice@host']);
+    const lines = G.stdout.split('\n');
+    expect(lines).toEqual(expect.arrayContaining([`cacertificatefile ${pki.root.certPath}`, `cacertificatepath ${hashDir}`]));
+    // With host trust, the x509v3 host key algorithms come first.
+    expect(lines.find((l) => l.startsWith('hostkeyalgorithms '))).toMatch(/^hostkeyalgorithms x509v3-ecdsa-sha2-nistp256,/);
+  });
+
+  it('a CACertificatePath without a certificate is one clear line before connecting', async () => {
+    const empty = join(dir, 'ca-empty-dir');
+    mkdirSync(empty, { recursive: true });
+    writeFileSync(join(empty, 'README'), 'not a certificate\n');
+    const r = await x509Host(['-o', `CACertificatePath=${empty}`]);
+    expect(r.code).toBe(255);
+    expect(r.stderr.trim()).toBe(`ssh-x509: CACertificatePath ${empty}: no certificate found there`);
+  });
+});
+
+describe('jump hop identities', () => {
+  it("a hop's CertificateFile alone pairs with the command's key: an AsyncSSH X.509 bastion that takes only that certificate", async () => {
+    // A second certificate for alice's key, CN=alice-bastion: the only one the bastion authorizes.
+    const d = join(dir, 'hop-cert');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'ext'), ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', `extendedKeyUsage=${OID_SECURE_SHELL_CLIENT}`, ''].join('\n'));
+    execSync(`openssl req -new -key '${alice.keyPath}' -subj '/O=ssh-x509 Test/CN=alice-bastion' -out '${d}/csr'`);
+    execSync(`openssl x509 -req -in '${d}/csr' -CA '${pki.intermediate.certPath}' -CAkey '${pki.intermediate.keyPath}' -days 2 -set_serial 0x4242 -extfile '${d}/ext' -out '${d}/cert.pem' 2>/dev/null`);
+    const hopChain = join(d, 'chain.pem');
+    writeFileSync(hopChain, readFileSync(join(d, 'cert.pem'), 'utf8') + pki.intermediate.certPem);
+    const bastion = await startAsyncSshServer({ trust: [pki.root.certPath], dir: join(dir, 'x509-bastion'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=alice-bastion'], allowTcpForwarding: true });
+    try {
+      const kh2 = join(dir, 'kh-x509-bastion');
+      writeFileSync(kh2, readFileSync(knownHosts, 'utf8') + `[127.0.0.1]:${bastion.port} ${keyLine(bastion.hostPublicKeyLine)}\n`);
+      const section = ['Host x509-bastion', '  HostName 127.0.0.1', `  Port ${bastion.port}`, '  User alice-bastion'];
+      const cfg = join(dir, 'hop-cert-config');
+      writeFileSync(cfg, [...section, `  CertificateFile ${hopChain}`, ''].join('\n'));
+      const args = ['connect', '-F', cfg, '-J', 'x509-bastion', '-i', idFile, '-o', `UserKnownHostsFile=${kh2}`, '-p', String(target.port), 'alice@127.0.0.1', 'echo', 'hop-cert'];
+      const r = await runCommand(args);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('hop-cert\n');
+      expect(bastion.log()).toMatch(/AUTH user=alice-bastion alg=x509v3-ecdsa-sha2-nistp256 phase=sign sig=\S+ result=ok/);
+      expect(bastion.log()).toContain(`FORWARD to 127.0.0.1 port ${target.port}`);
+      // Without the hop's CertificateFile, the command's certificate (CN=alice) goes to the bastion, which refuses it.
+      writeFileSync(cfg, [...section, ''].join('\n'));
+      const without = await runCommand(args);
+      expect(without.code).toBe(255);
+      expect(without.stderr).toMatch(/Permission denied \(publickey\): alice-bastion@x509-bastion/);
+    } finally {
+      await bastion.stop();
+    }
+  });
+});
+
+/** Runs the command from source with binary standard input; resolves with its exit status and binary standard output. */
+function runBinary(args: string[], stdin: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: new URL('..', import.meta.url).pathname, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    child.stdin!.end(stdin);
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+  });
+}
+
+describe('subsystems', () => {
+  // SSH_FXP_INIT, version 3: OpenSSH's sftp subsystem answers with SSH_FXP_VERSION.
+  const init = Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3]);
+  const base = () => ['-F', 'none', '-p', String(sshd.port), '-i', idFile, ...kh().slice(0, 2), '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', 'root@127.0.0.1'];
+
+  it('-s and SessionType subsystem start the named subsystem (OpenSSH sshd sftp) instead of a command', async () => {
+    for (const how of [['-s'], ['-o', 'SessionType=subsystem']]) {
+      const r = await runBinary(['connect', ...how, ...base(), 'sftp'], init);
+      expect(r.code).toBe(0);
+      expect(r.stdout[4]).toBe(2); // SSH_FXP_VERSION
+      expect(r.stdout.readUInt32BE(5)).toBe(3);
+    }
+    // Without -s, "sftp" is a command: the shell has no sftp command to run.
+    const cmd = await runBinary(['connect', ...base(), 'sftp'], init);
+    expect(cmd.stdout[4]).not.toBe(2);
+    expect(cmd.code).not.toBe(0);
+    const none = await runCommand(['connect', '-s', ...base()]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('You must specify a subsystem to invoke');
+  });
+});
+
+describe('Include', () => {
+  it('reads ~ and relative paths from ~/.ssh (also for -F), patterns in any path segment, and an included Host ends with its file', async () => {
+    const home = join(dir, 'home');
+    mkdirSync(join(home, '.ssh', 'conf.d'), { recursive: true });
+    mkdirSync(join(home, 'multi', 'one'), { recursive: true });
+    mkdirSync(join(home, 'multi', 'two'), { recursive: true });
+    writeFileSync(join(home, '.ssh', 'conf.d', 'a.conf'), 'Host inc-host\n  HostName from-conf-d\n');
+    writeFileSync(join(home, 'multi', 'one', 'host.conf'), 'Host inc-host\n  Port 2201\n');
+    writeFileSync(join(home, 'multi', 'two', 'host.conf'), 'Host inc-host\n  Port 2202\n  User from-multi-two\n');
+    writeFileSync(join(home, '.ssh', 'x1.conf'), 'Host other\n  User not-this-one\n');
+    writeFileSync(
+      join(home, '.ssh', 'config'),
+      ['Host inc-host', '  Include conf.d/*.conf', '  Include ~/multi/*/host.conf', 'Host inc-host', '  Include ~/.ssh/x?.conf', '  ConnectTimeout 7', ''].join('\n'),
+    );
+    const env = { HOME: home };
+    const G = await runCommand(['connect', '-G', 'inc-host'], { env });
+    expect(G.stderr).toBe('');
+    const lines = G.stdout.split('\n');
+    // conf.d/a.conf relative to ~/.ssh; multi/one before multi/two (sorted); ConnectTimeout after an Include whose
+    // file ends in another Host section still belongs to inc-host.
+    expect(lines).toEqual(expect.arrayContaining(['hostname from-conf-d', 'port 2201', 'user from-multi-two', 'connecttimeout 7']));
+    expect(lines).not.toContain('user not-this-one');
+    // -F is a user configuration too: its relative Include is read from ~/.ssh, not from beside the file.
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere, { recursive: true });
+    writeFileSync(join(elsewhere, 'rel.conf'), 'Host *\n  User beside-the-file\n');
+    writeFileSync(join(home, '.ssh', 'rel.conf'), 'Host *\n  User from-dot-ssh\n');
+    writeFileSync(join(elsewhere, 'config'), 'Include rel.conf\n');
+    const F = await runCommand(['connect', '-F', join(elsewhere, 'config'), '-G', 'h'], { env });
+    expect(F.stdout.split('\n')).toContain('user from-dot-ssh');
+  });
+});
+
+describe('algorithm lists as OpenSSH reads them', () => {
+  const list = (out: string, keyword: string) => out.split('\n').find((l) => l.startsWith(`${keyword} `))?.slice(keyword.length + 1).split(',') ?? [];
+  // The host key algorithms both OpenSSH and ssh2 offer by default.
+  const common = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256']);
+  it.each([['ssh-ed25519,rsa-sha2-256'], ['^rsa-sha2-256'], ['^ecdsa-sha2-nistp521,ssh-ed25519'], ['-ecdsa*'], ['+ssh-rsa'], ['-ssh-ed25519,rsa-sha2-512']])(
+    'HostKeyAlgorithms %s: the same list as ssh -G, on the algorithms both know',
+    async (spec) => {
+      const ssh = execSync(`ssh -G -F none -o 'HostKeyAlgorithms=${spec}' host 2>/dev/null`, { encoding: 'utf8' });
+      const ours = await runCommand(['connect', '-F', 'none', '-G', '-o', `HostKeyAlgorithms=${spec}`, 'host']);
+      expect(ours.code).toBe(0);
+      const theirs = list(ssh, 'hostkeyalgorithms').filter((a) => common.has(a));
+      expect(theirs.length).toBeGreaterThan(0);
+      expect(list(ours.stdout, 'hostkeyalgorithms').filter((a) => common.has(a))).toEqual(theirs);
+    },
+  );
+
+  it('HostKeyAlgorithms -list and patterns decide the host key negotiated with OpenSSH sshd (ed25519 host key only)', async () => {
+    const args = ['-F', 'none', '-p', String(sshd.port), '-i', idFile, ...kh().slice(0, 2), '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', 'root@127.0.0.1', 'echo', 'hk'];
+    const kept = await runCommand(['connect', '-o', 'HostKeyAlgorithms=-ecdsa*,rsa*', ...args]);
+    expect(kept.stdout).toBe('hk\n');
+    const removed = await runCommand(['connect', '-o', 'HostKeyAlgorithms=-ssh-ed25519', ...args]);
+    expect(removed.code).toBe(255);
+    const pattern = await runCommand(['connect', '-o', 'HostKeyAlgorithms=ssh-ed*', ...args]);
+    expect(pattern.stdout).toBe('hk\n');
+    // The first obtained wins: -o before the long option.
+    const G = await runCommand(['connect', '-F', 'none', '-G', '-o', 'HostKeyAlgorithms=ssh-ed25519', '--host-key-algorithms', 'rsa-sha2-512', 'host']);
+    expect(list(G.stdout, 'hostkeyalgorithms')).toEqual(['ssh-ed25519']);
+    const bad = await runCommand(['connect', '-F', 'none', '-G', '-o', 'HostKeyAlgorithms=-*', 'host']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('leaves no algorithm');
+  });
+
+  it('PubkeyAcceptedAlgorithms +, -, ^ and patterns against the x509v3 default (AsyncSSH X.509 target)', async () => {
+    const G = await runCommand(['connect', '-F', 'none', '-G', '-o', 'PubkeyAcceptedAlgorithms=+x509v3-ssh-rsa', 'host']);
+    expect(list(G.stdout, 'pubkeyacceptedalgorithms')).toEqual(['x509v3-ecdsa-sha2-nistp256', 'x509v3-ecdsa-sha2-nistp384', 'x509v3-ecdsa-sha2-nistp521', 'x509v3-ssh-ed25519', 'x509v3-rsa2048-sha256', 'x509v3-ssh-rsa']);
+    const caret = await runCommand(['connect', '-F', 'none', '-G', '-o', 'PubkeyAcceptedAlgorithms=^x509v3-rsa*', 'host']);
+    expect(list(caret.stdout, 'pubkeyacceptedalgorithms').slice(0, 2)).toEqual(['x509v3-rsa2048-sha256', 'x509v3-ecdsa-sha2-nistp256']);
+    const base = ['-F', 'none', '-p', String(target.port), '-i', idFile, ...kh().slice(0, 2), '-v', 'alice@127.0.0.1', 'echo', 'pk'];
+    const minusOther = await runCommand(['connect', '-o', 'PubkeyAcceptedAlgorithms=-x509v3-rsa*,x509v3-ssh-ed25519', ...base]);
+    expect(minusOther.stdout).toBe('pk\n');
+    expect(minusOther.stderr).toMatch(/offering certificate algorithm=x509v3-ecdsa-sha2-nistp256/);
+    const pattern = await runCommand(['connect', '-o', 'PubkeyAcceptedAlgorithms=x509v3-ecdsa*', ...base]);
+    expect(pattern.stdout).toBe('pk\n');
+    // Removing the one algorithm that fits the P-256 key leaves nothing to offer.
+    const minus = await runCommand(['connect', '-o', 'PubkeyAcceptedAlgorithms=-x509v3-ecdsa-sha2-nistp256', ...base]);
+    expect(minus.code).toBe(255);
+    expect(minus.stderr).toContain('no requested algorithm fits the certificate');
   });
 });

@@ -384,7 +384,7 @@ describe('X.509 host certificates: ssh-x509 connect', () => {
   it('an unknown --host-key-algorithms name is a usage error (exit 2) that lists the known ones', async () => {
     const r = await cli('x509v3-ecdsa-sha2-nistp256,ssh-foo');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--host-key-algorithms: unknown host key algorithm ssh-foo; known: .*x509v3-ecdsa-sha2-nistp256/);
+    expect(r.stderr).toMatch(/--host-key-algorithms \/ HostKeyAlgorithms: unknown host key algorithm ssh-foo; known: .*x509v3-ecdsa-sha2-nistp256/);
   });
 
   it('the config file covers host trust (paths relative to the file) and the host key algorithms', async () => {

@@ -45,6 +45,7 @@ export const SSH_FLAGS = {
   tty: { type: 'boolean', short: 't', multiple: true },
   'no-tty': { type: 'boolean', short: 'T' },
   'no-command': { type: 'boolean', short: 'N' },
+  subsystem: { type: 'boolean', short: 's' },
   'stdin-null': { type: 'boolean', short: 'n' },
   jump: { type: 'string', short: 'J' },
   'local-forward': { type: 'string', short: 'L', multiple: true },

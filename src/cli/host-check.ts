@@ -13,7 +13,7 @@ import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
 import { createInterface } from 'node:readline';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { loadCertificateSources } from '../verify/anchors.js';
-import { usageError } from './command.js';
+import { assembleAlgorithms } from './algorithm-list.js';
 import type { CliIo } from './io.js';
 
 /** What `connect` knows about host checking. */
@@ -33,11 +33,36 @@ export interface HostCheckOptions {
   io?: Pick<CliIo, 'stdin' | 'stderr'>;
 }
 
-/** Reads `--host-trust` before connecting, so that a wrong path is one clear line, not a refused host. */
-export async function checkHostTrust(paths: readonly string[] | undefined): Promise<void> {
-  for (const p of paths ?? []) {
-    if ((await loadCertificateSources([p])).length === 0) throw new SshX509Error(ErrorCodes.CERT_INVALID, `--host-trust ${p}: no certificate found there`);
+/** A certificate file's name in an OpenSSL hash directory (PKIX-SSH's CACertificatePath): `<hash>.<n>`. */
+const HASH_NAME = /^[0-9a-f]{8}\.\d+$/i;
+
+/**
+ * The host trust anchors, read before connecting so that a wrong path is one
+ * clear line, not a refused host: `--host-trust` files and directories,
+ * PKIX-SSH's CACertificateFile (PEM certificates concatenated) and
+ * CACertificatePath (a hash directory, `<hash>.0` files; `.pem`/`.crt`
+ * files are read too). Resolves to the sources to trust.
+ */
+export async function resolveHostTrust(paths: readonly { readonly path: string; readonly what: string }[]): Promise<string[]> {
+  const { readdir, stat } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const out: string[] = [];
+  for (const { path, what } of paths) {
+    // A path that cannot be read is reported by the loader, as for any certificate source.
+    const isDir = await stat(path).then((st) => st.isDirectory(), () => false);
+    const found = isDir ? [path, ...(await readdir(path)).filter((n) => HASH_NAME.test(n)).sort().map((n) => join(path, n))] : [path];
+    const usable: string[] = [];
+    for (const f of found) {
+      const certs = await loadCertificateSources([f]).catch((e: unknown) => {
+        if (f !== path && (e as { code?: string }).code === ErrorCodes.CERT_INVALID) return [];
+        throw e;
+      });
+      if (certs.length) usable.push(f);
+    }
+    if (usable.length === 0) throw new SshX509Error(ErrorCodes.CERT_INVALID, `${what} ${path}: no certificate found there`);
+    out.push(...usable);
   }
+  return out;
 }
 
 /** OpenSSH's default: `ask` when a terminal is attached, `yes` otherwise. */
@@ -69,27 +94,24 @@ function trace(logger: TraceLogger | undefined, d: HostKeyCheck, o: HostCheckOpt
 }
 
 /**
- * `--host-key-algorithms` as OpenSSH's HostKeyAlgorithms reads it: a list
- * replaces the default; `+list` appends to it, `-list` removes from it,
- * `^list` puts in front of it. The default is the x509v3 ones then ssh2's
- * with host trust, ssh2's own without.
+ * `--host-key-algorithms` / HostKeyAlgorithms as OpenSSH reads it (see
+ * {@link assembleAlgorithms}: `list`, `+list`, `-list`, `^list`, patterns).
+ * The default is the x509v3 ones then ssh2's with host trust, ssh2's own
+ * without.
  */
 export function hostKeyAlgorithmList(spec: string, defaults: readonly string[], known: readonly string[]): string[] {
-  const op = /^[+\-^]/.test(spec) ? spec[0] : '';
-  const names = spec.slice(op ? 1 : 0).split(',').map((a) => a.trim()).filter(Boolean);
-  if (names.length === 0) throw usageError('--host-key-algorithms needs at least one algorithm name');
-  const unknown = names.filter((a) => !known.includes(a));
-  if (unknown.length) throw usageError(`--host-key-algorithms: unknown host key algorithm ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  if (op === '+') return [...defaults, ...names.filter((n) => !defaults.includes(n))];
-  if (op === '-') return defaults.filter((n) => !names.includes(n));
-  if (op === '^') return [...names, ...defaults.filter((n) => !names.includes(n))];
-  return names;
+  return assembleAlgorithms(spec, defaults, known, '--host-key-algorithms / HostKeyAlgorithms', 'host key algorithm');
+}
+
+/** The host key algorithms that `connect` offers: `spec` resolved, or the default. */
+export function hostKeyAlgorithmsFor(spec: string | undefined, hostTrust: boolean): string[] {
+  const defaults: string[] = hostTrust ? x509HostKeyAlgorithms() : defaultServerHostKeyAlgorithms();
+  return spec === undefined ? defaults : hostKeyAlgorithmList(spec, defaults, supportedServerHostKeyAlgorithms());
 }
 
 /** `hostVerifier` and, when host trust or an explicit list is given, `algorithms.serverHostKey`. */
 export function hostCheckConfig(o: HostCheckOptions): { hostVerifier: X509HostVerifier; algorithms?: ConnectConfig['algorithms'] } {
-  const defaults: string[] = o.hostTrust?.length ? x509HostKeyAlgorithms() : defaultServerHostKeyAlgorithms();
-  const list = o.hostKeyAlgorithms === undefined ? undefined : hostKeyAlgorithmList(o.hostKeyAlgorithms, defaults, supportedServerHostKeyAlgorithms());
+  const list = o.hostKeyAlgorithms === undefined ? undefined : hostKeyAlgorithmsFor(o.hostKeyAlgorithms, (o.hostTrust?.length ?? 0) > 0);
   const hostVerifier = x509HostVerifier({
     host: o.host,
     port: o.port,
@@ -107,6 +129,6 @@ export function hostCheckConfig(o: HostCheckOptions): { hostVerifier: X509HostVe
     },
   });
   // ssh2's type names only the algorithms it knows; the x509v3 ones are accepted once the compatibility module is installed.
-  const serverHostKey = (list ?? (o.hostTrust?.length ? defaults : undefined)) as ServerHostKeyAlgorithm[] | undefined;
+  const serverHostKey = (list ?? (o.hostTrust?.length ? x509HostKeyAlgorithms() : undefined)) as ServerHostKeyAlgorithm[] | undefined;
   return serverHostKey ? { hostVerifier, algorithms: { serverHostKey } } : { hostVerifier };
 }

@@ -15,6 +15,7 @@ import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type Sessio
 import { emitTrace, type TraceLogger } from '../adapters/trace.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { Signer } from '../signers/signer.js';
+import { escapeFilter, escapeHelp, showEscape } from './escapes.js';
 import type { CliIo } from './io.js';
 import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
 
@@ -54,6 +55,8 @@ export interface SessionPlan {
   readonly target: Hop;
   readonly command: readonly string[];
   readonly noCommand: boolean;
+  /** The command names a subsystem to start (-s, SessionType subsystem). */
+  readonly subsystem?: boolean;
   readonly stdinNull: boolean;
   readonly requestTty: 'no' | 'yes' | 'force' | 'auto';
   readonly forwards: readonly Forward[];
@@ -219,28 +222,67 @@ function socks5(sock: Socket, open: (host: string, port: number) => Promise<Clie
   sock.on('error', () => undefined);
 }
 
-/** Starts the forwards on `client`; resolves with the local servers to close. */
-async function startForwards(plan: SessionPlan, client: Client): Promise<Server[]> {
-  const servers: Server[] = [];
-  const remote = new Map<number, Forward>();
-  for (const f of plan.forwards) {
+/** One open connection, for `~#`. */
+interface OpenConnection {
+  readonly id: number;
+  readonly description: string;
+}
+
+/**
+ * The forwards of a session: started from the plan, added and cancelled at
+ * run time from the `~C` command line, and the connections open through
+ * them (listed by `~#`).
+ */
+class Forwarder {
+  private readonly local = new Map<number, { server: Server; forward: Forward }>();
+  private readonly remote = new Map<number, Forward>();
+  private readonly open = new Map<number, OpenConnection>();
+  private nextId = 1;
+  private remoteHandler = false;
+
+  constructor(
+    private readonly plan: SessionPlan,
+    private readonly client: Client,
+  ) {}
+
+  /** Registers an open connection; returns its removal. */
+  track(description: string): () => void {
+    const id = this.nextId++;
+    this.open.set(id, { id, description });
+    return () => this.open.delete(id);
+  }
+
+  /** The open connections, oldest first. */
+  connections(): OpenConnection[] {
+    return [...this.open.values()];
+  }
+
+  /** Starts one forward; resolves to an error line, or undefined when it listens. */
+  async add(f: Forward): Promise<string | undefined> {
+    const { plan, client } = this;
     if (f.kind === 'remote') {
       const bound = await new Promise<number>((resolve, reject) =>
-        client.forwardIn(f.bind === undefined || f.bind === 'localhost' ? 'localhost' : f.bind === '*' ? '' : f.bind, f.port, (err, port) => (err ? reject(err) : resolve(port || f.port))),
-      ).catch((e: Error) => {
-        warn(plan, `remote port forwarding failed for listen port ${f.port}: ${e.message}`);
-        return undefined;
-      });
-      if (bound === undefined) continue;
+        client.forwardIn(remoteBind(f.bind), f.port, (err, port) => (err ? reject(err) : resolve(port || f.port))),
+      ).catch((e: Error) => e);
+      if (bound instanceof Error) return `remote port forwarding failed for listen port ${f.port}: ${bound.message}`;
       if (f.port === 0) plan.io.stderr.write(`Allocated port ${bound} for remote forward to ${f.toHost}:${f.toPort}\n`);
-      remote.set(bound, f);
+      this.remote.set(bound, f);
+      this.listenRemote();
       emitTrace(plan.logger, 'info', 'remote forward', { listen: bound, to: `${f.toHost}:${f.toPort}` });
-      continue;
+      return undefined;
     }
     const server = createServer((sock) => {
-      if (f.kind === 'dynamic') return socks5(sock, (host, port) => forwardOut(client, host, port, { host: sock.remoteAddress ?? '127.0.0.1', port: sock.remotePort ?? 0 }));
+      const from = { host: sock.remoteAddress ?? '127.0.0.1', port: sock.remotePort ?? 0 };
+      const listening = (server.address() as { port: number } | null)?.port ?? f.port;
+      const done = this.track(
+        f.kind === 'dynamic'
+          ? `dynamic-tcpip: SOCKS listening port ${listening}, connect from ${from.host} port ${from.port}`
+          : `direct-tcpip: listening port ${listening} for ${f.toHost} port ${f.toPort}, connect from ${from.host} port ${from.port}`,
+      );
+      sock.once('close', done);
+      if (f.kind === 'dynamic') return socks5(sock, (host, port) => forwardOut(client, host, port, from));
       sock.pause();
-      forwardOut(client, f.toHost!, f.toPort!, { host: sock.remoteAddress ?? '127.0.0.1', port: sock.remotePort ?? 0 }).then(
+      forwardOut(client, f.toHost!, f.toPort!, from).then(
         (ch) => {
           pipeBoth(sock, ch);
           sock.resume();
@@ -252,23 +294,47 @@ async function startForwards(plan: SessionPlan, client: Client): Promise<Server[
       );
     });
     const address = localBind(f.bind, plan.gatewayPorts);
-    const ok = await new Promise<boolean>((resolve) => {
-      server.once('error', (e: Error) => {
-        warn(plan, `bind ${address ?? '*'} port ${f.port}: ${e.message}`);
-        resolve(false);
-      });
-      server.listen(f.port, address, () => resolve(true));
+    const failed = await new Promise<string | undefined>((resolve) => {
+      server.once('error', (e: Error) => resolve(`bind ${address ?? '*'} port ${f.port}: ${e.message}`));
+      server.listen(f.port, address, () => resolve(undefined));
     });
-    if (!ok) continue;
-    servers.push(server);
+    if (failed) return failed;
     const bound = server.address() as { address: string; port: number };
+    this.local.set(bound.port, { server, forward: f });
     emitTrace(plan.logger, 'info', `${f.kind} forward`, { listen: `${bound.address}:${bound.port}`, ...(f.toHost ? { to: `${f.toHost}:${f.toPort}` } : {}) });
+    return undefined;
   }
-  if (remote.size) {
-    client.on('tcp connection', (info, accept, reject) => {
-      const f = remote.get(info.destPort);
+
+  /** Cancels the forward listening on `port` (~C -KL, -KR, -KD); resolves to an error line, or undefined. */
+  async cancel(kind: Forward['kind'], port: number): Promise<string | undefined> {
+    if (kind === 'remote') {
+      const f = this.remote.get(port);
+      if (!f) return `Unknown remote forward port ${port}`;
+      this.remote.delete(port);
+      return new Promise((resolve) => this.client.unforwardIn(remoteBind(f.bind), port, (err) => resolve(err ? `cancel remote forward ${port}: ${err.message}` : undefined)));
+    }
+    const l = this.local.get(port);
+    if (!l || l.forward.kind !== kind) return `Unknown ${kind} forward port ${port}`;
+    this.local.delete(port);
+    l.server.close();
+    return undefined;
+  }
+
+  /** Stops listening (the open connections end with the session). */
+  close(): void {
+    for (const { server } of this.local.values()) server.close();
+    this.local.clear();
+  }
+
+  private listenRemote(): void {
+    if (this.remoteHandler) return;
+    this.remoteHandler = true;
+    this.client.on('tcp connection', (info, accept, reject) => {
+      const f = this.remote.get(info.destPort);
       if (!f) return reject();
       const ch = accept();
+      const done = this.track(`forwarded-tcpip: listening port ${info.destPort} for ${f.toHost} port ${f.toPort}, connect from ${info.srcIP} port ${info.srcPort}`);
+      ch.once('close', done);
       ch.pause();
       const sock = netConnect(f.toPort!, f.toHost!, () => {
         pipeBoth(ch, sock);
@@ -277,40 +343,60 @@ async function startForwards(plan: SessionPlan, client: Client): Promise<Server[
       sock.on('error', () => ch.destroy());
     });
   }
-  return servers;
 }
 
+/** The address a remote forward asks the server to listen on (OpenSSH: loopback unless given). */
+function remoteBind(bind: string | undefined): string {
+  return bind === undefined || bind === 'localhost' ? 'localhost' : bind === '*' ? '' : bind;
+}
+
+/** Starts the plan's forwards on `client`; a forward that fails is a warning, as in OpenSSH. */
+async function startForwards(plan: SessionPlan, client: Client): Promise<Forwarder> {
+  const forwarder = new Forwarder(plan, client);
+  for (const f of plan.forwards) {
+    const failed = await forwarder.add(f);
+    if (failed) warn(plan, failed);
+  }
+  return forwarder;
+}
+
+const COMMAND_LINE_HELP = [
+  'Commands:',
+  '      -L[bind_address:]port:host:hostport    Request local forward',
+  '      -R[bind_address:]port:host:hostport    Request remote forward',
+  '      -D[bind_address:]port                  Request dynamic forward',
+  '      -KL[bind_address:]port                 Cancel local forward',
+  '      -KR[bind_address:]port                 Cancel remote forward',
+  '      -KD[bind_address:]port                 Cancel dynamic forward',
+  '',
+].join('\r\n');
+
 /**
- * Filters what the user types for OpenSSH's escape: `~.` at the start of a
- * line ends the connection; `~~` sends one `~`.
+ * The `~C` command line: `-L`, `-R`, `-D` add a forward, `-KL`, `-KR`, `-KD`
+ * cancel one (by its listening port), as in OpenSSH. Resolves to what to
+ * print (CR LF line ends: the terminal is raw).
  */
-function escapeFilter(escape: string, onDisconnect: () => void): (d: Buffer) => Buffer {
-  let lineStart = true;
-  let pending = false;
-  const esc = escape.charCodeAt(0);
-  return (d) => {
-    const out: number[] = [];
-    for (const b of d) {
-      if (pending) {
-        pending = false;
-        if (b === 0x2e) {
-          onDisconnect();
-          return Buffer.from(out);
-        }
-        if (b !== esc) out.push(esc);
-        out.push(b);
-        lineStart = false;
-        continue;
-      }
-      if (lineStart && b === esc) {
-        pending = true;
-        continue;
-      }
-      out.push(b);
-      lineStart = b === 0x0d || b === 0x0a;
+async function commandLine(line: string, forwarder: Forwarder): Promise<string> {
+  const t = line.trim();
+  if (t === '') return '';
+  if (t === '?' || t === '-h' || t === 'help') return COMMAND_LINE_HELP;
+  const m = /^-(K?)([LRD])\s*(.+)$/.exec(t);
+  if (!m) return `Invalid command.\r\n${COMMAND_LINE_HELP}`;
+  const kind = ({ L: 'local', R: 'remote', D: 'dynamic' } as const)[m[2] as 'L' | 'R' | 'D'];
+  let failed: string | undefined;
+  try {
+    if (m[1]) {
+      const port = Number(m[3]!.split(':').pop());
+      if (!Number.isInteger(port) || port < 1 || port > 65535) return `Bad forwarding close port ${JSON.stringify(m[3])}\r\n`;
+      failed = await forwarder.cancel(kind, port);
+      return failed ? `${failed}\r\n` : 'Canceled forwarding.\r\n';
     }
-    return Buffer.from(out);
-  };
+    const { parseForward } = await import('./commands/connect.js');
+    failed = await forwarder.add(parseForward(kind, m[3]!.trim()));
+  } catch (e) {
+    return `${(e as Error).message}\r\n`;
+  }
+  return failed ? `${failed}\r\n` : 'Forwarding port.\r\n';
 }
 
 /**
@@ -335,10 +421,97 @@ export async function loginAll(plan: SessionPlan, clients: Client[]): Promise<Cl
   return clients[clients.length - 1]!;
 }
 
+/**
+ * What the user types on a terminal, with OpenSSH's escapes (`~.`, `~?`,
+ * `~#`, `~^Z`, `~&`, `~C`, `~~`): returns the listener for the terminal's
+ * data.
+ */
+function escapeSession(
+  plan: SessionPlan,
+  stream: ClientChannel,
+  forwards: Forwarder,
+  session: { disconnect: () => void; rawMode: (on: boolean) => void; what: string },
+): (d: Buffer) => void {
+  const esc = plan.escapeChar!;
+  const shown = showEscape(esc);
+  const say = (text: string) => void plan.io.stderr.write(text);
+  // The ~C command line while it is typed (undefined: not in it).
+  let line: string | undefined;
+  const lineInput = (d: Buffer): Buffer => {
+    for (let i = 0; i < d.length; i++) {
+      const b = d[i]!;
+      if (b === 0x0d || b === 0x0a) {
+        const typed = line!;
+        line = undefined;
+        say('\r\n');
+        void commandLine(typed, forwards).then(say);
+        return d.subarray(i + 1);
+      }
+      if (b === 0x03 || b === 0x1b) {
+        line = undefined;
+        say('\r\n');
+        return d.subarray(i + 1);
+      }
+      if (b === 0x7f || b === 0x08) {
+        if (line!.length) {
+          line = line!.slice(0, -1);
+          say('\b \b');
+        }
+        continue;
+      }
+      if (b >= 0x20 && b < 0x7f) {
+        line += String.fromCharCode(b);
+        say(String.fromCharCode(b));
+      }
+    }
+    return Buffer.alloc(0);
+  };
+  const filter = escapeFilter(esc, (command, rest) => {
+    switch (command) {
+      case '.':
+        return session.disconnect();
+      case '?':
+        return say(`${shown}?\r\n${escapeHelp(esc)}`);
+      case '#': {
+        const open = [`  #0 client-session (${session.what})`, ...forwards.connections().map((c) => `  #${c.id} ${c.description}`)];
+        return say(`${shown}#\r\nThe following connections are open:\r\n${open.join('\r\n')}\r\n`);
+      }
+      case '&':
+        return say(`${shown}& [not available: ssh-x509 cannot detach from the terminal and keep serving]\r\n`);
+      case 'suspend':
+        say(`${shown}^Z [suspend ssh-x509]\r\n`);
+        session.rawMode(false);
+        process.once('SIGCONT', () => session.rawMode(true));
+        process.kill(process.pid, 'SIGTSTP');
+        return;
+      case 'C':
+        line = '';
+        after = rest;
+        return say('\r\nssh> ');
+    }
+  });
+  // What was typed after ~C in the same read: it goes to the command line.
+  let after: Buffer | undefined;
+  const typed = (d: Buffer): void => {
+    let data: Buffer | undefined = d;
+    while (data?.length) {
+      if (line !== undefined) {
+        data = lineInput(data);
+        continue;
+      }
+      after = undefined;
+      const send = filter(data);
+      if (send.length) stream.write(send);
+      data = after;
+    }
+  };
+  return typed;
+}
+
 /** Logs in through the jump hosts to the target, runs the plan, and resolves to the exit status. */
 export async function runSession(plan: SessionPlan): Promise<number> {
   const clients: Client[] = [];
-  const servers: Server[] = [];
+  let forwarder: Forwarder | undefined;
   const { io } = plan;
   const stdin = io.stdin;
   let rawMode = false;
@@ -349,7 +522,8 @@ export async function runSession(plan: SessionPlan): Promise<number> {
   };
   try {
     const client = await loginAll(plan, clients);
-    servers.push(...(await startForwards(plan, client)));
+    forwarder = await startForwards(plan, client);
+    const forwards = forwarder;
 
     return await new Promise<number>((resolve) => {
       let done = false;
@@ -400,14 +574,19 @@ export async function runSession(plan: SessionPlan): Promise<number> {
         }
         if (plan.stdinNull) return void stream.end();
         if (pty && stdin.isTTY && plan.escapeChar) {
-          const filter = escapeFilter(plan.escapeChar, () => {
-            client.end();
-            finish(255, `\r\nConnection to ${plan.target.alias} closed.\r\n`);
+          onTyped = escapeSession(plan, stream, forwards, {
+            disconnect: () => {
+              client.end();
+              finish(255, `\r\nConnection to ${plan.target.alias} closed.\r\n`);
+            },
+            rawMode: (on) => {
+              if (!stdin.setRawMode) return;
+              stdin.setRawMode(on);
+              rawMode = on;
+              if (on) onResize();
+            },
+            what: `${shell ? 'the shell' : 'the command'} on ${plan.target.alias}`,
           });
-          onTyped = (d: Buffer) => {
-            const b = filter(d);
-            if (b.length) stream.write(b);
-          };
           stdin.on('data', onTyped);
           stdin.on('end', () => stream.end());
           stdin.resume();
@@ -416,12 +595,13 @@ export async function runSession(plan: SessionPlan): Promise<number> {
         if (!stdin.isTTY || shell || pty) stdin.pipe(stream);
       };
       const env = Object.keys(plan.env).length ? { env: { ...plan.env } } : {};
-      if (!shell) client.exec(plan.command.join(' '), { ...(pty ? { pty } : {}), ...env }, onStream);
+      if (plan.subsystem) client.subsys(plan.command.join(' '), onStream);
+      else if (!shell) client.exec(plan.command.join(' '), { ...(pty ? { pty } : {}), ...env }, onStream);
       else client.shell(pty, env, onStream);
     });
   } finally {
     restore();
-    for (const s of servers) s.close();
+    forwarder?.close();
     for (const c of clients.reverse()) c.end();
     stdin.unpipe?.();
     if (onTyped) stdin.off('data', onTyped);

@@ -5,7 +5,8 @@
  * OpenSSH; command-line options come first.
  *
  * On top of the package: `Include` (expanded in place, with `*` and `?`
- * wildcards), every keyword checked against OpenSSH's and PKIX-SSH's lists
+ * wildcards in any path segment, `~`, relative paths from ~/.ssh, or /etc/ssh
+ * for the system file), every keyword checked against OpenSSH's and PKIX-SSH's lists
  * (an unknown one is an error naming the file and line, unless a preceding
  * `IgnoreUnknown` lists it), and `-G` output.
  *
@@ -13,7 +14,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { usageError } from './command.js';
 
 /** The keywords that `connect` acts on (lower case), with what each does here. */
@@ -28,9 +29,13 @@ export const SUPPORTED_KEYWORDS: Readonly<Record<string, string>> = {
   userknownhostsfile: 'the known_hosts file that is checked and written',
   globalknownhostsfile: 'a known_hosts file that is only read',
   stricthostkeychecking: 'yes | accept-new | no (ask is yes: nothing is asked)',
-  hostkeyalgorithms: 'the host key algorithms to accept, in order',
-  pubkeyacceptedalgorithms: 'the algorithms to offer: x509v3-* names, or plain ones (then the key is used as a plain key)',
+  hostkeyalgorithms: 'the host key algorithms to accept, in order (list, +list, -list, ^list; * and ? patterns)',
+  pubkeyacceptedalgorithms: 'the algorithms to offer: x509v3-* names, or plain ones (then the key is used as a plain key); list, +list, -list, ^list, patterns',
   x509keyalgorithm: 'PKIX-SSH: an x509v3-* algorithm to offer (repeatable)',
+  cacertificatefile: 'PKIX-SSH: PEM certificates of CAs trusted for X.509 host keys (= --host-trust file)',
+  cacertificatepath: 'PKIX-SSH: a hash directory (<hash>.0 files) of CAs trusted for X.509 host keys (= --host-trust dir)',
+  usercacertificatefile: 'PKIX-SSH: as CACertificateFile',
+  usercacertificatepath: 'PKIX-SSH: as CACertificatePath',
   proxyjump: 'jump hosts, [user@]host[:port],...',
   forwardagent: 'yes: serve the signer to the remote host as an ssh-agent',
   localforward: '[bind_address:]port host:hostport',
@@ -43,7 +48,7 @@ export const SUPPORTED_KEYWORDS: Readonly<Record<string, string>> = {
   batchmode: 'yes: never ask anything (no PIN prompt)',
   requesttty: 'no | yes | force | auto',
   sendenv: 'environment variables to send (patterns)',
-  sessiontype: 'none (as -N) | default',
+  sessiontype: 'none (as -N) | subsystem (as -s: the command names the subsystem) | default',
   stdinnull: 'yes (as -n)',
   compression: 'yes (as -C)',
   loglevel: 'QUIET, FATAL, ERROR (as -q), INFO, VERBOSE, DEBUG or DEBUG1 (-v), DEBUG2 (-vv), DEBUG3 (-vvv)',
@@ -66,7 +71,8 @@ const IGNORED_KEYWORDS = new Set(
   preferredauthentications proxycommand proxyusefdpass pubkeyacceptedkeytypes pubkeyauthentication rekeylimit remotecommand
   requiredrsasize revokedhostkeys securitykeyprovider setenv streamlocalbindmask streamlocalbindunlink syslogfacility
   tcpkeepalive tunnel tunneldevice updatehostkeys verifyhostkeydns visualhostkey xauthlocation challengeresponseauthentication
-  obscurekeystroketiming usekeychain cacertificatefile cacertificatepath carevocationfile carevocationpath allowedcertpurpose
+  obscurekeystroketiming usekeychain carevocationfile carevocationpath allowedcertpurpose usercarevocationfile usercarevocationpath
+  usercaldapversion usercaldapurl usercastoreuri
   mandatorycrl useocsp vatype vacertificatefile vaocspresponderurl caldapversion caldapurl castoreuri keyallowselfissued`.split(/\s+/),
 );
 
@@ -82,16 +88,31 @@ interface SourceText {
   readonly text: string;
 }
 
+/** The files a glob(3)-style pattern names (`*` and `?` in any path segment), sorted; none when nothing matches. */
 function wildcardFiles(pattern: string): string[] {
-  const dir = dirname(pattern);
-  const name = basename(pattern);
-  if (!/[*?]/.test(name)) return existsSync(pattern) ? [pattern] : [];
-  if (!existsSync(dir)) return [];
-  const re = new RegExp(`^${name.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-  return readdirSync(dir)
-    .filter((f) => re.test(f))
-    .sort()
-    .map((f) => join(dir, f));
+  if (!/[*?]/.test(pattern)) return existsSync(pattern) ? [pattern] : [];
+  const parts = pattern.split('/');
+  let paths = [parts[0] === '' ? '/' : parts[0]!];
+  for (const part of parts.slice(1)) {
+    if (part === '') continue;
+    if (!/[*?]/.test(part)) {
+      paths = paths.map((p) => join(p, part)).filter((p) => existsSync(p));
+      continue;
+    }
+    const re = new RegExp(`^${part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    paths = paths.flatMap((dir) => {
+      try {
+        // As glob(3): a wildcard does not match a leading dot.
+        return readdirSync(dir)
+          .filter((f) => re.test(f) && !(f.startsWith('.') && !part.startsWith('.')))
+          .sort()
+          .map((f) => join(dir, f));
+      } catch {
+        return [];
+      }
+    });
+  }
+  return paths;
 }
 
 /** `~/` and a relative path (against `base`) made absolute. */
@@ -122,6 +143,7 @@ function readChecked(file: string, base: string, note: (keyword: string, where: 
     throw usageError(`cannot read ssh config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const out: string[] = [];
+  let section: string | undefined;
   text.split(/\r?\n/).forEach((line, i) => {
     const keyword = keywordOf(line);
     const where = `${file} line ${i + 1}`;
@@ -129,10 +151,16 @@ function readChecked(file: string, base: string, note: (keyword: string, where: 
     const value = line.trim().slice(keyword.length).replace(/^\s*=?\s*/, '');
     if (keyword === 'include') {
       for (const pattern of value.split(/\s+/).filter(Boolean)) {
-        for (const f of wildcardFiles(expandPath(pattern, base))) out.push(readChecked(f, base, note, ignoreUnknown, depth + 1));
+        for (const f of wildcardFiles(expandPath(pattern, base))) {
+          const included = readChecked(f, base, note, ignoreUnknown, depth + 1);
+          out.push(included);
+          // A Host or Match in the included file ends there, as in OpenSSH: what follows the Include is in this file's section again.
+          if (included.split('\n').some((l) => keywordOf(l) === 'host' || keywordOf(l) === 'match')) out.push(section ?? 'Host *');
+        }
       }
       return;
     }
+    if (keyword === 'host' || keyword === 'match') section = line;
     if (keyword === 'ignoreunknown') ignoreUnknown.push(...value.split(/[\s,]+/).filter(Boolean));
     if (keyword in SUPPORTED_KEYWORDS) return out.push(line);
     if (IGNORED_KEYWORDS.has(keyword)) {
@@ -149,10 +177,13 @@ function wildcardMatch(pattern: string, name: string): boolean {
   return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i').test(name);
 }
 
+/** The system-wide config file: its relative Includes are read from /etc/ssh; every other file's (-F too) from ~/.ssh, as OpenSSH does. */
+const SYSTEM_CONFIG = '/etc/ssh/ssh_config';
+
 /** The config files to read: `-F file` (`none`: none), else ~/.ssh/config and /etc/ssh/ssh_config where they exist. */
 export function configFiles(explicit: string | undefined): string[] {
   if (explicit !== undefined) return explicit === 'none' ? [] : [explicit];
-  return [join(homedir(), '.ssh', 'config'), '/etc/ssh/ssh_config'].filter((f) => existsSync(f));
+  return [join(homedir(), '.ssh', 'config'), SYSTEM_CONFIG].filter((f) => existsSync(f));
 }
 
 /** Parses one `-o` argument (`Keyword=value` or `Keyword value`); an unknown keyword is a usage error. */
@@ -182,7 +213,7 @@ export async function resolveConfig(config: ResolvedConfig, files: readonly stri
   // Loaded here, so that --help does not load the parser.
   const { default: SSHConfig } = await import('ssh-config');
   const ignoreUnknown: string[] = [];
-  const sources: SourceText[] = files.map((file) => ({ file, text: readChecked(file, file.startsWith('/etc/') ? '/etc/ssh' : join(homedir(), '.ssh'), note, ignoreUnknown) }));
+  const sources: SourceText[] = files.map((file) => ({ file, text: readChecked(file, file === SYSTEM_CONFIG ? '/etc/ssh' : join(homedir(), '.ssh'), note, ignoreUnknown) }));
   for (const s of sources) {
     const user = config.get('user')?.[0];
     let computed: Record<string, string | string[]>;

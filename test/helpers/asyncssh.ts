@@ -69,6 +69,8 @@ export interface AsyncSshServerOptions {
   badHostSignature?: boolean;
   /** Test only: the exchange-hash signature carries the x509v3 name inside (as an unpatched ssh2 server writes it). */
   x509NameInHostSignature?: boolean;
+  /** Accept direct-tcpip channels, to be a jump host (each logged as `FORWARD to <host> port <n>`). */
+  allowTcpForwarding?: boolean;
   startTimeoutMs?: number;
 }
 
@@ -86,6 +88,7 @@ export async function startAsyncSshServer(opts: AsyncSshServerOptions): Promise<
   if (opts.badHostSignature) args.push('--bad-host-signature');
   if (opts.hostOcspPath) args.push('--host-ocsp', opts.hostOcspPath);
   if (opts.x509NameInHostSignature) args.push('--x509-name-in-host-signature');
+  if (opts.allowTcpForwarding) args.push('--allow-tcp-forwarding');
 
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PY_ENV });
   track(child);

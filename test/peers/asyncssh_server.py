@@ -196,6 +196,9 @@ async def main():
     parser.add_argument('--bad-host-signature', action='store_true',
                         help='test only: sign something other than the '
                         'exchange hash with the host keys')
+    parser.add_argument('--allow-tcp-forwarding', action='store_true',
+                        help='accept direct-tcpip channels (to act as a '
+                        'jump host)')
     parser.add_argument('--trust', action='append', default=[],
                         help='trusted root CA PEM (repeatable)')
     parser.add_argument('--authorized-keys', required=True)
@@ -234,8 +237,15 @@ async def main():
         asyncssh.public_key.SSHLocalKeyPair.sign = \
             lambda self, data: _orig_sign(self, b'not the exchange hash' + data)
 
+    class Forwarding(asyncssh.SSHServer):
+        def connection_requested(self, dest_host, dest_port, orig_host,
+                                 orig_port):
+            log('FORWARD to %s port %d' % (dest_host, dest_port))
+            return True
+
     server = await asyncssh.listen(
         '127.0.0.1', args.port,
+        server_factory=Forwarding if args.allow_tcp_forwarding else None,
         server_host_keys=host_keys,
         x509_trusted_certs=args.trust,
         x509_purposes='secureShellClient',

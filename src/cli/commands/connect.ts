@@ -6,13 +6,13 @@
  *
  * @module
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SessionSettings } from '../../adapters/ssh2/session.js';
 import { emitTrace, formatTrace, type TraceEvent, type TraceLogger } from '../../adapters/trace.js';
-import { getAlgorithm, RAW_SIGNATURE_ALGORITHMS } from '../../algorithms.js';
+import { ALGORITHMS, getAlgorithm, RAW_SIGNATURE_ALGORITHMS } from '../../algorithms.js';
 import type { UsernameRule } from '../../certs/identity.js';
 import { chainWarnings } from '../../certs/validity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
@@ -21,6 +21,7 @@ import type { Signer } from '../../signers/signer.js';
 import type { StrictHostKeyChecking } from '../../verify/known-hosts.js';
 import type { CliIo } from '../io.js';
 import type { Pkcs11CertificateInfo } from '../../pkcs11.js';
+import { assembleAlgorithms } from '../algorithm-list.js';
 import { splitSshArgv } from '../args.js';
 import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_USAGE, packageVersion, parseOptions, usageError } from '../command.js';
 import { ALL_CONNECT_OPTIONS, CONNECT_OPTIONS, type ConnectOptionValues } from '../connect-options.js';
@@ -247,24 +248,74 @@ function defaultAlgorithms(signers: readonly Signer[]): string[] {
   return [...names];
 }
 
+/** Every x509v3 algorithm name, and those offered by default (no SHA-1, no legacy name), in preference order. */
+const X509_NAMES = ALGORITHMS.map((a) => a.name);
+const X509_DEFAULTS = ALGORITHMS.filter((a) => !a.sha1 && !a.legacy).map((a) => a.name);
+const RAW_NAMES = RAW_SIGNATURE_ALGORITHMS.map((r) => r.name);
+const RAW_DEFAULTS = RAW_SIGNATURE_ALGORITHMS.filter((r) => !r.sha1).map((r) => r.name);
+
+/**
+ * PubkeyAcceptedAlgorithms (and --algorithm) as written: a plain list, or
+ * OpenSSH's `+list`, `-list`, `^list` and `*` / `?` patterns, resolved
+ * against the default (the x509v3 algorithms without SHA-1; with --raw-key
+ * the plain ones without SHA-1). Undefined when none is given.
+ */
+export function pubkeyAlgorithmList(spec: string | undefined, rawKeyFlag: boolean | undefined): string[] | undefined {
+  if (spec === undefined) return undefined;
+  if (!/^[+\-^]/.test(spec) && !/[*?]/.test(spec)) return spec.split(',').map((a) => a.trim()).filter(Boolean);
+  return assembleAlgorithms(spec, rawKeyFlag ? RAW_DEFAULTS : X509_DEFAULTS, rawKeyFlag ? RAW_NAMES : [...X509_NAMES, ...RAW_NAMES], 'PubkeyAcceptedAlgorithms');
+}
+
 /** The algorithms to offer and whether the key goes as a plain key, from PubkeyAcceptedAlgorithms / X509KeyAlgorithm / --raw-key. */
 function algorithmChoice(config: ResolvedConfig, rawKeyFlag: boolean | undefined): { algorithms?: string[]; rawKey: boolean } {
-  const listed = [...(config.get('pubkeyacceptedalgorithms') ?? []).flatMap((v) => v.split(',')), ...(config.get('x509keyalgorithm') ?? []).map((v) => v.split(',')[0]!)]
-    .map((a) => a.trim())
-    .filter(Boolean);
-  if (listed.some((a) => /^[+\-^]/.test(a))) throw usageError('PubkeyAcceptedAlgorithms: the +, - and ^ forms are not supported; list the algorithms');
+  const listed = [...(pubkeyAlgorithmList(config.get('pubkeyacceptedalgorithms')?.[0], rawKeyFlag) ?? []), ...(config.get('x509keyalgorithm') ?? []).map((v) => v.split(',')[0]!.trim())].filter(Boolean);
   const plain = listed.filter((a) => !a.startsWith('x509v3-'));
   const rawKey = rawKeyFlag === true || (listed.length > 0 && plain.length === listed.length);
   if (!listed.length) return { rawKey };
   if (rawKey) {
-    const bad = listed.find((a) => !RAW_SIGNATURE_ALGORITHMS.some((r) => r.name === a));
+    const bad = listed.find((a) => !RAW_NAMES.includes(a));
     if (bad !== undefined) {
-      throw usageError(`with --raw-key, --algorithm takes a plain SSH algorithm (${RAW_SIGNATURE_ALGORITHMS.map((r) => r.name).join(', ')}), got ${JSON.stringify(bad)}`);
+      throw usageError(`with --raw-key, --algorithm takes a plain SSH algorithm (${RAW_NAMES.join(', ')}), got ${JSON.stringify(bad)}`);
     }
     return { algorithms: listed, rawKey };
   }
   if (plain.length) throw usageError(`PubkeyAcceptedAlgorithms mixes x509v3 and plain names (${plain.join(', ')}); a plain list means the key is used as a plain key`);
   return { algorithms: listed.map((a) => getAlgorithm(a).name), rawKey };
+}
+
+/** PKIX-SSH's X.509 store keywords that name host trust anchors (--host-trust sets the first two). */
+const HOST_TRUST_KEYWORDS = ['cacertificatefile', 'cacertificatepath', 'usercacertificatefile', 'usercacertificatepath'];
+const KEYWORD_SPELLING: Readonly<Record<string, string>> = {
+  cacertificatefile: 'CACertificateFile',
+  cacertificatepath: 'CACertificatePath',
+  usercacertificatefile: 'UserCACertificateFile',
+  usercacertificatepath: 'UserCACertificatePath',
+};
+
+/** The host trust anchors a config names, each with what named it (for errors). */
+function hostTrustSources(c: ResolvedConfig, fromFlag: readonly string[]): { path: string; what: string }[] {
+  return HOST_TRUST_KEYWORDS.flatMap((k) =>
+    (c.get(k) ?? []).map((p) => ({ path: expandPath(p, process.cwd()), what: fromFlag.includes(p) ? '--host-trust' : KEYWORD_SPELLING[k]! })),
+  );
+}
+
+/** The identities a config names: a token, or key files and certificate files. */
+interface Identity {
+  readonly module: string | undefined;
+  readonly keys: readonly string[];
+  readonly certs: readonly string[];
+}
+
+/**
+ * A jump hop's identity: its own when its section names one (IdentityFile or
+ * PKCS11Provider, with its CertificateFile if any); a CertificateFile alone
+ * pairs with the command's key, as OpenSSH pairs a certificate with the
+ * identities' keys; nothing of its own: the command's.
+ */
+function hopIdentity(own: Identity, command: Identity): Identity {
+  if (own.module !== undefined || own.keys.length) return own;
+  if (own.certs.length) return { module: command.module, keys: command.keys, certs: own.certs };
+  return command;
 }
 
 /** Maps the long options and OpenSSH flags onto ssh_config keywords, first-obtained-wins as in OpenSSH. */
@@ -302,6 +353,11 @@ function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { us
   set('userknownhostsfile', v['known-hosts']);
   set('stricthostkeychecking', v['strict-host-key-checking']);
   set('connecttimeout', v['connect-timeout']);
+  set('hostkeyalgorithms', v['host-key-algorithms']);
+  const trust = v['host-trust'] ?? [];
+  set('cacertificatefile', trust.filter((t) => !isDirectory(t)));
+  set('cacertificatepath', trust.filter((t) => isDirectory(t)));
+  if (flags.subsystem) set('sessiontype', 'subsystem');
   if (v.algorithm?.length) set('pubkeyacceptedalgorithms', v.algorithm.join(','));
   set('proxyjump', flags.jump);
   set('localforward', flags['local-forward']);
@@ -315,6 +371,14 @@ function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { us
   if (flags['no-tty']) set('requesttty', 'no');
   else if (flags.tty?.length) set('requesttty', flags.tty.length > 1 ? 'force' : 'yes');
   return c;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** The -p, -l and -o options in command-line order, and where the destination stood among them. */
@@ -333,6 +397,7 @@ type FlagValues = {
   tty?: boolean[];
   'no-tty'?: boolean;
   'no-command'?: boolean;
+  subsystem?: boolean;
   'stdin-null'?: boolean;
   jump?: string;
   'local-forward'?: string[];
@@ -402,6 +467,11 @@ export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], 
     if (!shown.has('stricthostkeychecking')) shown.set('stricthostkeychecking', ['yes']);
     if (!shown.has('userknownhostsfile')) shown.set('userknownhostsfile', [join(homedir(), '.ssh', 'known_hosts')]);
     if (!shown.has('connecttimeout')) shown.set('connecttimeout', ['20']);
+    // The algorithm lists resolved (+, -, ^ and patterns applied), as ssh -G prints them.
+    const { hostKeyAlgorithmsFor } = await import('../host-check.js');
+    shown.set('hostkeyalgorithms', [hostKeyAlgorithmsFor(config.get('hostkeyalgorithms')?.[0], hostTrustSources(config, []).length > 0).join(',')]);
+    const pubkey = pubkeyAlgorithmList(config.get('pubkeyacceptedalgorithms')?.[0], v['raw-key']) ?? (v['raw-key'] ? RAW_DEFAULTS : X509_DEFAULTS);
+    shown.set('pubkeyacceptedalgorithms', [pubkey.join(',')]);
     io.stdout.write(formatResolvedConfig(shown));
     return 0;
   }
@@ -473,7 +543,8 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     const strict = ({ yes: 'yes', ask: 'ask', 'accept-new': 'accept-new', no: 'no', off: 'no' } as Record<string, StrictHostKeyChecking>)[mode];
     if (!strict) throw usageError(`--strict-host-key-checking must be yes, ask, accept-new or no, got ${JSON.stringify(mode)}`);
     const port = positiveInt(c.get('port')?.[0], 'port', 65535) ?? 22;
-    const hostKeyAlgorithms = v['host-key-algorithms'] ?? c.get('hostkeyalgorithms')?.join(',');
+    const hostKeyAlgorithms = c.get('hostkeyalgorithms')?.[0];
+    const trust = hostTrustOf(c);
     return {
       alias: host,
       host: c.get('hostname')?.[0]?.replace(/%h/g, host) ?? host,
@@ -482,10 +553,19 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
       globalKnownHosts: (c.get('globalknownhostsfile') ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).map((f) => expandPath(f, process.cwd())),
       strict,
       ...(hostKeyAlgorithms ? { hostKeyAlgorithms } : {}),
-      ...(v['host-trust']?.length ? { hostTrust: v['host-trust'] } : {}),
+      ...(trust.length ? { hostTrust: trust } : {}),
     };
   };
-  if (v['host-trust']?.length) await (await import('../host-check.js')).checkHostTrust(v['host-trust']);
+  // Host trust anchors (--host-trust, CACertificateFile, CACertificatePath), read once before connecting.
+  const trustRead = new Map<string, string[]>();
+  const fromFlag = v['host-trust'] ?? [];
+  const hostTrustOf = (c: ResolvedConfig): string[] => trustRead.get(JSON.stringify(hostTrustSources(c, fromFlag))) ?? [];
+  const readTrust = async (c: ResolvedConfig) => {
+    const sources = hostTrustSources(c, fromFlag);
+    const key = JSON.stringify(sources);
+    if (sources.length && !trustRead.has(key)) trustRead.set(key, await (await import('../host-check.js')).resolveHostTrust(sources));
+  };
+  await readTrust(config);
   const target = hop(config, p.dest.host);
   const user = config.get('user')?.[0];
   if (!user && !rule) throw usageError('no user: write <user>@<host>, -l <user>, User in ssh_config, or take it from the certificate with --username-from-cert');
@@ -498,8 +578,9 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   const choice = algorithmChoice(config, v['raw-key']);
   const requestTty = yesNo(config, 'requesttty', ['no', 'yes', 'force', 'auto']) ?? 'auto';
   const sessionType = (config.get('sessiontype')?.[0]?.toLowerCase() ?? 'default') as string;
-  if (!['none', 'default', 'subsystem'].includes(sessionType)) throw usageError(`SessionType must be none or default, got ${JSON.stringify(sessionType)}`);
-  if (sessionType === 'subsystem') throw usageError('SessionType subsystem is not supported');
+  if (!['none', 'default', 'subsystem'].includes(sessionType)) throw usageError(`SessionType must be none, subsystem or default, got ${JSON.stringify(sessionType)}`);
+  // -s / SessionType subsystem: the remote command names the subsystem (ssh -s host sftp).
+  if (sessionType === 'subsystem' && p.command.length === 0) throw usageError('You must specify a subsystem to invoke (-s / SessionType subsystem: ssh-x509 connect -s host sftp)');
   const gatewayPorts = yesNo(config, 'gatewayports') === 'yes';
   const forwards = [
     ...(config.get('localforward') ?? []).map((f) => parseForward('local', f.replace(/\s+/, ':'))),
@@ -525,21 +606,22 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   // The identities of a config (IdentityFile, CertificateFile, PKCS11Provider), opened once for the whole chain:
   // a hop naming the same files or the same token shares the signers, and so the PIN is asked once per token.
   const openedBy = new Map<string, Signer[]>();
-  const identities = (c: ResolvedConfig) => ({
+  const identities = (c: ResolvedConfig): Identity => ({
     module: c.get('pkcs11provider')?.[0],
     keys: (c.get('identityfile') ?? []).map((f) => expandPath(f, process.cwd())),
     certs: (c.get('certificatefile') ?? []).map((f) => expandPath(f, process.cwd())),
   });
-  const openFor = async (id: ReturnType<typeof identities>): Promise<Signer[]> => {
+  const openFor = async (id: Identity): Promise<Signer[]> => {
     const key = id.module !== undefined ? `pkcs11 ${id.module}` : JSON.stringify([id.keys, id.certs]);
     const known = openedBy.get(key);
     if (known) return known;
-    const s = await buildSigners({ ...id, v, batch }, io, logger, maxAttempts);
+    const s = await buildSigners({ module: id.module, keys: [...id.keys], certs: [...id.certs], v, batch }, io, logger, maxAttempts);
     p.signers.push(...s);
     openedBy.set(key, s);
     return s;
   };
-  const opened = await openFor(identities(config));
+  const commandIdentity = identities(config);
+  const opened = await openFor(commandIdentity);
   const stapler = v['staple-ocsp'] ? (await import('../stapling.js')).commandStapler(logger) : undefined;
   // Before connecting: what the server would refuse without saying why. (A raw key shows no certificate.)
   if (!p.quiet && !choice.rawKey) for (const w of opened.flatMap((s) => chainWarnings(s.chain))) io.stderr.write(`ssh-x509: warning: ${w}\n`);
@@ -556,7 +638,8 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   });
 
   // Jump hosts: each resolved from the config files under its own name. A hop whose section names its own
-  // IdentityFile / CertificateFile / PKCS11Provider logs in with those; any other uses the command's signers.
+  // IdentityFile / CertificateFile / PKCS11Provider logs in with those (a CertificateFile alone pairs with the
+  // command's key, as OpenSSH pairs a certificate with the identity's key); any other uses the command's signers.
   const jumps: Hop[] = [];
   const jumpSpec = config.get('proxyjump')?.[0];
   if (jumpSpec && jumpSpec.toLowerCase() !== 'none') {
@@ -566,10 +649,10 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
       if (j.port !== undefined) c.set('port', [String(j.port)]);
       if (j.username !== undefined) c.set('user', [j.username]);
       await resolveConfig(c, p.files, j.host, p.note);
-      for (const k of ['stricthostkeychecking', 'userknownhostsfile']) if (!c.has(k) && config.has(k)) c.set(k, config.get(k)!);
+      for (const k of ['stricthostkeychecking', 'userknownhostsfile', ...HOST_TRUST_KEYWORDS]) if (!c.has(k) && config.has(k)) c.set(k, config.get(k)!);
+      await readTrust(c);
       const h = hop(c, j.host);
-      const own = identities(c);
-      const signers = own.module !== undefined || own.keys.length ? await openFor(own) : opened;
+      const signers = await openFor(hopIdentity(identities(c), commandIdentity));
       jumps.push({ ...h, settings: settingsFor(algorithmChoice(c, undefined), c.get('user')?.[0] ?? user, signers) });
     }
   }
@@ -583,6 +666,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     target: { ...target, settings: settingsFor(choice, user) },
     command: p.command,
     noCommand: sessionType === 'none',
+    subsystem: sessionType === 'subsystem',
     stdinNull: yesNo(config, 'stdinnull') === 'yes',
     requestTty: requestTty as SessionPlan['requestTty'],
     forwards,
