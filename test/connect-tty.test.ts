@@ -6,6 +6,7 @@
 import { execFileSync, execSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
@@ -18,6 +19,8 @@ let alice: IssuedCert;
 let sshd: OpenSshServer;
 let idFile: string;
 let knownHosts: string;
+let echo: Server;
+let echoPort: number;
 const socket = `ssh-x509-tty-${process.pid}`;
 const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
 const screen = () => tmux('capture-pane', '-p', '-t', 'cli');
@@ -33,6 +36,9 @@ beforeAll(async () => {
   copyFileSync(alice.chainPath, `${idFile}-cert.pem`);
   knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}\n`);
+  echo = createServer((c) => c.pipe(c));
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  echoPort = (echo.address() as { port: number }).port;
 }, 120_000);
 
 afterAll(async () => {
@@ -42,6 +48,7 @@ afterAll(async () => {
     // no server left
   }
   await sshd?.stop();
+  echo?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -162,5 +169,122 @@ describe('pseudo-terminal', () => {
     expect(end).toMatch(/^EXITED 255\s*$/m);
     // Raw mode restored: the local terminal is canonical again.
     expect(end).toMatch(/^MODE icanon\s*$/m);
+  });
+});
+
+/** A free loopback port (closed again). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** Connects to a local port and waits for `text` to come back from the echo server behind it. */
+function echoThrough(port: number, text: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = netConnect(port, '127.0.0.1', () => sock.write(text));
+    let got = '';
+    sock.on('data', (d) => {
+      got += d;
+      if (got === text) resolve(sock);
+    });
+    sock.on('error', reject);
+  });
+}
+
+describe('escape sequences beyond ~.', () => {
+  it('~? lists them, ~# lists the forwarded connections, ~C adds and cancels a forward, ~& says why not; only at a line start', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const [lp, lp2] = [await freePort(), await freePort()];
+    const script = join(dir, 'run-escapes.sh');
+    writeFileSync(script, [`cd '${root}'`, `node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} -L ${lp}:127.0.0.1:${echoPort} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
+    tmux('new-session', '-d', '-s', 'escs', '-x', '160', '-y', '50', `bash ${script}`);
+    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-500', '-t', 'escs');
+    const keys = (...k: string[]) => tmux('send-keys', '-t', 'escs', ...k);
+    let open: Socket | undefined;
+    try {
+      expect(await waitForLog(shot, /[#$] *$/m, 20_000)).toMatch(/[#$] *$/m);
+      // In the middle of a line, ~? is text for the remote shell.
+      keys('-l', 'echo mid~?line');
+      keys('Enter');
+      expect(await waitForLog(shot, /^mid~\?line\s*$/m, 10_000)).not.toContain('Supported escape sequences');
+      keys('-l', '~?');
+      expect(await waitForLog(shot, /Supported escape sequences:/, 10_000)).toMatch(/~#   - list forwarded connections/);
+      // A connection through the -L forward, listed by ~#.
+      open = await echoThrough(lp, 'ping');
+      keys('Enter');
+      keys('-l', '~#');
+      const listed = await waitForLog(shot, /The following connections are open:[\s\S]*direct-tcpip/, 10_000);
+      expect(listed).toContain(`direct-tcpip: listening port ${lp} for 127.0.0.1 port ${echoPort}, connect from 127.0.0.1 port ${open.localPort}`);
+      expect(listed).toMatch(/#0 client-session \(the shell on 127\.0\.0\.1\)/);
+      // ~C: a new local forward at run time, then cancelled.
+      keys('Enter');
+      keys('-l', '~C');
+      expect(await waitForLog(shot, /ssh> $/m, 10_000)).toMatch(/ssh> $/m);
+      keys('-l', '--', `-L ${lp2}:127.0.0.1:${echoPort}`);
+      keys('Enter');
+      await waitForLog(shot, /Forwarding port\./, 10_000);
+      (await echoThrough(lp2, 'pong')).destroy();
+      keys('Enter');
+      keys('-l', '~C');
+      keys('-l', '--', `-KL ${lp2}`);
+      keys('Enter');
+      await waitForLog(shot, /Canceled forwarding\./, 10_000);
+      await expect(echoThrough(lp2, 'gone')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      keys('Enter');
+      keys('-l', '~&');
+      expect(await waitForLog(shot, /~& \[not available/, 10_000)).toMatch(/~& \[not available/);
+      // The session is still there.
+      keys('-l', 'echo STILL-$((40+2))');
+      keys('Enter');
+      expect(await waitForLog(shot, /^STILL-42\s*$/m, 10_000)).toMatch(/^STILL-42\s*$/m);
+      keys('Enter');
+      keys('-l', '~.');
+      expect(await waitForLog(shot, /^EXITED 255\s*$/m, 10_000)).toMatch(/^EXITED 255\s*$/m);
+    } finally {
+      open?.destroy();
+      tmux('kill-session', '-t', 'escs');
+    }
+  });
+
+  it('~^Z suspends the command in an interactive shell; fg resumes it with the terminal raw again (Ctrl-C reaches the remote side)', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    tmux('new-session', '-d', '-s', 'susp', '-x', '160', '-y', '50', 'bash --norc --noprofile -i');
+    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-500', '-t', 'susp');
+    const keys = (...k: string[]) => tmux('send-keys', '-t', 'susp', ...k);
+    try {
+      await waitForLog(shot, /[#$] *$/m, 10_000);
+      keys('-l', `cd '${root}' && node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`);
+      keys('Enter');
+      // The remote shell: its parent is sshd.
+      keys('-l', 'echo PARENT-$(cat /proc/$PPID/comm)');
+      keys('Enter');
+      await waitForLog(shot, /^PARENT-sshd\s*$/m, 20_000);
+      keys('Enter');
+      keys('-l', '~');
+      keys('C-z');
+      expect(await waitForLog(shot, /Stopped/, 10_000)).toMatch(/~\^Z \[suspend ssh-x509\]/);
+      keys('-l', 'fg');
+      keys('Enter');
+      await new Promise((r) => setTimeout(r, 1000));
+      // Raw again: Ctrl-C interrupts the remote sleep instead of killing ssh-x509.
+      keys('-l', 'sleep 30');
+      keys('Enter');
+      await new Promise((r) => setTimeout(r, 500));
+      keys('C-c');
+      keys('-l', 'echo BACK-$(cat /proc/$PPID/comm)');
+      keys('Enter');
+      expect(await waitForLog(shot, /^BACK-\S+\s*$/m, 10_000)).toMatch(/^BACK-sshd\s*$/m);
+      keys('Enter');
+      keys('-l', '~.');
+      await waitForLog(shot, /Connection to 127\.0\.0\.1 closed\./, 10_000);
+      keys('-l', 'echo "EXITED $?"');
+      keys('Enter');
+      expect(await waitForLog(shot, /^EXITED \d+\s*$/m, 10_000)).toMatch(/^EXITED 255\s*$/m);
+    } finally {
+      tmux('kill-session', '-t', 'susp');
+    }
   });
 });
