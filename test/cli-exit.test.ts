@@ -4,7 +4,7 @@
  * 255 for connect's, as ssh does), `ssh-x509 help [command]`, and every
  * option described in its subcommand's --help.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ import { runCli } from '../src/cli/run.js';
 import { CONNECT_OPTIONS, SSH_FLAGS } from '../src/cli/connect-options.js';
 import { OPTIONS as LIST_OPTIONS } from '../src/cli/commands/list.js';
 import { OPTIONS as EXPORT_PUB_OPTIONS } from '../src/cli/commands/export-pub.js';
+import { SFTP_OPTIONS } from '../src/cli/commands/sftp.js';
+import { KEYWORD_NAMES, SUPPORTED_KEYWORDS } from '../src/cli/ssh-config.js';
 import { captureIo } from './helpers/cli-io.js';
 import { runCommand } from './helpers/ssh2-run.js';
 import { createTestPki, type IssuedCert } from './helpers/pki.js';
@@ -153,6 +155,59 @@ describe('help', () => {
   ] as const)('%s --help describes every option it parses, one line each', async (name, options) => {
     const help = (await cli([name, '--help'])).stdout;
     expect(described(help, options as Record<string, { short?: string }>)).toEqual([]);
+  });
+
+  /** The one-letter flags an OpenSSH usage message (`ssh -?`, `sftp -?`) lists. */
+  const openSshFlags = (program: string): string[] => {
+    const usage = spawnSync(program, ['-?'], { encoding: 'utf8' }).stderr;
+    const flags = [...usage.matchAll(/\[-([0-9A-Za-z]{2,})\]/g)].flatMap((m) => [...m[1]!]);
+    flags.push(...[...usage.matchAll(/\[-([0-9A-Za-z]) /g)].map((m) => m[1]!));
+    return [...new Set(flags)];
+  };
+  /** The flags named after "Not supported (OpenSSH's...):", up to the first "(" or blank line. */
+  const notSupported = (text: string): string[] => {
+    const m = /Not supported \(OpenSSH(?:'s| sftp's)\):?([^(]*?)(?:\(|\n\n|$)/s.exec(text);
+    return m ? [...m[1]!.matchAll(/-([0-9A-Za-z])\b/g)].map((x) => x[1]!) : [];
+  };
+  const readmeSection = (): string => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    return readme.slice(readme.indexOf('## The command'), readme.indexOf('## SecureCRT'));
+  };
+  const shorts = (options: object) => Object.values(options as Record<string, { type: string; short?: string }>).flatMap((o) => (o.short ? [o.short] : []));
+
+  it('connect --help and the README: each of OpenSSH ssh\'s flags (from ssh -?) described, or listed as not supported', async () => {
+    const help = (await cli(['connect', '--help'])).stdout;
+    const readme = readmeSection();
+    const ours = new Set(shorts({ ...CONNECT_OPTIONS, ...SSH_FLAGS }));
+    const theirs = openSshFlags('ssh');
+    expect(theirs.length).toBeGreaterThan(40);
+    const unsupported = theirs.filter((f) => !ours.has(f));
+    expect(unsupported.filter((f) => !notSupported(help).includes(f))).toEqual([]);
+    expect(unsupported.filter((f) => !notSupported(readme).includes(f))).toEqual([]);
+    // And every flag taken is named in the README.
+    expect([...ours].filter((f) => f !== 'h' && !new RegExp(`(?<![\\w-])-${f}\\b`).test(readme))).toEqual([]);
+  });
+
+  it('sftp --help and the README: each of OpenSSH sftp\'s flags (from sftp -?) described, or listed as not supported', async () => {
+    const help = (await cli(['sftp', '--help'])).stdout;
+    const ours = new Set(shorts(SFTP_OPTIONS));
+    const theirs = openSshFlags('sftp');
+    expect(theirs.length).toBeGreaterThan(20);
+    const unsupported = theirs.filter((f) => !ours.has(f));
+    expect(unsupported.filter((f) => !notSupported(help).includes(f))).toEqual([]);
+    const readme = readmeSection();
+    const sftpPart = readme.slice(readme.indexOf('`sftp` takes'));
+    expect(unsupported.filter((f) => !notSupported(sftpPart).includes(f))).toEqual([]);
+    expect([...ours].filter((f) => f !== 'h' && !new RegExp(`^ +(-${f}\\b|.*, -${f}\\b)`, 'm').test(help))).toEqual([]);
+  });
+
+  it('connect --help, sftp --help and the README name every ssh_config keyword read', async () => {
+    const names = Object.keys(SUPPORTED_KEYWORDS).map((k) => KEYWORD_NAMES[k]);
+    expect(names.filter((n) => n === undefined)).toEqual([]);
+    const connectHelp = (await cli(['connect', '--help'])).stdout;
+    const sftpHelp = (await cli(['sftp', '--help'])).stdout;
+    const readme = readmeSection();
+    for (const text of [connectHelp, sftpHelp, readme]) expect(names.filter((n) => !new RegExp(`\\b${n}\\b`).test(text.replace(/\s+/g, ' ')))).toEqual([]);
   });
 
   it('serve --help describes every option that serve parses', async () => {

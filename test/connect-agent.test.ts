@@ -86,6 +86,15 @@ describe('agent forwarding with the smartcard (-A)', () => {
     expect(await waitForLog(() => second.log().slice(since), /Accepted publickey for root/)).toMatch(/Accepted publickey for root from 127\.0\.0\.1 port \d+ ssh2: ECDSA/);
   });
 
+  it('ForwardAgent yes in the config file does what -A does', async () => {
+    const cfg = join(dir, 'agent-config');
+    writeFileSync(cfg, ['Host agent-host', '  HostName 127.0.0.1', `  Port ${first.port}`, '  User root', '  ForwardAgent yes', '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256', `  UserKnownHostsFile ${knownHosts}`, ''].join('\n'));
+    const r = await withPinPrompt(['connect', '-F', cfg, ...token(), 'agent-host', 'ssh-add -L; echo status=$?']);
+    expect(r.stdout).toContain(plainKey.split(' ').slice(0, 2).join(' '));
+    expect(r.stdout).toMatch(/status=0/);
+    expect(r.prompts).toBe(1);
+  });
+
   it('without -A the remote host has no agent', async () => {
     const r = await withPinPrompt(['connect', '-F', 'none', '-p', String(first.port), ...token(), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', 'root@127.0.0.1', 'ssh-add -L; echo status=$?']);
     expect(r.stdout).toMatch(/status=2/);

@@ -111,6 +111,10 @@ describe('flags and destinations', () => {
     expect(v.stderr).not.toMatch(/trace: ssh2: /);
     const vv = await runCommand(['connect', '-vv', '-o', `UserKnownHostsFile=${knownHosts}`, ...base]);
     expect(vv.stderr).toMatch(/trace: ssh2: /);
+    expect(vv.stderr).not.toMatch(/trace: ssh2: Handshake: /);
+    // -vvv adds ssh2's own protocol log.
+    const vvv = await runCommand(['connect', '-vvv', '-o', `UserKnownHostsFile=${knownHosts}`, ...base]);
+    expect(vvv.stderr).toMatch(/trace: ssh2: Handshake: /);
     const log = join(dir, 'trace.log');
     const e = await runCommand(['connect', '-v', '-E', log, '-o', `UserKnownHostsFile=${knownHosts}`, ...base]);
     expect(e.stderr).toBe('');
@@ -393,6 +397,10 @@ describe('more keywords and flags', () => {
     const r = await runCommand(['connect', '-C', ...args, 'echo', 'zipped']);
     expect(r.stdout).toBe('zipped\n');
     expect(await waitForLog(() => sshd.log().slice(since), /compression: zlib@openssh\.com/)).toMatch(/compression: zlib@openssh\.com/);
+    // The Compression keyword does what -C does.
+    const since2 = sshd.log().length;
+    expect((await runCommand(['connect', '-o', 'Compression=yes', ...args, 'echo', 'zipped'])).stdout).toBe('zipped\n');
+    expect(await waitForLog(() => sshd.log().slice(since2), /compression: zlib@openssh\.com/)).toMatch(/compression: zlib@openssh\.com/);
     const hk = await runCommand(['connect', '-o', 'HostKeyAlgorithms=rsa-sha2-512', ...args, 'true']);
     expect(hk.code).toBe(255);
     expect(hk.stderr).toMatch(/host key|handshake failed|no matching/i);
@@ -431,8 +439,8 @@ describe('more keywords and flags', () => {
     expect(lines).toEqual(
       expect.arrayContaining(['compression yes', 'forwardagent yes', 'sessiontype none', 'requesttty force', 'proxyjump jump@bastion:2200', 'localforward 8080:web:80', 'remoteforward 9090:localhost:22', 'dynamicforward 1080', 'serveraliveinterval 15', 'user alice', 'hostname host']),
     );
-    const T = await runCommand(['connect', '-F', 'none', '-G', '-T', '-n', '-e', '%', 'host']);
-    expect(T.stdout.split('\n')).toEqual(expect.arrayContaining(['requesttty no', 'stdinnull yes', 'escapechar %']));
+    const T = await runCommand(['connect', '-F', 'none', '-G', '-T', '-n', '-e', '%', '-s', '-g', '-I', '/usr/lib/softhsm/libsofthsm2.so', 'host', 'sftp']);
+    expect(T.stdout.split('\n')).toEqual(expect.arrayContaining(['requesttty no', 'stdinnull yes', 'escapechar %', 'sessiontype subsystem', 'gatewayports yes', 'pkcs11provider /usr/lib/softhsm/libsofthsm2.so']));
     const badEscape = await runCommand(['connect', '-F', 'none', '-e', 'ab', '-i', idFile, '-p', '1', 'alice@127.0.0.1', 'true']);
     expect(badEscape.code).toBe(2);
     expect(badEscape.stderr).toContain('bad escape character "ab"');
@@ -505,7 +513,7 @@ describe('config keywords that have flags too', () => {
     const G = await runCommand(['connect', '-F', 'none', '-G', '-o', 'IdentitiesOnly=yes', 'alice@host']);
     expect(G.stdout.split('\n')).toContain('identitiesonly yes');
     const help = await runCommand(['connect', '--help']);
-    expect(help.stdout).toMatch(/identitiesonly\s+.*never uses an agent/);
+    expect(help.stdout).toMatch(/IdentitiesOnly\s+.*never uses an agent/);
   });
 });
 

@@ -3,7 +3,7 @@
  * window changes (SIGWINCH), the terminal's mode restored on exit, and
  * OpenSSH's `~.` escape; run in a real terminal (tmux) against OpenSSH sshd.
  */
-import { execFileSync, execSync } from 'node:child_process';
+import { execFileSync, execSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
@@ -101,6 +101,30 @@ describe('pseudo-terminal', () => {
     expect(T.stdout).toBe('not a tty\n');
     const plain = await runCommand(['connect', ...args(), 'root@127.0.0.1', 'tty']);
     expect(plain.stdout).toBe('not a tty\n');
+  });
+
+  it('-t on a terminal gives the remote command a pty; without it a command gets none; -t without a terminal warns', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    // Asynchronously: sshd's debug log is read by this process, and a blocked event loop would stall sshd.
+    const onPty = (flags: string[]) =>
+      new Promise<{ output: string; status: number }>((resolve, reject) => {
+        const py = spawn('/usr/bin/python3', [join(root, 'test/peers/pty_run.py'), 'NEVER-ASKED', 'PTY_ANSWER', '30', '--', process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'connect', ...flags, ...args(), 'root@127.0.0.1', 'tty'], {
+          cwd: root,
+          env: { ...process.env, PTY_ANSWER: 'unused' },
+        });
+        let out = '';
+        py.stdout.on('data', (d) => (out += d));
+        py.on('error', reject);
+        py.on('close', () => resolve(JSON.parse(out) as { output: string; status: number }));
+      });
+    const t = await onPty(['-t']);
+    // (sshd at LogLevel DEBUG3 writes its debug lines to the terminal too.)
+    expect(t.output).toMatch(/^\/dev\/pts\/\d+\r*$/m);
+    const none = await onPty([]);
+    expect(none.output).toMatch(/^not a tty\r*$/m);
+    const warned = await runCommand(['connect', '-t', ...args(), 'root@127.0.0.1', 'tty']);
+    expect(warned.stdout).toBe('not a tty\n');
+    expect(warned.stderr).toContain('Pseudo-terminal will not be allocated because stdin is not a terminal.');
   });
 
   it('RequestTTY in the config file does what -tt and -T do', async () => {

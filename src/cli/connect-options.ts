@@ -52,6 +52,8 @@ export const SSH_FLAGS = {
   'remote-forward': { type: 'string', short: 'R', multiple: true },
   'dynamic-forward': { type: 'string', short: 'D', multiple: true },
   'forward-agent': { type: 'boolean', short: 'A' },
+  'gateway-ports': { type: 'boolean', short: 'g' },
+  pkcs11: { type: 'string', short: 'I' },
   compression: { type: 'boolean', short: 'C' },
   'log-file': { type: 'string', short: 'E' },
   'escape-char': { type: 'string', short: 'e' },

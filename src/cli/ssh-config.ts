@@ -28,10 +28,10 @@ export const SUPPORTED_KEYWORDS: Readonly<Record<string, string>> = {
   identitiesonly: 'read and shown by -G, no effect: ssh-x509 never uses an agent, so only the identities named are offered',
   userknownhostsfile: 'the known_hosts file that is checked and written',
   globalknownhostsfile: 'a known_hosts file that is only read',
-  stricthostkeychecking: 'yes | accept-new | no (ask is yes: nothing is asked)',
+  stricthostkeychecking: 'yes | ask | accept-new | no (default: ask on a terminal, else yes)',
   hostkeyalgorithms: 'the host key algorithms to accept, in order (list, +list, -list, ^list; * and ? patterns)',
   pubkeyacceptedalgorithms: 'the algorithms to offer: x509v3-* names, or plain ones (then the key is used as a plain key); list, +list, -list, ^list, patterns',
-  x509keyalgorithm: 'PKIX-SSH: an x509v3-* algorithm to offer (repeatable)',
+  x509keyalgorithm: 'PKIX-SSH: an x509v3-* algorithm to offer (repeatable; the first name of its name,digest,... form)',
   cacertificatefile: 'PKIX-SSH: PEM certificates of CAs trusted for X.509 host keys (= --host-trust file)',
   cacertificatepath: 'PKIX-SSH: a hash directory (<hash>.0 files) of CAs trusted for X.509 host keys (= --host-trust dir)',
   usercacertificatefile: 'PKIX-SSH: as CACertificateFile',
@@ -58,6 +58,17 @@ export const SUPPORTED_KEYWORDS: Readonly<Record<string, string>> = {
   match: 'a section for criteria (host, originalhost, user, localuser, all, exec)',
   include: 'more configuration files, read in place',
 };
+
+/** How ssh_config(5) spells each keyword read (the help and the README use these). */
+export const KEYWORD_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+  `HostName Port User IdentityFile CertificateFile PKCS11Provider IdentitiesOnly UserKnownHostsFile GlobalKnownHostsFile
+  StrictHostKeyChecking HostKeyAlgorithms PubkeyAcceptedAlgorithms X509KeyAlgorithm CACertificateFile CACertificatePath
+  UserCACertificateFile UserCACertificatePath ProxyJump ForwardAgent LocalForward RemoteForward DynamicForward GatewayPorts
+  ServerAliveInterval ServerAliveCountMax ConnectTimeout BatchMode RequestTTY SendEnv SessionType StdinNull Compression
+  LogLevel EscapeChar IgnoreUnknown Host Match Include`
+    .split(/\s+/)
+    .map((k) => [k.toLowerCase(), k]),
+);
 
 /** OpenSSH (9.x) and PKIX-SSH keywords that ssh-x509 knows and ignores: named once under -v. */
 const IGNORED_KEYWORDS = new Set(

@@ -25,7 +25,7 @@ import { assembleAlgorithms } from '../algorithm-list.js';
 import { splitSshArgv } from '../args.js';
 import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_USAGE, packageVersion, parseOptions, usageError } from '../command.js';
 import { ALL_CONNECT_OPTIONS, CONNECT_OPTIONS, type ConnectOptionValues } from '../connect-options.js';
-import { configFiles, expandPath, formatResolvedConfig, parseOptionArgument, resolveConfig, setFirst, SUPPORTED_KEYWORDS, type ResolvedConfig } from '../ssh-config.js';
+import { configFiles, expandPath, formatResolvedConfig, KEYWORD_NAMES, parseOptionArgument, resolveConfig, setFirst, SUPPORTED_KEYWORDS, type ResolvedConfig } from '../ssh-config.js';
 import type { Forward, Hop, SessionPlan } from '../session.js';
 
 export const CONNECT_USAGE = `usage: ssh-x509 connect [options] destination [options] [--] [command...]
@@ -49,21 +49,27 @@ OpenSSH's flags (same meanings as in ssh(1)):
                                        -vv adds debug events, -vvv ssh2's own protocol log
   -q                                   quiet: no warnings
   -t                                   a pseudo-terminal with the local window size, following resizes
-                                       (-tt: even without a local terminal); ~. at a line start disconnects
+                                       (-tt: even without a local terminal); escapes at a line start: ~. disconnect,
+                                       ~? help, ~# open connections, ~C command line (-L/-R/-D, -KL/-KR/-KD),
+                                       ~^Z suspend, ~~ a ~ (~& is not available)
   -T                                   no pseudo-terminal
-  -N                                   no remote command (for forwarding)
+  -N                                   no remote command (for forwarding) = SessionType none
+  -s                                   the command names a subsystem (connect -s host sftp) = SessionType subsystem
   -n                                   standard input from /dev/null
   -J <[user@]host[:port],...>          jump hosts, each a login of its own, through forwarded channels, with
                                        the hop's own IdentityFile/CertificateFile/PKCS11Provider from its Host
-                                       section, else the command's identities; the PIN asked once per token
+                                       section (a CertificateFile alone with the command's key), else the
+                                       command's identities; the PIN asked once per token
   -L <[bind:]port:host:hostport>       local forward (loopback unless a bind address or GatewayPorts yes)
   -R <[bind:]port:host:hostport>       remote forward
   -D <[bind:]port>                     dynamic forward: a SOCKS5 proxy on the local port
+  -g                                   local forwards listen on every address = GatewayPorts yes
   -A                                   agent forwarding: the remote host may sign with your key (ssh-add -L lists
                                        it; ssh from there logs in with it); the key and PIN stay here
   -C                                   compression (zlib)
   -E <file>                            append the trace to this file instead of standard error
   -e <char>                            the escape character instead of ~ (none: no escape) = EscapeChar
+  -I <module>                          PKCS#11 module of the smartcard = PKCS11Provider, --pkcs11-module
   -V                                   print the version and exit
   -G                                   print the resolved configuration (keyword value lines) and exit
 
@@ -82,7 +88,7 @@ identity and algorithms:
   --username-from-cert <rule>          upn | upn-local | cn | email; then user@ may be omitted
   --algorithm <name>                   x509v3 algorithm to offer (repeatable; default: the best for the key;
                                        SHA-1 x509v3-ssh-rsa and legacy x509v3-sign-rsa only when named)
-                                       = PubkeyAcceptedAlgorithms
+                                       = PubkeyAcceptedAlgorithms (+list, -list, ^list, patterns)
   --raw-key                            use the certificate's key as a plain SSH key (servers without RFC 6187);
                                        --algorithm then names plain ones (rsa-sha2-512, ssh-rsa, ...)
   --max-attempts <n>                   offer at most n certificates (servers disconnect after a few failures)
@@ -92,7 +98,9 @@ connection:
   --strict-host-key-checking <mode>    yes | ask | accept-new | no (default: ask on a terminal, else yes) = StrictHostKeyChecking
   --host-trust <pem|dir>               trust X.509 host certificates chaining to these CAs (repeatable);
                                        offers the x509v3 host key algorithms first
-  --host-key-algorithms <list>         host key algorithms to offer (+list, -list, ^list as OpenSSH) = HostKeyAlgorithms
+                                       = CACertificateFile (file) / CACertificatePath (directory, <hash>.0 too)
+  --host-key-algorithms <list>         host key algorithms to offer (+list, -list, ^list, * and ? patterns, as
+                                       OpenSSH) = HostKeyAlgorithms
   --staple-ocsp                        fetch the certificate's OCSP response (AIA) and staple it into the blob
   --connect-timeout <seconds>          give up connecting after this long (default 20) = ConnectTimeout
   --config <file>                      JSON defaults and per-host settings with these long options' names
@@ -103,11 +111,12 @@ connection:
 
 ssh_config keywords read (-o, -F, ~/.ssh/config, /etc/ssh/ssh_config; Host and Match host sections):
 ${Object.entries(SUPPORTED_KEYWORDS)
-  .map(([k, what]) => `  ${k.padEnd(25)} ${what}`)
+  .map(([k, what]) => `  ${(KEYWORD_NAMES[k] ?? k).padEnd(25)} ${what}`)
   .join('\n')}
 Other OpenSSH and PKIX-SSH keywords are accepted and ignored (named once under -v); an unknown keyword
 is an error naming the file and line, unless IgnoreUnknown lists it.
-Not supported: -a, -f, -M/-S (ControlMaster), -W, -X/-Y, -w, -b, -c, -m.
+Not supported (OpenSSH's): -4 -6 -a -B -b -c -f -K -k -M -m -O -Q -S -W -w -X -x -Y -y (address family,
+ControlMaster, X11, tunnels, GSSAPI, ciphers and MACs, -W stdio forwarding).
 
 exit status: the remote command's own status; ${EXIT_USAGE} usage error (unknown option, missing or bad value, bad
 config keyword); ${EXIT_CONNECT_FAILURE} any other failure (connection, host key, authentication), as ssh does
@@ -349,7 +358,7 @@ function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { us
   set('port', v.port);
   set('identityfile', [...(flags.identity ?? []), ...(v.key ? [v.key] : [])]);
   set('certificatefile', v.cert);
-  set('pkcs11provider', v['pkcs11-module']);
+  set('pkcs11provider', flags.pkcs11 ?? v['pkcs11-module']);
   set('userknownhostsfile', v['known-hosts']);
   set('stricthostkeychecking', v['strict-host-key-checking']);
   set('connecttimeout', v['connect-timeout']);
@@ -364,6 +373,7 @@ function commandLineConfig(v: ConnectOptionValues, flags: FlagValues, dest: { us
   set('remoteforward', flags['remote-forward']);
   set('dynamicforward', flags['dynamic-forward']);
   if (flags['forward-agent']) set('forwardagent', 'yes');
+  if (flags['gateway-ports']) set('gatewayports', 'yes');
   if (flags.compression) set('compression', 'yes');
   set('escapechar', flags['escape-char']);
   if (flags['no-command']) set('sessiontype', 'none');
@@ -404,6 +414,8 @@ type FlagValues = {
   'remote-forward'?: string[];
   'dynamic-forward'?: string[];
   'forward-agent'?: boolean;
+  'gateway-ports'?: boolean;
+  pkcs11?: string;
   compression?: boolean;
   'log-file'?: string;
   'escape-char'?: string;

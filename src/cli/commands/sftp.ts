@@ -16,6 +16,22 @@ import type { Signer } from '../../signers/signer.js';
 import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_FAILURE, EXIT_USAGE, parseOptions, usageError } from '../command.js';
 import { CONNECT_OPTIONS, SSH_FLAGS } from '../connect-options.js';
 import type { CliIo } from '../io.js';
+import { KEYWORD_NAMES, SUPPORTED_KEYWORDS } from '../ssh-config.js';
+
+/** `text` wrapped at 100 columns, indented by two. */
+function wrap(text: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + word.length > 98) {
+      lines.push(`  ${line.trimEnd()}`);
+      line = '';
+    }
+    line += `${word} `;
+  }
+  if (line) lines.push(`  ${line.trimEnd()}`);
+  return lines.join('\n');
+}
 
 /** sftp's options: connect's, with OpenSSH sftp's -P for the port, -b and -r. */
 export const SFTP_OPTIONS = {
@@ -49,6 +65,9 @@ or with -b as OpenSSH's sftp.
   --cert, --key, --pkcs11-module, --pkcs11-uri, --pin-env, ... : as in connect
   -h, --help         this help
 Not supported (OpenSSH sftp's): -4 -6 -A -a -B -c -D -f -l -N -R -S -s -X.
+
+ssh_config keywords read (-o, -F, ~/.ssh/config, /etc/ssh/ssh_config), as connect reads them:
+${wrap(Object.keys(SUPPORTED_KEYWORDS).map((k) => KEYWORD_NAMES[k] ?? k).join(', '))}
 
 commands:
   get [-rp] <remote> [<local>]    download (a directory with -r; -p keeps times and modes)
