@@ -273,6 +273,29 @@ describe('escape sequences beyond ~.', () => {
     }
   });
 
+  it('-e none turns the escapes off: ~. and ~? at a line start are typed through', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const script = join(dir, 'run-noescape.sh');
+    writeFileSync(script, [`cd '${root}'`, `node --import tsx src/cli/main.ts connect -e none ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
+    tmux('new-session', '-d', '-s', 'noesc', '-x', '120', '-y', '40', `bash ${script}`);
+    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', 'noesc');
+    const keys = (...k: string[]) => tmux('send-keys', '-t', 'noesc', ...k);
+    try {
+      await waitForLog(shot, /[#$] *$/m, 20_000);
+      keys('Enter');
+      keys('-l', '~?');
+      keys('-l', 'x; echo ~.');
+      keys('Enter');
+      // The remote shell got the text: "~?x; echo ~." runs as a command (not found), then echo prints "~.".
+      expect(await waitForLog(shot, /^~\.\s*$/m, 10_000)).not.toContain('Supported escape sequences');
+      keys('-l', 'exit 7');
+      keys('Enter');
+      expect(await waitForLog(shot, /^EXITED \d+\s*$/m, 10_000)).toMatch(/^EXITED 7\s*$/m);
+    } finally {
+      tmux('kill-session', '-t', 'noesc');
+    }
+  });
+
   it('~^Z suspends the command in an interactive shell; fg resumes it with the terminal raw again (Ctrl-C reaches the remote side)', async () => {
     const root = new URL('..', import.meta.url).pathname;
     tmux('new-session', '-d', '-s', 'susp', '-x', '160', '-y', '50', 'bash --norc --noprofile -i');
