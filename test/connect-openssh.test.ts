@@ -16,6 +16,7 @@ import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js'
 import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
 import { createTestPki, HOST_CERT, OID_SECURE_SHELL_CLIENT, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { runCommand } from './helpers/ssh2-run.js';
+import { freePort } from './helpers/net.js';
 import { waitForLog } from './helpers/wait.js';
 
 let dir: string;
@@ -308,13 +309,6 @@ function roundTrip(port: number, data: Buffer, viaSocks?: { host: string; port: 
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 describe('forwarding through OpenSSH sshd', () => {
   const base = () => ['-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256'];

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
 import { createTestPki, type IssuedCert } from './helpers/pki.js';
 import { runCommand } from './helpers/ssh2-run.js';
+import { freePort } from './helpers/net.js';
 import { waitForLog } from './helpers/wait.js';
 
 let dir: string;
@@ -196,14 +197,6 @@ describe('pseudo-terminal', () => {
   });
 });
 
-/** A free loopback port (closed again). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 /** Connects to a local port and waits for `text` to come back from the echo server behind it. */
 function echoThrough(port: number, text: string): Promise<Socket> {
