@@ -1,7 +1,8 @@
 /**
  * `connect -t`: a pseudo-terminal with the local window size that follows
  * window changes (SIGWINCH), the terminal's mode restored on exit, and
- * OpenSSH's `~.` escape; run in a real terminal (tmux) against OpenSSH sshd.
+ * OpenSSH's escapes (`~.`, `~?`, `~#`, `~C`, `~^Z`, `-e`); run in a real
+ * terminal (tmux, or a pty from Python) against OpenSSH sshd.
  */
 import { execFileSync, execSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,9 +1,10 @@
 /**
  * The ssh2 side of `connect`: logins hop by hop through jump hosts
  * (forwarded channels), host-key checking, port forwarding (-L, -R, -D
- * SOCKS5), the remote command or shell with a pseudo-terminal that follows
- * the window size, and OpenSSH's `~.` escape. Loaded only once the command
- * line is checked.
+ * SOCKS5, and more at run time from `~C`), the remote command, shell or
+ * subsystem with a pseudo-terminal that follows the window size, and
+ * OpenSSH's escapes (`~.`, `~?`, `~#`, `~C`, `~^Z`). Loaded only once the
+ * command line is checked.
  *
  * @module
  */
