@@ -601,9 +601,12 @@ describe('PKIX-SSH host trust keywords', () => {
     const none = await x509Host([]);
     expect(none.code).toBe(255);
     expect(none.stderr).toContain('host key verification failed');
-    const G = await runCommand(['connect', '-F', 'none', '-G', '-o', `CACertificateFile=${pki.root.certPath}`, '-o', `CACertificatePath=${hashDir}`, 'alice@host']);
+    const G = await runCommand(['connect', '-F', 'none', '-G', '-o', `CACertificateFile=${pki.root.certPath}`, '-o', `CACertificatePath=${hashDir}`, '-o', `UserCACertificatePath=${hashDir}`, '-o', 'X509KeyAlgorithm=x509v3-ecdsa-sha2-nistp256,ssh-sha256,ecdsa-sha2-nistp256', 'alice@host']);
     const lines = G.stdout.split('\n');
-    expect(lines).toEqual(expect.arrayContaining([`cacertificatefile ${pki.root.certPath}`, `cacertificatepath ${hashDir}`]));
+    expect(lines).toEqual(expect.arrayContaining([`cacertificatefile ${pki.root.certPath}`, `cacertificatepath ${hashDir}`, `usercacertificatepath ${hashDir}`, 'x509keyalgorithm x509v3-ecdsa-sha2-nistp256,ssh-sha256,ecdsa-sha2-nistp256']));
+    // --host-trust is the same keywords: a file is CACertificateFile, a directory CACertificatePath.
+    const flag = await runCommand(['connect', '-F', 'none', '-G', '--host-trust', pki.root.certPath, '--host-trust', hashDir, 'alice@host']);
+    expect(flag.stdout.split('\n')).toEqual(expect.arrayContaining([`cacertificatefile ${pki.root.certPath}`, `cacertificatepath ${hashDir}`]));
     // With host trust, the x509v3 host key algorithms come first.
     expect(lines.find((l) => l.startsWith('hostkeyalgorithms '))).toMatch(/^hostkeyalgorithms x509v3-ecdsa-sha2-nistp256,/);
   });
