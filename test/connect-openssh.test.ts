@@ -18,6 +18,7 @@ import { createTestPki, HOST_CERT, OID_SECURE_SHELL_CLIENT, type IssuedCert, typ
 import { runCommand } from './helpers/ssh2-run.js';
 import { freePort } from './helpers/net.js';
 import { waitForLog } from './helpers/wait.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 let dir: string;
 let alice: IssuedCert;
@@ -262,7 +263,7 @@ describe('jump hosts', () => {
 
 /** Runs `connect -N` with forwards until `ready` matches its stderr or a delay passes; returns a stopper. */
 function forwarding(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'connect', '-N', '-v', ...args], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...cliArgs(), 'connect', '-N', '-v', ...args], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
   return {
@@ -486,7 +487,7 @@ describe('config keywords that have flags too', () => {
     writeFileSync(cfg, ['Host nullin', '  StdinNull yes', 'Host nocommand', '  SessionType none', 'Host *', '  HostName 127.0.0.1', `  Port ${target.port}`, '  User alice', `  IdentityFile ${idFile}`, `  UserKnownHostsFile ${knownHosts}`, ''].join('\n'));
     expect((await runCommand(['connect', '-F', cfg, 'nullin', 'cat'], { stdin: 'piped\n' })).stdout).toBe('');
     // SessionType none runs no command: the connection stays up (as -N) until it is stopped.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'connect', '-v', '-F', cfg, 'nocommand', 'echo', 'ran'], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cliArgs(), 'connect', '-v', '-F', cfg, 'nocommand', 'echo', 'ran'], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));
@@ -553,7 +554,7 @@ describe('keepalive', () => {
     writeFileSync(kh2, `[127.0.0.1]:${port} ${keyLine(sshd.hostPublicKeyLine)}\n`);
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'connect', '-F', 'none', '-p', String(port), '-i', idFile, '-o', `UserKnownHostsFile=${kh2}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=2', 'root@127.0.0.1', 'echo started; sleep 60'],
+      [...cliArgs(), 'connect', '-F', 'none', '-p', String(port), '-i', idFile, '-o', `UserKnownHostsFile=${kh2}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=2', 'root@127.0.0.1', 'echo started; sleep 60'],
       { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';

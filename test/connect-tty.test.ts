@@ -11,6 +11,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
+import { cliShell } from './helpers/cli-bin.js';
 import { createTestPki, type IssuedCert } from './helpers/pki.js';
 import { runCommand } from './helpers/ssh2-run.js';
 import { freePort } from './helpers/net.js';
@@ -65,7 +66,7 @@ describe('sftp on a terminal', () => {
     const root = new URL('..', import.meta.url).pathname;
     const sftpArgs = ['-F', 'none', '-P', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-b', batch, 'root@127.0.0.1'];
     const script = join(dir, 'sftp.sh');
-    writeFileSync(script, [`cd '${root}'`, `node --import tsx src/cli/main.ts sftp ${sftpArgs.map((a) => `'${a}'`).join(' ')}`, 'echo "SFTP-EXITED $?"', 'sleep 60', ''].join('\n'));
+    writeFileSync(script, [`cd '${root}'`, `${cliShell()} sftp ${sftpArgs.map((a) => `'${a}'`).join(' ')}`, 'echo "SFTP-EXITED $?"', 'sleep 60', ''].join('\n'));
     tmux('new-session', '-d', '-s', 'bar', '-x', '150', '-y', '20', `bash ${script}`);
     const shown = await waitForLog(() => tmux('capture-pane', '-p', '-t', 'bar'), /SFTP-EXITED/, 30_000);
     expect(shown).toMatch(/^SFTP-EXITED 0\s*$/m);
@@ -78,7 +79,7 @@ describe('sftp interactive', () => {
     const root = new URL('..', import.meta.url).pathname;
     const sftpArgs = ['-F', 'none', '-P', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', `root@127.0.0.1:${dir}`];
     const script = join(dir, 'sftp-i.sh');
-    writeFileSync(script, [`cd '${root}'`, `node --import tsx src/cli/main.ts sftp ${sftpArgs.map((a) => `'${a}'`).join(' ')}`, 'echo "SFTP-I-EXITED $?"', 'sleep 60', ''].join('\n'));
+    writeFileSync(script, [`cd '${root}'`, `${cliShell()} sftp ${sftpArgs.map((a) => `'${a}'`).join(' ')}`, 'echo "SFTP-I-EXITED $?"', 'sleep 60', ''].join('\n'));
     tmux('new-session', '-d', '-s', 'sftpi', '-x', '150', '-y', '40', `bash ${script}`);
     const pane = () => tmux('capture-pane', '-p', '-t', 'sftpi');
     expect(await waitForLog(pane, /^sftp>/m, 20_000)).toMatch(/^sftp>/m);
@@ -143,7 +144,7 @@ describe('pseudo-terminal', () => {
     const script = join(dir, 'run-escape.sh');
     writeFileSync(
       script,
-      [`cd '${root}'`, `node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} -o EscapeChar=^A root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'),
+      [`cd '${root}'`, `${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} -o EscapeChar=^A root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'),
     );
     tmux('new-session', '-d', '-s', 'esc', '-x', '100', '-y', '30', `bash ${script}`);
     const shot = () => tmux('capture-pane', '-p', '-t', 'esc');
@@ -172,7 +173,7 @@ describe('pseudo-terminal', () => {
       script,
       [
         `cd '${root}'`,
-        `node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`,
+        `${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`,
         'echo "EXITED $?"',
         `stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon' | sed 's/^/MODE /'`,
         'sleep 60',

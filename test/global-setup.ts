@@ -1,11 +1,35 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { build, type Options } from 'tsup';
+import tsupConfig from '../tsup.config.js';
+import { ROOT, TEST_CLI_ENV } from './helpers/cli-bin.js';
+
+/**
+ * Bundles the current source for the tests that start `ssh-x509` as a
+ * process (test/helpers/cli-bin.ts): the ESM build of tsup.config.ts, without
+ * type declarations, into <dir>/out, beside a copy of package.json (the
+ * command reads its version from there, as from dist/). Returns the path of
+ * the command's cli/main.js.
+ */
+async function bundleCli(dir: string): Promise<string> {
+  const configs = (Array.isArray(tsupConfig) ? tsupConfig : [tsupConfig]) as Options[];
+  const esm = configs.find((c) => c.format === 'esm' || (Array.isArray(c.format) && c.format.includes('esm')));
+  if (!esm) throw new Error('tsup.config.ts has no ESM build to bundle the command with');
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
+  await build({ ...esm, config: false, dts: false, silent: true, clean: false, outDir: join(dir, 'out') });
+  const main = join(dir, 'out', 'cli', 'main.js');
+  if (!existsSync(main)) throw new Error(`bundling the command for the tests wrote no ${main}`);
+  return main;
+}
 
 /**
  * Fails the run at once, with the install step, when a real peer the tests
  * use is missing. `.ci/run` installs them; a peer is never silently skipped.
+ * Then bundles the command from the current source for this run (removed
+ * again at the end).
  */
-export default function setup(): void {
+export default async function setup(): Promise<() => void> {
   const missing: string[] = [];
   const need = (ok: boolean, what: string) => {
     if (!ok) missing.push(what);
@@ -34,4 +58,9 @@ export default function setup(): void {
         'Install them with: apt-get install -y softhsm2 opensc python3-asyncssh openssl openssh-server openssh-client tmux (or run bash .ci/run)',
     );
   }
+  const cache = join(ROOT, 'node_modules', '.cache');
+  mkdirSync(cache, { recursive: true });
+  const dir = mkdtempSync(join(cache, 'ssh-x509-test-cli-'));
+  process.env[TEST_CLI_ENV] = await bundleCli(dir);
+  return () => rmSync(dir, { recursive: true, force: true });
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SshWriter, checkHostKey, encodePublicKeyBlob, hostKeyFingerprint, x509HostVerifier } from '../src/index.js';
 import { PYTHON, startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
+import { cliArgs } from './helpers/cli-bin.js';
 import { OID_SECURE_SHELL_SERVER, createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
 
 let dir: string;
@@ -153,7 +154,7 @@ describe('ssh-x509 connect: ask on a terminal (the default there)', () => {
   /** Runs the command on a pty (Python's pty module), typing `answer` after the question. */
   function onTerminal(args: string[], answer: string): Promise<{ code: number | null; output: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(PYTHON, ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)', process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args], {
+      const child = spawn(PYTHON, ['-c', 'import pty, sys; sys.exit(pty.spawn(sys.argv[1:]) >> 8)', process.execPath, ...cliArgs(), ...args], {
         cwd: new URL('..', import.meta.url).pathname,
         stdio: ['pipe', 'pipe', 'pipe'],
       });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { CertificateChain, chainWarnings, parsePrivateKey, SoftwareSigner, x509AuthHandler } from '../src/index.js';
 import { PYTHON, startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
+import { cliArgs } from './helpers/cli-bin.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
 
@@ -168,12 +169,12 @@ describe('OpenSSH-format private keys (what ssh-keygen writes), through ssh2s pa
   });
 });
 
-/** Runs the command from source on a real pseudo-terminal, typing `answer` at the prompt matching `prompt`. */
+/** Runs the command on a real pseudo-terminal, typing `answer` at the prompt matching `prompt`. */
 function onTerminal(args: string[], prompt: string, answer: string): Promise<{ output: string; status: number; answered: boolean }> {
   return new Promise((resolve, reject) => {
     execFile(
       PYTHON,
-      [join(ROOT, 'test/peers/pty_run.py'), prompt, 'PTY_ANSWER', '40', '--', process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...args],
+      [join(ROOT, 'test/peers/pty_run.py'), prompt, 'PTY_ANSWER', '40', '--', process.execPath, ...cliArgs(), ...args],
       { cwd: ROOT, env: { ...process.env, PTY_ANSWER: answer }, encoding: 'utf8', timeout: 60_000 },
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as { output: string; status: number; answered: boolean })),
     );

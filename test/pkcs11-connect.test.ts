@@ -14,6 +14,7 @@ import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js'
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
 import { waitForLog } from './helpers/wait.js';
+import { cliArgs } from './helpers/cli-bin.js';
 
 let hsm: SoftHsm;
 let server: AsyncSshServer;
@@ -139,7 +140,7 @@ describe('a card with five certificates, the server accepting only the fifth', (
 
 /** Starts `ssh-x509 connect` running a long remote command; resolves when it exits. */
 function startLongConnect(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [...cliArgs(), ...args], {
     cwd: new URL('..', import.meta.url).pathname,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

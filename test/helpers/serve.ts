@@ -1,12 +1,10 @@
 /**
- * Runs `ssh-x509 serve` (through its Command function, from source with tsx)
- * in a child process on a free loopback port, for tests and benches.
+ * Runs `ssh-x509 serve` (the command, test/helpers/cli-bin.ts) in a child
+ * process on a free loopback port, for tests and benches.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { cliArgs } from './cli-bin.js';
 import { waitForLog } from './wait.js';
-
-const SERVE = fileURLToPath(new URL('../../src/cli/commands/serve.ts', import.meta.url));
 
 export interface ServeProcess {
   port: number;
@@ -22,11 +20,9 @@ export interface ServeProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `ssh-x509 serve` (through its Command function) in a child process on a free loopback port. */
+/** Starts `ssh-x509 serve` in a child process on a free loopback port. */
 export async function startServe(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<ServeProcess> {
-  const code = `import { runServe } from ${JSON.stringify(SERVE)};
-process.exitCode = await runServe(process.argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, '--', '--listen', '127.0.0.1:0', ...args], {
+  const child = spawn(process.execPath, [...cliArgs(), 'serve', '--listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.env ? { env: options.env } : {}),
   });

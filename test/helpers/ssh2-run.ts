@@ -3,6 +3,7 @@
  */
 import { spawn } from 'node:child_process';
 import { Client, type ConnectConfig } from 'ssh2';
+import { cliArgs } from './cli-bin.js';
 
 export interface ExecResult {
   readonly code: number | null;
@@ -40,10 +41,10 @@ export function ssh2Exec(config: ConnectConfig, command: string, timeoutMs = 20_
   });
 }
 
-/** Runs the `ssh-x509` command from source (through tsx) and collects its output. */
+/** Runs the `ssh-x509` command (this run's bundle of the source, test/helpers/cli-bin.ts) and collects its output. */
 export function runCommand(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, [...cliArgs(), ...args], {
       cwd: new URL('../..', import.meta.url).pathname,
       env: { ...process.env, ...opts.env },
       stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
