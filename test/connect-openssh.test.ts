@@ -67,7 +67,7 @@ afterAll(async () => {
 
 const kh = () => ['-o', `UserKnownHostsFile=${knownHosts}`, '-F', 'none'];
 
-describe('flags and destinations', () => {
+describe.concurrent('flags and destinations', () => {
   it('takes options after the destination, as OpenSSH does, and -i with <key>-cert.pem beside it', async () => {
     const r = await runCommand(['connect', 'alice@127.0.0.1', '-p', String(target.port), '-i', idFile, ...kh(), 'echo', 'after', '-p']);
     expect(r.stderr).toBe('');
@@ -142,7 +142,7 @@ describe('flags and destinations', () => {
   });
 });
 
-describe('ssh_config', () => {
+describe.concurrent('ssh_config', () => {
   it('Host sections with HostName, Port, User, IdentityFile, UserKnownHostsFile; Match host; the command line wins', async () => {
     const cfg = join(dir, 'config');
     writeFileSync(
@@ -352,7 +352,7 @@ describe('forwarding through OpenSSH sshd', () => {
   });
 });
 
-describe('more keywords and flags', () => {
+describe.concurrent('more keywords and flags', () => {
   it('ConnectTimeout gives up on a server that never answers', async () => {
     const silent = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -442,7 +442,7 @@ describe('more keywords and flags', () => {
   });
 });
 
-describe('config keywords that have flags too', () => {
+describe.concurrent('config keywords that have flags too', () => {
   it('LocalForward, RemoteForward and DynamicForward from the config file', async () => {
     const [lp, rp, dp] = [await freePort(), await freePort(), await freePort()];
     const cfg = join(dir, 'forward-config');
@@ -512,7 +512,7 @@ describe('config keywords that have flags too', () => {
   });
 });
 
-describe('user and port from -l, -p, -o and the destination, as ssh -G resolves them', () => {
+describe.concurrent('user and port from -l, -p, -o and the destination, as ssh -G resolves them', () => {
   const cases = [
     ['-l', 'a', 'b@host'],
     ['b@host', '-l', 'a'],

@@ -96,6 +96,8 @@ async function connectChecked(
 }
 
 describe('X.509 host certificates: the ssh2 adapter against AsyncSSH', () => {
+  // One after another: AsyncSSH's server keeps the signature algorithm on its shared RSA host key pair,
+  // so two logins at once with x509v3-ssh-rsa and x509v3-rsa2048-sha256 can get each other's K_S name.
   it.each(CASES)('verifies the %s host certificate (%s key) and logs in', async (algorithm) => {
     const r = await connectChecked(server, algorithm);
     expect(r.error).toBeUndefined();
@@ -109,7 +111,7 @@ describe('X.509 host certificates: the ssh2 adapter against AsyncSSH', () => {
   });
 
   // The hook computes the exchange hash itself (then ssh2 checks it again): every key exchange family.
-  it.each(['curve25519-sha256', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp521', 'diffie-hellman-group14-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group-exchange-sha256'])(
+  it.concurrent.each(['curve25519-sha256', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp521', 'diffie-hellman-group14-sha256', 'diffie-hellman-group16-sha512', 'diffie-hellman-group-exchange-sha256'])(
     'verifies the host certificate with key exchange %s',
     async (kex) => {
       const decisions: HostKeyCheck[] = [];
@@ -233,7 +235,7 @@ describe('X.509 host certificates: the negative matrix', () => {
     }],
   ];
 
-  it.each(MATRIX)('refuses %s (%s)', async (_what, reason, make) => {
+  it.concurrent.each(MATRIX)('refuses %s (%s)', async (_what, reason, make) => {
     const { cert, options, badHostSignature, hostOcspPath } = await make();
     const s = await serverWith(cert, { badHostSignature, hostOcspPath });
     const r = await connectChecked(s, 'x509v3-ecdsa-sha2-nistp256', options);
@@ -315,6 +317,7 @@ describe('X.509 host certificates: ssh-x509 connect', () => {
       { timeoutMs: 60_000 },
     );
 
+  // One after another (AsyncSSH's shared RSA host key pair, as above).
   it.each(CASES)('verifies the %s host certificate with --host-trust and logs in', async (algorithm) => {
     const r = await cli(algorithm, ['--host-trust', pki.root.certPath, '--trace']);
     expect(r.stderr).not.toMatch(/refused/);
@@ -432,7 +435,7 @@ describe('X.509 host certificates: ssh-x509 connect against ssh-x509 serve (both
     await serve?.stop();
   });
 
-  it.each(CASES)('verifies serve\'s %s host certificate and logs in', async (algorithm) => {
+  it.concurrent.each(CASES)('verifies serve\'s %s host certificate and logs in', async (algorithm) => {
     const r = await runCommand(
       [
         'connect', '-p', String(serve.port), '--cert', user.chainPath, '--key', user.keyPath, '--known-hosts', join(dir, 'serve_known_hosts'),
