@@ -97,7 +97,7 @@ describe('ssh-x509 serve with X.509 host keys, verified by AsyncSSH', () => {
     expect(await server.stop()).toBe(0);
   });
 
-  it.each(CASES)('AsyncSSH verifies the %s host certificate (%s key in %s format) and logs in', async (algorithm) => {
+  it.concurrent.each(CASES)('AsyncSSH verifies the %s host certificate (%s key in %s format) and logs in', async (algorithm) => {
     const r = await login(server.port, pki.root.certPath, algorithm);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^authenticated alice via x509v3-ecdsa-sha2-nistp256 subject=O=ssh-x509 Test, CN=alice /);
@@ -150,7 +150,7 @@ describe('ssh-x509 serve with the X.509 host key on a SoftHSM token', () => {
   });
 });
 
-describe('ssh-x509 serve: host key errors name the file and what it holds', () => {
+describe.concurrent('ssh-x509 serve: host key errors name the file and what it holds', () => {
   const serve = (...args: string[]) => runCommand(['serve', '--listen', '127.0.0.1:0', '--trust', pki.root.certPath, '--map', 'upn-local', ...args], { env: { SECRET_PASS: 'not-it' } });
   const file = (name: string, content: string | Buffer) => {
     const path = join(dir, name);
