@@ -120,7 +120,7 @@ describe('x509Server: X.509 host keys, verified by AsyncSSH', () => {
   const aliceLogin = (hostTrust: string, hostKeyAlgorithm: string) =>
     runAsyncSshClient({ port: x509.port, username: 'alice', keyPath: alice.keyPath, chainPath: alice.chainPath, algorithm: 'x509v3-ecdsa-sha2-nistp256', command: 'id', hostTrust, hostKeyAlgorithm });
 
-  it.each(HOST_CASES)('AsyncSSH verifies the %s host certificate (%s key) and logs in', async (hostKeyAlgorithm) => {
+  it.concurrent.each(HOST_CASES)('AsyncSSH verifies the %s host certificate (%s key) and logs in', async (hostKeyAlgorithm) => {
     const r = await aliceLogin(pki.root.certPath, hostKeyAlgorithm);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('authenticated alice via x509v3-ecdsa-sha2-nistp256\n');
