@@ -68,7 +68,7 @@ afterAll(async () => {
 const connectArgs = (port: number, ...rest: string[]) => ['connect', '-p', String(port), '--known-hosts', knownHosts, '--pkcs11-module', hsm.module, '--intermediates', hsm.pki.intermediate.certPath, ...rest];
 
 describe('ssh-x509 connect with a key on the token', () => {
-  it.concurrent.each(KEYS)('logs in with %s (%s, id %s) using %s', async (name, _kind, id, algorithm) => {
+  it.each(KEYS)('logs in with %s (%s, id %s) using %s', async (name, _kind, id, algorithm) => {
     const r = await runCommand(connectArgs(server.port, '--pkcs11-uri', `pkcs11:token=keys;id=%${id}`, '--pin-env', 'TOKEN_PIN', `${name}@127.0.0.1`, 'echo', '$USER'), {
       env: { ...hsm.env, TOKEN_PIN: '1357' },
     });
@@ -164,8 +164,7 @@ function startLongConnect(args: string[], env: NodeJS.ProcessEnv) {
   return { child, exited, started };
 }
 
-// Each on its own token: the one whose option is off waits out the removal polling while the other is pulled.
-describe.concurrent('disconnect when the smartcard is removed', () => {
+describe('disconnect when the smartcard is removed', () => {
   it('ends the connection when the card is pulled and the option is on', async () => {
     const run = startLongConnect(
       connectArgs(server.port, '--pkcs11-uri', 'pkcs11:token=pull-me', '--pin-env', 'TOKEN_PIN', '--disconnect-on-card-removal', 'dave@127.0.0.1', 'echo started; sleep 30; echo finished'),
