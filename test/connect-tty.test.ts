@@ -11,7 +11,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
-import { cliShell } from './helpers/cli-bin.js';
+import { cliArgs, cliShell } from './helpers/cli-bin.js';
 import { createTestPki, type IssuedCert } from './helpers/pki.js';
 import { runCommand } from './helpers/ssh2-run.js';
 import { freePort } from './helpers/net.js';
@@ -111,7 +111,7 @@ describe('pseudo-terminal', () => {
     // Asynchronously: sshd's debug log is read by this process, and a blocked event loop would stall sshd.
     const onPty = (flags: string[]) =>
       new Promise<{ output: string; status: number }>((resolve, reject) => {
-        const py = spawn('/usr/bin/python3', [join(root, 'test/peers/pty_run.py'), 'NEVER-ASKED', 'PTY_ANSWER', '30', '--', process.execPath, '--import', 'tsx', 'src/cli/main.ts', 'connect', ...flags, ...args(), 'root@127.0.0.1', 'tty'], {
+        const py = spawn('/usr/bin/python3', [join(root, 'test/peers/pty_run.py'), 'NEVER-ASKED', 'PTY_ANSWER', '30', '--', process.execPath, ...cliArgs(), 'connect', ...flags, ...args(), 'root@127.0.0.1', 'tty'], {
           cwd: root,
           env: { ...process.env, PTY_ANSWER: 'unused' },
         });
@@ -218,7 +218,7 @@ describe('escape sequences beyond ~.', () => {
     const root = new URL('..', import.meta.url).pathname;
     const [lp, lp2] = [await freePort(), await freePort()];
     const script = join(dir, 'run-escapes.sh');
-    writeFileSync(script, [`cd '${root}'`, `node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} -L ${lp}:127.0.0.1:${echoPort} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
+    writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} -L ${lp}:127.0.0.1:${echoPort} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
     tmux('new-session', '-d', '-s', 'escs', '-x', '160', '-y', '50', `bash ${script}`);
     const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-500', '-t', 'escs');
     const keys = (...k: string[]) => tmux('send-keys', '-t', 'escs', ...k);
@@ -271,7 +271,7 @@ describe('escape sequences beyond ~.', () => {
   it('-e none turns the escapes off: ~. and ~? at a line start are typed through', async () => {
     const root = new URL('..', import.meta.url).pathname;
     const script = join(dir, 'run-noescape.sh');
-    writeFileSync(script, [`cd '${root}'`, `node --import tsx src/cli/main.ts connect -e none ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
+    writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect -e none ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
     tmux('new-session', '-d', '-s', 'noesc', '-x', '120', '-y', '40', `bash ${script}`);
     const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', 'noesc');
     const keys = (...k: string[]) => tmux('send-keys', '-t', 'noesc', ...k);
@@ -298,7 +298,7 @@ describe('escape sequences beyond ~.', () => {
     const keys = (...k: string[]) => tmux('send-keys', '-t', 'susp', ...k);
     try {
       await waitForLog(shot, /[#$] *$/m, 10_000);
-      keys('-l', `cd '${root}' && node --import tsx src/cli/main.ts connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`);
+      keys('-l', `cd '${root}' && ${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`);
       keys('Enter');
       // The remote shell: its parent is sshd.
       keys('-l', 'echo PARENT-$(cat /proc/$PPID/comm)');
