@@ -724,7 +724,7 @@ describe('Include', () => {
   });
 });
 
-describe('algorithm lists as OpenSSH reads them', () => {
+describe.concurrent('algorithm lists as OpenSSH reads them', () => {
   const list = (out: string, keyword: string) => out.split('\n').find((l) => l.startsWith(`${keyword} `))?.slice(keyword.length + 1).split(',') ?? [];
   // The host key algorithms both OpenSSH and ssh2 offer by default.
   const common = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256']);
