@@ -33,6 +33,7 @@ import { ALGORITHMS } from '../algorithms.js';
 import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../oids.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { LruCache } from './cache.js';
+import { pkijsCertificate } from './pkijs-form.js';
 import type { CertificateIdentities } from './identity.js';
 
 const load = createRequire(import.meta.url);
@@ -122,7 +123,7 @@ export class ParsedCertificate {
 
   /** The pkijs form (made on first use; throws when the DER does not parse). */
   get pkijs(): Pkijs.Certificate {
-    return (this.pkijsForm ??= pkijsLibrary().Certificate.fromBER(this.der));
+    return (this.pkijsForm ??= pkijsCertificate(this.der, { pkijs: pkijsLibrary(), asn1js: asn1jsLibrary() }));
   }
 
   /** The @peculiar/x509 form, the API's public certificate type (made on first use). */

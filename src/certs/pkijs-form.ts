@@ -1,0 +1,120 @@
+/**
+ * The pkijs form of a certificate, built from asn1js's decode without
+ * pkijs's whole-certificate schema comparison.
+ *
+ * `pkijs.Certificate.fromBER` decodes the DER with asn1js, matches the
+ * whole tree against the certificate schema (building that schema first),
+ * and then builds each part (names, algorithm identifiers, times, the
+ * public key, the extensions) with the part's own pkijs class, which
+ * matches that part against its own schema again. The first match only
+ * finds the nodes the parts are built from. Here the nodes are found by
+ * position instead, and only when the tree has exactly the shape of a
+ * certificate (the tags, forms and counts the schema allows, nothing
+ * optional out of order, nothing extra); the parts are then built by the
+ * same pkijs classes from the same nodes, so the result is what pkijs
+ * gives. Any other tree, and any part a pkijs class refuses, is handed to
+ * `pkijs.Certificate.fromBER` itself, which gives its own answer (and its
+ * own error).
+ *
+ * @module
+ */
+import type * as Asn1js from 'asn1js';
+import type * as Pkijs from 'pkijs';
+
+type Lib = { pkijs: typeof Pkijs; asn1js: typeof Asn1js };
+
+/** Universal tags, and the context tags of a TBSCertificate (RFC 5280 section 4.1). */
+const INTEGER = 2;
+const BIT_STRING = 3;
+const SEQUENCE = 16;
+const UTC_TIME = 23;
+const GENERALIZED_TIME = 24;
+
+function is(b: Asn1js.BaseBlock | undefined, tagClass: number, tagNumber: number, constructed: boolean): boolean {
+  if (!b) return false;
+  const id = b.idBlock;
+  return id.tagClass === tagClass && id.tagNumber === tagNumber && id.isConstructed === constructed && !id.isHexOnly;
+}
+
+function children(b: Asn1js.BaseBlock): Asn1js.BaseBlock[] {
+  return (b as Asn1js.Constructed).valueBlock.value as Asn1js.BaseBlock[];
+}
+
+/** The pkijs parts of a certificate whose tree has the schema's shape, or `undefined` for any other tree. */
+function fastCertificate(der: Uint8Array, lib: Lib): Pkijs.Certificate | undefined {
+  const { pkijs, asn1js } = lib;
+  const decoded = asn1js.fromBER(der);
+  if (decoded.offset !== der.length) return undefined;
+  const root = decoded.result;
+  if (!is(root, 1, SEQUENCE, true)) return undefined;
+  const top = children(root);
+  if (top.length !== 3) return undefined;
+  const [tbs, sigAlg, sigValue] = top as [Asn1js.BaseBlock, Asn1js.BaseBlock, Asn1js.BaseBlock];
+  if (!is(tbs, 1, SEQUENCE, true) || !is(sigAlg, 1, SEQUENCE, true) || !is(sigValue, 1, BIT_STRING, false)) return undefined;
+
+  const t = children(tbs);
+  let i = 0;
+  let version: Asn1js.Integer | undefined;
+  if (is(t[0], 3, 0, true)) {
+    const v = children(t[0]!);
+    if (v.length !== 1 || !is(v[0], 1, INTEGER, false)) return undefined;
+    version = v[0] as Asn1js.Integer;
+    i = 1;
+  }
+  const serial = t[i];
+  const signature = t[i + 1];
+  const issuer = t[i + 2];
+  const validity = t[i + 3];
+  const subject = t[i + 4];
+  const spki = t[i + 5];
+  if (!is(serial, 1, INTEGER, false) || !is(signature, 1, SEQUENCE, true) || !is(issuer, 1, SEQUENCE, true) || !is(validity, 1, SEQUENCE, true)) return undefined;
+  if (!is(subject, 1, SEQUENCE, true) || !is(spki, 1, SEQUENCE, true)) return undefined;
+  const times = children(validity!);
+  if (times.length !== 2 || !times.every((x) => is(x, 1, UTC_TIME, false) || is(x, 1, GENERALIZED_TIME, false))) return undefined;
+  i += 6;
+  let issuerUniqueID: Asn1js.BaseBlock | undefined;
+  let subjectUniqueID: Asn1js.BaseBlock | undefined;
+  let extensions: Asn1js.BaseBlock[] | undefined;
+  if (is(t[i], 3, 1, false)) issuerUniqueID = t[i++];
+  if (is(t[i], 3, 2, false)) subjectUniqueID = t[i++];
+  if (is(t[i], 3, 3, true)) {
+    const wrapped = children(t[i++]!);
+    if (wrapped.length !== 1 || !is(wrapped[0], 1, SEQUENCE, true)) return undefined;
+    extensions = children(wrapped[0]!);
+    // An empty SEQUENCE leaves pkijs's `extensions` unset: pkijs's own path keeps that case.
+    if (extensions.length === 0 || !extensions.every((e) => is(e, 1, SEQUENCE, true))) return undefined;
+  }
+  if (i !== t.length) return undefined;
+
+  // As Certificate.fromSchema assigns them, in its order, from the same nodes.
+  const c = new pkijs.Certificate();
+  c.tbsView = tbs.valueBeforeDecodeView;
+  if (version) c.version = version.valueBlock.valueDec;
+  c.serialNumber = serial as Asn1js.Integer;
+  c.signature = new pkijs.AlgorithmIdentifier({ schema: signature });
+  c.issuer = new pkijs.RelativeDistinguishedNames({ schema: issuer });
+  c.notBefore = new pkijs.Time({ schema: times[0] });
+  c.notAfter = new pkijs.Time({ schema: times[1] });
+  c.subject = new pkijs.RelativeDistinguishedNames({ schema: subject });
+  c.subjectPublicKeyInfo = new pkijs.PublicKeyInfo({ schema: spki });
+  if (issuerUniqueID) c.issuerUniqueID = (issuerUniqueID as Asn1js.Primitive).valueBlock.valueHex;
+  if (subjectUniqueID) c.subjectUniqueID = (subjectUniqueID as Asn1js.Primitive).valueBlock.valueHex;
+  if (extensions) c.extensions = Array.from(extensions, (e) => new pkijs.Extension({ schema: e }));
+  c.signatureAlgorithm = new pkijs.AlgorithmIdentifier({ schema: sigAlg });
+  c.signatureValue = sigValue as Asn1js.BitString;
+  return c;
+}
+
+/**
+ * What `pkijs.Certificate.fromBER(der)` gives (the same object, or the
+ * same error), the common case without its whole-certificate schema match.
+ */
+export function pkijsCertificate(der: Uint8Array, lib: Lib): Pkijs.Certificate {
+  let c: Pkijs.Certificate | undefined;
+  try {
+    c = fastCertificate(der, lib);
+  } catch {
+    c = undefined;
+  }
+  return c ?? lib.pkijs.Certificate.fromBER(der);
+}

@@ -1,0 +1,170 @@
+/**
+ * The model's pkijs form (src/certs/pkijs-form.ts: the parts found by
+ * position, without pkijs's whole-certificate schema match) is what
+ * `pkijs.Certificate.fromBER` gives, field for field, for every NIST PKITS
+ * certificate, the test PKI's certificates of every key kind, and
+ * thousands of mutations of them (bit flips, byte edits, truncations,
+ * tag and length edits): the same object where pkijs parses, an error
+ * where pkijs throws.
+ */
+import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pkijsCertificate } from '../src/certs/pkijs-form.js';
+import { createTestPki } from './helpers/pki.js';
+
+const PKITS = join(process.cwd(), '../shared/pkits/certs');
+const lib = { pkijs, asn1js };
+
+/** A structural comparison: same classes, same own enumerable fields, same bytes; cycles followed once. */
+function same(a: unknown, b: unknown, path: string, seen = new Map<object, object>()): string | undefined {
+  if (a === b) return undefined;
+  if (typeof a !== typeof b) return `${path}: ${typeof a} vs ${typeof b}`;
+  if (typeof a !== 'object' || a === null || b === null) {
+    if (typeof a === 'number' && Number.isNaN(a) && Number.isNaN(b)) return undefined;
+    return typeof a === 'function' ? undefined : `${path}: ${String(a)} vs ${String(b)}`;
+  }
+  const x = a as object;
+  const y = b as object;
+  if (seen.get(x) === y) return undefined;
+  seen.set(x, y);
+  if (Object.getPrototypeOf(x) !== Object.getPrototypeOf(y)) return `${path}: different classes`;
+  if (x instanceof ArrayBuffer) return Buffer.from(x).equals(Buffer.from(y as ArrayBuffer)) ? undefined : `${path}: bytes differ`;
+  if (ArrayBuffer.isView(x)) {
+    const u = Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+    const v = y as ArrayBufferView;
+    return u.equals(Buffer.from(v.buffer, v.byteOffset, v.byteLength)) ? undefined : `${path}: bytes differ`;
+  }
+  if (x instanceof Date) return x.getTime() === (y as Date).getTime() ? undefined : `${path}: dates differ`;
+  const kx = Object.keys(x);
+  const ky = Object.keys(y);
+  if (kx.join() !== ky.join()) return `${path}: keys ${kx.join()} vs ${ky.join()}`;
+  for (const k of kx) {
+    const d = same((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], `${path}.${k}`, seen);
+    if (d) return d;
+  }
+  return undefined;
+}
+
+/** `undefined` when both agree (equal objects, or both throw); otherwise what differs. */
+function agree(der: Uint8Array): string | undefined {
+  let want: pkijs.Certificate | undefined;
+  let wantError: string | undefined;
+  try {
+    want = pkijs.Certificate.fromBER(der);
+  } catch (e) {
+    wantError = (e as Error).message;
+  }
+  let got: pkijs.Certificate | undefined;
+  let gotError: string | undefined;
+  try {
+    got = pkijsCertificate(der, lib);
+  } catch (e) {
+    gotError = (e as Error).message;
+  }
+  if (wantError !== undefined || gotError !== undefined) return wantError === gotError ? undefined : `pkijs: ${wantError ?? 'parses'}; here: ${gotError ?? 'parses'}`;
+  // Reading the extension values and comparing the encodings as well.
+  for (const c of [want!, got!]) for (const e of c.extensions ?? []) void (() => { try { return e.parsedValue; } catch { return undefined; } })();
+  return same(want, got, 'cert');
+}
+
+/** A small deterministic generator (mutations are the same every run). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function mutations(der: Uint8Array, n: number, seed: number): Uint8Array[] {
+  const r = rng(seed);
+  const out: Uint8Array[] = [];
+  for (let k = 0; k < n; k++) {
+    const m = new Uint8Array(der);
+    const at = Math.floor(r() * m.length);
+    switch (k % 5) {
+      case 0:
+        m[at]! ^= 1 << Math.floor(r() * 8);
+        out.push(m);
+        break;
+      case 1:
+        m[at] = Math.floor(r() * 256);
+        out.push(m);
+        break;
+      case 2:
+        out.push(m.subarray(0, at));
+        break;
+      case 3: {
+        // A tag edit: one of the tags a certificate uses, anywhere.
+        m[at] = [0x02, 0x03, 0x04, 0x05, 0x06, 0x30, 0x31, 0x17, 0x18, 0xa0, 0xa3, 0x81, 0x82, 0x1f][Math.floor(r() * 14)]!;
+        out.push(m);
+        break;
+      }
+      default: {
+        // An inserted byte (a length now off by one somewhere).
+        const ins = new Uint8Array(m.length + 1);
+        ins.set(m.subarray(0, at));
+        ins[at] = Math.floor(r() * 256);
+        ins.set(m.subarray(at), at + 1);
+        out.push(ins);
+      }
+    }
+  }
+  return out;
+}
+
+let dir: string;
+const generated: Uint8Array[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssh-x509-pkijs-form-'));
+  for (const kind of ['rsa2048', 'p256', 'p384', 'p521', 'ed25519'] as const) {
+    const pki = await createTestPki(join(dir, kind), { rootKind: kind, intermediateKind: kind });
+    const leaf = await pki.issue('alice', kind, { dns: ['alice.example.com'], ip: ['192.0.2.1'] });
+    generated.push(pki.root.certDer, pki.intermediate.certDer, leaf.certDer);
+  }
+}, 120_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the pkijs form of the model is pkijs.Certificate.fromBER', () => {
+  it('for every NIST PKITS certificate', () => {
+    const names = readdirSync(PKITS).filter((n) => n.endsWith('.crt'));
+    expect(names.length).toBeGreaterThan(400);
+    const diffs = names.map((n) => [n, agree(new Uint8Array(readFileSync(join(PKITS, n))))] as const).filter(([, d]) => d !== undefined);
+    expect(diffs).toEqual([]);
+  });
+
+  it('for the test PKI certificates of every key kind (roots, intermediates, leaves)', () => {
+    expect(generated).toHaveLength(15);
+    expect(generated.map((d) => agree(d)).filter((d) => d !== undefined)).toEqual([]);
+  });
+
+  it('for mutations of them, parsed or refused alike', () => {
+    const names = readdirSync(PKITS).filter((n) => n.endsWith('.crt')).sort().filter((_, i) => i % 20 === 0);
+    const inputs = [...generated, ...names.map((n) => new Uint8Array(readFileSync(join(PKITS, n))))];
+    let parsed = 0;
+    let refused = 0;
+    const diffs: string[] = [];
+    inputs.forEach((der, i) => {
+      for (const m of mutations(der, 150, i + 1)) {
+        const d = agree(m);
+        if (d) diffs.push(d);
+        try {
+          pkijs.Certificate.fromBER(m);
+          parsed++;
+        } catch {
+          refused++;
+        }
+      }
+    });
+    expect(diffs).toEqual([]);
+    // Both outcomes are exercised.
+    expect(parsed).toBeGreaterThan(500);
+    expect(refused).toBeGreaterThan(500);
+  });
+});
