@@ -24,6 +24,7 @@
  *
  * @module
  */
+import * as cryptoModule from 'node:crypto';
 import { createHash, createPublicKey, KeyObject, webcrypto, X509Certificate as NativeX509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as PeculiarX509 from '@peculiar/x509';
@@ -44,6 +45,35 @@ let asn1jsModule: typeof Asn1js | undefined;
 /** @peculiar/x509, loaded on first use. */
 export function peculiarX509(): typeof PeculiarX509 {
   return (peculiarModule ??= load('@peculiar/x509') as typeof PeculiarX509);
+}
+
+/** What this module reads with @peculiar/x509's own ASN.1 layer (`@peculiar/asn1-schema`, `@peculiar/asn1-x509`). */
+interface PeculiarAsn1 {
+  readonly AsnConvert: { parse<T>(data: Uint8Array, target: new () => T): T };
+  readonly KeyUsage: new () => { toNumber(): number };
+  readonly ExtendedKeyUsage: new () => string[];
+  readonly SubjectAlternativeName: new () => object;
+}
+let peculiarAsn1Module: PeculiarAsn1 | undefined;
+
+/**
+ * The ASN.1 schema library and X.509 types @peculiar/x509 parses its
+ * extensions with: the very modules it loads (resolved from where it is
+ * installed, so that their schema registry is the one its types live in).
+ */
+function peculiarAsn1(): PeculiarAsn1 {
+  if (!peculiarAsn1Module) {
+    peculiarX509();
+    const from = createRequire(load.resolve('@peculiar/x509'));
+    const x = from('@peculiar/asn1-x509') as Omit<PeculiarAsn1, 'AsnConvert'>;
+    peculiarAsn1Module = {
+      AsnConvert: (from('@peculiar/asn1-schema') as Pick<PeculiarAsn1, 'AsnConvert'>).AsnConvert,
+      KeyUsage: x.KeyUsage,
+      ExtendedKeyUsage: x.ExtendedKeyUsage,
+      SubjectAlternativeName: x.SubjectAlternativeName,
+    };
+  }
+  return peculiarAsn1Module;
 }
 
 /** pkijs, loaded on first use. */
@@ -85,9 +115,12 @@ export function nameDer(name: Pkijs.RelativeDistinguishedNames): ArrayBuffer {
   return name.valueBeforeDecode.byteLength > 0 ? name.valueBeforeDecode : name.toSchema().toBER(false);
 }
 
+/** node:crypto's one-shot digest (Node 20.12 and later): no Hash object per call. */
+const oneShotHash = (cryptoModule as { hash?: (algorithm: string, data: Uint8Array, encoding: 'hex') => string }).hash;
+
 /** SHA-256 of `bytes` as lower-case hex. */
 export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return oneShotHash ? oneShotHash('sha256', bytes, 'hex') : createHash('sha256').update(bytes).digest('hex');
 }
 
 /** One certificate, parsed once; every field is read on first use and kept. */
@@ -229,6 +262,40 @@ export class ParsedCertificate {
     return ext ? new type(ext.toSchema().toBER(false)) : null;
   }
 
+  /**
+   * The extension's value as @peculiar/x509's extension class of that OID
+   * reads it: `fromForm` from the @peculiar/x509 form when it exists,
+   * otherwise `fromValue` on the extnValue octets, what that class's
+   * constructor parses them with (without re-encoding the extension for
+   * it and parsing the extension's envelope again). `undefined` when absent.
+   */
+  private peculiarValue<E extends PeculiarX509.Extension, T>(oid: string, fromForm: (e: E) => T, fromValue: (asn1: PeculiarAsn1, octets: Uint8Array) => T): T | undefined {
+    if (this.peculiarForm) {
+      const e = this.peculiarForm.getExtension<E>(oid);
+      return e ? fromForm(e) : undefined;
+    }
+    const ext = this.extension(oid);
+    return ext ? fromValue(peculiarAsn1(), ext.extnValue.valueBlock.valueHexView) : undefined;
+  }
+
+  /** keyUsage as @peculiar/x509's `KeyUsagesExtension.usages` (its {@link PeculiarX509.KeyUsageFlags} bits), or `undefined` when absent; throws when it does not decode. */
+  keyUsageFlags(): number | undefined {
+    return this.peculiarValue<PeculiarX509.KeyUsagesExtension, number>(
+      EXTENSION_OIDS.keyUsage,
+      (e) => e.usages,
+      (a, v) => a.AsnConvert.parse(v, a.KeyUsage).toNumber(),
+    );
+  }
+
+  /** extendedKeyUsage as @peculiar/x509's `ExtendedKeyUsageExtension.usages` (OIDs), or `undefined` when absent; throws when it does not decode. */
+  extendedKeyUsages(): string[] | undefined {
+    return this.peculiarValue<PeculiarX509.ExtendedKeyUsageExtension, string[]>(
+      EXTENSION_OIDS.extendedKeyUsage,
+      (e) => e.usages.map(String),
+      (a, v) => a.AsnConvert.parse(v, a.ExtendedKeyUsage).map(String),
+    );
+  }
+
   /** basicConstraints, or `undefined` when absent. */
   get basicConstraints(): BasicConstraintsFacts | undefined {
     if (!this.bc) {
@@ -247,15 +314,20 @@ export class ParsedCertificate {
   get identities(): CertificateIdentities {
     if (!this.ids) {
       const lib = peculiarX509();
-      let san: PeculiarX509.SubjectAlternativeNameExtension | null;
+      let names: PeculiarX509.GeneralNames | undefined;
       try {
-        san = this.peculiarExtension(EXTENSION_OIDS.subjectAltName, lib.SubjectAlternativeNameExtension);
+        names = this.peculiarValue<PeculiarX509.SubjectAlternativeNameExtension, PeculiarX509.GeneralNames>(
+          EXTENSION_OIDS.subjectAltName,
+          (e) => e.names,
+          // What SubjectAlternativeNameExtension's constructor makes of the octets.
+          (a, v) => new lib.GeneralNames(a.AsnConvert.parse(v, a.SubjectAlternativeName) as never),
+        );
       } catch (e) {
         throw new SshX509Error(ErrorCodes.CERT_INVALID, `the subjectAltName of ${this.subject} cannot be parsed`, { cause: e });
       }
       const upns: string[] = [];
       const emails: string[] = [];
-      for (const n of san?.names.items ?? []) {
+      for (const n of names?.items ?? []) {
         if (n.type === 'upn') upns.push(n.value);
         else if (n.type === 'email') emails.push(n.value);
       }

@@ -106,8 +106,12 @@ function ruleList(options: AccountBindingOptions): readonly UsernameRule[] {
 }
 
 
-/** Binds `account` to the leaf, or refuses `accountMismatch`. */
-export async function bindAccount(facts: BindingFacts, account: string, options: AccountBindingOptions): Promise<AccountBindingResult> {
+/**
+ * Binds `account` to the leaf, or refuses `accountMismatch`. Synchronous
+ * unless the authorized list has to be read (it may be an async function):
+ * a login bound by a mapping rule waits for nothing.
+ */
+export function bindAccount(facts: BindingFacts, account: string, options: AccountBindingOptions): AccountBindingResult | Promise<AccountBindingResult> {
   const rules = ruleList(options);
   if (rules.length === 0 && !options.authorized) refuse('accountMismatch', 'no account binding is configured (map or authorized list): refusing every login');
   const why: string[] = [];
@@ -125,13 +129,20 @@ export async function bindAccount(facts: BindingFacts, account: string, options:
       }
     }
   }
-  if (options.authorized) {
-    const entries = await entriesFor(options.authorized, account);
-    for (const e of entries) {
-      if (e.kind === 'subject' && sameDistinguishedName(e.rdns, facts.subjectRdns)) return { account, via: 'authorized:subject' };
-      if (e.kind === 'certificate' && e.sha256 === facts.leaf.id) return { account, via: 'authorized:certificate' };
-    }
-    why.push(entries.length ? `none of the ${entries.length} authorized entries of ${JSON.stringify(account)} names this certificate` : `no authorized entries for ${JSON.stringify(account)}`);
+  if (!options.authorized) notBound(facts, account, why);
+  return bindAuthorized(facts, account, options.authorized, why);
+}
+
+async function bindAuthorized(facts: BindingFacts, account: string, authorized: AuthorizedSource, why: string[]): Promise<AccountBindingResult> {
+  const entries = await entriesFor(authorized, account);
+  for (const e of entries) {
+    if (e.kind === 'subject' && sameDistinguishedName(e.rdns, facts.subjectRdns)) return { account, via: 'authorized:subject' };
+    if (e.kind === 'certificate' && e.sha256 === facts.leaf.id) return { account, via: 'authorized:certificate' };
   }
+  why.push(entries.length ? `none of the ${entries.length} authorized entries of ${JSON.stringify(account)} names this certificate` : `no authorized entries for ${JSON.stringify(account)}`);
+  notBound(facts, account, why);
+}
+
+function notBound(facts: BindingFacts, account: string, why: readonly string[]): never {
   refuse('accountMismatch', `certificate ${JSON.stringify(facts.leaf.subject)} is not bound to account ${JSON.stringify(account)} (${why.join('; ')})`);
 }

@@ -49,6 +49,10 @@ export interface VerifierCertificate {
    * exists already); `null` when absent.
    */
   peculiarExtension<T extends Extension>(oid: string, type: new (raw: ArrayBuffer) => T): T | null;
+  /** keyUsage as @peculiar/x509's `KeyUsagesExtension.usages`, or `undefined` when absent; throws when it does not decode. */
+  keyUsageFlags(): number | undefined;
+  /** extendedKeyUsage as @peculiar/x509's `ExtendedKeyUsageExtension.usages`, or `undefined` when absent; throws when it does not decode. */
+  extendedKeyUsages(): string[] | undefined;
 }
 
 /** Compile-time check that the model is what the verifier needs. */

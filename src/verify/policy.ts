@@ -6,7 +6,7 @@
  */
 import { peculiarX509 } from '../certs/model.js';
 import { ALGORITHMS, type AlgorithmInfo } from '../algorithms.js';
-import { EKU_OIDS, EXTENSION_OIDS } from '../oids.js';
+import { EKU_OIDS } from '../oids.js';
 import type { VerifierCertificate } from './certificates.js';
 import { refuse } from './reasons.js';
 
@@ -14,8 +14,6 @@ import { refuse } from './reasons.js';
 export const OID_SECURE_SHELL_CLIENT = EKU_OIDS.secureShellClient;
 /** id-kp-secureShellServer (RFC 6187 section 2.2). */
 export const OID_SECURE_SHELL_SERVER = EKU_OIDS.secureShellServer;
-const OID_KEY_USAGE = EXTENSION_OIDS.keyUsage;
-const OID_EXTENDED_KEY_USAGE = EXTENSION_OIDS.extendedKeyUsage;
 /** anyExtendedKeyUsage (RFC 5280 section 4.2.1.12). */
 export const OID_ANY_EKU = EKU_OIDS.anyExtendedKeyUsage;
 /** id-kp-OCSPSigning (RFC 6960 section 4.2.2.2). */
@@ -68,9 +66,8 @@ export function checkLeafPurpose(leaf: VerifierCertificate, policy: LeafPolicy =
 
 /** False when keyUsage is present without digitalSignature (read by @peculiar/x509, loaded on first use). */
 function leafKeyUsageSigns(leaf: VerifierCertificate): boolean {
-  const x509 = peculiarX509();
-  const ku = leaf.peculiarExtension(OID_KEY_USAGE, x509.KeyUsagesExtension);
-  return !ku || (ku.usages & x509.KeyUsageFlags.digitalSignature) !== 0;
+  const usages = leaf.keyUsageFlags();
+  return usages === undefined || (usages & peculiarX509().KeyUsageFlags.digitalSignature) !== 0;
 }
 
 /**
@@ -79,7 +76,7 @@ function leafKeyUsageSigns(leaf: VerifierCertificate): boolean {
  * can yield purposes from a corrupt one).
  */
 function leafExtendedKeyUsage(leaf: VerifierCertificate): string[] | undefined {
-  return leaf.peculiarExtension(OID_EXTENDED_KEY_USAGE, peculiarX509().ExtendedKeyUsageExtension)?.usages.map(String);
+  return leaf.extendedKeyUsages();
 }
 
 /** Which public key algorithms are accepted. */

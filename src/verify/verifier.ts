@@ -268,26 +268,32 @@ export class X509Verifier {
         entry = await this.validate(req, alg, at, (f) => (parsed = f));
         if (this.cache) this.cache.set(key, entry, this.expiry(entry, at));
       }
-      const bound = await bindAccount(entry.facts, req.username, this.options.account);
+      const binding = bindAccount(entry.facts, req.username, this.options.account);
+      const bound = binding instanceof Promise ? await binding : binding;
       const facts = entry.parsed;
-      return withLazyParts<VerifyResult>(
-        {
-          ok: true,
-          query,
-          username: req.username,
-          account: bound.account,
-          binding: bound.via,
-          algorithm: alg.name,
-          subject: facts.subject,
-          fingerprint: facts.fingerprint,
-          revocationSource: entry.revocation.source,
-          revocation: entry.revocation,
-          message: `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`,
-          cached,
+      const path = entry.path;
+      let pathMemo: X509Certificate[] | undefined;
+      // `chain` and `path` as withLazyParts makes them (own, enumerable getters, last), written as a literal: defining them one by one costs more than a warm login's own work.
+      return {
+        ok: true,
+        query,
+        username: req.username,
+        account: bound.account,
+        binding: bound.via,
+        algorithm: alg.name,
+        subject: facts.subject,
+        fingerprint: facts.fingerprint,
+        revocationSource: entry.revocation.source,
+        revocation: entry.revocation,
+        message: `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`,
+        cached,
+        get chain() {
+          return facts.chain;
         },
-        facts,
-        entry.path,
-      );
+        get path() {
+          return (pathMemo ??= path.map((c) => c.x509));
+        },
+      };
     } catch (e) {
       const reason: RefusalReason = e instanceof Refusal ? e.reason : (pkixRefusalReason(e) ?? 'internalError');
       const why = e instanceof Error ? e.message : String(e);
