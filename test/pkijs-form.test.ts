@@ -5,7 +5,11 @@
  * certificate, the test PKI's certificates of every key kind, and
  * thousands of mutations of them (bit flips, byte edits, truncations,
  * tag and length edits): the same object where pkijs parses, an error
- * where pkijs throws.
+ * where pkijs throws. Likewise the model's reads of keyUsage,
+ * extendedKeyUsage and the subjectAltName identities against
+ * @peculiar/x509's extension classes, and the path validator's shortcut
+ * past name constraints when none are in force
+ * (`subjectAltNamesKnownToDecode`) against the full decode.
  */
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pkijsCertificate } from '../src/certs/pkijs-form.js';
 import { ParsedCertificate } from '../src/certs/model.js';
 import { EXTENSION_OIDS } from '../src/oids.js';
+import { subjectAltNames, subjectAltNamesKnownToDecode } from '../src/verify/pkix/facts.js';
 import { createTestPki } from './helpers/pki.js';
 
 const PKITS = join(process.cwd(), '../shared/pkits/certs');
@@ -257,3 +262,73 @@ function extensionsAgreeThrows(der: Uint8Array): boolean {
     return false;
   }
 }
+
+describe('the name-constraints shortcut: a subjectAltName it calls decodable decodes', () => {
+  /** The leaf with its subjectAltName value replaced by `value`. */
+  function withSan(leafDer: Uint8Array, value: Uint8Array): ParsedCertificate {
+    const c = new ParsedCertificate(new Uint8Array(leafDer), 'test');
+    const exts = c.pkijs.extensions!;
+    const i = exts.findIndex((e) => e.extnID === EXTENSION_OIDS.subjectAltName);
+    const replacement = new pkijs.Extension({ extnID: EXTENSION_OIDS.subjectAltName, critical: false, extnValue: value.slice().buffer });
+    if (i >= 0) exts[i] = replacement;
+    else exts.push(replacement);
+    return c;
+  }
+
+  /** GeneralNames of every form, some odd, encoded by pkijs. */
+  function sans(): Uint8Array[] {
+    const str = (tag: number, bytes: number[]) => new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: tag }, valueHex: new Uint8Array(bytes).buffer });
+    const other = (value: asn1js.AsnType[]) =>
+      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.ObjectIdentifier({ value: '1.3.6.1.4.1.311.20.2.3' }), new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value })] });
+    const dn = new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 4 }, value: [new pkijs.RelativeDistinguishedNames({ typesAndValues: [new pkijs.AttributeTypeAndValue({ type: '2.5.4.3', value: new asn1js.Utf8String({ value: 'x' }) })] }).toSchema()] });
+    const sets: asn1js.AsnType[][] = [
+      [str(1, [...Buffer.from('alice@example.com')]), other([new asn1js.Utf8String({ value: 'alice@EXAMPLE.COM' })])],
+      [str(2, [...Buffer.from('host.example.com')]), str(7, [192, 0, 2, 1]), str(6, [...Buffer.from('https://example.com/')])],
+      [str(1, [0xff, 0x00, 0x80]), str(2, []), str(6, [0xc3, 0x28]), str(7, [])],
+      [other([new asn1js.Integer({ value: 5 })]), other([new asn1js.Null(), new asn1js.Null()])],
+      [str(8, [0x2a, 0x03]), dn, str(3, [1, 2])],
+      [],
+    ];
+    return sets.map((v) => new Uint8Array(new asn1js.Sequence({ value: v }).toBER(false)));
+  }
+
+  it('for the test PKI leaves, PKITS certificates, and mutations of GeneralNames of every form', () => {
+    const leaf = generated[2]!;
+    const pkits = readdirSync(PKITS).filter((n) => n.endsWith('.crt')).map((n) => new Uint8Array(readFileSync(join(PKITS, n))));
+    let known = 0;
+    const wrong: string[] = [];
+    const judge = (c: ParsedCertificate, what: string) => {
+      if (!subjectAltNamesKnownToDecode(c)) return;
+      known++;
+      try {
+        if (!Array.isArray(subjectAltNames(c))) wrong.push(`${what}: not a list`);
+      } catch (e) {
+        wrong.push(`${what}: ${(e as Error).message}`);
+      }
+    };
+    for (const [i, der] of [...generated, ...pkits].entries()) {
+      try {
+        judge(new ParsedCertificate(new Uint8Array(der), 'test'), `certificate ${i}`);
+      } catch {
+        // (a PKITS certificate pkijs does not parse is no case here)
+      }
+    }
+    for (const [i, v] of sans().entries()) {
+      judge(withSan(leaf, v), `form set ${i}`);
+      for (const [k, m] of mutations(v, 400, 500 + i).entries()) judge(withSan(leaf, m), `form set ${i} mutation ${k}`);
+    }
+    expect(wrong).toEqual([]);
+    expect(known).toBeGreaterThan(500);
+  });
+
+  it('and calls a duplicated or undecodable one not known, so that the full decode refuses it', () => {
+    const leaf = generated[2]!;
+    const c = new ParsedCertificate(new Uint8Array(leaf), 'test');
+    c.pkijs.extensions!.push(c.pkijs.extensions!.find((e) => e.extnID === EXTENSION_OIDS.subjectAltName)!);
+    expect(subjectAltNamesKnownToDecode(c)).toBe(false);
+    expect(() => subjectAltNames(c)).toThrow(/twice/);
+    const bad = withSan(leaf, new Uint8Array([0x30, 0x03, 0xa4, 0x01, 0x00]));
+    expect(subjectAltNamesKnownToDecode(bad)).toBe(false);
+    expect(() => subjectAltNames(bad)).toThrow(/corrupt/);
+  });
+});

@@ -83,6 +83,42 @@ export function subjectAltNames(cert: VerifierCertificate): pkijs.GeneralName[] 
   return e.value.altNames;
 }
 
+function tagged(b: asn1js.BaseBlock | undefined, tagClass: number, tagNumber: number, constructed: boolean): boolean {
+  const id = b?.idBlock;
+  return !!id && id.tagClass === tagClass && id.tagNumber === tagNumber && id.isConstructed === constructed && !id.isHexOnly;
+}
+
+/**
+ * True when the subjectAltName is known to decode as {@link subjectAltNames}
+ * reads it (absent, or once, with a value pkijs's AltName is sure to
+ * accept), judged from asn1js's decode of the value alone: a SEQUENCE of
+ * rfc822Name, dNSName, URI and iPAddress primitives and otherNames (an
+ * OBJECT IDENTIFIER and a [0] with a value), each of which pkijs's
+ * GeneralName takes without a further check that can fail. `false` means
+ * only that it takes the full decode to know.
+ */
+export function subjectAltNamesKnownToDecode(cert: VerifierCertificate): boolean {
+  const all = (cert.pkijs.extensions ?? []).filter((e) => e.extnID === EXTENSION_OIDS.subjectAltName);
+  if (all.length === 0) return true;
+  if (all.length > 1) return false;
+  const octets = all[0]!.extnValue.valueBlock.valueHexView;
+  let decoded;
+  try {
+    decoded = asn1js.fromBER(octets);
+  } catch {
+    // asn1js throws on some malformed contents (a GeneralizedTime): the full decode says what it makes of them.
+    return false;
+  }
+  if (decoded.offset !== octets.byteLength || !tagged(decoded.result, 1, 16, true)) return false;
+  return ((decoded.result as asn1js.Sequence).valueBlock.value as asn1js.BaseBlock[]).every((n) => {
+    const t = n.idBlock.tagNumber;
+    if (t === 1 || t === 2 || t === 6 || t === 7) return tagged(n, 3, t, false);
+    if (t !== 0 || !tagged(n, 3, 0, true)) return false;
+    const [type, value] = (n as asn1js.Constructed).valueBlock.value as Array<asn1js.BaseBlock | undefined>;
+    return tagged(type, 1, 6, false) && tagged(value, 3, 0, true) && ((value as asn1js.Constructed).valueBlock.value?.length ?? 0) > 0;
+  });
+}
+
 /** The extensions path validation processes (sections 6.1.4 (o), 6.1.5 (f)). */
 export const PROCESSED_EXTENSIONS: ReadonlySet<string> = new Set([
   EXTENSION_OIDS.keyUsage,

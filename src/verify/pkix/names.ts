@@ -149,6 +149,11 @@ export class NameConstraintState {
   private readonly permitted: Array<{ form: number; bases: pkijs.GeneralName[] }> = [];
   private readonly excluded: pkijs.GeneralName[] = [];
 
+  /** True while no subtree has been added: every name is acceptable. */
+  get empty(): boolean {
+    return this.permitted.length === 0 && this.excluded.length === 0;
+  }
+
   /** Section 6.1.4 (g): add the nameConstraints of a CA certificate. */
   add(nc: pkijs.NameConstraints): void {
     if (nc.permittedSubtrees && nc.permittedSubtrees.length > 0) {

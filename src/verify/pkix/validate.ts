@@ -23,6 +23,7 @@ import {
   signatureProblem,
   smallInt,
   subjectAltNames,
+  subjectAltNamesKnownToDecode,
   subjectKeyId,
   unknownCritical,
   workingKeyOf,
@@ -206,6 +207,8 @@ function checkNameChaining(cert: VerifierCertificate, s: State): void {
 
 /** Sections 6.1.3 (b), (c): the subject and subjectAltName names against the name constraints. */
 function checkNameConstraints(cert: VerifierCertificate, s: State): void {
+  // With no constraint in force every name passes; what is left to refuse is a subjectAltName that does not decode.
+  if (s.nc.empty && subjectAltNamesKnownToDecode(cert)) return;
   const names: pkijs.GeneralName[] = [];
   const subject = cert.pkijs.subject;
   if (!dnEmpty(subject)) names.push({ type: GN.directoryName, value: subject } as pkijs.GeneralName);
