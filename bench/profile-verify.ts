@@ -3,7 +3,7 @@
  * bench/peers.ts's verifier rows (cold, new leaf, warm) many times, for
  * `node --cpu-prof --import tsx bench/profile-verify.ts [kind] [mode] [n]`.
  */
-import { createPrivateKey, sign } from 'node:crypto';
+import { createPrivateKey, sign, verify } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,29 @@ try {
   const opts: X509VerifierOptions = { trustAnchors: [pki.root.certPath], account: { map: 'upn-local' }, revocation: { mode: 'off' } };
   const times: number[] = [];
   const known = await X509Verifier.create(opts);
+  if (mode === 'warmratio') {
+    // As bench/peers.ts times the warm row: batches of 50, alternated with one bare verify of the user signature.
+    const r0 = await known.verify(reqs[0]!);
+    const key = r0.chain!.publicKey;
+    const sig = Buffer.from(reqs[0]!.signature);
+    const raw = sig.subarray(8 + sig.readUInt32BE(0));
+    if (a.keyType === 'ec') throw new Error('warmratio: RSA or Ed25519 only');
+    const bare = () => verify(a.keyType === 'ed25519' ? null : a.hash, data, key, raw);
+    if (!bare()) throw new Error('bare verify failed');
+    const tb: number[] = [];
+    const tw: number[] = [];
+    for (let b = 0; b < n; b++) {
+      let t0 = performance.now();
+      for (let i = 0; i < 50; i++) bare();
+      tb.push((performance.now() - t0) / 50);
+      t0 = performance.now();
+      for (let i = 0; i < 50; i++) await known.verify(reqs[0]!);
+      tw.push((performance.now() - t0) / 50);
+    }
+    const med = (x: number[]) => x.sort((p, q) => p - q)[x.length >> 1]!;
+    console.log(`${kind} warm ${med(tw).toFixed(5)} ms, bare ${med(tb).toFixed(5)} ms, ratio ${(med(tw) / med(tb)).toFixed(3)}`);
+    process.exit(0);
+  }
   for (let i = 0; i < n; i++) {
     const req = reqs[i % reqs.length]!;
     if (mode === 'cold') {

@@ -13,6 +13,7 @@ import { encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
 import { encodeSignatureBlob } from '../src/rfc6187/signature.js';
 import { clearParsedCertificates, parsedCertificate } from '../src/certs/model.js';
 import { X509Verifier, type VerifyRequest, type X509VerifierOptions } from '../src/verify/verifier.js';
+import { LruCache } from '../src/certs/cache.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { OpensslRevocation } from './helpers/revocation.js';
 
@@ -151,5 +152,50 @@ describe('parsed certificates', () => {
     der.fill(0);
     expect(Buffer.from(c.der).equals(users.u3!.certDer)).toBe(true);
     expect(c.subject).toBe('O=ssh-x509 Test, CN=u3');
+  });
+});
+
+describe('validated chains', () => {
+  it('a blob that differs from a remembered one in a single byte is never answered from its entry', async () => {
+    const v = await verifier();
+    const req = request(users.u3!);
+    expect(await v.verify(req)).toMatchObject({ ok: true, cached: false });
+    expect(await v.verify(req)).toMatchObject({ ok: true, cached: true });
+    // Each byte of the blob in turn (the verifier finds remembered blobs by a sample of their bytes, then compares them all).
+    const blob = Buffer.from(req.publicKey);
+    for (let i = 0; i < blob.length; i += 7) {
+      const changed = Buffer.from(blob);
+      changed[i]! ^= 0x01;
+      const r = await v.verify({ ...req, publicKey: changed });
+      expect(r.cached, `byte ${i}`).toBe(false);
+    }
+    // The original is still remembered.
+    expect(await v.verify(req)).toMatchObject({ ok: true, cached: true });
+  });
+});
+
+describe('the bounded LRU map', () => {
+  it('evicts the least recently used entry, a hit on the newest one included', () => {
+    const c = new LruCache<string, number>(2);
+    c.set('a', 1, Infinity);
+    c.set('b', 2, Infinity);
+    expect(c.get('b', 0)).toBe(2); // already the newest
+    expect(c.get('a', 0)).toBe(1); // now a is the newest, b the oldest
+    expect(c.get('a', 0)).toBe(1);
+    c.set('c', 3, Infinity);
+    expect([c.get('a', 0), c.get('b', 0), c.get('c', 0)]).toEqual([1, undefined, 3]);
+    c.set('d', 4, Infinity); // c was read last: a goes
+    expect([c.get('a', 0), c.get('c', 0), c.get('d', 0)]).toEqual([undefined, 3, 4]);
+  });
+
+  it('drops an expired entry, the newest one included, and forgets everything on clear', () => {
+    const c = new LruCache<string, number>(3);
+    c.set('a', 1, 10);
+    expect(c.get('a', 11)).toBeUndefined();
+    expect(c.size).toBe(0);
+    c.set('a', 1, 10);
+    c.set('b', 2, 10);
+    c.clear();
+    expect([c.size, c.get('b', 0)]).toEqual([0, undefined]);
   });
 });

@@ -14,6 +14,8 @@ interface Entry<V> {
 /** A least-recently-used map holding at most `maxEntries` entries, each with an expiry time. */
 export class LruCache<K, V> {
   private readonly map = new Map<K, Entry<V>>();
+  /** The most recently used key (the map's last), whose recency a hit need not refresh. */
+  private newest: K | undefined;
 
   constructor(readonly maxEntries: number) {
     if (!Number.isInteger(maxEntries) || maxEntries < 0) throw new RangeError('maxEntries must be a non-negative integer');
@@ -27,8 +29,11 @@ export class LruCache<K, V> {
       this.map.delete(key);
       return undefined;
     }
-    this.map.delete(key);
-    this.map.set(key, e);
+    if (key !== this.newest) {
+      this.map.delete(key);
+      this.map.set(key, e);
+      this.newest = key;
+    }
     return e.value;
   }
 
@@ -37,6 +42,7 @@ export class LruCache<K, V> {
     if (this.maxEntries === 0) return;
     this.map.delete(key);
     this.map.set(key, { value, expiresAt });
+    this.newest = key;
     while (this.map.size > this.maxEntries) {
       const oldest = this.map.keys().next().value as K;
       this.map.delete(oldest);
@@ -46,6 +52,7 @@ export class LruCache<K, V> {
   /** Drops every entry. */
   clear(): void {
     this.map.clear();
+    this.newest = undefined;
   }
 
   /** Number of entries held (including expired ones not yet seen). */

@@ -174,6 +174,17 @@ function withLazyParts<T extends object>(r: T, parsed: ParsedFacts | undefined, 
   return r;
 }
 
+/** How many blobs {@link X509Verifier.blobKey} remembers. */
+const RECENT_BLOBS = 1024;
+
+/** A 32-bit sample of a blob: its length and 64 of its bytes, spread over it (a lookup key only; equality is checked on the bytes). */
+function sampleOf(b: Uint8Array): number {
+  let h = b.length | 0;
+  const step = Math.max(1, Math.floor(b.length / 64));
+  for (let i = b.length - 1; i >= 0; i -= step) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h;
+}
+
 function sigPolicyOf(options: X509VerifierOptions): { allowSha1: boolean } {
   return { allowSha1: options.allowSha1CertificateSignatures ?? options.allowSha1Algorithms ?? false };
 }
@@ -193,6 +204,8 @@ export class X509Verifier {
   /** What a path validation depends on besides the path and the time: the anchors, the pool, the signature policy. */
   private trustKey = '';
   private readonly maxAgeMs: number;
+  /** Recently seen blobs (copies) and their SHA-256, by {@link sampleOf}: see {@link X509Verifier.blobKey}. */
+  private readonly recentBlobs = new Map<number, { blob: Buffer; key: string }>();
   private anchors: VerifierCertificate[] = [];
   private pool: VerifierCertificate[] = [];
   private readonly now: () => Date;
@@ -257,7 +270,7 @@ export class X509Verifier {
       }
       if (!query && !req.signedData) refuse('badSignature', 'a signature without the signed data cannot be verified');
 
-      const key = this.cache ? sha256Hex(req.publicKey) : '';
+      const key = this.cache ? this.blobKey(req.publicKey) : '';
       const hit = this.cache?.get(key, at.getTime());
       if (hit && at.getTime() >= hit.validFrom && hit.algorithm === alg) {
         entry = hit;
@@ -315,6 +328,21 @@ export class X509Verifier {
         entry?.path,
       );
     }
+  }
+
+  /**
+   * The blob's SHA-256, the chain cache's key. A blob seen lately is found
+   * by a sample of its bytes and confirmed byte for byte against a copy, so
+   * that a warm login does not hash its blob again; any other is hashed.
+   */
+  private blobKey(blob: Uint8Array): string {
+    const fp = sampleOf(blob);
+    const seen = this.recentBlobs.get(fp);
+    if (seen && seen.blob.equals(blob)) return seen.key;
+    const key = sha256Hex(blob);
+    if (this.recentBlobs.size >= RECENT_BLOBS) this.recentBlobs.delete(this.recentBlobs.keys().next().value as number);
+    this.recentBlobs.set(fp, { blob: Buffer.from(blob), key });
+    return key;
   }
 
   /** Like {@link X509Verifier.verify}, but throws a {@link VerificationRefusedError} on refusal. */
