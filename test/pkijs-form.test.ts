@@ -20,7 +20,7 @@ import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pkijsCertificate } from '../src/certs/pkijs-form.js';
 import { ParsedCertificate } from '../src/certs/model.js';
-import { EXTENSION_OIDS } from '../src/oids.js';
+import { EXTENSION_OIDS, NAME_ATTRIBUTE_OIDS, OTHER_NAME_OIDS } from '../src/oids.js';
 import { subjectAltNames, subjectAltNamesKnownToDecode } from '../src/verify/pkix/facts.js';
 import { createTestPki } from './helpers/pki.js';
 
@@ -210,7 +210,7 @@ describe('the pkijs form of the model is pkijs.Certificate.fromBER', () => {
     let refused = 0;
     const diffs: string[] = [];
     inputs.forEach((der, i) => {
-      for (const m of mutations(der, 80, i + 1)) {
+      for (const m of mutations(der, 50, i + 1)) {
         const d = agree(m);
         if (d) diffs.push(d);
         try {
@@ -223,8 +223,8 @@ describe('the pkijs form of the model is pkijs.Certificate.fromBER', () => {
     });
     expect(diffs).toEqual([]);
     // Both outcomes are exercised.
-    expect(parsed).toBeGreaterThan(300);
-    expect(refused).toBeGreaterThan(300);
+    expect(parsed).toBeGreaterThan(200);
+    expect(refused).toBeGreaterThan(200);
   });
 });
 
@@ -240,7 +240,7 @@ describe("the model's keyUsage, extendedKeyUsage and subjectAltName reads are @p
     let throwing = 0;
     const diffs: string[] = [];
     leaves.forEach((der, i) => {
-      for (const m of mutations(der, 300, 100 + i)) {
+      for (const m of mutations(der, 200, 100 + i)) {
         const d = extensionsAgree(m);
         if (d) diffs.push(d);
         else if (d === undefined && extensionsAgreeThrows(m)) throwing++;
@@ -279,8 +279,8 @@ describe('the name-constraints shortcut: a subjectAltName it calls decodable dec
   function sans(): Uint8Array[] {
     const str = (tag: number, bytes: number[]) => new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: tag }, valueHex: new Uint8Array(bytes).buffer });
     const other = (value: asn1js.AsnType[]) =>
-      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.ObjectIdentifier({ value: '1.3.6.1.4.1.311.20.2.3' }), new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value })] });
-    const dn = new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 4 }, value: [new pkijs.RelativeDistinguishedNames({ typesAndValues: [new pkijs.AttributeTypeAndValue({ type: '2.5.4.3', value: new asn1js.Utf8String({ value: 'x' }) })] }).toSchema()] });
+      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.ObjectIdentifier({ value: OTHER_NAME_OIDS.userPrincipalName }), new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value })] });
+    const dn = new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 4 }, value: [new pkijs.RelativeDistinguishedNames({ typesAndValues: [new pkijs.AttributeTypeAndValue({ type: NAME_ATTRIBUTE_OIDS.CN, value: new asn1js.Utf8String({ value: 'x' }) })] }).toSchema()] });
     const sets: asn1js.AsnType[][] = [
       [str(1, [...Buffer.from('alice@example.com')]), other([new asn1js.Utf8String({ value: 'alice@EXAMPLE.COM' })])],
       [str(2, [...Buffer.from('host.example.com')]), str(7, [192, 0, 2, 1]), str(6, [...Buffer.from('https://example.com/')])],
@@ -315,10 +315,10 @@ describe('the name-constraints shortcut: a subjectAltName it calls decodable dec
     }
     for (const [i, v] of sans().entries()) {
       judge(withSan(leaf, v), `form set ${i}`);
-      for (const [k, m] of mutations(v, 400, 500 + i).entries()) judge(withSan(leaf, m), `form set ${i} mutation ${k}`);
+      for (const [k, m] of mutations(v, 250, 500 + i).entries()) judge(withSan(leaf, m), `form set ${i} mutation ${k}`);
     }
     expect(wrong).toEqual([]);
-    expect(known).toBeGreaterThan(500);
+    expect(known).toBeGreaterThan(300);
   });
 
   it('and calls a duplicated or undecodable one not known, so that the full decode refuses it', () => {

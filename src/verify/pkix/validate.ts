@@ -132,10 +132,17 @@ async function initialize(anchor: VerifierCertificate, n: number, ctx: PkixConte
   };
 }
 
+/** Answers of {@link sameAlgorithmParams} by its first argument (a certificate's two identifiers are compared by the encoding check and again by path validation). */
+const sameParamsMemo = new WeakMap<pkijs.AlgorithmIdentifier, { other: pkijs.AlgorithmIdentifier; same: boolean }>();
+
 /** The parameters of two AlgorithmIdentifiers with the same OID are the same (DER compared only when there are any). */
 export function sameAlgorithmParams(a: pkijs.AlgorithmIdentifier, b: pkijs.AlgorithmIdentifier): boolean {
   if (a.algorithmParams === undefined && b.algorithmParams === undefined) return true;
-  return Buffer.from(a.toSchema().toBER(false)).equals(Buffer.from(b.toSchema().toBER(false)));
+  const memo = sameParamsMemo.get(a);
+  if (memo?.other === b) return memo.same;
+  const same = Buffer.from(a.toSchema().toBER(false)).equals(Buffer.from(b.toSchema().toBER(false)));
+  sameParamsMemo.set(a, { other: b, same });
+  return same;
 }
 
 /** Section 4.1.1.2: signatureAlgorithm must equal tbsCertificate.signature. */
