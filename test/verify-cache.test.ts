@@ -174,6 +174,27 @@ describe('validated chains', () => {
   });
 });
 
+describe('results', () => {
+  it('have chain and path as own enumerable properties, last, each result its own path, the same path on every read', async () => {
+    const v = await verifier();
+    const req = request(users.u4!);
+    const a = await v.verify(req);
+    const b = await v.verify(req);
+    expect([a.cached, b.cached]).toEqual([false, true]);
+    for (const r of [a, b]) {
+      expect(Object.keys(r).slice(-2)).toEqual(['chain', 'path']);
+      for (const k of ['chain', 'path']) expect(Object.getOwnPropertyDescriptor(r, k)).toMatchObject({ enumerable: true, configurable: true });
+      expect(r.path).toBe(r.path);
+      expect(r.path).toHaveLength(3);
+      expect(r.path![0]!.subject).toBe(r.subject);
+      expect({ ...r }.path).toBe(r.path);
+    }
+    expect(a.path).not.toBe(b.path);
+    expect(a.path!.map((c) => c.subject)).toEqual(b.path!.map((c) => c.subject));
+    expect(a.chain!.subject).toBe(a.subject);
+  });
+});
+
 describe('the bounded LRU map', () => {
   it('evicts the least recently used entry, a hit on the newest one included', () => {
     const c = new LruCache<string, number>(2);

@@ -121,6 +121,8 @@ interface ValidatedChain {
   readonly facts: BindingFacts;
   /** max notBefore of the path: the cached decision holds only after it. */
   readonly validFrom: number;
+  /** The `chain` and `path` getters of its results ({@link lazyParts}). */
+  readonly parts: PropertyDescriptorMap;
 }
 
 /**
@@ -164,6 +166,32 @@ class ParsedFacts {
   }
 }
 
+/**
+ * The `chain` and `path` getters of the results of one validated chain, as
+ * {@link withLazyParts} makes them (own, enumerable, evaluated on first
+ * read, each result with its own `path` array), made once per chain:
+ * defining fresh ones per result costs more than a warm login's own work.
+ */
+function lazyParts(parsed: ParsedFacts, path: readonly VerifierCertificate[]): PropertyDescriptorMap {
+  const paths = new WeakMap<object, X509Certificate[]>();
+  return {
+    chain: { enumerable: true, configurable: true, get: () => parsed.chain },
+    path: {
+      enumerable: true,
+      configurable: true,
+      get(this: unknown): X509Certificate[] {
+        const result = typeof this === 'object' && this !== null ? this : undefined;
+        let p = result && paths.get(result);
+        if (!p) {
+          p = path.map((c) => c.x509);
+          if (result) paths.set(result, p);
+        }
+        return p;
+      },
+    },
+  };
+}
+
 /** Adds `chain` and `path` to a result as getters evaluated on first read (they parse with @peculiar/x509). */
 function withLazyParts<T extends object>(r: T, parsed: ParsedFacts | undefined, path: readonly VerifierCertificate[] | undefined): T {
   if (parsed) Object.defineProperty(r, 'chain', { enumerable: true, configurable: true, get: () => parsed.chain });
@@ -173,9 +201,6 @@ function withLazyParts<T extends object>(r: T, parsed: ParsedFacts | undefined, 
   }
   return r;
 }
-
-/** How many blobs {@link X509Verifier.blobKey} remembers. */
-const RECENT_BLOBS = 1024;
 
 /** A 32-bit sample of a blob: its length and 64 of its bytes, spread over it (a lookup key only; equality is checked on the bytes). */
 function sampleOf(b: Uint8Array): number {
@@ -204,7 +229,7 @@ export class X509Verifier {
   /** What a path validation depends on besides the path and the time: the anchors, the pool, the signature policy. */
   private trustKey = '';
   private readonly maxAgeMs: number;
-  /** Recently seen blobs (copies) and their SHA-256, by {@link sampleOf}: see {@link X509Verifier.blobKey}. */
+  /** Copies of blobs whose chains were validated lately, and their SHA-256, by {@link sampleOf}: see {@link X509Verifier.blobKey}. */
   private readonly recentBlobs = new Map<number, { blob: Buffer; key: string }>();
   private anchors: VerifierCertificate[] = [];
   private pool: VerifierCertificate[] = [];
@@ -279,34 +304,31 @@ export class X509Verifier {
         if (!query) verifyUserSignature(alg, hit.sent[0]!.publicKey, req.signedData!, req.signature!, this.options.strictSignatureFormat);
       } else {
         entry = await this.validate(req, alg, at, (f) => (parsed = f));
-        if (this.cache) this.cache.set(key, entry, this.expiry(entry, at));
+        if (this.cache) {
+          this.cache.set(key, entry, this.expiry(entry, at));
+          this.rememberBlob(req.publicKey, key);
+        }
       }
       const binding = bindAccount(entry.facts, req.username, this.options.account);
       const bound = binding instanceof Promise ? await binding : binding;
       const facts = entry.parsed;
-      const path = entry.path;
-      let pathMemo: X509Certificate[] | undefined;
-      // `chain` and `path` as withLazyParts makes them (own, enumerable getters, last), written as a literal: defining them one by one costs more than a warm login's own work.
-      return {
-        ok: true,
-        query,
-        username: req.username,
-        account: bound.account,
-        binding: bound.via,
-        algorithm: alg.name,
-        subject: facts.subject,
-        fingerprint: facts.fingerprint,
-        revocationSource: entry.revocation.source,
-        revocation: entry.revocation,
-        message: `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`,
-        cached,
-        get chain() {
-          return facts.chain;
+      return Object.defineProperties(
+        {
+          ok: true,
+          query,
+          username: req.username,
+          account: bound.account,
+          binding: bound.via,
+          algorithm: alg.name,
+          subject: facts.subject,
+          fingerprint: facts.fingerprint,
+          revocationSource: entry.revocation.source,
+          revocation: entry.revocation,
+          message: `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`,
+          cached,
         },
-        get path() {
-          return (pathMemo ??= path.map((c) => c.x509));
-        },
-      };
+        entry.parts,
+      ) as VerifyResult;
     } catch (e) {
       const reason: RefusalReason = e instanceof Refusal ? e.reason : (pkixRefusalReason(e) ?? 'internalError');
       const why = e instanceof Error ? e.message : String(e);
@@ -331,18 +353,24 @@ export class X509Verifier {
   }
 
   /**
-   * The blob's SHA-256, the chain cache's key. A blob seen lately is found
-   * by a sample of its bytes and confirmed byte for byte against a copy, so
-   * that a warm login does not hash its blob again; any other is hashed.
+   * The blob's SHA-256, the chain cache's key. A blob whose chain was
+   * validated lately is found by a sample of its bytes and confirmed byte
+   * for byte against a copy, so that a warm login does not hash its blob
+   * again; any other is hashed.
    */
   private blobKey(blob: Uint8Array): string {
+    const seen = this.recentBlobs.get(sampleOf(blob));
+    return seen && seen.blob.equals(blob) ? seen.key : sha256Hex(blob);
+  }
+
+  /** Remembers a copy of a blob whose chain was just validated and cached, as many as the chain cache holds (never a blob that was refused). */
+  private rememberBlob(blob: Uint8Array, key: string): void {
+    const max = this.cache?.maxEntries ?? 0;
+    if (max === 0) return;
     const fp = sampleOf(blob);
-    const seen = this.recentBlobs.get(fp);
-    if (seen && seen.blob.equals(blob)) return seen.key;
-    const key = sha256Hex(blob);
-    if (this.recentBlobs.size >= RECENT_BLOBS) this.recentBlobs.delete(this.recentBlobs.keys().next().value as number);
+    this.recentBlobs.delete(fp);
+    while (this.recentBlobs.size >= max) this.recentBlobs.delete(this.recentBlobs.keys().next().value as number);
     this.recentBlobs.set(fp, { blob: Buffer.from(blob), key });
-    return key;
   }
 
   /** Like {@link X509Verifier.verify}, but throws a {@link VerificationRefusedError} on refusal. */
@@ -452,6 +480,7 @@ export class X509Verifier {
       revocation,
       facts: bindingFacts(leaf, this.options.account),
       validFrom: Math.max(...path.map((c) => c.notBefore.getTime())),
+      parts: lazyParts(parsed, path),
     };
   }
 }
