@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import * as x509 from '@peculiar/x509';
+import { createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pkijsCertificate } from '../src/certs/pkijs-form.js';
 import { ParsedCertificate } from '../src/certs/model.js';
@@ -330,5 +331,69 @@ describe('the name-constraints shortcut: a subjectAltName it calls decodable dec
     const bad = withSan(leaf, new Uint8Array([0x30, 0x03, 0xa4, 0x01, 0x00]));
     expect(subjectAltNamesKnownToDecode(bad)).toBe(false);
     expect(() => subjectAltNames(bad)).toThrow(/corrupt/);
+  });
+});
+
+describe("the model's public key is what OpenSSL makes of the SubjectPublicKeyInfo", () => {
+  /** The key as the model makes it and as the SPKI's DER gives it: `undefined` when the same (or both refused). */
+  function sameKey(der: Uint8Array): string | undefined {
+    let c: ParsedCertificate;
+    try {
+      c = new ParsedCertificate(new Uint8Array(der), 'test');
+      void c.pkijs;
+    } catch {
+      return undefined;
+    }
+    const describeKey = (f: () => import('node:crypto').KeyObject) => {
+      try {
+        const k = f();
+        return JSON.stringify([k.asymmetricKeyType, String(k.asymmetricKeyDetails?.modulusLength), String(k.asymmetricKeyDetails?.publicExponent), k.export({ format: 'der', type: 'spki' }).toString('hex')]);
+      } catch {
+        return 'refused';
+      }
+    };
+    const model = describeKey(() => c.publicKey);
+    const spki = describeKey(() => createPublicKey({ key: Buffer.from(c.pkijs.subjectPublicKeyInfo.toSchema().toBER(false)), format: 'der', type: 'spki' }));
+    return model === spki ? undefined : `model ${model.slice(0, 80)} vs SPKI ${spki.slice(0, 80)}`;
+  }
+
+  it('for every NIST PKITS certificate and the test PKI certificates (RSA, EC, Ed25519, DSA)', () => {
+    const names = readdirSync(PKITS).filter((n) => n.endsWith('.crt'));
+    const inputs = [...generated, ...names.map((n) => new Uint8Array(readFileSync(join(PKITS, n))))];
+    expect(inputs.map((d) => sameKey(d)).filter((d) => d !== undefined)).toEqual([]);
+  });
+
+  it('for mutations of RSA and Ed25519 keys (lengths, INTEGER forms, parameters), taken or refused alike', () => {
+    const keyed = [generated[0]!, generated[2]!, generated[12]!, generated[14]!];
+    const diffs: string[] = [];
+    let refused = 0;
+    keyed.forEach((der, i) => {
+      const c = new ParsedCertificate(new Uint8Array(der), 'test');
+      // The SubjectPublicKeyInfo's place in the DER: mutate only there, so that most mutations still parse.
+      const spki = new Uint8Array(c.pkijs.subjectPublicKeyInfo.toSchema().toBER(false));
+      const at = Buffer.from(der).indexOf(Buffer.from(spki));
+      expect(at).toBeGreaterThan(0);
+      // Every single-bit flip of the first 48 octets (the structure: tags, lengths, the algorithm, the INTEGER headers), and random edits anywhere.
+      const flips: Uint8Array[] = [];
+      for (let k = 0; k < Math.min(48, spki.length) * 8; k++) {
+        const m = new Uint8Array(spki);
+        m[k >> 3]! ^= 0x80 >> (k & 7);
+        flips.push(m);
+      }
+      for (const m of [...flips, ...mutations(spki, 300, 900 + i)]) {
+        if (m.length !== spki.length) continue;
+        const whole = new Uint8Array(der);
+        whole.set(m, at);
+        const d = sameKey(whole);
+        if (d) diffs.push(`${d} (SPKI ${Buffer.from(m).toString('hex').slice(0, 96)})`);
+        try {
+          void new ParsedCertificate(whole, 'test').publicKey;
+        } catch {
+          refused++;
+        }
+      }
+    });
+    expect(diffs).toEqual([]);
+    expect(refused).toBeGreaterThan(100);
   });
 });
