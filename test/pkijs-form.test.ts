@@ -336,7 +336,7 @@ describe('the name-constraints shortcut: a subjectAltName it calls decodable dec
 
 describe("the model's public key is what OpenSSL makes of the SubjectPublicKeyInfo", () => {
   /** The key as the model makes it and as the SPKI's DER gives it: `undefined` when the same (or both refused). */
-  function sameKey(der: Uint8Array): string | undefined {
+  async function sameKey(der: Uint8Array): Promise<string | undefined> {
     let c: ParsedCertificate;
     try {
       c = new ParsedCertificate(new Uint8Array(der), 'test');
@@ -347,27 +347,45 @@ describe("the model's public key is what OpenSSL makes of the SubjectPublicKeyIn
     const describeKey = (f: () => import('node:crypto').KeyObject) => {
       try {
         const k = f();
-        return JSON.stringify([k.asymmetricKeyType, String(k.asymmetricKeyDetails?.modulusLength), String(k.asymmetricKeyDetails?.publicExponent), k.export({ format: 'der', type: 'spki' }).toString('hex')]);
+        // The key itself: its JWK (an EC point however it was encoded), or its SPKI where there is no JWK form (DSA).
+        const form = k.asymmetricKeyType === 'dsa' ? k.export({ format: 'der', type: 'spki' }).toString('hex') : JSON.stringify(k.export({ format: 'jwk' }));
+        return JSON.stringify([k.asymmetricKeyType, String(k.asymmetricKeyDetails?.modulusLength), String(k.asymmetricKeyDetails?.publicExponent), form]);
       } catch {
         return 'refused';
       }
     };
     const model = describeKey(() => c.publicKey);
     const spki = describeKey(() => createPublicKey({ key: Buffer.from(c.pkijs.subjectPublicKeyInfo.toSchema().toBER(false)), format: 'der', type: 'spki' }));
-    return model === spki ? undefined : `model ${model.slice(0, 80)} vs SPKI ${spki.slice(0, 80)}`;
+    if (model !== spki) return `model ${model.slice(0, 80)} vs SPKI ${spki.slice(0, 80)}`;
+    // loadPublicKey, the verifier's way (EC points imported alone), on a fresh parse.
+    const fresh = new ParsedCertificate(new Uint8Array(der), 'test');
+    let loaded: import('node:crypto').KeyObject | undefined;
+    try {
+      loaded = await fresh.loadPublicKey();
+    } catch {
+      loaded = undefined;
+    }
+    const viaLoad = loaded ? describeKey(() => loaded!) : 'refused';
+    return viaLoad === spki ? undefined : `loadPublicKey ${viaLoad.slice(0, 80)} vs SPKI ${spki.slice(0, 80)}`;
   }
 
-  it('for every NIST PKITS certificate and the test PKI certificates (RSA, EC, Ed25519, DSA)', () => {
+  it('for every NIST PKITS certificate and the test PKI certificates (RSA, EC, Ed25519, DSA)', async () => {
     const names = readdirSync(PKITS).filter((n) => n.endsWith('.crt'));
     const inputs = [...generated, ...names.map((n) => new Uint8Array(readFileSync(join(PKITS, n))))];
-    expect(inputs.map((d) => sameKey(d)).filter((d) => d !== undefined)).toEqual([]);
+    const diffs: string[] = [];
+    for (const d of inputs) {
+      const r = await sameKey(d);
+      if (r) diffs.push(r);
+    }
+    expect(diffs).toEqual([]);
   });
 
-  it('for mutations of RSA and Ed25519 keys (lengths, INTEGER forms, parameters), taken or refused alike', () => {
-    const keyed = [generated[0]!, generated[2]!, generated[12]!, generated[14]!];
+  it('for mutations of RSA, EC and Ed25519 keys (lengths, INTEGER forms, parameters, points), taken or refused alike', async () => {
+    // rsa2048 root and leaf, P-256 and P-384 leaves, ed25519 root and leaf.
+    const keyed = [generated[0]!, generated[2]!, generated[5]!, generated[8]!, generated[12]!, generated[14]!];
     const diffs: string[] = [];
     let refused = 0;
-    keyed.forEach((der, i) => {
+    for (const [i, der] of keyed.entries()) {
       const c = new ParsedCertificate(new Uint8Array(der), 'test');
       // The SubjectPublicKeyInfo's place in the DER: mutate only there, so that most mutations still parse.
       const spki = new Uint8Array(c.pkijs.subjectPublicKeyInfo.toSchema().toBER(false));
@@ -384,7 +402,7 @@ describe("the model's public key is what OpenSSL makes of the SubjectPublicKeyIn
         if (m.length !== spki.length) continue;
         const whole = new Uint8Array(der);
         whole.set(m, at);
-        const d = sameKey(whole);
+        const d = await sameKey(whole);
         if (d) diffs.push(`${d} (SPKI ${Buffer.from(m).toString('hex').slice(0, 96)})`);
         try {
           void new ParsedCertificate(whole, 'test').publicKey;
@@ -392,7 +410,7 @@ describe("the model's public key is what OpenSSL makes of the SubjectPublicKeyIn
           refused++;
         }
       }
-    });
+    }
     expect(diffs).toEqual([]);
     expect(refused).toBeGreaterThan(100);
   });

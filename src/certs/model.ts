@@ -298,6 +298,17 @@ export class ParsedCertificate {
     const ec = namedCurvePoint(this.pkijs.subjectPublicKeyInfo);
     if (ec) {
       let k: KeyObject | undefined;
+      // P-256 imports faster as a JWK (OpenSSL's P-256 code): x and y of an uncompressed point. The JWK import
+      // refuses whatever the point's own import refuses (coordinates not reduced, not on the curve); refused, it takes that path.
+      if (ec.namedCurve === 'P-256' && ec.point.length === 65 && ec.point[0] === 4) {
+        const b64 = (v: Uint8Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64url');
+        try {
+          k = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64(ec.point.subarray(1, 33)), y: b64(ec.point.subarray(33)) }, format: 'jwk' });
+        } catch {
+          k = undefined;
+        }
+        if (k) return (this.key ??= k);
+      }
       try {
         k = KeyObject.from(await webcrypto.subtle.importKey('raw', ec.point, { name: 'ECDSA', namedCurve: ec.namedCurve }, true, ['verify']));
       } catch {
