@@ -126,6 +126,17 @@ function mutations(der: Uint8Array, n: number, seed: number): Uint8Array[] {
   return out;
 }
 
+/** The model's certificate for `der` (its own copy, not the shared cache), or `undefined` when pkijs does not parse it. */
+function parsedOrNot(der: Uint8Array): ParsedCertificate | undefined {
+  try {
+    const c = new ParsedCertificate(new Uint8Array(der), 'test');
+    void c.pkijs;
+    return c;
+  } catch {
+    return undefined;
+  }
+}
+
 /** An outcome as text: the value, or that it throws. */
 function outcome(f: () => unknown): string {
   try {
@@ -142,13 +153,8 @@ function outcome(f: () => unknown): string {
  * the model read them before: `undefined` when they agree.
  */
 function extensionsAgree(der: Uint8Array): string | undefined {
-  let c: ParsedCertificate;
-  try {
-    c = new ParsedCertificate(new Uint8Array(der), 'test');
-    void c.pkijs;
-  } catch {
-    return undefined;
-  }
+  const c = parsedOrNot(der);
+  if (!c) return undefined;
   const old = <T extends x509.Extension>(oid: string, type: new (raw: ArrayBuffer) => T): T | null => {
     const e = c.extension(oid);
     return e ? new type(e.toSchema().toBER(false)) : null;
@@ -337,13 +343,8 @@ describe('the name-constraints shortcut: a subjectAltName it calls decodable dec
 describe("the model's public key is what OpenSSL makes of the SubjectPublicKeyInfo", () => {
   /** The key as the model makes it and as the SPKI's DER gives it: `undefined` when the same (or both refused). */
   async function sameKey(der: Uint8Array): Promise<string | undefined> {
-    let c: ParsedCertificate;
-    try {
-      c = new ParsedCertificate(new Uint8Array(der), 'test');
-      void c.pkijs;
-    } catch {
-      return undefined;
-    }
+    const c = parsedOrNot(der);
+    if (!c) return undefined;
     const describeKey = (f: () => import('node:crypto').KeyObject) => {
       try {
         const k = f();
