@@ -33,6 +33,8 @@ export interface AlgorithmInfo {
   readonly curveOid?: string;
   /** For ECDSA, the curve as WebCrypto (and people) name it (`P-256`): also its display name. */
   readonly webCryptoCurve?: string;
+  /** For ECDSA, true when node:crypto imports the curve's public keys faster from a JWK (x, y) than from the point (OpenSSL's own P-256 code). */
+  readonly jwkImportFaster?: boolean;
   /** The hash, or `null` for Ed25519. */
   readonly hash: HashName | null;
   /** The signature format name inside the signature blob (RFC 6187 section 3). */
@@ -60,6 +62,7 @@ const table = [
     curveBits: 256,
     curveOid: CURVE_OIDS.nistp256,
     webCryptoCurve: 'P-256',
+    jwkImportFaster: true,
     hash: 'sha256',
     signatureFormat: 'ecdsa-sha2-nistp256',
     plainKeyType: 'ecdsa-sha2-nistp256',

@@ -92,6 +92,9 @@ export interface BasicConstraintsFacts {
   readonly pathLength?: number;
 }
 
+/** The curves whose points import faster as JWKs (WebCrypto and JWK name them alike), with their coordinate width in octets: from the algorithms table. */
+const JWK_CURVE_WIDTHS: ReadonlyMap<string, number> = new Map(ALGORITHMS.filter((a) => a.jwkImportFaster && a.webCryptoCurve && a.curveBits).map((a) => [a.webCryptoCurve!, Math.ceil(a.curveBits! / 8)]));
+
 /** Named curves (RFC 5480) by OID, as WebCrypto names them: from the algorithms table. */
 const WEBCRYPTO_CURVES: ReadonlyMap<string, string> = new Map(ALGORITHMS.filter((a) => a.curveOid && a.webCryptoCurve).map((a) => [a.curveOid!, a.webCryptoCurve!]));
 
@@ -298,12 +301,13 @@ export class ParsedCertificate {
     const ec = namedCurvePoint(this.pkijs.subjectPublicKeyInfo);
     if (ec) {
       let k: KeyObject | undefined;
-      // P-256 imports faster as a JWK (OpenSSL's P-256 code): x and y of an uncompressed point. The JWK import
-      // refuses whatever the point's own import refuses (coordinates not reduced, not on the curve); refused, it takes that path.
-      if (ec.namedCurve === 'P-256' && ec.point.length === 65 && ec.point[0] === 4) {
+      // Some curves import faster as a JWK (x and y of an uncompressed point). The JWK import refuses whatever
+      // the point's own import refuses (coordinates not reduced, not on the curve); refused, it takes that path.
+      const width = JWK_CURVE_WIDTHS.get(ec.namedCurve);
+      if (width !== undefined && ec.point.length === 1 + 2 * width && ec.point[0] === 4) {
         const b64 = (v: Uint8Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64url');
         try {
-          k = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64(ec.point.subarray(1, 33)), y: b64(ec.point.subarray(33)) }, format: 'jwk' });
+          k = createPublicKey({ key: { kty: 'EC', crv: ec.namedCurve, x: b64(ec.point.subarray(1, 1 + width)), y: b64(ec.point.subarray(1 + width)) }, format: 'jwk' });
         } catch {
           k = undefined;
         }
