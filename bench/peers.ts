@@ -244,41 +244,39 @@ function rawPrimitive(alg: string, blob: Uint8Array): Buffer {
   return Buffer.concat([fix(r), fix(s)]);
 }
 
+/** One command to time: the program, its arguments, and optionally a changed environment. */
+type Run = { cmd: string; args: readonly string[]; env?: NodeJS.ProcessEnv };
+
 /** Wall time of one process, start to exit; rejects on a non-zero exit. */
-function timeProcess(cmd: string, args: readonly string[]): Promise<number> {
+function timeProcess(r: Run): Promise<number> {
   return new Promise((resolve, reject) => {
     const t = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(r.cmd, r.args, { stdio: ['ignore', 'ignore', 'pipe'], env: r.env ?? process.env });
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.once('error', reject);
     child.once('exit', (code) => {
       const ms = Number(process.hrtime.bigint() - t) / 1e6;
       if (code === 0) resolve(ms);
-      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-2).join(' / ')}`));
+      else reject(new Error(`${r.cmd} ${r.args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-2).join(' / ')}`));
     });
   });
 }
 
-/** Runs `a` and `b` alternately, `n` times each after a warm-up, and returns their median wall times. */
-async function alternate(a: [string, string[]], b: [string, string[]], n: number): Promise<[number, number]> {
-  for (let i = 0; i < 2; i++) {
-    await timeProcess(...a);
-    await timeProcess(...b);
-  }
-  const ta: number[] = [];
-  const tb: number[] = [];
+/**
+ * Runs the commands in turn, `n` rounds after two warm-up rounds, the order
+ * reversed every other round (so that none always follows the same one), and
+ * returns their median wall times, in the order given.
+ */
+async function alternate(runs: readonly Run[], n: number): Promise<number[]> {
+  for (let i = 0; i < 2; i++) for (const r of runs) await timeProcess(r);
+  const times = runs.map(() => [] as number[]);
   for (let i = 0; i < n; i++) {
-    // Alternate which one goes first, too.
-    if (i % 2) {
-      tb.push(await timeProcess(...b));
-      ta.push(await timeProcess(...a));
-    } else {
-      ta.push(await timeProcess(...a));
-      tb.push(await timeProcess(...b));
-    }
+    const order = runs.map((_, j) => j);
+    if (i % 2) order.reverse();
+    for (const j of order) times[j]!.push(await timeProcess(runs[j]!));
   }
-  return [median(ta), median(tb)];
+  return times.map((t) => median(t));
 }
 
 /** Refuses to time a stale build: dist/cli/main.js must be newer than every file under src/. */
@@ -290,20 +288,29 @@ function requireFreshBuild(): void {
   if (newer.length) throw new Error(`dist/ is older than ${newer[0]}: run \`npm run build\` first`);
 }
 
-/** `ssh-x509 connect` end to end against OpenSSH's ssh, and `--help` against `node -e 0`. */
+/**
+ * `ssh-x509 connect` end to end against OpenSSH's ssh, and `--help` against
+ * `node -e 0`. Beside them, for reference (no target): the floor of any
+ * Node.js client (bench/ssh2-login.cjs: ssh2 alone, a plain key, nothing
+ * else) and `node -e 0`, in the same alternation as ssh; and, when
+ * NODE_EXTRA_CA_CERTS is set (Node 20 reads and parses that file at every
+ * start, before any script runs; ssh does not), the node rows again without it.
+ */
 export async function benchCommand(): Promise<BenchRow[]> {
   requireFreshBuild();
   const rows: BenchRow[] = [];
-  const [help, bareNode] = await alternate([process.execPath, [CLI, '--help']], [process.execPath, ['-e', '0']], 20);
+  const node = (args: string[], env?: NodeJS.ProcessEnv): Run => ({ cmd: process.execPath, args, ...(env ? { env } : {}) });
+  const [bareNode, help] = await alternate([node(['-e', '0']), node([CLI, '--help'])], 20);
   rows.push({ name: 'node -e 0', ms: bareNode });
-  rows.push({ name: 'ssh-x509 --help', ms: help, ratio: help / bareNode, baseline: 'node -e 0', target: 1.5 });
+  rows.push({ name: 'ssh-x509 --help', ms: help, ratio: help! / bareNode!, baseline: 'node -e 0', target: 1.5 });
 
   const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-bench-cmd-'));
   try {
     const pki = await createTestPki(join(dir, 'pki'));
     const leaf = await pki.issue('bench', 'p256');
     const key = createPrivateKey(leaf.keyPem);
-    // OpenSSH reads the same key as a plain key (SEC1 PEM, private to the user).
+    // OpenSSH reads the same key as a plain key (SEC1 PEM, private to the user; no .pub beside it, so
+    // OpenSSH signs at once where ssh-x509, like ssh with a .pub or a -cert.pub, asks the server first).
     const plainKeyPath = join(dir, 'id_ecdsa');
     writeFileSync(plainKeyPath, key.export({ format: 'pem', type: 'sec1' }));
     chmodSync(plainKeyPath, 0o600);
@@ -315,22 +322,33 @@ export async function benchCommand(): Promise<BenchRow[]> {
     try {
       const knownHosts = join(dir, 'known_hosts');
       writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKeyLine}\n`);
-      const ours: [string, string[]] = [
-        process.execPath,
-        [CLI, 'connect', '-p', String(server.port), '--known-hosts', knownHosts, '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'bench@127.0.0.1', 'true'],
-      ];
-      const openssh: [string, string[]] = [
-        'ssh',
-        [
+      const hostKeyLine = join(dir, 'host_key.pub');
+      writeFileSync(hostKeyLine, `${server.hostPublicKeyLine}\n`);
+      const openssh: Run = {
+        cmd: 'ssh',
+        args: [
           '-F', '/dev/null', '-p', String(server.port), '-i', plainKeyPath,
           '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
           '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-o', 'PreferredAuthentications=publickey',
           'bench@127.0.0.1', 'true',
         ],
-      ];
-      const [mine, theirs] = await alternate(ours, openssh, 20);
+      };
+      const oursArgs = [CLI, 'connect', '-p', String(server.port), '--known-hosts', knownHosts, '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'bench@127.0.0.1', 'true'];
+      const floorArgs = [join(ROOT, 'bench/ssh2-login.cjs'), String(server.port), plainKeyPath, hostKeyLine, 'bench'];
+      const withoutCa = process.env.NODE_EXTRA_CA_CERTS !== undefined ? (({ NODE_EXTRA_CA_CERTS: _, ...rest }) => rest)(process.env) : undefined;
+      const runs: Run[] = [openssh, node(oursArgs), node(floorArgs), node(['-e', '0'])];
+      if (withoutCa) runs.push(node(oursArgs, withoutCa), node(floorArgs, withoutCa), node(['-e', '0'], withoutCa));
+      const [theirs, mine, floor, bare, mineNoCa, floorNoCa, bareNoCa] = await alternate(runs, 20);
+      const vsSsh = (name: string, ms: number, target?: number): BenchRow => ({ name, ms, ratio: ms / theirs!, baseline: 'OpenSSH ssh', ...(target !== undefined ? { target } : {}) });
       rows.push({ name: 'OpenSSH ssh -i (plain ecdsa-sha2-nistp256 key), AsyncSSH server', ms: theirs });
-      rows.push({ name: 'ssh-x509 connect (x509v3-ecdsa-sha2-nistp256), AsyncSSH server', ms: mine, ratio: mine / theirs, baseline: 'OpenSSH ssh', target: 1.5 });
+      rows.push(vsSsh('ssh-x509 connect (x509v3-ecdsa-sha2-nistp256), AsyncSSH server', mine!, 1.5));
+      rows.push(vsSsh('  reference: ssh2 alone, plain key (bench/ssh2-login.cjs)', floor!));
+      rows.push(vsSsh('  reference: node -e 0', bare!));
+      if (withoutCa) {
+        rows.push(vsSsh('  ssh-x509 connect, NODE_EXTRA_CA_CERTS unset', mineNoCa!));
+        rows.push(vsSsh('  reference: ssh2 alone, NODE_EXTRA_CA_CERTS unset', floorNoCa!));
+        rows.push(vsSsh('  reference: node -e 0, NODE_EXTRA_CA_CERTS unset', bareNoCa!));
+      }
     } finally {
       await server.stop();
     }
