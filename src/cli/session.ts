@@ -12,6 +12,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel, ConnectConfig, PseudoTtyOptions } from 'ssh2';
 import { x509ForwardAgent } from '../adapters/ssh2/agent-forward.js';
+import { ssh2ClientClass } from '../adapters/ssh2/compat.js';
 import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type SessionSettings } from '../adapters/ssh2/session.js';
 import { emitTrace, type TraceLogger } from '../adapters/trace.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
@@ -78,7 +79,7 @@ function warn(plan: SessionPlan, line: string): void {
 
 /** Logs in to one hop (over `sock` when given) and resolves with the ready client. */
 async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = false): Promise<Client> {
-  const { Client: Ssh2Client } = await import('ssh2');
+  const Ssh2Client = ssh2ClientClass();
   const client = new Ssh2Client();
   const { settings } = hop;
   const logger = settings.logger;

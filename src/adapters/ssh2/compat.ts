@@ -58,6 +58,7 @@
  * @module
  */
 import { X509Certificate, createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ALGORITHMS, findAlgorithm, getAlgorithm, keyMismatch } from '../../algorithms.js';
 import { keyFacts } from '../../certs/key.js';
@@ -178,6 +179,8 @@ interface Ssh2Internals {
   /** Where ssh2 lives and how to load its other modules (the server side loads them on first use). */
   require: NodeJS.Require;
   base: string;
+  /** ssh2's `Client` class, loaded on first call. */
+  client(): unknown;
 }
 
 function unsupported(why: string, cause?: unknown): SshX509Error {
@@ -188,26 +191,37 @@ function unsupported(why: string, cause?: unknown): SshX509Error {
   );
 }
 
+/**
+ * One of ssh2's own modules (`lib/<file>`), or undefined when the file is not there. The client side
+ * loads these rather than ssh2's entry point: lib/index.js also loads its Server, key generator and HTTP
+ * agents (node:http, node:https), about a tenth of a command's start that a client never uses. An ssh2
+ * laid out otherwise is read through its entry point.
+ */
+function ownModule(req: NodeJS.Require, base: string, file: string): Record<string, unknown> | undefined {
+  const path = `${base}/lib/${file}`;
+  return existsSync(path) ? (req(path) as Record<string, unknown>) : undefined;
+}
+
 function loadInternals(ssh2Entry?: string): Ssh2Internals {
   const req = createRequire(import.meta.url);
   let base: string;
   let version: string;
-  let ssh2: Record<string, unknown>;
+  let entry: string;
   try {
-    const entry = ssh2Entry ?? req.resolve('ssh2');
+    entry = ssh2Entry ?? req.resolve('ssh2');
     base = entry.replace(/[\\/]lib[\\/]index\.js$/, '');
     version = (req(`${base}/package.json`) as { version?: string }).version ?? '';
-    ssh2 = req(entry) as Record<string, unknown>;
   } catch (e) {
     throw unsupported('ssh2 is not installed (npm install ssh2)', e);
   }
   if (!isSupportedVersion(version)) throw unsupported(`found version ${JSON.stringify(version)}`);
+  const ssh2 = () => req(entry) as Record<string, unknown>;
   try {
     const Protocol = req(`${base}/lib/protocol/Protocol.js`) as Ssh2Internals['Protocol'];
     const utils = req(`${base}/lib/protocol/utils.js`) as { sendPacket?: unknown };
     const constants = req(`${base}/lib/protocol/constants.js`) as { MESSAGE?: { USERAUTH_REQUEST?: number } };
-    const parseKey = (ssh2.utils as { parseKey?: unknown } | undefined)?.parseKey;
-    const BaseAgent = ssh2.BaseAgent;
+    const parseKey = (ownModule(req, base, 'protocol/keyParser.js') ?? (ssh2().utils as Record<string, unknown> | undefined))?.parseKey;
+    const BaseAgent = (ownModule(req, base, 'agent.js') ?? ssh2()).BaseAgent;
     const authPK = Protocol?.prototype?.authPK;
     if (typeof authPK !== 'function' || authPK.length !== 4) throw unsupported('Protocol.prototype.authPK has an unknown shape');
     if (typeof utils.sendPacket !== 'function') throw unsupported('protocol/utils.sendPacket is missing');
@@ -221,6 +235,16 @@ function loadInternals(ssh2Entry?: string): Ssh2Internals {
       sendPacket: utils.sendPacket as Ssh2Internals['sendPacket'],
       require: req,
       base,
+      client: () => {
+        let Client: unknown;
+        try {
+          Client = existsSync(`${base}/lib/client.js`) ? req(`${base}/lib/client.js`) : ssh2().Client;
+        } catch (e) {
+          throw unsupported('its Client class could not be loaded', e);
+        }
+        if (typeof Client !== 'function') throw unsupported('its Client class is missing');
+        return Client;
+      },
     };
   } catch (e) {
     if (e instanceof SshX509Error) throw e;
@@ -269,6 +293,17 @@ function sendAuthPK(internals: Ssh2Internals, proto: ProtocolInternals, username
 }
 
 let installed: Ssh2Compat | undefined;
+let installedInternals: Ssh2Internals | undefined;
+
+/**
+ * ssh2's `Client` class, from the ssh2 that {@link installSsh2Compat}
+ * patches (installing it first), loaded without ssh2's entry point (see
+ * {@link ownModule}): what `import('ssh2')` gives, for a command's start.
+ */
+export function ssh2ClientClass(): typeof import('ssh2').Client {
+  installSsh2Compat();
+  return installedInternals!.client() as typeof import('ssh2').Client;
+}
 
 /**
  * Installs the RFC 6187 fix into ssh2 and returns what the adapters need.
@@ -316,7 +351,10 @@ export function installSsh2Compat(options: { ssh2Entry?: string } = {}): Ssh2Com
     attachServer: (server, hooks) => attachServer(internals, server, hooks),
     makePlainHostKey: (info) => derivedKey(base, { type: info.type, comment: '', publicKeyBlob: info.publicKeyBlob, private: true, sign: info.sign }),
   };
-  if (!options.ssh2Entry) installed = compat;
+  if (!options.ssh2Entry) {
+    installed = compat;
+    installedInternals = internals;
+  }
   return compat;
 }
 
