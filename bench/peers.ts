@@ -13,7 +13,11 @@
  *   `true`, an x509v3-ecdsa-sha2-nistp256 certificate) against the AsyncSSH
  *   test server, beside OpenSSH's `ssh -i` with the same key as a plain key
  *   against the same server, alternated run by run;
- * - `ssh-x509 --help` beside `node -e 0`, alternated run by run.
+ * - `ssh-x509 --help` beside `node -e 0`, alternated run by run;
+ * - for reference, in the same alternations: ssh2 alone logging in with the
+ *   plain key (bench/ssh2-login.cjs, the floor of any Node.js client) and
+ *   `node -e 0` beside ssh, and, when NODE_EXTRA_CA_CERTS is set, the node
+ *   rows again without it.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, sign, verify } from 'node:crypto';
@@ -300,9 +304,16 @@ export async function benchCommand(): Promise<BenchRow[]> {
   requireFreshBuild();
   const rows: BenchRow[] = [];
   const node = (args: string[], env?: NodeJS.ProcessEnv): Run => ({ cmd: process.execPath, args, ...(env ? { env } : {}) });
-  const [bareNode, help] = await alternate([node(['-e', '0']), node([CLI, '--help'])], 20);
+  const withoutCa = process.env.NODE_EXTRA_CA_CERTS !== undefined ? (({ NODE_EXTRA_CA_CERTS: _, ...rest }) => rest)(process.env) : undefined;
+  const helpRuns = [node(['-e', '0']), node([CLI, '--help'])];
+  if (withoutCa) helpRuns.push(node(['-e', '0'], withoutCa), node([CLI, '--help'], withoutCa));
+  const [bareNode, help, bareNodeNoCa, helpNoCa] = await alternate(helpRuns, 20);
   rows.push({ name: 'node -e 0', ms: bareNode });
   rows.push({ name: 'ssh-x509 --help', ms: help, ratio: help! / bareNode!, baseline: 'node -e 0', target: 1.5 });
+  if (withoutCa) {
+    rows.push({ name: '  node -e 0, NODE_EXTRA_CA_CERTS unset', ms: bareNodeNoCa });
+    rows.push({ name: '  ssh-x509 --help, NODE_EXTRA_CA_CERTS unset', ms: helpNoCa, ratio: helpNoCa! / bareNodeNoCa!, baseline: 'node -e 0, unset' });
+  }
 
   const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-bench-cmd-'));
   try {
@@ -335,7 +346,6 @@ export async function benchCommand(): Promise<BenchRow[]> {
       };
       const oursArgs = [CLI, 'connect', '-p', String(server.port), '--known-hosts', knownHosts, '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'bench@127.0.0.1', 'true'];
       const floorArgs = [join(ROOT, 'bench/ssh2-login.cjs'), String(server.port), plainKeyPath, hostKeyLine, 'bench'];
-      const withoutCa = process.env.NODE_EXTRA_CA_CERTS !== undefined ? (({ NODE_EXTRA_CA_CERTS: _, ...rest }) => rest)(process.env) : undefined;
       const runs: Run[] = [openssh, node(oursArgs), node(floorArgs), node(['-e', '0'])];
       if (withoutCa) runs.push(node(oursArgs, withoutCa), node(floorArgs, withoutCa), node(['-e', '0'], withoutCa));
       const [theirs, mine, floor, bare, mineNoCa, floorNoCa, bareNoCa] = await alternate(runs, 20);
