@@ -1,0 +1,103 @@
+/**
+ * What the built `ssh-x509 connect` does to start and log in fast (issue 11;
+ * the speed itself is measured by `npm run bench`, never here): its TCP
+ * connection has Nagle's algorithm off, and it loads ssh2's client modules,
+ * not ssh2's entry point (which also loads ssh2's server, key generator and
+ * node:http/https). Seen from inside the process by a preload that records
+ * `setNoDelay` per socket and the CommonJS modules loaded; a control run of
+ * plain ssh2 and a bare socket shows that the preload sees the opposite.
+ */
+import { spawnSync } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSshPublicKeyLine } from '../src/keys/ssh-public-key.js';
+import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
+import { createTestPki, type IssuedCert } from './helpers/pki.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'dist/cli/main.js');
+
+let dir: string;
+let leaf: IssuedCert;
+let server: AsyncSshServer;
+let knownHosts: string;
+let preload: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssh-x509-start-'));
+  const pki = await createTestPki(join(dir, 'pki'));
+  leaf = await pki.issue('start', 'p256');
+  server = await startAsyncSshServer({
+    trust: [pki.root.certPath],
+    dir: join(dir, 'server'),
+    authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,*', openSshPublicKeyLine(createPrivateKey(leaf.keyPem))],
+  });
+  knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKeyLine}\n`);
+  preload = join(dir, 'record.cjs');
+  writeFileSync(
+    preload,
+    `const net = require('node:net');
+const sockets = [];
+const connect = net.Socket.prototype.connect;
+net.Socket.prototype.connect = function (...args) {
+  const first = Array.isArray(args[0]) ? args[0][0] : args[0]; // net.connect() passes its normalized arguments as one array
+  const o = typeof first === 'object' && first !== null ? first : { port: first };
+  const entry = { port: Number(o.port), noDelay: false };
+  sockets.push(entry);
+  this.__record = entry;
+  return connect.apply(this, args);
+};
+const setNoDelay = net.Socket.prototype.setNoDelay;
+net.Socket.prototype.setNoDelay = function (enable) {
+  if (this.__record) this.__record.noDelay = enable === undefined ? true : Boolean(enable);
+  return setNoDelay.call(this, enable);
+};
+process.on('exit', () => {
+  const ssh2 = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh2\\/(lib\\/.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
+  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2 }));
+});
+`,
+  );
+}, 90_000);
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Recorded {
+  sockets: { port: number; noDelay: boolean }[];
+  ssh2: string[];
+}
+
+function recorded(args: string[]): { status: number | null; stderr: string; record: Recorded } {
+  const log = join(dir, `record-${Math.random().toString(36).slice(2)}.json`);
+  const r = spawnSync(process.execPath, ['-r', preload, ...args], { encoding: 'utf8', env: { ...process.env, RECORD_LOG: log }, timeout: 60_000 });
+  return { status: r.status, stderr: r.stderr, record: JSON.parse(readFileSync(log, 'utf8')) as Recorded };
+}
+
+describe('connect starts and logs in without avoidable waits', () => {
+  it('logs in with Nagle off on its connection, loading ssh2 client modules but not ssh2 lib/index.js, server.js, keygen.js or http-agents.js', () => {
+    const r = recorded([
+      CLI, 'connect', '-F', 'none', '-p', String(server.port), '--known-hosts', knownHosts,
+      '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'start@127.0.0.1', 'true',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.record.sockets).toEqual([{ port: server.port, noDelay: true }]);
+    expect(r.record.ssh2).toEqual(expect.arrayContaining(['lib/client.js', 'lib/agent.js', 'lib/protocol/Protocol.js', 'lib/protocol/keyParser.js']));
+    for (const skipped of ['lib/index.js', 'lib/server.js', 'lib/keygen.js', 'lib/http-agents.js']) expect(r.record.ssh2).not.toContain(skipped);
+  });
+
+  it('control: the preload sees ssh2 loaded through its entry point, and a socket left with Nagle on', () => {
+    const script = `require('ssh2'); const s = require('node:net').connect(${server.port}, '127.0.0.1', () => s.end());`;
+    const r = recorded(['-e', script]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.record.sockets).toEqual([{ port: server.port, noDelay: false }]);
+    expect(r.record.ssh2).toEqual(expect.arrayContaining(['lib/index.js', 'lib/server.js', 'lib/http-agents.js']));
+  });
+});
