@@ -1,7 +1,8 @@
 /**
  * The command loads only what the chosen subcommand needs: the built
- * `ssh-x509` (dist/cli/main.js) run under a module-resolution hook that
- * records every package it loads.
+ * `ssh-x509` (dist/cli/main.js) run under a module-resolution hook and a
+ * preload that together record every package it loads, imported (ESM) or
+ * required (CommonJS: the command is one CommonJS file).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,15 +21,19 @@ beforeAll(() => {
 export async function resolve(spec, ctx, next) { const r = await next(spec, ctx); appendFileSync(process.env.LOADED_LOG, r.url + '\\n'); return r; }\n`,
   );
   writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module'; register('./hook.mjs', import.meta.url);\n`);
+  writeFileSync(
+    join(dir, 'required.cjs'),
+    `process.on('exit', () => require('node:fs').appendFileSync(process.env.LOADED_LOG, Object.keys(require.cache).join('\\n') + '\\n'));\n`,
+  );
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The npm packages that `ssh-x509 <args>` loads. */
-function packagesLoaded(args: string[]): string[] {
+/** The npm packages that `node <args>` loads. */
+function loadedBy(args: string[]): string[] {
   const log = join(dir, `loaded-${Math.random().toString(36).slice(2)}`);
   writeFileSync(log, '');
-  const r = spawnSync(process.execPath, ['--import', join(dir, 'register.mjs'), main, ...args], { encoding: 'utf8', env: { ...process.env, LOADED_LOG: log }, timeout: 30_000 });
+  const r = spawnSync(process.execPath, ['--import', join(dir, 'register.mjs'), '-r', join(dir, 'required.cjs'), ...args], { encoding: 'utf8', env: { ...process.env, LOADED_LOG: log }, timeout: 30_000 });
   expect(r.error).toBeUndefined();
   const names = readFileSync(log, 'utf8')
     .split('\n')
@@ -37,7 +42,16 @@ function packagesLoaded(args: string[]): string[] {
   return [...new Set(names)].sort();
 }
 
+/** The npm packages that `ssh-x509 <args>` loads. */
+function packagesLoaded(args: string[]): string[] {
+  return loadedBy([main, ...args]);
+}
+
 describe('lazy loading per subcommand', () => {
+  it('control: the recorder sees a package imported and one required', () => {
+    expect(loadedBy(['--input-type=module', '-e', `import 'ssh-config'; import { createRequire } from 'node:module'; createRequire(import.meta.url)('asn1js');`])).toEqual(expect.arrayContaining(['asn1js', 'ssh-config']));
+  });
+
   it.each([[['--help']], [['help', 'connect']], [['connect', '--help']], [['list', '--help']], [['export-pub', '--help']], [['connect', '--bogus', 'a@b']], [['list']], [['export-pub', 'x']]])(
     'ssh-x509 %j loads no library package (no X.509, ASN.1, ssh2 or PKCS#11 code)',
     (args) => {
