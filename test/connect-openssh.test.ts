@@ -664,7 +664,11 @@ function runBinary(args: string[], stdin: Buffer): Promise<{ code: number | null
     let err = '';
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => (err += d));
-    child.stdin!.end(stdin);
+    // Standard input ends once the server has answered, as a real client's would: OpenSSH's sftp-server exits at
+    // end of input without writing a reply it still holds, so an INIT followed at once by EOF can go unanswered.
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.write(stdin);
+    child.stdout!.once('data', () => child.stdin!.end());
     child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
   });
 }
