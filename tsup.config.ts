@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 
 const library = { index: 'src/index.ts', pkcs11: 'src/pkcs11.ts' };
@@ -21,6 +22,17 @@ const command: Options = {
   outExtension: () => ({ js: '.js' }),
 };
 
+/** Writes <outDir>/cli/package.json, which makes the command's .js files CommonJS (whatever outDir a build is given). */
+const commonJsCli = {
+  name: 'cli-package-json',
+  setup: (b: { initialOptions: { outdir?: string }; onEnd: (f: () => void) => void }) =>
+    b.onEnd(() => {
+      const dir = join(b.initialOptions.outdir ?? 'dist', 'cli');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n');
+    }),
+};
+
 // No source maps in the package (they were most of its size). ESM and
 // CommonJS for the two entry points.
 export default defineConfig([
@@ -30,14 +42,10 @@ export default defineConfig([
     ...command,
     entry: { 'cli/main': 'src/cli/main.ts' },
     // src/cli/run.ts imports ./commands/<name>.js: here, all of them are dist/cli/commands.js, required.
-    esbuildPlugins: [{ name: 'commands', setup: (b) => void b.onResolve({ filter: /^\.\/commands\/[a-z-]+\.js$/ }, () => ({ path: './commands.js', external: true })) }],
+    esbuildPlugins: [commonJsCli, { name: 'commands', setup: (b) => void b.onResolve({ filter: /^\.\/commands\/[a-z-]+\.js$/ }, () => ({ path: './commands.js', external: true })) }],
     esbuildOptions: (o) => {
       o.supported = { ...o.supported, 'dynamic-import': false };
     },
-    onSuccess: async () => {
-      mkdirSync('dist/cli', { recursive: true });
-      writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
-    },
   },
-  { ...command, entry: { 'cli/commands': 'src/cli/commands/index.ts' } },
+  { ...command, entry: { 'cli/commands': 'src/cli/commands/index.ts' }, esbuildPlugins: [commonJsCli] },
 ]);

@@ -7,17 +7,17 @@ import { ROOT, TEST_CLI_ENV } from './helpers/cli-bin.js';
 
 /**
  * Bundles the current source for the tests that start `ssh-x509` as a
- * process (test/helpers/cli-bin.ts): the ESM build of tsup.config.ts, without
- * type declarations, into <dir>/out, beside a copy of package.json (the
- * command reads its version from there, as from dist/). Returns the path of
- * the command's cli/main.js.
+ * process (test/helpers/cli-bin.ts): the builds of tsup.config.ts whose
+ * entries are the command's (cli/...), without type declarations, into
+ * <dir>/out, beside a copy of package.json (the command reads its version
+ * from there, as from dist/). Returns the path of the command's cli/main.js.
  */
 async function bundleCli(dir: string): Promise<string> {
   const configs = (Array.isArray(tsupConfig) ? tsupConfig : [tsupConfig]) as Options[];
-  const esm = configs.find((c) => c.format === 'esm' || (Array.isArray(c.format) && c.format.includes('esm')));
-  if (!esm) throw new Error('tsup.config.ts has no ESM build to bundle the command with');
+  const command = configs.filter((c) => c.entry && !Array.isArray(c.entry) && Object.keys(c.entry).some((name) => name.startsWith('cli/')));
+  if (!command.length) throw new Error('tsup.config.ts has no build of the command (an entry named cli/...)');
   copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
-  await build({ ...esm, config: false, dts: false, silent: true, clean: false, outDir: join(dir, 'out') });
+  for (const c of command) await build({ ...c, config: false, dts: false, silent: true, clean: false, outDir: join(dir, 'out') });
   const main = join(dir, 'out', 'cli', 'main.js');
   if (!existsSync(main)) throw new Error(`bundling the command for the tests wrote no ${main}`);
   return main;

@@ -2,7 +2,7 @@
  * How the tests start the `ssh-x509` command as a process.
  *
  * The global setup (test/global-setup.ts) bundles the current source once per
- * run, with tsup and the ESM options of tsup.config.ts (the package build,
+ * run, with tsup and the command's builds in tsup.config.ts (the package's,
  * without type declarations), into a fresh directory under
  * node_modules/.cache, and names its cli/main.js in SSH_X509_TEST_CLI. A
  * process then starts in about half the time it takes through tsx, which
