@@ -268,6 +268,38 @@ describe('escape sequences beyond ~.', () => {
     }
   });
 
+  it('~C holds the remote output while its prompt is up, and lets it through once the command has answered', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const script = join(dir, 'run-hold.sh');
+    writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
+    tmux('new-session', '-d', '-s', 'hold', '-x', '120', '-y', '50', `bash ${script}`);
+    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-500', '-t', 'hold');
+    const keys = (...k: string[]) => tmux('send-keys', '-t', 'hold', ...k);
+    try {
+      expect(await waitForLog(shot, /[#$] *$/m, 20_000)).toMatch(/[#$] *$/m);
+      // The remote shell prints a numbered line every 100 ms.
+      keys('-l', 'i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo TICK-$i; sleep 0.1; done');
+      keys('Enter');
+      await waitForLog(shot, /^TICK-3\s*$/m, 10_000);
+      keys('-l', '~C');
+      await waitForLog(shot, /ssh> $/m, 10_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      // A second and a half later the prompt is still the last thing on the screen.
+      expect(shot().trimEnd()).toMatch(/ssh>$/);
+      const before = Math.max(...[...shot().matchAll(/^TICK-(\d+)\s*$/gm)].map((m) => Number(m[1])));
+      keys('Enter');
+      // Once the (empty) command has answered, the held lines follow, and new ones after them.
+      const after = await waitForLog(shot, new RegExp(`^TICK-${before + 10}\\s*$`, 'm'), 10_000);
+      expect(after).toMatch(new RegExp(`^TICK-${before + 1}\\s*$`, 'm'));
+      keys('C-c');
+      keys('Enter');
+      keys('-l', '~.');
+      expect(await waitForLog(shot, /^EXITED 255\s*$/m, 10_000)).toMatch(/^EXITED 255\s*$/m);
+    } finally {
+      tmux('kill-session', '-t', 'hold');
+    }
+  });
+
   it('-e none turns the escapes off: ~. and ~? at a line start are typed through', async () => {
     const root = new URL('..', import.meta.url).pathname;
     const script = join(dir, 'run-noescape.sh');

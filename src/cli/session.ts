@@ -441,8 +441,22 @@ function escapeSession(
   const esc = plan.escapeChar!;
   const shown = showEscape(esc);
   const say = (text: string) => void plan.io.stderr.write(text);
-  // The ~C command line while it is typed (undefined: not in it).
+  // The ~C command line while it is typed (undefined: not in it). As OpenSSH,
+  // the remote side's output waits while the prompt is up (it stays in the
+  // channel, under its flow control) and follows once the command has answered.
   let line: string | undefined;
+  const holdOutput = (hold: boolean) => {
+    const { stdout, stderr } = plan.io;
+    if (hold) {
+      stream.unpipe(stdout);
+      stream.stderr.unpipe(stderr);
+      stream.pause();
+      stream.stderr.pause();
+    } else {
+      stream.pipe(stdout, { end: false });
+      stream.stderr.pipe(stderr, { end: false });
+    }
+  };
   const lineInput = (d: Buffer): Buffer => {
     for (let i = 0; i < d.length; i++) {
       const b = d[i]!;
@@ -450,12 +464,16 @@ function escapeSession(
         const typed = line!;
         line = undefined;
         say('\r\n');
-        void commandLine(typed, forwards).then(say);
+        void commandLine(typed, forwards).then((answer) => {
+          say(answer);
+          holdOutput(false);
+        });
         return d.subarray(i + 1);
       }
       if (b === 0x03 || b === 0x1b) {
         line = undefined;
         say('\r\n');
+        holdOutput(false);
         return d.subarray(i + 1);
       }
       if (b === 0x7f || b === 0x08) {
@@ -493,6 +511,7 @@ function escapeSession(
       case 'C':
         line = '';
         after = rest;
+        holdOutput(true);
         return say('\r\nssh> ');
     }
   });
