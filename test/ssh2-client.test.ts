@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SoftwareSigner, x509AuthHandler, type TraceEvent } from '../src/index.js';
+import { DeferredSigner, SoftwareSigner, x509AuthHandler, type Signer, type TraceEvent } from '../src/index.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createTestPki, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
@@ -82,6 +82,57 @@ describe('ssh2 client adapter against AsyncSSH', () => {
     });
   }
 
+  it('signs a key file\'s request at once (no query), and asks the server first with askFirst or a signer that may prompt', async () => {
+    const leaf = leaves.get('p256')!;
+    const signer = await SoftwareSigner.fromFiles({ certificateFile: leaf.chainPath, keyFile: leaf.keyPath });
+    expect(signer.signsUnattended).toBe(true);
+    const user = 'user-p256';
+    const phases = async (options: Partial<Parameters<typeof x509AuthHandler>[1]>, s: Signer = signer) => {
+      const before = server.log().length;
+      const events: TraceEvent[] = [];
+      const r = await ssh2Exec(
+        { host: '127.0.0.1', port: server.port, username: user, authHandler: x509AuthHandler(user, { signer: s, algorithms: ['x509v3-ecdsa-sha2-nistp256'], logger: (e: TraceEvent) => events.push(e), ...options }) },
+        'echo in',
+      );
+      expect(r.stdout.trim()).toBe('in');
+      const log = await waitForLog(() => server.log().slice(before), 'result=ok');
+      const mine = log.split('\n').filter((l) => l.startsWith(`AUTH user=${user} `));
+      return { phases: mine.map((l) => /phase=(\w+)/.exec(l)![1]), events: events.map((e) => e.message) };
+    };
+    // At once: the server sees one signed request and nothing else.
+    const atOnce = await phases({});
+    expect(atOnce.phases).toEqual(['sign']);
+    expect(atOnce.events).toContain('signing at once, without a publickey query (the key is at hand)');
+    expect(atOnce.events).not.toContain('server accepted the key (PK_OK); signing');
+    // askFirst: the query, PK_OK, then the signed request.
+    const asked = await phases({ askFirst: true });
+    expect(asked.phases).toEqual(['query', 'sign']);
+    expect(asked.events).toContain('server accepted the key (PK_OK); signing');
+    // A signer that does not say it signs unattended (a card behind DeferredSigner) is asked only after PK_OK.
+    const card = new DeferredSigner(signer.chain, 'card', async () => signer);
+    expect((card as Signer).signsUnattended).toBeUndefined();
+    expect((await phases({}, card)).phases).toEqual(['query', 'sign']);
+  });
+
+  it('with a key file the server refuses, tries the next one signed at once and traces the refusal', async () => {
+    const other = await createTestPki(join(dir, 'other-pki-at-once'));
+    const stranger = await other.issue('user-p256', 'p256');
+    const refusedSigner = await SoftwareSigner.fromFiles({ certificateFile: stranger.chainPath, keyFile: stranger.keyPath });
+    const leaf = leaves.get('p256')!;
+    const good = await SoftwareSigner.fromFiles({ certificateFile: leaf.chainPath, keyFile: leaf.keyPath });
+    const events: TraceEvent[] = [];
+    const before = server.log().length;
+    const r = await ssh2Exec(
+      { host: '127.0.0.1', port: server.port, username: 'user-p256', authHandler: x509AuthHandler('user-p256', { signer: [refusedSigner, good], algorithms: ['x509v3-ecdsa-sha2-nistp256'], logger: (e: TraceEvent) => events.push(e) }) },
+      'echo second',
+    );
+    expect(r.stdout.trim()).toBe('second');
+    const log = await waitForLog(() => server.log().slice(before), 'result=ok');
+    expect(log.split('\n').filter((l) => l.startsWith('AUTH user=user-p256 ')).map((l) => /phase=(\w+) .*result=(\w+)/.exec(l)!.slice(1).join(' '))).toEqual(['sign fail', 'sign ok']);
+    const refusal = events.find((e) => e.message === 'server refused the key or its signature');
+    expect(refusal?.fields).toMatchObject({ sha256: refusedSigner.chain.fingerprints.sha256 });
+  });
+
   it('is refused with a certificate the server does not trust', async () => {
     const other = await createTestPki(join(dir, 'other-pki'));
     const stranger = await other.issue('user-p256', 'p256');
@@ -135,7 +186,10 @@ describe('ssh-x509 connect against AsyncSSH', () => {
     expect(r.stderr).toContain(`sha256=${fp.sha256}`);
     expect(r.stderr).toContain(`sha1=${fp.sha1}`);
     expect(r.stderr).toContain('subject="O=ssh-x509 Test, CN=user-p384"');
-    expect(r.stderr).toMatch(/trace: ssh2: .*USERAUTH_PK_OK|trace: server accepted the certificate \(PK_OK\)/);
+    // A key file signs unattended: the request goes signed at once, no query and no PK_OK.
+    expect(r.stderr).toMatch(/^trace: offering certificate algorithm=x509v3-ecdsa-sha2-nistp384 .*signed=true$/m);
+    expect(r.stderr).toContain('trace: ssh2: Inbound: Received USERAUTH_SUCCESS');
+    expect(r.stderr).not.toContain('PK_OK');
     expect(r.stderr).not.toMatch(/PRIVATE KEY/);
   });
 

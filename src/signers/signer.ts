@@ -24,6 +24,17 @@ export interface Signer {
    */
   sign(data: Uint8Array, hash: HashName | null): Promise<Uint8Array>;
   /**
+   * Optional: true when {@link Signer.sign} asks no person for anything (no
+   * PIN, no touch) and its key is at hand, as a key file read into memory is.
+   * The client adapter then sends the publickey request signed at once,
+   * without asking the server first whether it accepts the certificate: one
+   * round trip fewer per attempt, as OpenSSH does for a private key file it
+   * has read without a `.pub` beside it.
+   * Leave it unset for smartcards and HSMs, so that a PIN is asked only for
+   * a certificate the server has accepted. {@link SoftwareSigner} sets it.
+   */
+  readonly signsUnattended?: boolean;
+  /**
    * Optional: subscribe to the key becoming unavailable (a smartcard pulled
    * from its reader). Returns a function that unsubscribes. Adapters use it
    * for the "disconnect when the card is removed" policy.

@@ -50,6 +50,8 @@ function samePublicKey(a: KeyObject, b: KeyObject): boolean {
  */
 export class SoftwareSigner implements Signer {
   readonly chain: CertificateChain;
+  /** The key is in memory and signing asks nobody: the client signs its publickey requests at once. */
+  readonly signsUnattended = true;
   readonly #key: KeyObject;
   #label: string | undefined;
 

@@ -12,7 +12,7 @@ import { encodePublicKeyBlob } from '../../rfc6187/publickey-blob.js';
 import { ecdsaRawToDer, primitiveToSsh } from '../../rfc6187/signature.js';
 import type { Signer } from '../../signers/signer.js';
 import type { OcspStapler } from '../../verify/revocation/stapler.js';
-import { installSsh2Compat } from './compat.js';
+import { installSsh2Compat, type X509KeyInfo } from './compat.js';
 import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
 import type { AnyAuthMethod, AuthenticationType, BaseAgent, NextAuthHandler } from 'ssh2';
 
@@ -51,6 +51,15 @@ export interface X509ClientOptions {
    * those are offered. `ocspResponses` does not apply.
    */
   rawKey?: boolean;
+  /**
+   * Ask the server whether it accepts each certificate before signing (the
+   * publickey query, answered by PK_OK) even for signers that sign
+   * unattended ({@link Signer.signsUnattended}, such as
+   * {@link SoftwareSigner}), which otherwise send the signed request at
+   * once, one round trip fewer. Signers that may ask for a PIN always ask
+   * the server first. Default: `false`.
+   */
+  askFirst?: boolean;
 }
 
 /** One identity offered to the server: a signer with one algorithm. */
@@ -110,9 +119,13 @@ function rawHash(algorithm: AlgorithmInfo, requested: unknown): HashName | null 
  * ({@link installSsh2Compat}) so that the signature carries the RFC 6187
  * format name.
  *
- * ssh2 asks the server about each identity first (the publickey query, no
- * signature) and signs only after the server answers PK_OK, so a smartcard
- * is asked for its PIN only for a certificate the server would accept.
+ * For a signer that may ask for a PIN (a smartcard), ssh2 asks the server
+ * about each identity first (the publickey query, no signature) and signs
+ * only after the server answers PK_OK, so the PIN is asked only for a
+ * certificate the server would accept. A signer that signs unattended
+ * ({@link Signer.signsUnattended}: a key file) sends the signed request at
+ * once, as OpenSSH does for a private key file it has read, unless
+ * {@link X509ClientOptions.askFirst}.
  *
  * Use it as `{ type: 'agent', username, agent }` in an `authHandler`, or as
  * the `agent` option of `Client.connect()`.
@@ -126,26 +139,64 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
   // What the server answered, inferred from what ssh2 sends next: a new offer after an
   // unsigned one means no PK_OK; after a signed one, the signature was refused.
   // The identity's trace fields are made only when there is a logger (the subject DN costs @peculiar/x509's load).
-  let current: { fields: () => Record<string, string>; signed: boolean } | undefined;
+  let current: { fields: () => Record<string, string>; signed: boolean; atOnce: boolean } | undefined;
   const refused = (why: string) => {
     if (!current) return;
-    if (log) emitTrace(log, 'warn', current.signed ? 'server refused the signature' : 'server refused the key (no PK_OK)', { ...current.fields(), ...(why ? { detail: why } : {}) });
+    const what = current.atOnce ? 'server refused the key or its signature' : current.signed ? 'server refused the signature' : 'server refused the key (no PK_OK)';
+    if (log) emitTrace(log, 'warn', what, { ...current.fields(), ...(why ? { detail: why } : {}) });
     current = undefined;
   };
   const sent = (describe: () => Record<string, string>) => {
     let memo: Record<string, string> | undefined;
     const fields = () => (memo ??= describe());
     return (signed: boolean) => {
-      if (!signed) {
+      if (!signed || current?.fields !== fields) {
+        // A new attempt: the previous one was refused. Signed without a query first, it is offered signed.
         refused('');
-        current = { fields, signed: false };
+        current = { fields, signed, atOnce: signed };
         if (log) emitTrace(log, 'info', fields().key === 'raw' ? 'offering key' : 'offering certificate', { ...fields(), signed });
       } else {
-        current = { fields, signed: true };
+        current = { fields, signed: true, atOnce: false };
         if (log) emitTrace(log, 'debug', 'sending signed request', { ...fields(), signed });
       }
     };
   };
+  /**
+   * Signs for one identity and gives ssh2 the signature as it expects it:
+   * `sshHash` is ssh2's choice of RSA hash for a raw key it signs for.
+   */
+  const signFor = (ident: Identity, data: Buffer, sshHash: unknown, when: 'after PK_OK' | 'at once', done: (err: Error | null, sig?: Buffer) => void): void => {
+    const hash = ident.ssh2Native ? rawHash(ident.algorithm, sshHash) : (ident.hash ?? null);
+    // The name on the wire: for a raw RSA key ssh2 picks the hash, so rsa-sha2-256/512 or ssh-rsa, never the x509v3 row's.
+    const wire = ident.wireName ?? (ident.algorithm.keyType === 'rsa' ? RAW_SIGNATURE_ALGORITHMS.find((r) => r.keyType === 'rsa' && r.hash === hash)?.name : undefined) ?? ident.algorithm.plainKeyType;
+    if (log) {
+      const message = when === 'at once' ? 'signing at once, without a publickey query (the key is at hand)' : 'server accepted the key (PK_OK); signing';
+      emitTrace(log, when === 'at once' ? 'debug' : 'info', message, { ...describeIdentity(ident.signer.chain, wire), ...(ident.wireName === ident.algorithm.name ? {} : { key: 'raw' }) });
+    }
+    ident.signer.sign(data, hash).then(
+      (primitive) => {
+        try {
+          // Raw ECDSA goes back to ssh2 as DER, which ssh2 converts to SSH form itself.
+          const out = ident.ssh2Native && ident.algorithm.keyType === 'ec' ? ecdsaRawToDer(primitive, ident.algorithm) : primitiveToSsh(primitive, ident.algorithm);
+          done(null, Buffer.from(out));
+        } catch (e) {
+          done(e as Error);
+        }
+      },
+      (e: unknown) => {
+        emitTrace(log, 'error', `signing failed: ${(e as Error).message}`, { code: (e as SshX509Error).code });
+        done(e instanceof Error ? e : new SshX509Error(ErrorCodes.SIGN_FAILED, String(e)));
+      },
+    );
+  };
+  /**
+   * For a signer that signs unattended (unless `askFirst`): the key's
+   * `signAtOnce`, which answers ssh2's query with the signed request. A
+   * failed signature sends the query after all, and ssh2's own PK_OK path
+   * then reports it as it reports any agent's failure.
+   */
+  const atOnce = (signer: Signer, ident: () => Identity): Pick<X509KeyInfo, 'signAtOnce'> =>
+    signer.signsUnattended === true && !options.askFirst ? { signAtOnce: (data, done) => signFor(ident(), data, undefined, 'at once', (err, sig) => done(err ? undefined : sig)) } : {};
   const staple: Array<{ signer: Signer; set: (responses: readonly Uint8Array[]) => void }> = [];
   for (const signer of signers) {
     if (options.rawKey) {
@@ -161,16 +212,18 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
       const publicKeyBlob = sshPublicKeyBlob(signer.chain.publicKey);
       for (const name of options.algorithms) {
         const raw = rawSignatureAlgorithm(name, signer.chain.keyFacts);
-        const key = compat.makeKey(
+        const ident: { signer: Signer; algorithm: AlgorithmInfo; ssh2Native: false; hash: HashName | null; wireName: string; key?: object } = { signer, algorithm: row, ssh2Native: false, hash: raw.hash, wireName: raw.name };
+        ident.key = compat.makeKey(
           {
             algorithm: name,
             publicKeyBlob,
             signatureFormat: name,
             onSend: sent(() => ({ ...describeIdentity(signer.chain, name), key: 'raw' })),
+            ...atOnce(signer, () => ident as Identity),
           },
           () => `${signer.label} (${name})`,
         );
-        identities.push({ signer, algorithm: row, ssh2Native: false, hash: raw.hash, wireName: raw.name, key });
+        identities.push(ident as Identity);
       }
       continue;
     }
@@ -178,7 +231,8 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
       const blob = (ocspResponses: readonly Uint8Array[]) => encodePublicKeyBlob({ algorithm: algorithm.name, certificates: signer.chain.der, ocspResponses });
       let publicKeyBlob = blob(options.ocspResponses ?? []);
       if (options.ocspStapler) staple.push({ signer, set: (responses) => (publicKeyBlob = blob(responses)) });
-      const key = compat.makeKey(
+      const ident: { signer: Signer; algorithm: AlgorithmInfo; ssh2Native: false; hash: HashName | null; wireName: string; key?: object } = { signer, algorithm, ssh2Native: false, hash: algorithm.hash, wireName: algorithm.name };
+      ident.key = compat.makeKey(
         {
           algorithm: algorithm.name,
           // Read when the key is offered: after getIdentities() has stapled the current responses.
@@ -187,10 +241,11 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
           },
           signatureFormat: algorithm.signatureFormat,
           onSend: sent(() => describeIdentity(signer.chain, algorithm.name)),
+          ...atOnce(signer, () => ident as Identity),
         },
         () => `${signer.label} (${algorithm.name})`,
       );
-      identities.push({ signer, algorithm, ssh2Native: false, hash: algorithm.hash, wireName: algorithm.name, key });
+      identities.push(ident as Identity);
     }
   }
   const cap = options.maxAttempts;
@@ -237,25 +292,7 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
         done(new SshX509Error(ErrorCodes.SIGN_FAILED, 'the agent was asked to sign with a key it does not hold'));
         return;
       }
-      const hash = ident.ssh2Native ? rawHash(ident.algorithm, (opts as { hash?: unknown } | undefined)?.hash) : (ident.hash ?? null);
-      // The name on the wire: for a raw RSA key ssh2 picks the hash, so rsa-sha2-256/512 or ssh-rsa, never the x509v3 row's.
-      const wire = ident.wireName ?? (ident.algorithm.keyType === 'rsa' ? RAW_SIGNATURE_ALGORITHMS.find((r) => r.keyType === 'rsa' && r.hash === hash)?.name : undefined) ?? ident.algorithm.plainKeyType;
-      if (log) emitTrace(log, 'info', 'server accepted the key (PK_OK); signing', { ...describeIdentity(ident.signer.chain, wire), ...(ident.wireName === ident.algorithm.name ? {} : { key: 'raw' }) });
-      ident.signer.sign(data, hash).then(
-        (primitive) => {
-          try {
-            // Raw ECDSA goes back to ssh2 as DER, which ssh2 converts to SSH form itself.
-            const out = ident.ssh2Native && ident.algorithm.keyType === 'ec' ? ecdsaRawToDer(primitive, ident.algorithm) : primitiveToSsh(primitive, ident.algorithm);
-            done(null, Buffer.from(out));
-          } catch (e) {
-            done(e as Error);
-          }
-        },
-        (e: unknown) => {
-          emitTrace(log, 'error', `signing failed: ${(e as Error).message}`, { code: (e as SshX509Error).code });
-          done(e instanceof Error ? e : new SshX509Error(ErrorCodes.SIGN_FAILED, String(e)));
-        },
-      );
+      signFor(ident, data, (opts as { hash?: unknown } | undefined)?.hash, 'after PK_OK', done);
     }
   }
   // ssh2's BaseAgent at run time (compat.BaseAgent), typed as @types/ssh2 declares it.

@@ -7,8 +7,9 @@
  * `x509v3-ecdsa-sha2-nistp256`), and strict servers refuse anything else.
  * ssh2 has no hook for that, so {@link installSsh2Compat} wraps
  * `Protocol.prototype.authPK`: for a key made by this library it writes the
- * USERAUTH_REQUEST itself, with the right inner name; for every other key it
- * calls ssh2's own method unchanged.
+ * USERAUTH_REQUEST itself, with the right inner name (and, for a key whose
+ * signer needs nobody, answers ssh2's publickey query with the signed request
+ * at once); for every other key it calls ssh2's own method unchanged.
  *
  * Installed explicitly (the adapters call it), idempotent (also across
  * several copies of this library, ESM and CommonJS, in one process), and
@@ -104,6 +105,14 @@ export interface X509KeyInfo {
   readonly signatureFormat: string;
   /** Called when the key is offered (query, no signature) or sent signed. */
   readonly onSend?: (signed: boolean) => void;
+  /**
+   * When present, the publickey query ssh2 asks for is sent signed at once
+   * instead (the server then answers success or failure, never PK_OK):
+   * this signs `data` (the RFC 4252 signed data) and calls `done` with the
+   * signature as ssh2's own signing callback gives it, or with
+   * `undefined` to send the query after all.
+   */
+  readonly signAtOnce?: (data: Buffer, done: (signature: Buffer | undefined) => void) => void;
 }
 
 /** The parts of ssh2 the adapters use. */
@@ -269,7 +278,7 @@ function checkProtocol(p: Partial<ProtocolInternals>): asserts p is ProtocolInte
 }
 
 /** Sends one of our publickey requests (built by src/rfc6187), signed or not, the way ssh2's own authPK would. */
-function sendAuthPK(internals: Ssh2Internals, proto: ProtocolInternals, username: string, info: X509KeyInfo, cbSign?: (data: Buffer, cb: (sig: Buffer) => void) => void): void {
+function sendAuthPK(internals: Ssh2Internals, proto: ProtocolInternals, username: string, info: X509KeyInfo, cbSign?: (data: Buffer, cb: (sig: Buffer | undefined) => void) => void): void {
   const request: PublickeyRequest = { username, algorithm: info.algorithm, publicKeyBlob: info.publicKeyBlob };
   const send = (payload: Buffer) => {
     const w = proto._packetRW.write;
@@ -284,7 +293,8 @@ function sendAuthPK(internals: Ssh2Internals, proto: ProtocolInternals, username
     send(encodePublickeyRequest(request));
     return;
   }
-  cbSign(publickeySignedData(proto._kex!.sessionID!, request), (signature) => {
+  cbSign(publickeySignedData(proto._kex!.sessionID!, request), (signature: Buffer | undefined) => {
+    if (signature === undefined) return sendAuthPK(internals, proto, username, info);
     // RFC 6187 section 3: the inner name is the signature format, not the key algorithm.
     info.onSend?.(true);
     proto._debug?.(`Outbound: Sending USERAUTH_REQUEST (publickey, ${info.algorithm}, signature ${info.signatureFormat})`);
@@ -326,7 +336,8 @@ export function installSsh2Compat(options: { ssh2Entry?: string } = {}): Ssh2Com
       if (!info) return original.call(this, username, pubKey, keyAlgo, cbSign);
       const p = this as Partial<ProtocolInternals>;
       checkProtocol(p);
-      const sign = typeof keyAlgo === 'function' ? keyAlgo : cbSign;
+      // ssh2 asks for a query (no signing callback) first; a key that signs at once answers it signed.
+      const sign = (typeof keyAlgo === 'function' ? keyAlgo : cbSign) ?? info.signAtOnce;
       sendAuthPK(internals, p, username, info, sign as Parameters<typeof sendAuthPK>[4]);
       return undefined;
     };
