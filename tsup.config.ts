@@ -47,5 +47,14 @@ export default defineConfig([
       o.supported = { ...o.supported, 'dynamic-import': false };
     },
   },
-  { ...command, entry: { 'cli/commands': 'src/cli/commands/index.ts' }, esbuildPlugins: [commonJsCli] },
+  {
+    ...command,
+    entry: { 'cli/commands': 'src/cli/commands/index.ts' },
+    esbuildPlugins: [commonJsCli],
+    // Every `import()` of a dependency (ssh-config, cli-progress) becomes a `require`: a dynamic import would start
+    // Node's ESM loader and load the package's ESM build, some milliseconds of a command's start.
+    esbuildOptions: (o) => {
+      o.supported = { ...o.supported, 'dynamic-import': false };
+    },
+  },
 ]);

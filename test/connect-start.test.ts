@@ -59,7 +59,8 @@ net.Socket.prototype.setNoDelay = function (enable) {
 };
 process.on('exit', () => {
   const ssh2 = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh2\\/(lib\\/.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
-  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2 }));
+  const sshConfig = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh-config\\/(.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
+  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig }));
 });
 `,
   );
@@ -73,6 +74,8 @@ afterAll(async () => {
 interface Recorded {
   sockets: { port: number; noDelay: boolean }[];
   ssh2: string[];
+  /** ssh-config's files in the CommonJS module cache (empty when it was imported as ESM, or not loaded). */
+  sshConfig: string[];
 }
 
 function recorded(args: string[]): { status: number | null; stderr: string; record: Recorded } {
@@ -91,6 +94,15 @@ describe('connect starts and logs in without avoidable waits', () => {
     expect(r.record.sockets).toEqual([{ port: server.port, noDelay: true }]);
     expect(r.record.ssh2).toEqual(expect.arrayContaining(['lib/client.js', 'lib/agent.js', 'lib/protocol/Protocol.js', 'lib/protocol/keyParser.js']));
     for (const skipped of ['lib/index.js', 'lib/server.js', 'lib/keygen.js', 'lib/http-agents.js']) expect(r.record.ssh2).not.toContain(skipped);
+  });
+
+  it('reads ssh_config through ssh-config\'s CommonJS build (required: a dynamic import would start the ESM loader)', () => {
+    const config = join(dir, 'ssh_config');
+    writeFileSync(config, `Host start-alias\n  HostName 127.0.0.1\n  Port ${server.port}\n  User start\n`);
+    const r = recorded([CLI, 'connect', '-F', config, '--known-hosts', knownHosts, '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'start-alias', 'true']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.record.sockets).toEqual([{ port: server.port, noDelay: true }]);
+    expect(r.record.sshConfig).toContain('dist/ssh-config.js');
   });
 
   it('control: the preload sees ssh2 loaded through its entry point, and a socket left with Nagle on', () => {

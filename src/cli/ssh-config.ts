@@ -222,14 +222,15 @@ export function setFirst(config: ResolvedConfig, keyword: string, value: string 
  */
 export async function resolveConfig(config: ResolvedConfig, files: readonly string[], host: string, note: (keyword: string, where: string) => void): Promise<ResolvedConfig> {
   // Loaded here, so that --help does not load the parser.
-  const { default: SSHConfig } = await import('ssh-config');
+  // The named `parse` (SSHConfig.parse), the same in the package's ESM and CommonJS builds (the command's bundle requires the latter).
+  const { parse: parseSshConfig } = await import('ssh-config');
   const ignoreUnknown: string[] = [];
   const sources: SourceText[] = files.map((file) => ({ file, text: readChecked(file, file === SYSTEM_CONFIG ? '/etc/ssh' : join(homedir(), '.ssh'), note, ignoreUnknown) }));
   for (const s of sources) {
     const user = config.get('user')?.[0];
     let computed: Record<string, string | string[]>;
     try {
-      computed = SSHConfig.parse(s.text).compute(user === undefined ? { Host: host } : { Host: host, User: user }, { ignoreCase: true });
+      computed = parseSshConfig(s.text).compute(user === undefined ? { Host: host } : { Host: host, User: user }, { ignoreCase: true });
     } catch (e) {
       throw usageError(`${s.file}: ${(e as Error).message}`);
     }
