@@ -16,6 +16,18 @@
  * `pkijs.Certificate.fromBER` itself, which gives its own answer (and its
  * own error).
  *
+ * The decode skips asn1js's "embedded" decode, its try at reading the
+ * contents of every primitive OCTET STRING and BIT STRING (each extension
+ * value, the key, the signature) as ASN.1 of their own: pkijs never reads
+ * it (an extension's `parsedValue` and a key's `parsedKey` decode the
+ * octets themselves, when first read), nor does anything in this library,
+ * and it costs about a third of the decode. It can change one answer:
+ * asn1js counts the nodes of the embedded decodes against its ceiling of
+ * `DEFAULT_MAX_NODES` nodes per decode, so a tree within it without them may
+ * exceed it with them (and pkijs then refuses the certificate). Each node
+ * starts at a distinct byte of the DER, so a DER no longer than the ceiling
+ * never reaches it either way; a longer one is decoded as pkijs decodes it.
+ *
  * @module
  */
 import type * as Asn1js from 'asn1js';
@@ -43,7 +55,7 @@ function children(b: Asn1js.BaseBlock): Asn1js.BaseBlock[] {
 /** The pkijs parts of a certificate whose tree has the schema's shape, or `undefined` for any other tree. */
 function fastCertificate(der: Uint8Array, lib: Lib): Pkijs.Certificate | undefined {
   const { pkijs, asn1js } = lib;
-  const decoded = asn1js.fromBER(der);
+  const decoded = asn1js.fromBER(der, { parseEmbedded: der.length > asn1js.DEFAULT_MAX_NODES });
   if (decoded.offset !== der.length) return undefined;
   const root = decoded.result;
   if (!is(root, 1, SEQUENCE, true)) return undefined;
