@@ -248,6 +248,60 @@ describe('the pkijs form of the model is pkijs.Certificate.fromBER', () => {
     }
   });
 
+  it('by position for every certificate of the usual shape: the PKITS certificates and the test PKI', () => {
+    // The model's own parts (no embedded decodes: pkijs's own path, taken for any other shape, has them).
+    const names = readdirSync(PKITS).filter((n) => n.endsWith('.crt'));
+    const own = [...generated, ...names.map((n) => new Uint8Array(readFileSync(join(PKITS, n))))].filter((d) => embeddedDecodes(pkijsCertificate(d, lib)) === 0);
+    expect(own.length).toBeGreaterThan(names.length - 5);
+  });
+
+  it('for parts of unusual shapes, which pkijs takes or refuses by its schemas (extra elements, missing ones, other types)', () => {
+    /** The leaf with one edit to its tree (decoded without embedded decodes, then encoded again). */
+    const edited = (edit: (tbs: asn1js.BaseBlock[]) => void): Uint8Array => {
+      const root = asn1js.fromBER(generated[2]!, { parseEmbedded: false }).result as asn1js.Sequence;
+      edit((root.valueBlock.value[0] as asn1js.Sequence).valueBlock.value);
+      return new Uint8Array(root.toBER(false));
+    };
+    const kids = (b: asn1js.BaseBlock | undefined) => (b as asn1js.Constructed).valueBlock.value;
+    // tbs: [0] version, serial, signature, issuer, validity, subject, spki, [3] extensions.
+    const exts = (t: asn1js.BaseBlock[]) => kids(kids(t[7])[0]);
+    const cases: Array<[string, (t: asn1js.BaseBlock[]) => void]> = [
+      ['an extension with an element after its value', (t) => kids(exts(t)[0]).push(new asn1js.Null())],
+      ['an extension with a BOOLEAN after its value', (t) => kids(exts(t)[0]).push(new asn1js.Boolean({ value: true }))],
+      ['an extension with an INTEGER for critical', (t) => kids(exts(t)[1]).splice(1, 0, new asn1js.Integer({ value: 1 }))],
+      ['an extension without a value', (t) => kids(exts(t)[1]).pop()],
+      ['an extension whose value is a SEQUENCE', (t) => kids(exts(t)[1]).splice(-1, 1, new asn1js.Sequence())],
+      ['an extension whose OID is an INTEGER', (t) => kids(exts(t)[1]).splice(0, 1, new asn1js.Integer({ value: 5 }))],
+      ['an algorithm with two parameters', (t) => kids(t[2]).push(new asn1js.Null(), new asn1js.Null())],
+      ['an algorithm without parameters', (t) => kids(t[2]).splice(1)],
+      ['an algorithm of no elements', (t) => kids(t[2]).splice(0)],
+      ['a key algorithm with an element after its parameters', (t) => kids(kids(t[6])[0]).push(new asn1js.Null())],
+      ['a key algorithm whose OID is a NULL', (t) => kids(kids(t[6])[0]).splice(0, 1, new asn1js.Null())],
+      ['a key info with an element after the key', (t) => kids(t[6]).push(new asn1js.Null())],
+      ['a name attribute with three elements', (t) => kids(kids(kids(t[5])[0])[0]).push(new asn1js.Null())],
+      ['a name attribute with one element', (t) => kids(kids(kids(t[5])[0])[0]).pop()],
+      ['a name with an empty SET', (t) => kids(t[5]).push(new asn1js.Set())],
+      ['an empty name', (t) => kids(t[3]).splice(0)],
+      ['a name with a SEQUENCE for a SET', (t) => kids(t[5]).push(new asn1js.Sequence({ value: [kids(kids(t[5])[0])[0]!] }))],
+      ['a name with two attributes in one SET', (t) => kids(kids(t[5])[0]).push(kids(kids(t[3])[0])[0]!)],
+      ['a name attribute whose type is a NULL', (t) => kids(kids(kids(t[3])[0])[0]).splice(0, 1, new asn1js.Null())],
+    ];
+    const outcomes = cases.map(([what, edit]) => {
+      const der = edited(edit);
+      let parses = true;
+      try {
+        pkijs.Certificate.fromBER(der);
+      } catch {
+        parses = false;
+      }
+      return [what, parses, agree(der)] as const;
+    });
+    expect(outcomes.filter(([, , d]) => d !== undefined)).toEqual([]);
+    // Both outcomes are among them.
+    expect(outcomes.filter(([, p]) => p).length).toBeGreaterThan(5);
+    expect(outcomes.filter(([, p]) => !p).length).toBeGreaterThan(3);
+  });
+
   it('and refused alike when the embedded decodes take asn1js past its node ceiling', () => {
     // An extension of more nodes than asn1js decodes in one go (a SEQUENCE of NULLs): the certificate's own
     // tree is small, and only counting the embedded decode of that extension's value reaches the ceiling.

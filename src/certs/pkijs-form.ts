@@ -36,9 +36,13 @@ import type * as Pkijs from 'pkijs';
 type Lib = { pkijs: typeof Pkijs; asn1js: typeof Asn1js };
 
 /** Universal tags, and the context tags of a TBSCertificate (RFC 5280 section 4.1). */
+const BOOLEAN = 1;
 const INTEGER = 2;
 const BIT_STRING = 3;
+const OCTET_STRING = 4;
+const OBJECT_IDENTIFIER = 6;
 const SEQUENCE = 16;
+const SET = 17;
 const UTC_TIME = 23;
 const GENERALIZED_TIME = 24;
 
@@ -50,6 +54,80 @@ function is(b: Asn1js.BaseBlock | undefined, tagClass: number, tagNumber: number
 
 function children(b: Asn1js.BaseBlock): Asn1js.BaseBlock[] {
   return (b as Asn1js.Constructed).valueBlock.value as Asn1js.BaseBlock[];
+}
+
+/*
+ * The parts, built as their pkijs classes' `fromSchema` builds them (the
+ * same fields, in the same order, from the same nodes), for the shapes
+ * their schemas take without question; `undefined` for any other shape, so
+ * that the whole certificate goes to pkijs. Each class's own schema match
+ * costs more than finding its nodes: together they cost as much as the
+ * decode itself.
+ */
+
+/** AlgorithmIdentifier: SEQUENCE { OBJECT IDENTIFIER, parameters ANY OPTIONAL }, nothing after. */
+function algorithmIdentifier(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.AlgorithmIdentifier | undefined {
+  const v = children(b);
+  if (v.length < 1 || v.length > 2 || !is(v[0], 1, OBJECT_IDENTIFIER, false)) return undefined;
+  const a = new pkijs.AlgorithmIdentifier();
+  a.algorithmId = (v[0] as Asn1js.ObjectIdentifier).valueBlock.toString();
+  if (v.length === 2) a.algorithmParams = v[1];
+  return a;
+}
+
+/** Name: SEQUENCE OF SET OF SEQUENCE { OBJECT IDENTIFIER, ANY }, each attribute of exactly those two. */
+function relativeDistinguishedNames(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.RelativeDistinguishedNames | undefined {
+  const all: Pkijs.AttributeTypeAndValue[] = [];
+  for (const set of children(b)) {
+    if (!is(set, 1, SET, true)) return undefined;
+    for (const atv of children(set)) {
+      if (!is(atv, 1, SEQUENCE, true)) return undefined;
+      const tv = children(atv);
+      if (tv.length !== 2 || !is(tv[0], 1, OBJECT_IDENTIFIER, false)) return undefined;
+      const a = new pkijs.AttributeTypeAndValue();
+      a.type = (tv[0] as Asn1js.ObjectIdentifier).valueBlock.toString();
+      a.value = tv[1] as Pkijs.AttributeTypeAndValue["value"];
+      all.push(a);
+    }
+  }
+  const n = new pkijs.RelativeDistinguishedNames();
+  if (all.length > 0) n.typesAndValues = all;
+  n.valueBeforeDecode = b.valueBeforeDecodeView.slice().buffer;
+  return n;
+}
+
+/** Time: a UTCTime or a GeneralizedTime (the caller checked which). */
+function time(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.Time {
+  const t = new pkijs.Time();
+  t.type = b.idBlock.tagNumber === UTC_TIME ? 0 : 1;
+  t.value = (b as Asn1js.UTCTime).toDate();
+  return t;
+}
+
+/** SubjectPublicKeyInfo: SEQUENCE { AlgorithmIdentifier, BIT STRING }, nothing after. */
+function publicKeyInfo(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.PublicKeyInfo | undefined {
+  const v = children(b);
+  if (v.length !== 2 || !is(v[0], 1, SEQUENCE, true) || !is(v[1], 1, BIT_STRING, false)) return undefined;
+  const algorithm = algorithmIdentifier(v[0]!, pkijs);
+  if (!algorithm) return undefined;
+  const k = new pkijs.PublicKeyInfo();
+  k.algorithm = algorithm;
+  k.subjectPublicKey = v[1] as Asn1js.BitString;
+  return k;
+}
+
+/** Extension: SEQUENCE { OBJECT IDENTIFIER, BOOLEAN OPTIONAL, OCTET STRING }, nothing after. */
+function extension(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.Extension | undefined {
+  const v = children(b);
+  const critical = v.length === 3 ? v[1] : undefined;
+  const value = v[v.length - 1];
+  if (v.length < 2 || v.length > 3 || !is(v[0], 1, OBJECT_IDENTIFIER, false) || !is(value, 1, OCTET_STRING, false)) return undefined;
+  if (critical && !is(critical, 1, BOOLEAN, false)) return undefined;
+  const e = new pkijs.Extension();
+  e.extnID = (v[0] as Asn1js.ObjectIdentifier).valueBlock.toString();
+  if (critical) e.critical = (critical as Asn1js.Boolean).valueBlock.value;
+  e.extnValue = value as Asn1js.OctetString;
+  return e;
 }
 
 /** The pkijs parts of a certificate whose tree has the schema's shape, or `undefined` for any other tree. */
@@ -98,21 +176,34 @@ function fastCertificate(der: Uint8Array, lib: Lib): Pkijs.Certificate | undefin
   }
   if (i !== t.length) return undefined;
 
+  const signatureParts = algorithmIdentifier(signature!, pkijs);
+  const issuerParts = relativeDistinguishedNames(issuer!, pkijs);
+  const subjectParts = relativeDistinguishedNames(subject!, pkijs);
+  const keyParts = publicKeyInfo(spki!, pkijs);
+  const extensionParts: Pkijs.Extension[] = [];
+  for (const e of extensions ?? []) {
+    const part = extension(e, pkijs);
+    if (!part) return undefined;
+    extensionParts.push(part);
+  }
+  const signatureAlgorithm = algorithmIdentifier(sigAlg, pkijs);
+  if (!signatureParts || !issuerParts || !subjectParts || !keyParts || !signatureAlgorithm) return undefined;
+
   // As Certificate.fromSchema assigns them, in its order, from the same nodes.
   const c = new pkijs.Certificate();
   c.tbsView = tbs.valueBeforeDecodeView;
   if (version) c.version = version.valueBlock.valueDec;
   c.serialNumber = serial as Asn1js.Integer;
-  c.signature = new pkijs.AlgorithmIdentifier({ schema: signature });
-  c.issuer = new pkijs.RelativeDistinguishedNames({ schema: issuer });
-  c.notBefore = new pkijs.Time({ schema: times[0] });
-  c.notAfter = new pkijs.Time({ schema: times[1] });
-  c.subject = new pkijs.RelativeDistinguishedNames({ schema: subject });
-  c.subjectPublicKeyInfo = new pkijs.PublicKeyInfo({ schema: spki });
+  c.signature = signatureParts;
+  c.issuer = issuerParts;
+  c.notBefore = time(times[0]!, pkijs);
+  c.notAfter = time(times[1]!, pkijs);
+  c.subject = subjectParts;
+  c.subjectPublicKeyInfo = keyParts;
   if (issuerUniqueID) c.issuerUniqueID = (issuerUniqueID as Asn1js.Primitive).valueBlock.valueHex;
   if (subjectUniqueID) c.subjectUniqueID = (subjectUniqueID as Asn1js.Primitive).valueBlock.valueHex;
-  if (extensions) c.extensions = Array.from(extensions, (e) => new pkijs.Extension({ schema: e }));
-  c.signatureAlgorithm = new pkijs.AlgorithmIdentifier({ schema: sigAlg });
+  if (extensions) c.extensions = extensionParts;
+  c.signatureAlgorithm = signatureAlgorithm;
   c.signatureValue = sigValue as Asn1js.BitString;
   return c;
 }
