@@ -110,7 +110,7 @@ function publicKeyInfo(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.PublicKe
   if (v.length !== 2 || !is(v[0], 1, SEQUENCE, true) || !is(v[1], 1, BIT_STRING, false)) return undefined;
   const algorithm = algorithmIdentifier(v[0]!, pkijs);
   if (!algorithm) return undefined;
-  const k = new pkijs.PublicKeyInfo();
+  const k = Object.create(pkijs.PublicKeyInfo.prototype) as Pkijs.PublicKeyInfo;
   k.algorithm = algorithm;
   k.subjectPublicKey = v[1] as Asn1js.BitString;
   return k;
@@ -123,9 +123,10 @@ function extension(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.Extension | 
   const value = v[v.length - 1];
   if (v.length < 2 || v.length > 3 || !is(v[0], 1, OBJECT_IDENTIFIER, false) || !is(value, 1, OCTET_STRING, false)) return undefined;
   if (critical && !is(critical, 1, BOOLEAN, false)) return undefined;
-  const e = new pkijs.Extension();
+  // The fields the constructor makes, in its order (its default value would only be replaced).
+  const e = Object.create(pkijs.Extension.prototype) as Pkijs.Extension;
   e.extnID = (v[0] as Asn1js.ObjectIdentifier).valueBlock.toString();
-  if (critical) e.critical = (critical as Asn1js.Boolean).valueBlock.value;
+  e.critical = critical ? (critical as Asn1js.Boolean).valueBlock.value : false;
   e.extnValue = value as Asn1js.OctetString;
   return e;
 }
@@ -189,10 +190,11 @@ function fastCertificate(der: Uint8Array, lib: Lib): Pkijs.Certificate | undefin
   const signatureAlgorithm = algorithmIdentifier(sigAlg, pkijs);
   if (!signatureParts || !issuerParts || !subjectParts || !keyParts || !signatureAlgorithm) return undefined;
 
-  // As Certificate.fromSchema assigns them, in its order, from the same nodes.
-  const c = new pkijs.Certificate();
+  // The fields Certificate's constructor makes, in its order (its defaults, a dozen objects, would only be
+  // replaced), with the values fromSchema gives them; then the optional ones, as fromSchema adds them.
+  const c = Object.create(pkijs.Certificate.prototype) as Pkijs.Certificate;
   c.tbsView = tbs.valueBeforeDecodeView;
-  if (version) c.version = version.valueBlock.valueDec;
+  c.version = version ? version.valueBlock.valueDec : 0;
   c.serialNumber = serial as Asn1js.Integer;
   c.signature = signatureParts;
   c.issuer = issuerParts;
@@ -200,11 +202,11 @@ function fastCertificate(der: Uint8Array, lib: Lib): Pkijs.Certificate | undefin
   c.notAfter = time(times[1]!, pkijs);
   c.subject = subjectParts;
   c.subjectPublicKeyInfo = keyParts;
+  c.signatureAlgorithm = signatureAlgorithm;
+  c.signatureValue = sigValue as Asn1js.BitString;
   if (issuerUniqueID) c.issuerUniqueID = (issuerUniqueID as Asn1js.Primitive).valueBlock.valueHex;
   if (subjectUniqueID) c.subjectUniqueID = (subjectUniqueID as Asn1js.Primitive).valueBlock.valueHex;
   if (extensions) c.extensions = extensionParts;
-  c.signatureAlgorithm = signatureAlgorithm;
-  c.signatureValue = sigValue as Asn1js.BitString;
   return c;
 }
 
