@@ -19,7 +19,7 @@ import * as pkijs from 'pkijs';
 import * as x509 from '@peculiar/x509';
 import { createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pkijsCertificate } from '../src/certs/pkijs-form.js';
+import { nameNode, pkijsCertificate } from '../src/certs/pkijs-form.js';
 import { ParsedCertificate } from '../src/certs/model.js';
 import { EXTENSION_OIDS, NAME_ATTRIBUTE_OIDS, OTHER_NAME_OIDS } from '../src/oids.js';
 import { subjectAltNames, subjectAltNamesKnownToDecode } from '../src/verify/pkix/facts.js';
@@ -198,6 +198,8 @@ function extensionsAgree(der: Uint8Array): string | undefined {
       },
     ],
   ];
+  // The subject as @peculiar/x509's Name writes it (read from the decode's node of the name, not its DER decoded again).
+  pairs.push(['subject', () => c.subject, () => new x509.Name(c.pkijs.subject.valueBeforeDecode).toString()]);
   for (const [what, now, before] of pairs) {
     const a = outcome(now);
     const b = outcome(before);
@@ -351,6 +353,15 @@ describe("the model's keyUsage, extendedKeyUsage and subjectAltName reads are @p
     const names = readdirSync(PKITS).filter((n) => n.endsWith('.crt'));
     const inputs = [...generated, ...names.map((n) => new Uint8Array(readFileSync(join(PKITS, n))))];
     expect(inputs.map((d) => extensionsAgree(d)).filter((d) => d !== undefined)).toEqual([]);
+  });
+
+  it("the subject's Name is read from the decode's own node of the name", () => {
+    for (const der of generated) {
+      const c = new ParsedCertificate(new Uint8Array(der), 'test');
+      expect(nameNode(c.pkijs.subject)).toBeDefined();
+      expect(c.subject).toBe(new x509.X509Certificate(der).subject);
+      expect(c.identities.commonNames).toEqual(new x509.X509Certificate(der).subjectName.getField('CN'));
+    }
   });
 
   it('for mutations of the test PKI leaves, read or refused alike', () => {

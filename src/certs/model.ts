@@ -34,7 +34,7 @@ import { ALGORITHMS } from '../algorithms.js';
 import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../oids.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { LruCache } from './cache.js';
-import { pkijsCertificate } from './pkijs-form.js';
+import { nameNode, pkijsCertificate } from './pkijs-form.js';
 import type { CertificateIdentities } from './identity.js';
 
 const load = createRequire(import.meta.url);
@@ -50,6 +50,8 @@ export function peculiarX509(): typeof PeculiarX509 {
 /** What this module reads with @peculiar/x509's own ASN.1 layer (`@peculiar/asn1-schema`, `@peculiar/asn1-x509`). */
 interface PeculiarAsn1 {
   readonly AsnConvert: { parse<T>(data: Uint8Array, target: new () => T): T };
+  readonly AsnParser: { fromASN<T>(node: Asn1js.BaseBlock, target: new () => T): T };
+  readonly Name: new () => object;
   readonly KeyUsage: new () => { toNumber(): number };
   readonly ExtendedKeyUsage: new () => string[];
   readonly SubjectAlternativeName: new () => object;
@@ -65,9 +67,12 @@ function peculiarAsn1(): PeculiarAsn1 {
   if (!peculiarAsn1Module) {
     peculiarX509();
     const from = createRequire(load.resolve('@peculiar/x509'));
-    const x = from('@peculiar/asn1-x509') as Omit<PeculiarAsn1, 'AsnConvert'>;
+    const x = from('@peculiar/asn1-x509') as Omit<PeculiarAsn1, 'AsnConvert' | 'AsnParser'>;
+    const schema = from('@peculiar/asn1-schema') as Pick<PeculiarAsn1, 'AsnConvert' | 'AsnParser'>;
     peculiarAsn1Module = {
-      AsnConvert: (from('@peculiar/asn1-schema') as Pick<PeculiarAsn1, 'AsnConvert'>).AsnConvert,
+      AsnConvert: schema.AsnConvert,
+      AsnParser: schema.AsnParser,
+      Name: x.Name,
       KeyUsage: x.KeyUsage,
       ExtendedKeyUsage: x.ExtendedKeyUsage,
       SubjectAlternativeName: x.SubjectAlternativeName,
@@ -230,9 +235,24 @@ export class ParsedCertificate {
     return this.subjectText;
   }
 
-  /** The subject as a @peculiar/x509 `Name`, decoded once from the pkijs parse's bytes. */
+  /**
+   * The subject as a @peculiar/x509 `Name`, made once: read from the pkijs
+   * parse's node of the name where there is one (what `Name` makes of the
+   * name's DER: its constructor decodes the DER and reads that tree with
+   * the same `AsnParser.fromASN`), otherwise from the name's DER.
+   */
   private subjectName(): PeculiarX509.Name {
-    return (this.subjectNameForm ??= new (peculiarX509().Name)(nameDer(this.pkijs.subject)));
+    if (!this.subjectNameForm) {
+      const subject = this.pkijs.subject;
+      const node = nameNode(subject);
+      if (node) {
+        const asn1 = peculiarAsn1();
+        this.subjectNameForm = new (peculiarX509().Name)(asn1.AsnParser.fromASN(node, asn1.Name) as never);
+      } else {
+        this.subjectNameForm = new (peculiarX509().Name)(nameDer(subject));
+      }
+    }
+    return this.subjectNameForm;
   }
 
   /** The issuer DN as @peculiar/x509 writes it. */

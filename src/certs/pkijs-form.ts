@@ -75,6 +75,19 @@ function algorithmIdentifier(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.Al
   return a;
 }
 
+/** The node each name built here was built from (what the name's DER decodes to), for reading it again without decoding it again. */
+const nameNodes = new WeakMap<Pkijs.RelativeDistinguishedNames, Asn1js.BaseBlock>();
+
+/**
+ * The asn1js node `name` was built from, when it was built here (by
+ * {@link pkijsCertificate} from the tree's own nodes); `undefined` for a
+ * name made otherwise. It is what decoding the name's DER gives, without
+ * asn1js's embedded decodes (which no reader of a name looks at).
+ */
+export function nameNode(name: Pkijs.RelativeDistinguishedNames): Asn1js.BaseBlock | undefined {
+  return nameNodes.get(name);
+}
+
 /** Name: SEQUENCE OF SET OF SEQUENCE { OBJECT IDENTIFIER, ANY }, each attribute of exactly those two. */
 function relativeDistinguishedNames(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.RelativeDistinguishedNames | undefined {
   const all: Pkijs.AttributeTypeAndValue[] = [];
@@ -93,6 +106,7 @@ function relativeDistinguishedNames(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): P
   const n = new pkijs.RelativeDistinguishedNames();
   if (all.length > 0) n.typesAndValues = all;
   n.valueBeforeDecode = b.valueBeforeDecodeView.slice().buffer;
+  nameNodes.set(n, b);
   return n;
 }
 
