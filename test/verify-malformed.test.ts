@@ -232,6 +232,54 @@ describe('strict DER, each refused with its own reason', () => {
   });
 });
 
+describe('strict DER of RSA-signed certificates (signatureAlgorithm with NULL parameters), whatever was checked before', () => {
+  const RSA_ALG = 'x509v3-rsa2048-sha256';
+  let rsaPki: TestPki;
+  let carol: IssuedCert;
+  beforeAll(async () => {
+    rsaPki = await createTestPki(join(dir, 'rsa-pki'), { rootKind: 'rsa2048', intermediateKind: 'rsa2048' });
+    carol = await rsaPki.issue('carol', 'rsa2048');
+  }, 120_000);
+
+  function rsaRequest(leaf: Uint8Array): VerifyRequest {
+    const publicKey = encodePublicKeyBlob({ algorithm: RSA_ALG, certificates: [leaf, rsaPki.intermediate.certDer], ocspResponses: [] });
+    return { username: 'carol', algorithm: RSA_ALG, publicKey, signedData: DATA, signature: encodeSignatureBlob(RSA_ALG, sign('sha256', DATA, createPrivateKey(carol.keyPem))) };
+  }
+  /** sha256WithRSAEncryption's OID, as DER. */
+  const oidDer = () => Buffer.from(new asn1js.ObjectIdentifier({ value: SIGNATURE_ALGORITHM_OIDS.sha256WithRSAEncryption }).toBER(false));
+  const withOuterAlg = (alg: Buffer) => {
+    const p = outerParts(carol.certDer);
+    return sequence(Buffer.concat([p.tbs, alg, p.sig]));
+  };
+  const cases: Array<[string, () => Uint8Array, string]> = [
+    ['the NULL of signatureAlgorithm with its length in long form (05 81 00)', () => withOuterAlg(sequence(Buffer.concat([oidDer(), Buffer.from([0x05, 0x81, 0x00])]))), 'nonCanonicalDer'],
+    ['signatureAlgorithm without the NULL that tbsCertificate.signature has', () => withOuterAlg(sequence(oidDer())), 'signatureAlgorithmMismatch'],
+    ['signatureAlgorithm with an empty OCTET STRING for the NULL', () => withOuterAlg(sequence(Buffer.concat([oidDer(), Buffer.from([0x04, 0x00])]))), 'signatureAlgorithmMismatch'],
+    [
+      'tbsCertificate.signature without the NULL that signatureAlgorithm has (re-signed)',
+      () =>
+        resign(carol.certDer, rsaPki.intermediate.keyPem, (c) => {
+          c.signature = new pkijs.AlgorithmIdentifier({ algorithmId: SIGNATURE_ALGORITHM_OIDS.sha256WithRSAEncryption });
+        }),
+      'signatureAlgorithmMismatch',
+    ],
+  ];
+  it('each refused with its own reason, before and after the untouched certificate is accepted, with and without the chain cache', async () => {
+    expect(outerParts(carol.certDer).alg.subarray(-2)).toEqual(Buffer.from([0x05, 0x00]));
+    for (const cache of [undefined, false] as const) {
+      const v = await X509Verifier.create({ trustAnchors: [rsaPki.root.certPath], account: { map: 'upn-local' }, revocation: { mode: 'off' }, ...(cache === false ? { cache } : {}) });
+      for (const round of [0, 1]) {
+        for (const [name, make, reason] of cases) {
+          const r = await v.verify(rsaRequest(make()));
+          expect(r, `${name} (round ${round})`).toMatchObject({ ok: false, reason });
+          expect(r.message).toContain(reason);
+        }
+        expect((await v.verify(rsaRequest(carol.certDer))).ok).toBe(true);
+      }
+    }
+  });
+});
+
 describe("the blob's certificates in issuing order (RFC 6187 section 2.1)", () => {
   it('refuses a misordered chain unless laxChainOrder, duplicates and unrelated certificates always', async () => {
     const v = await verifier();

@@ -12,6 +12,7 @@
  */
 import * as asn1js from 'asn1js';
 import type { VerifierCertificate } from '../certificates.js';
+import { algorithmIdentifierDer } from './facts.js';
 import { sameAlgorithmParams } from './validate.js';
 
 /** Why a certificate's encoding is refused. */
@@ -122,7 +123,7 @@ function derLength(n: number): number[] {
 function sameAsCanonical(cert: VerifierCertificate): boolean {
   const p = cert.pkijs;
   if (p.signatureAlgorithm.algorithmId !== p.signature.algorithmId || !sameAlgorithmParams(p.signatureAlgorithm, p.signature)) return false;
-  const alg = new Uint8Array(p.signatureAlgorithm.toSchema().toBER(false));
+  const alg = algorithmIdentifierDer(p.signatureAlgorithm);
   const bits = p.signatureValue.valueBlock;
   if (bits.unusedBits !== 0) return false;
   const sigContent = bits.valueHexView;
@@ -132,8 +133,13 @@ function sameAsCanonical(cert: VerifierCertificate): boolean {
   const der = cert.der;
   if (der.length !== head.length + contentLength) return false;
   let o = 0;
-  const match = (part: ArrayLike<number>): boolean => {
-    for (let i = 0; i < part.length; i++) if (der[o + i] !== part[i]) return false;
+  const match = (part: number[] | Uint8Array): boolean => {
+    if (part instanceof Uint8Array) {
+      // The long parts natively (the whole to-be-signed part among them).
+      if (!Buffer.from(der.buffer, der.byteOffset + o, part.length).equals(part)) return false;
+    } else {
+      for (let i = 0; i < part.length; i++) if (der[o + i] !== part[i]) return false;
+    }
     o += part.length;
     return true;
   };

@@ -32,6 +32,35 @@ export function extension<T>(cert: VerifierCertificate, oid: string): { value: T
   return { value: v as T, critical: e.critical };
 }
 
+/** DER of AlgorithmIdentifiers by OID, for the shapes whose encoding is the OID's alone: see {@link algorithmIdentifierDer}. */
+const algorithmDerMemo = new Map<string, Uint8Array>();
+/** The most shapes {@link algorithmDerMemo} keeps (OIDs come from the peer: beyond this, each is encoded afresh). */
+const ALGORITHM_DER_MEMO_MAX = 64;
+
+/**
+ * What pkijs's `toSchema().toBER(false)` gives for an AlgorithmIdentifier
+ * (a new copy is never needed: callers only read it). With no parameters,
+ * or parameters decoded from exactly `05 00` (a DER NULL, which re-encodes
+ * as itself), that is a function of the OID alone and is encoded once per
+ * OID; any other parameters are encoded each time, as pkijs does.
+ */
+export function algorithmIdentifierDer(a: pkijs.AlgorithmIdentifier): Uint8Array {
+  const p = a.algorithmParams as asn1js.BaseBlock | undefined;
+  let key: string | undefined;
+  if (!p || p instanceof asn1js.Any) key = `${a.algorithmId} -`;
+  else {
+    const b = p.valueBeforeDecodeView;
+    if (p instanceof asn1js.Null && b?.byteLength === 2 && b[0] === 0x05 && b[1] === 0x00) key = `${a.algorithmId} null`;
+  }
+  if (key === undefined) return new Uint8Array(a.toSchema().toBER(false));
+  let der = algorithmDerMemo.get(key);
+  if (!der) {
+    der = new Uint8Array(a.toSchema().toBER(false));
+    if (algorithmDerMemo.size < ALGORITHM_DER_MEMO_MAX) algorithmDerMemo.set(key, der);
+  }
+  return der;
+}
+
 /** A certificate for messages: its subject, as pkijs decoded it. */
 export function describe(cert: VerifierCertificate): string {
   try {

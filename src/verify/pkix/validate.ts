@@ -15,6 +15,7 @@ import { ANY_POLICY_OID, EXTENSION_OIDS } from '../../oids.js';
 import type { IssuanceChecker, VerifierCertificate } from '../certificates.js';
 import { CrlIssuerRevoked, crlStatus, type PreparedCrl } from './crl.js';
 import {
+  algorithmIdentifierDer,
   authorityKeyId,
   basicConstraints,
   describe,
@@ -132,17 +133,12 @@ async function initialize(anchor: VerifierCertificate, n: number, ctx: PkixConte
   };
 }
 
-/** Answers of {@link sameAlgorithmParams} by its first argument (a certificate's two identifiers are compared by the encoding check and again by path validation). */
-const sameParamsMemo = new WeakMap<pkijs.AlgorithmIdentifier, { other: pkijs.AlgorithmIdentifier; same: boolean }>();
-
 /** The parameters of two AlgorithmIdentifiers with the same OID are the same (DER compared only when there are any). */
 export function sameAlgorithmParams(a: pkijs.AlgorithmIdentifier, b: pkijs.AlgorithmIdentifier): boolean {
   if (a.algorithmParams === undefined && b.algorithmParams === undefined) return true;
-  const memo = sameParamsMemo.get(a);
-  if (memo?.other === b) return memo.same;
-  const same = Buffer.from(a.toSchema().toBER(false)).equals(Buffer.from(b.toSchema().toBER(false)));
-  sameParamsMemo.set(a, { other: b, same });
-  return same;
+  const x = algorithmIdentifierDer(a);
+  const y = algorithmIdentifierDer(b);
+  return x === y || (x.length === y.length && x.every((v, i) => v === y[i]));
 }
 
 /** Section 4.1.1.2: signatureAlgorithm must equal tbsCertificate.signature. */
