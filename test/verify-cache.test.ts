@@ -195,6 +195,30 @@ describe('results', () => {
   });
 });
 
+describe('messages of cached chains', () => {
+  it('say what was decided for each login: query or signature, the account and how it was bound, alternated on one cached chain', async () => {
+    const u = users.u5!;
+    const subject = parsedCertificate(u.certDer).subject;
+    const v = await verifier({ account: { map: 'upn-local', authorized: { other: [`x509v3-ecdsa-sha2-nistp256 Subject: ${subject}`] } } });
+    const signed = request(u);
+    const { signature: _s, signedData: _d, ...query } = signed;
+    const logins: Array<[VerifyRequest, string]> = [
+      // Each login differs from the one before it in one thing only.
+      [signed, `accepted ${subject} as "u5" via ${ALG} (map:upn-local, revocation none)`],
+      [{ ...signed, username: 'other' }, `accepted ${subject} as "other" via ${ALG} (authorized:subject, revocation none)`],
+      [{ ...query, username: 'other' }, `would accept ${subject} as "other" via ${ALG} (authorized:subject, revocation none)`],
+      [query, `would accept ${subject} as "u5" via ${ALG} (map:upn-local, revocation none)`],
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const [req, message] of round === 1 ? [...logins].reverse() : logins) {
+        const r = await v.verify(req);
+        expect(r).toMatchObject({ ok: true, message, cached: round > 0 || req !== logins[0]![0] });
+      }
+    }
+    expect(await v.verify({ ...signed, username: 'nobody' })).toMatchObject({ ok: false, reason: 'accountMismatch', cached: true });
+  });
+});
+
 describe('the bounded LRU map', () => {
   it('evicts the least recently used entry, a hit on the newest one included', () => {
     const c = new LruCache<string, number>(2);

@@ -123,6 +123,8 @@ interface ValidatedChain {
   readonly validFrom: number;
   /** The `chain` and `path` getters of its results ({@link lazyParts}). */
   readonly parts: LazyParts;
+  /** The message of its last acceptance, and what it was made of (the same login again says the same). */
+  lastMessage?: { readonly query: boolean; readonly account: string; readonly via: string; readonly text: string };
 }
 
 /**
@@ -245,7 +247,8 @@ export class X509Verifier {
   private readonly recentBlobs = new Map<number, { blob: Buffer; key: string }>();
   private anchors: VerifierCertificate[] = [];
   private pool: VerifierCertificate[] = [];
-  private readonly now: () => Date;
+  /** The clock of {@link X509VerifierOptions.now}, in epoch ms (`Date.now` without one: a cache hit makes no Date). */
+  private readonly clock: () => number;
 
   private constructor(private readonly options: X509VerifierOptions) {
     const sigPolicy = sigPolicyOf(options);
@@ -255,7 +258,8 @@ export class X509Verifier {
     this.cache = options.cache === false ? undefined : new LruCache(options.cache?.maxEntries ?? 1000);
     this.caPaths = options.cache === false ? undefined : new LruCache(256);
     this.maxAgeMs = (options.cache !== false && options.cache?.maxAgeMs) || 10 * 60_000;
-    this.now = options.now ?? (() => new Date());
+    const now = options.now;
+    this.clock = now ? () => now().getTime() : Date.now;
   }
 
   /** Reads the trust anchors, the intermediate pool and the CRL files, and returns a ready verifier. */
@@ -295,7 +299,7 @@ export class X509Verifier {
    * refusal is a result with `ok: false` and a {@link RefusalReason}.
    */
   async verify(req: VerifyRequest): Promise<VerifyResult> {
-    const at = this.now();
+    const t = this.clock();
     const query = req.signature === undefined;
     let entry: ValidatedChain | undefined;
     let parsed: ParsedFacts | undefined;
@@ -308,13 +312,14 @@ export class X509Verifier {
       if (!query && !req.signedData) refuse('badSignature', 'a signature without the signed data cannot be verified');
 
       const key = this.cache ? this.blobKey(req.publicKey) : '';
-      const hit = this.cache?.get(key, at.getTime());
-      if (hit && at.getTime() >= hit.validFrom && hit.algorithm === alg) {
+      const hit = this.cache?.get(key, t);
+      if (hit && t >= hit.validFrom && hit.algorithm === alg) {
         entry = hit;
         cached = true;
         parsed = hit.parsed;
         if (!query) verifyUserSignature(alg, hit.sent[0]!.publicKey, req.signedData!, req.signature!, this.options.strictSignatureFormat);
       } else {
+        const at = new Date(t);
         entry = await this.validate(req, alg, at, (f) => (parsed = f));
         if (this.cache) {
           this.cache.set(key, entry, this.expiry(entry, at));
@@ -324,6 +329,11 @@ export class X509Verifier {
       const binding = bindAccount(entry.facts, req.username, this.options.account);
       const bound = binding instanceof Promise ? await binding : binding;
       const facts = entry.parsed;
+      let said = entry.lastMessage;
+      if (said?.query !== query || said.account !== bound.account || said.via !== bound.via) {
+        const text = `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`;
+        said = entry.lastMessage = { query, account: bound.account, via: bound.via, text };
+      }
       return withParts(
         {
           ok: true,
@@ -336,7 +346,7 @@ export class X509Verifier {
           fingerprint: facts.fingerprint,
           revocationSource: entry.revocation.source,
           revocation: entry.revocation,
-          message: `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`,
+          message: said.text,
           cached,
         },
         entry.parts,
