@@ -5,9 +5,13 @@
  * did, and decodes the octets afresh otherwise: the answer is the same
  * either way, for the test PKI's leaves and thousands of mutations of
  * their subjectAltName (each in a certificate re-encoded and parsed again,
- * so that the embedded decode is the one being tested).
+ * so that the embedded decode is the one being tested). Distinguished
+ * names decoded from the same bytes are equal without comparing their
+ * attributes: the answer is the attribute-wise one for every pair of names
+ * of the NIST PKITS certificates (name chaining by case and whitespace
+ * among them).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as asn1js from 'asn1js';
@@ -16,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParsedCertificate } from '../src/certs/model.js';
 import { EXTENSION_OIDS, OTHER_NAME_OIDS } from '../src/oids.js';
 import { subjectAltNamesKnownToDecode } from '../src/verify/pkix/facts.js';
+import { dnEqual, dnEqualByAttributes } from '../src/verify/pkix/names.js';
 import { createTestPki } from './helpers/pki.js';
 
 let dir: string;
@@ -114,5 +119,44 @@ describe('the name-constraints shortcut reads the embedded decode with the answe
     expect(seen.fresh).toBeGreaterThan(100);
     expect(seen.known).toBeGreaterThan(300);
     expect(seen.unknown).toBeGreaterThan(300);
+  });
+});
+
+describe('distinguished names from the same bytes are equal without comparing attributes', () => {
+  it('with the attribute-wise answer for every pair of PKITS names', () => {
+    const dirPath = join(process.cwd(), '../shared/pkits/certs');
+    const byBytes = new Map<string, pkijs.RelativeDistinguishedNames[]>();
+    for (const f of readdirSync(dirPath).filter((n) => n.endsWith('.crt'))) {
+      let c: pkijs.Certificate;
+      try {
+        c = pkijs.Certificate.fromBER(new Uint8Array(readFileSync(join(dirPath, f))));
+      } catch {
+        continue;
+      }
+      for (const n of [c.subject, c.issuer]) {
+        const k = Buffer.from(n.valueBeforeDecode).toString('hex');
+        const list = byBytes.get(k) ?? [];
+        // Two objects of each distinct encoding: equal bytes, different objects.
+        if (list.length < 2) list.push(n);
+        byBytes.set(k, list);
+      }
+    }
+    const names = [...byBytes.values()].flat();
+    const wrong: string[] = [];
+    let sameBytes = 0;
+    let equalOtherwise = 0;
+    for (const a of names) {
+      for (const b of names) {
+        const want = dnEqualByAttributes(a, b);
+        if (dnEqual(a, b) !== want) wrong.push(`${Buffer.from(a.valueBeforeDecode).toString('hex')} / ${Buffer.from(b.valueBeforeDecode).toString('hex')}`);
+        if (Buffer.from(a.valueBeforeDecode).equals(Buffer.from(b.valueBeforeDecode))) sameBytes++;
+        else if (want) equalOtherwise++;
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(names.length).toBeGreaterThan(150);
+    expect(sameBytes).toBeGreaterThan(names.length);
+    // PKITS names that match by case and whitespace only (4.3.x): the attribute-wise comparison still decides them.
+    expect(equalOtherwise).toBeGreaterThan(0);
   });
 });

@@ -11,8 +11,21 @@ import { NAME_ATTRIBUTE_OIDS } from '../../oids.js';
 /** GeneralName CHOICE tags (RFC 5280 section 4.2.1.6). */
 export const GN = { otherName: 0, rfc822Name: 1, dNSName: 2, x400Address: 3, directoryName: 4, ediPartyName: 5, uri: 6, iPAddress: 7, registeredID: 8 } as const;
 
-/** RFC 5280 section 7.1: two names match when their RDN sequences match attribute by attribute (pkijs compares strings case- and space-insensitively). */
+/**
+ * RFC 5280 section 7.1: two names match when their RDN sequences match
+ * attribute by attribute (pkijs compares strings case- and
+ * space-insensitively). Two names decoded from the same bytes match
+ * without that comparison (it finds every attribute equal to itself).
+ */
 export function dnEqual(a: pkijs.RelativeDistinguishedNames, b: pkijs.RelativeDistinguishedNames): boolean {
+  const x = a.valueBeforeDecode;
+  const y = b.valueBeforeDecode;
+  if (x.byteLength > 0 && x.byteLength === y.byteLength && Buffer.from(x).equals(Buffer.from(y))) return true;
+  return dnEqualByAttributes(a, b);
+}
+
+/** {@link dnEqual} attribute by attribute, always (exported for its test). */
+export function dnEqualByAttributes(a: pkijs.RelativeDistinguishedNames, b: pkijs.RelativeDistinguishedNames): boolean {
   const x = a.typesAndValues;
   const y = b.typesAndValues;
   if (x.length !== y.length) return false;
