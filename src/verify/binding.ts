@@ -97,7 +97,15 @@ export function bindingFacts(leaf: VerifierCertificate, options: AccountBindingO
       mapped.set(r, { error: (e as Error).message });
     }
   }
-  return { leaf, subjectRdns: distinguishedNameKey(leaf.pkijs.subject), mapped };
+  let rdns: readonly string[] | undefined;
+  return {
+    leaf,
+    // Read only by an authorized list's subject entries: made on first use.
+    get subjectRdns() {
+      return (rdns ??= distinguishedNameKey(leaf.pkijs.subject));
+    },
+    mapped,
+  };
 }
 
 function ruleList(options: AccountBindingOptions): readonly UsernameRule[] {
