@@ -130,23 +130,16 @@ export function subjectAltNamesKnownToDecode(cert: VerifierCertificate): boolean
   const all = (cert.pkijs.extensions ?? []).filter((e) => e.extnID === EXTENSION_OIDS.subjectAltName);
   if (all.length === 0) return true;
   if (all.length > 1) return false;
-  const extnValue = all[0]!.extnValue;
-  // asn1js decoded the contents of the OCTET STRING already, when they decode whole (what a fresh fromBER of them gives); otherwise decode them here.
-  let top: asn1js.BaseBlock | undefined = extnValue.valueBlock.value?.length === 1 && !extnValue.idBlock.isConstructed ? extnValue.valueBlock.value[0] : undefined;
-  if (!top) {
-    const octets = extnValue.valueBlock.valueHexView;
-    let decoded;
-    try {
-      decoded = asn1js.fromBER(octets);
-    } catch {
-      // asn1js throws on some malformed contents (a GeneralizedTime): the full decode says what it makes of them.
-      return false;
-    }
-    if (decoded.offset !== octets.byteLength) return false;
-    top = decoded.result;
+  const octets = all[0]!.extnValue.valueBlock.valueHexView;
+  let decoded;
+  try {
+    decoded = asn1js.fromBER(octets);
+  } catch {
+    // asn1js throws on some malformed contents (a GeneralizedTime): the full decode says what it makes of them.
+    return false;
   }
-  if (!tagged(top, 1, 16, true)) return false;
-  return ((top as asn1js.Sequence).valueBlock.value as asn1js.BaseBlock[]).every((n) => {
+  if (decoded.offset !== octets.byteLength || !tagged(decoded.result, 1, 16, true)) return false;
+  return ((decoded.result as asn1js.Sequence).valueBlock.value as asn1js.BaseBlock[]).every((n) => {
     const t = n.idBlock.tagNumber;
     if (t === 1 || t === 2 || t === 6 || t === 7) return tagged(n, 3, t, false);
     if (t !== 0 || !tagged(n, 3, 0, true)) return false;
