@@ -168,12 +168,6 @@ class ParsedFacts {
   }
 }
 
-/**
- * The `chain` and `path` getters of the results of one validated chain, as
- * {@link withLazyParts} makes them (own, enumerable, evaluated on first
- * read, each result with its own `path` array), made once per chain:
- * defining fresh ones per result costs more than a warm login's own work.
- */
 /** The descriptors of a result's `chain` and `path` (see {@link lazyParts}). */
 interface LazyParts {
   readonly chain: PropertyDescriptor;
@@ -186,6 +180,12 @@ function withParts<T extends object>(r: T, parts: LazyParts): T {
   return Object.defineProperty(r, 'path', parts.path);
 }
 
+/**
+ * The `chain` and `path` getters of the results of one validated chain, as
+ * {@link withLazyParts} makes them (own, enumerable, evaluated on first
+ * read, each result with its own `path` array), made once per chain:
+ * defining fresh ones per result costs more than a warm login's own work.
+ */
 function lazyParts(parsed: ParsedFacts, path: readonly VerifierCertificate[]): LazyParts {
   const paths = new WeakMap<object, X509Certificate[]>();
   return {
