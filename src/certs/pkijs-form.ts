@@ -46,13 +46,15 @@ const SET = 17;
 const UTC_TIME = 23;
 const GENERALIZED_TIME = 24;
 
-function is(b: Asn1js.BaseBlock | undefined, tagClass: number, tagNumber: number, constructed: boolean): boolean {
+/** True when `b` has exactly this tag (class, number, form) in the form asn1js decodes for the schemas (not `isHexOnly`). */
+export function is(b: Asn1js.BaseBlock | undefined, tagClass: number, tagNumber: number, constructed: boolean): boolean {
   if (!b) return false;
   const id = b.idBlock;
   return id.tagClass === tagClass && id.tagNumber === tagNumber && id.isConstructed === constructed && !id.isHexOnly;
 }
 
-function children(b: Asn1js.BaseBlock): Asn1js.BaseBlock[] {
+/** The children of a constructed node. */
+export function children(b: Asn1js.BaseBlock): Asn1js.BaseBlock[] {
   return (b as Asn1js.Constructed).valueBlock.value as Asn1js.BaseBlock[];
 }
 
@@ -66,7 +68,7 @@ function children(b: Asn1js.BaseBlock): Asn1js.BaseBlock[] {
  */
 
 /** AlgorithmIdentifier: SEQUENCE { OBJECT IDENTIFIER, parameters ANY OPTIONAL }, nothing after. */
-function algorithmIdentifier(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.AlgorithmIdentifier | undefined {
+export function algorithmIdentifier(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.AlgorithmIdentifier | undefined {
   const v = children(b);
   if (v.length < 1 || v.length > 2 || !is(v[0], 1, OBJECT_IDENTIFIER, false)) return undefined;
   const a = new pkijs.AlgorithmIdentifier();
@@ -89,7 +91,7 @@ export function nameNode(name: Pkijs.RelativeDistinguishedNames): Asn1js.BaseBlo
 }
 
 /** Name: SEQUENCE OF SET OF SEQUENCE { OBJECT IDENTIFIER, ANY }, each attribute of exactly those two. */
-function relativeDistinguishedNames(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.RelativeDistinguishedNames | undefined {
+export function relativeDistinguishedNames(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.RelativeDistinguishedNames | undefined {
   const all: Pkijs.AttributeTypeAndValue[] = [];
   for (const set of children(b)) {
     if (!is(set, 1, SET, true)) return undefined;
@@ -131,7 +133,7 @@ function publicKeyInfo(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.PublicKe
 }
 
 /** Extension: SEQUENCE { OBJECT IDENTIFIER, BOOLEAN OPTIONAL, OCTET STRING }, nothing after. */
-function extension(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.Extension | undefined {
+export function extension(b: Asn1js.BaseBlock, pkijs: typeof Pkijs): Pkijs.Extension | undefined {
   const v = children(b);
   const critical = v.length === 3 ? v[1] : undefined;
   const value = v[v.length - 1];

@@ -70,17 +70,21 @@ export class OpensslRevocation {
     this.entry(certPem, new Date(Date.now() - 3600_000));
   }
 
-  /** A DER OCSP response for `certPath` from `openssl ocsp` (signed by the CA, or by `signer`). */
-  ocspResponse(certPath: string, opts: { signer?: CaFiles; ndays?: number; nmin?: number } = {}): Buffer {
+  /**
+   * A DER OCSP response for `certPath` from `openssl ocsp` (signed by the CA, or by `signer`); `nonce` asks
+   * for one (a response extension), `nextUpdate: false` leaves nextUpdate out, `extra` is passed to the
+   * responder (`-resp_key_id`, `-resp_no_certs`, ...).
+   */
+  ocspResponse(certPath: string, opts: { signer?: CaFiles; ndays?: number; nmin?: number; nonce?: boolean; nextUpdate?: boolean; extra?: string[] } = {}): Buffer {
     const id = `r${this.n++}`;
     const req = join(this.dir, `${id}.req`);
     const resp = join(this.dir, `${id}.resp`);
-    execFileSync('openssl', ['ocsp', '-issuer', this.ca.certPath, '-cert', certPath, '-no_nonce', '-reqout', req], { stdio: 'pipe' });
+    execFileSync('openssl', ['ocsp', '-issuer', this.ca.certPath, '-cert', certPath, ...(opts.nonce ? [] : ['-no_nonce']), '-reqout', req], { stdio: 'pipe' });
     const signer = opts.signer ?? this.ca;
-    const validity = opts.nmin !== undefined ? ['-nmin', String(opts.nmin)] : ['-ndays', String(opts.ndays ?? 1)];
+    const validity = opts.nextUpdate === false ? [] : opts.nmin !== undefined ? ['-nmin', String(opts.nmin)] : ['-ndays', String(opts.ndays ?? 1)];
     execFileSync(
       'openssl',
-      ['ocsp', '-index', this.indexPath, '-CA', this.ca.certPath, '-rsigner', signer.certPath, '-rkey', signer.keyPath, '-reqin', req, '-respout', resp, ...validity],
+      ['ocsp', '-index', this.indexPath, '-CA', this.ca.certPath, '-rsigner', signer.certPath, '-rkey', signer.keyPath, '-reqin', req, '-respout', resp, ...validity, ...(opts.extra ?? [])],
       { stdio: 'pipe' },
     );
     return readFileSync(resp);

@@ -12,6 +12,7 @@ import { hashOfOid } from '../../algorithms.js';
 import { asn1jsLibrary, peculiarX509, pkijsLibrary } from '../../certs/model.js';
 import type { CertificateStore, IssuanceChecker, SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
 import { verifySignedObject } from '../certificates.js';
+import { algorithmIdentifier, children, extension as plainExtension, is, relativeDistinguishedNames } from '../../certs/pkijs-form.js';
 import { EKU_OIDS, EXTENSION_OIDS, OCSP_OIDS } from '../../oids.js';
 import { describe, extension } from '../pkix/facts.js';
 import { refuse } from '../reasons.js';
@@ -130,12 +131,208 @@ export interface BasicOcspParts {
   readonly full: () => pkijs.BasicOCSPResponse;
 }
 
+/*
+ * The common OCSPResponse found by position in asn1js's decode, as
+ * src/certs/pkijs-form.ts finds a certificate: pkijs's route (OCSPResponse,
+ * ResponseBytes, then ResponseData, each SingleResponse and CertID matched
+ * against its class's schema) costs several times the decode. Only a tree
+ * of exactly the shape those schemas take without question (the tags,
+ * forms and counts they allow, nothing optional out of order, nothing
+ * extra: a successful id-pkix-ocsp-basic response) is read here, and its
+ * parts are built with the fields, in the order, from the nodes, that the
+ * pkijs classes' `fromSchema` gives them; any other tree, and any part that
+ * throws, goes the pkijs route ({@link parseWithPkijs}), which gives its own
+ * answer or refusal. The decodes skip asn1js's embedded decode of OCTET and
+ * BIT STRING contents, which nothing reads, except the ResponseBytes octets,
+ * decoded on their own (what pkijs reads from its embedded decode, or
+ * decodes itself when that did not fill the octets). As for certificates,
+ * a DER longer than asn1js's node ceiling goes the pkijs route, so the
+ * ceiling counts the same nodes either way.
+ */
+const INTEGER = 2;
+const BIT_STRING = 3;
+const OCTET_STRING = 4;
+const OBJECT_IDENTIFIER = 6;
+const ENUMERATED = 10;
+const SEQUENCE = 16;
+const GENERALIZED_TIME = 24;
+
+/** `[n] EXPLICIT` around exactly one node of the given universal tag and form, or `undefined`. */
+function explicit(b: asn1js.BaseBlock, tag: number, constructed: boolean): asn1js.BaseBlock | undefined {
+  const w = children(b);
+  return w.length === 1 && is(w[0], 1, tag, constructed) ? w[0] : undefined;
+}
+
+/** `[n] EXPLICIT Extensions` (SEQUENCE of at least one Extension of the plain shape), or `undefined`. */
+function extensionList(wrapper: asn1js.BaseBlock, pk: typeof pkijs): pkijs.Extension[] | undefined {
+  const list = explicit(wrapper, SEQUENCE, true);
+  if (!list) return undefined;
+  const out: pkijs.Extension[] = [];
+  for (const e of children(list)) {
+    const x = is(e, 1, SEQUENCE, true) ? plainExtension(e, pk) : undefined;
+    if (!x) return undefined;
+    out.push(x);
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/** CertID: SEQUENCE { AlgorithmIdentifier, OCTET STRING, OCTET STRING, INTEGER }. */
+function certId(b: asn1js.BaseBlock, pk: typeof pkijs): pkijs.CertID | undefined {
+  const v = children(b);
+  if (v.length !== 4 || !is(v[0], 1, SEQUENCE, true) || !is(v[1], 1, OCTET_STRING, false) || !is(v[2], 1, OCTET_STRING, false) || !is(v[3], 1, INTEGER, false)) return undefined;
+  const hashAlgorithm = algorithmIdentifier(v[0]!, pk);
+  if (!hashAlgorithm) return undefined;
+  const id = Object.create(pk.CertID.prototype) as pkijs.CertID;
+  id.hashAlgorithm = hashAlgorithm;
+  id.issuerNameHash = v[1] as asn1js.OctetString;
+  id.issuerKeyHash = v[2] as asn1js.OctetString;
+  id.serialNumber = v[3] as asn1js.Integer;
+  return id;
+}
+
+/** CertStatus: good [0] or unknown [2] (primitive), or revoked [1] { GeneralizedTime, [0] { ENUMERATED } OPTIONAL }. */
+function plainCertStatus(b: asn1js.BaseBlock | undefined): boolean {
+  if (is(b, 3, 0, false) || is(b, 3, 2, false)) return true;
+  if (!is(b, 3, 1, true)) return false;
+  const v = children(b!);
+  if (v.length < 1 || v.length > 2 || !is(v[0], 1, GENERALIZED_TIME, false)) return false;
+  return v.length === 1 || (is(v[1], 3, 0, true) && explicit(v[1]!, ENUMERATED, false) !== undefined);
+}
+
+/** SingleResponse: SEQUENCE { CertID, CertStatus, GeneralizedTime, [0] GeneralizedTime OPTIONAL, [1] Extensions OPTIONAL }. */
+function singleResponse(b: asn1js.BaseBlock, pk: typeof pkijs): pkijs.SingleResponse | undefined {
+  if (!is(b, 1, SEQUENCE, true)) return undefined;
+  const v = children(b);
+  const [id, status, thisUpdate] = v;
+  if (!is(id, 1, SEQUENCE, true) || !plainCertStatus(status) || !is(thisUpdate, 1, GENERALIZED_TIME, false)) return undefined;
+  const certID = certId(id!, pk);
+  if (!certID) return undefined;
+  let i = 3;
+  let nextUpdate: asn1js.BaseBlock | undefined;
+  let extensions: pkijs.Extension[] | undefined;
+  if (is(v[i], 3, 0, true)) {
+    nextUpdate = explicit(v[i++]!, GENERALIZED_TIME, false);
+    if (!nextUpdate) return undefined;
+  }
+  if (is(v[i], 3, 1, true)) {
+    extensions = extensionList(v[i++]!, pk);
+    if (!extensions) return undefined;
+  }
+  if (i !== v.length) return undefined;
+  // The fields SingleResponse's constructor makes, in its order, with fromSchema's values; then the optional ones.
+  const r = Object.create(pk.SingleResponse.prototype) as pkijs.SingleResponse;
+  r.certID = certID;
+  r.certStatus = status;
+  r.thisUpdate = (thisUpdate as asn1js.GeneralizedTime).toDate();
+  if (nextUpdate) r.nextUpdate = (nextUpdate as asn1js.GeneralizedTime).toDate();
+  if (extensions) r.singleExtensions = extensions;
+  return r;
+}
+
+/** ResponseData: SEQUENCE { [0] INTEGER OPTIONAL, ResponderID, GeneralizedTime, SEQUENCE OF SingleResponse, [1] Extensions OPTIONAL }. */
+function responseData(b: asn1js.BaseBlock, pk: typeof pkijs): pkijs.ResponseData | undefined {
+  const v = children(b);
+  let i = 0;
+  let version: asn1js.Integer | undefined;
+  if (is(v[0], 3, 0, true)) {
+    version = explicit(v[i++]!, INTEGER, false) as asn1js.Integer | undefined;
+    if (!version) return undefined;
+  }
+  const rid = v[i];
+  const producedAt = v[i + 1];
+  const responses = v[i + 2];
+  i += 3;
+  let responderID: pkijs.ResponseData['responderID'] | undefined;
+  if (is(rid, 3, 1, true)) {
+    const name = explicit(rid!, SEQUENCE, true);
+    responderID = name && relativeDistinguishedNames(name, pk);
+  } else if (is(rid, 3, 2, true)) {
+    responderID = explicit(rid!, OCTET_STRING, false) as asn1js.OctetString | undefined;
+  }
+  if (!responderID || !is(producedAt, 1, GENERALIZED_TIME, false) || !is(responses, 1, SEQUENCE, true)) return undefined;
+  const singles: pkijs.SingleResponse[] = [];
+  for (const s of children(responses!)) {
+    const r = singleResponse(s, pk);
+    if (!r) return undefined;
+    singles.push(r);
+  }
+  if (singles.length === 0) return undefined;
+  let extensions: pkijs.Extension[] | undefined;
+  if (is(v[i], 3, 1, true)) {
+    extensions = extensionList(v[i++]!, pk);
+    if (!extensions) return undefined;
+  }
+  if (i !== v.length) return undefined;
+  // The fields ResponseData's constructor makes, in its order, with fromSchema's values; then the optional ones, as fromSchema adds them.
+  const d = Object.create(pk.ResponseData.prototype) as pkijs.ResponseData;
+  d.tbsView = b.valueBeforeDecodeView;
+  d.responderID = responderID;
+  d.producedAt = (producedAt as asn1js.GeneralizedTime).toDate();
+  d.responses = singles;
+  if (version) d.version = version.valueBlock.valueDec;
+  if (extensions) d.responseExtensions = extensions;
+  return d;
+}
+
+/** The parts of a successful basic OCSPResponse whose trees have the schemas' plain shape, or `undefined` for any other. */
+function fastParts(der: Uint8Array, store: CertificateStore): BasicOcspParts | undefined {
+  const pk = pkijsLibrary();
+  const a = asn1jsLibrary();
+  if (der.length > a.DEFAULT_MAX_NODES) return undefined;
+  const outer = a.fromBER(der, { parseEmbedded: false });
+  if (outer.offset !== der.length || !is(outer.result, 1, SEQUENCE, true)) return undefined;
+  const top = children(outer.result);
+  if (top.length !== 2 || !is(top[0], 1, ENUMERATED, false) || !is(top[1], 3, 0, true)) return undefined;
+  if ((top[0] as asn1js.Enumerated).valueBlock.valueDec !== 0) return undefined;
+  const bytes = explicit(top[1]!, SEQUENCE, true);
+  const rb = bytes && children(bytes);
+  if (!rb || rb.length !== 2 || !is(rb[0], 1, OBJECT_IDENTIFIER, false) || !is(rb[1], 1, OCTET_STRING, false)) return undefined;
+  if ((rb[0] as asn1js.ObjectIdentifier).valueBlock.toString() !== ID_PKIX_OCSP_BASIC) return undefined;
+  const octets = (rb[1] as asn1js.OctetString).valueBlock.valueHexView;
+  const decoded = a.fromBER(octets, { parseEmbedded: false });
+  const inner = decoded.result;
+  if (decoded.offset !== octets.length || !is(inner, 1, SEQUENCE, true)) return undefined;
+  const v = children(inner);
+  if (v.length < 3 || v.length > 4 || !is(v[0], 1, SEQUENCE, true) || !is(v[1], 1, SEQUENCE, true) || !is(v[2], 1, BIT_STRING, false)) return undefined;
+  let certs: asn1js.BaseBlock[] = [];
+  if (v.length === 4) {
+    const list = is(v[3], 3, 0, true) ? explicit(v[3]!, SEQUENCE, true) : undefined;
+    if (!list) return undefined;
+    certs = children(list);
+    if (!certs.every((c) => is(c, 1, SEQUENCE, true))) return undefined;
+  }
+  const tbsResponseData = responseData(v[0]!, pk);
+  const signatureAlgorithm = algorithmIdentifier(v[1]!, pk);
+  if (!tbsResponseData || !signatureAlgorithm) return undefined;
+  let full: pkijs.BasicOCSPResponse | undefined;
+  return {
+    tbsResponseData,
+    signatureAlgorithm,
+    signature: v[2] as asn1js.BitString,
+    certs: certs.map((c) => store.get(c.valueBeforeDecodeView)),
+    full: () => (full ??= new pk.BasicOCSPResponse({ schema: inner })),
+  };
+}
+
 /**
  * Parses an OCSPResponse down to its BasicOCSPResponse; refuses
  * `revocationInvalid` when it is not a successful basic response, or when
- * any part of it, an embedded certificate included, does not parse.
+ * any part of it, an embedded certificate included, does not parse. The
+ * parts are what pkijs gives ({@link parseWithPkijs}), the common case
+ * found by position in asn1js's decode without pkijs's schema matches.
  */
 export function parseOcspResponse(der: Uint8Array, store: CertificateStore): BasicOcspParts {
+  let parts: BasicOcspParts | undefined;
+  try {
+    parts = fastParts(der, store);
+  } catch {
+    parts = undefined;
+  }
+  return parts ?? parseWithPkijs(der, store);
+}
+
+/** {@link parseOcspResponse} through pkijs's own classes and schemas: the answer for every input. */
+export function parseWithPkijs(der: Uint8Array, store: CertificateStore): BasicOcspParts {
   const pk = pkijsLibrary();
   const a = asn1jsLibrary();
   let resp: pkijs.OCSPResponse;
