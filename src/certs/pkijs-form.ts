@@ -35,16 +35,17 @@ import type * as Pkijs from 'pkijs';
 
 type Lib = { pkijs: typeof Pkijs; asn1js: typeof Asn1js };
 
-/** Universal tags, and the context tags of a TBSCertificate (RFC 5280 section 4.1). */
-const BOOLEAN = 1;
-const INTEGER = 2;
-const BIT_STRING = 3;
-const OCTET_STRING = 4;
-const OBJECT_IDENTIFIER = 6;
-const SEQUENCE = 16;
-const SET = 17;
-const UTC_TIME = 23;
-const GENERALIZED_TIME = 24;
+/** Universal tag numbers (X.680), for {@link is}. */
+export const BOOLEAN = 1;
+export const INTEGER = 2;
+export const BIT_STRING = 3;
+export const OCTET_STRING = 4;
+export const OBJECT_IDENTIFIER = 6;
+export const ENUMERATED = 10;
+export const SEQUENCE = 16;
+export const SET = 17;
+export const UTC_TIME = 23;
+export const GENERALIZED_TIME = 24;
 
 /** True when `b` has exactly this tag (class, number, form) in the form asn1js decodes for the schemas (not `isHexOnly`). */
 export function is(b: Asn1js.BaseBlock | undefined, tagClass: number, tagNumber: number, constructed: boolean): boolean {

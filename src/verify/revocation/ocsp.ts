@@ -12,7 +12,20 @@ import { hashOfOid } from '../../algorithms.js';
 import { asn1jsLibrary, peculiarX509, pkijsLibrary } from '../../certs/model.js';
 import type { CertificateStore, IssuanceChecker, SignedObjectPolicy, VerifierCertificate } from '../certificates.js';
 import { verifySignedObject } from '../certificates.js';
-import { algorithmIdentifier, children, extension as plainExtension, is, relativeDistinguishedNames } from '../../certs/pkijs-form.js';
+import {
+  BIT_STRING,
+  ENUMERATED,
+  GENERALIZED_TIME,
+  INTEGER,
+  OBJECT_IDENTIFIER,
+  OCTET_STRING,
+  SEQUENCE,
+  algorithmIdentifier,
+  children,
+  extension as plainExtension,
+  is,
+  relativeDistinguishedNames,
+} from '../../certs/pkijs-form.js';
 import { EKU_OIDS, EXTENSION_OIDS, OCSP_OIDS } from '../../oids.js';
 import { describe, extension } from '../pkix/facts.js';
 import { refuse } from '../reasons.js';
@@ -149,14 +162,6 @@ export interface BasicOcspParts {
  * a DER longer than asn1js's node ceiling goes the pkijs route, so the
  * ceiling counts the same nodes either way.
  */
-const INTEGER = 2;
-const BIT_STRING = 3;
-const OCTET_STRING = 4;
-const OBJECT_IDENTIFIER = 6;
-const ENUMERATED = 10;
-const SEQUENCE = 16;
-const GENERALIZED_TIME = 24;
-
 /** `[n] EXPLICIT` around exactly one node of the given universal tag and form, or `undefined`. */
 function explicit(b: asn1js.BaseBlock, tag: number, constructed: boolean): asn1js.BaseBlock | undefined {
   const w = children(b);
