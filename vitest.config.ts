@@ -14,6 +14,8 @@ const LONG_FIRST = [
   'connect-openssh',
   'host-certs',
   'pkcs11-connect',
+  'ocsp-form',
+  'pkijs-form',
   'docs',
   'sftp-cli',
   'raw-key',
