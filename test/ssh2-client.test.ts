@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeferredSigner, SoftwareSigner, x509AuthHandler, type Signer, type TraceEvent } from '../src/index.js';
+import { DeferredSigner, ErrorCodes, SoftwareSigner, SshX509Error, x509AuthHandler, type Signer, type TraceEvent } from '../src/index.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createTestPki, type IssuedCert, type KeyKind, type TestPki } from './helpers/pki.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
@@ -112,6 +112,35 @@ describe('ssh2 client adapter against AsyncSSH', () => {
     const card = new DeferredSigner(signer.chain, 'card', async () => signer);
     expect((card as Signer).signsUnattended).toBeUndefined();
     expect((await phases({}, card)).phases).toEqual(['query', 'sign']);
+  });
+
+  it('an unattended signer whose signature fails sends the query after all and fails with its typed error, nothing signed sent', async () => {
+    const leaf = leaves.get('p256')!;
+    const real = await SoftwareSigner.fromFiles({ certificateFile: leaf.chainPath, keyFile: leaf.keyPath });
+    let calls = 0;
+    const failing: Signer = {
+      chain: real.chain,
+      label: 'failing',
+      signsUnattended: true,
+      sign: async () => {
+        calls++;
+        throw new SshX509Error(ErrorCodes.SIGN_FAILED, 'the key is gone');
+      },
+    };
+    const events: TraceEvent[] = [];
+    const before = server.log().length;
+    await expect(
+      ssh2Exec(
+        { host: '127.0.0.1', port: server.port, username: 'user-p256', authHandler: x509AuthHandler('user-p256', { signer: failing, algorithms: ['x509v3-ecdsa-sha2-nistp256'], logger: (e: TraceEvent) => events.push(e) }) },
+        'true',
+      ),
+    ).rejects.toMatchObject({ code: ErrorCodes.SIGN_FAILED, message: 'the key is gone' });
+    // Signed at once (failed), then the query and PK_OK, then the agent's signature (failed): no signed request reaches the server.
+    expect(calls).toBe(2);
+    const log = await waitForLog(() => server.log().slice(before), 'phase=query');
+    const mine = log.split('\n').filter((l) => l.startsWith('AUTH user=user-p256 '));
+    expect(mine.map((l) => /phase=(\w+)/.exec(l)![1])).toEqual(['query']);
+    expect(events.filter((e) => e.message.startsWith('signing failed')).map((e) => e.fields)).toEqual([{ code: ErrorCodes.SIGN_FAILED }, { code: ErrorCodes.SIGN_FAILED }]);
   });
 
   it('with a key file the server refuses, tries the next one signed at once and traces the refusal', async () => {

@@ -190,13 +190,22 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
     );
   };
   /**
-   * For a signer that signs unattended (unless `askFirst`): the key's
-   * `signAtOnce`, which answers ssh2's query with the signed request. A
-   * failed signature sends the query after all, and ssh2's own PK_OK path
-   * then reports it as it reports any agent's failure.
+   * An identity whose key this library makes (x509v3, or a named raw
+   * algorithm). For a signer that signs unattended (unless `askFirst`) the
+   * key gets `signAtOnce`, which answers ssh2's query with the signed
+   * request; a failed signature sends the query after all, and ssh2's own
+   * PK_OK path then reports it as it reports any agent's failure. `info` is
+   * added to, not copied (its `publicKeyBlob` may be a getter).
    */
-  const atOnce = (signer: Signer, ident: () => Identity): Pick<X509KeyInfo, 'signAtOnce'> =>
-    signer.signsUnattended === true && !options.askFirst ? { signAtOnce: (data, done) => signFor(ident(), data, undefined, 'at once', (err, sig) => done(err ? undefined : sig)) } : {};
+  const madeKeyIdentity = (base: Omit<Identity, 'key'>, info: X509KeyInfo, comment: () => string): Identity => {
+    const ident: Omit<Identity, 'key'> & { key?: object } = { ...base };
+    if (base.signer.signsUnattended === true && !options.askFirst) {
+      const signAtOnce: X509KeyInfo['signAtOnce'] = (data, done) => signFor(ident as Identity, data, undefined, 'at once', (err, sig) => done(err ? undefined : sig));
+      Object.assign(info, { signAtOnce });
+    }
+    ident.key = compat.makeKey(info, comment);
+    return ident as Identity;
+  };
   const staple: Array<{ signer: Signer; set: (responses: readonly Uint8Array[]) => void }> = [];
   for (const signer of signers) {
     if (options.rawKey) {
@@ -212,18 +221,13 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
       const publicKeyBlob = sshPublicKeyBlob(signer.chain.publicKey);
       for (const name of options.algorithms) {
         const raw = rawSignatureAlgorithm(name, signer.chain.keyFacts);
-        const ident: { signer: Signer; algorithm: AlgorithmInfo; ssh2Native: false; hash: HashName | null; wireName: string; key?: object } = { signer, algorithm: row, ssh2Native: false, hash: raw.hash, wireName: raw.name };
-        ident.key = compat.makeKey(
-          {
-            algorithm: name,
-            publicKeyBlob,
-            signatureFormat: name,
-            onSend: sent(() => ({ ...describeIdentity(signer.chain, name), key: 'raw' })),
-            ...atOnce(signer, () => ident as Identity),
-          },
-          () => `${signer.label} (${name})`,
+        identities.push(
+          madeKeyIdentity(
+            { signer, algorithm: row, ssh2Native: false, hash: raw.hash, wireName: raw.name },
+            { algorithm: name, publicKeyBlob, signatureFormat: name, onSend: sent(() => ({ ...describeIdentity(signer.chain, name), key: 'raw' })) },
+            () => `${signer.label} (${name})`,
+          ),
         );
-        identities.push(ident as Identity);
       }
       continue;
     }
@@ -231,21 +235,21 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
       const blob = (ocspResponses: readonly Uint8Array[]) => encodePublicKeyBlob({ algorithm: algorithm.name, certificates: signer.chain.der, ocspResponses });
       let publicKeyBlob = blob(options.ocspResponses ?? []);
       if (options.ocspStapler) staple.push({ signer, set: (responses) => (publicKeyBlob = blob(responses)) });
-      const ident: { signer: Signer; algorithm: AlgorithmInfo; ssh2Native: false; hash: HashName | null; wireName: string; key?: object } = { signer, algorithm, ssh2Native: false, hash: algorithm.hash, wireName: algorithm.name };
-      ident.key = compat.makeKey(
-        {
-          algorithm: algorithm.name,
-          // Read when the key is offered: after getIdentities() has stapled the current responses.
-          get publicKeyBlob() {
-            return publicKeyBlob;
+      identities.push(
+        madeKeyIdentity(
+          { signer, algorithm, ssh2Native: false, hash: algorithm.hash, wireName: algorithm.name },
+          {
+            algorithm: algorithm.name,
+            // Read when the key is offered: after getIdentities() has stapled the current responses.
+            get publicKeyBlob() {
+              return publicKeyBlob;
+            },
+            signatureFormat: algorithm.signatureFormat,
+            onSend: sent(() => describeIdentity(signer.chain, algorithm.name)),
           },
-          signatureFormat: algorithm.signatureFormat,
-          onSend: sent(() => describeIdentity(signer.chain, algorithm.name)),
-          ...atOnce(signer, () => ident as Identity),
-        },
-        () => `${signer.label} (${algorithm.name})`,
+          () => `${signer.label} (${algorithm.name})`,
+        ),
       );
-      identities.push(ident as Identity);
     }
   }
   const cap = options.maxAttempts;
