@@ -34,7 +34,7 @@ import { ALGORITHMS } from '../algorithms.js';
 import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../oids.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { LruCache } from './cache.js';
-import { nameNode, pkijsCertificate } from './pkijs-form.js';
+import { extensionParsedValue, extensionValueDecode, nameNode, pkijsCertificate } from './pkijs-form.js';
 import type { CertificateIdentities } from './identity.js';
 
 const load = createRequire(import.meta.url);
@@ -179,6 +179,21 @@ const oneShotHash = (cryptoModule as { hash?: (algorithm: string, data: Uint8Arr
 /** SHA-256 of `bytes` as lower-case hex. */
 export function sha256Hex(bytes: Uint8Array): string {
   return oneShotHash ? oneShotHash('sha256', bytes, 'hex') : createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * What `AsnConvert.parse(octets, type)` gives for an extension's value (the
+ * value, or the error it throws), read from the value's one shared decode:
+ * `parse` is asn1js's `fromBER` with its defaults, an `Error` of the
+ * result's `error` when there is one, then `AsnParser.fromASN` of the
+ * result. A value asn1js throws on is parsed afresh (and throws as before).
+ */
+export function extensionSchemaValue<T>(ext: Pkijs.Extension, type: new () => T): T {
+  const asn1 = peculiarAsn1();
+  const d = extensionValueDecode(ext, asn1jsLibrary());
+  if (!d) return asn1.AsnConvert.parse(ext.extnValue.valueBlock.valueHexView, type);
+  if (d.result.error) throw new Error(d.result.error);
+  return asn1.AsnParser.fromASN(d.result, type);
 }
 
 /** One certificate, parsed once; every field is read on first use and kept. */
@@ -349,6 +364,15 @@ export class ParsedCertificate {
   }
 
   /**
+   * What pkijs's `ext.parsedValue` gives for one of this certificate's
+   * extensions, built from the one decode of its value that every reader
+   * of the value shares ({@link extensionValueDecode}).
+   */
+  parsedValue(ext: Pkijs.Extension): unknown {
+    return extensionParsedValue(ext, { pkijs: pkijsLibrary(), asn1js: asn1jsLibrary() });
+  }
+
+  /**
    * The extension as a @peculiar/x509 extension object, decoding only that
    * extension (not the whole certificate, unless its @peculiar/x509 form
    * exists already); `null` when absent.
@@ -366,13 +390,13 @@ export class ParsedCertificate {
    * constructor parses them with (without re-encoding the extension for
    * it and parsing the extension's envelope again). `undefined` when absent.
    */
-  private peculiarValue<E extends PeculiarX509.Extension, T>(oid: string, fromForm: (e: E) => T, fromValue: (asn1: PeculiarAsn1, octets: Uint8Array) => T): T | undefined {
+  private peculiarValue<E extends PeculiarX509.Extension, T>(oid: string, fromForm: (e: E) => T, fromValue: (parse: <V>(type: new () => V) => V) => T): T | undefined {
     if (this.peculiarForm) {
       const e = this.peculiarForm.getExtension<E>(oid);
       return e ? fromForm(e) : undefined;
     }
     const ext = this.extension(oid);
-    return ext ? fromValue(peculiarAsn1(), ext.extnValue.valueBlock.valueHexView) : undefined;
+    return ext ? fromValue(<V>(type: new () => V) => extensionSchemaValue(ext, type)) : undefined;
   }
 
   /** keyUsage as @peculiar/x509's `KeyUsagesExtension.usages` (its {@link PeculiarX509.KeyUsageFlags} bits), or `undefined` when absent; throws when it does not decode. */
@@ -380,7 +404,7 @@ export class ParsedCertificate {
     return this.peculiarValue<PeculiarX509.KeyUsagesExtension, number>(
       EXTENSION_OIDS.keyUsage,
       (e) => e.usages,
-      (a, v) => a.AsnConvert.parse(v, a.KeyUsage).toNumber(),
+      (parse) => parse(peculiarAsn1().KeyUsage).toNumber(),
     );
   }
 
@@ -389,14 +413,15 @@ export class ParsedCertificate {
     return this.peculiarValue<PeculiarX509.ExtendedKeyUsageExtension, string[]>(
       EXTENSION_OIDS.extendedKeyUsage,
       (e) => e.usages.map(String),
-      (a, v) => a.AsnConvert.parse(v, a.ExtendedKeyUsage).map(String),
+      (parse) => parse(peculiarAsn1().ExtendedKeyUsage).map(String),
     );
   }
 
   /** basicConstraints, or `undefined` when absent. */
   get basicConstraints(): BasicConstraintsFacts | undefined {
     if (!this.bc) {
-      const v = this.extension(EXTENSION_OIDS.basicConstraints)?.parsedValue as Pkijs.BasicConstraints | undefined;
+      const e = this.extension(EXTENSION_OIDS.basicConstraints);
+      const v = e ? (this.parsedValue(e) as Pkijs.BasicConstraints | undefined) : undefined;
       const len = v?.pathLenConstraint;
       this.bc = { value: v ? { ca: v.cA, ...(typeof len === 'number' ? { pathLength: len } : len !== undefined ? { pathLength: Number.MAX_SAFE_INTEGER } : {}) } : undefined };
     }
@@ -417,7 +442,7 @@ export class ParsedCertificate {
           EXTENSION_OIDS.subjectAltName,
           (e) => e.names,
           // What SubjectAlternativeNameExtension's constructor makes of the octets.
-          (a, v) => new lib.GeneralNames(a.AsnConvert.parse(v, a.SubjectAlternativeName) as never),
+          (parse) => new lib.GeneralNames(parse(peculiarAsn1().SubjectAlternativeName) as never),
         );
       } catch (e) {
         throw new SshX509Error(ErrorCodes.CERT_INVALID, `the subjectAltName of ${this.subject} cannot be parsed`, { cause: e });

@@ -240,3 +240,83 @@ export function pkijsCertificate(der: Uint8Array, lib: Lib): Pkijs.Certificate {
   }
   return c ?? lib.pkijs.Certificate.fromBER(der);
 }
+
+/**
+ * One asn1js decode of an extension's value: what `asn1js.fromBER(octets)`
+ * gives with its defaults, the decode each reader of the value made of its
+ * own before (pkijs's `Extension.parsedValue`, @peculiar/asn1-schema's
+ * `AsnParser.parse`, the path validator's look at the subjectAltName), made
+ * once per extension and shared by all of them.
+ */
+export interface ExtensionValueDecode {
+  /** fromBER's offset: -1 when the value does not decode. */
+  readonly offset: number;
+  /** fromBER's result, the tree the readers read (those that read without changing it; see {@link extensionParsedValue}). */
+  readonly result: Asn1js.BaseBlock;
+}
+
+/** The decodes made, by the extension's value node; `null` when asn1js threw (see {@link extensionValueDecode}). */
+const valueDecodes = new WeakMap<Asn1js.OctetString, ExtensionValueDecode | null>();
+
+/**
+ * The one decode of `ext`'s value (made on first use). `undefined` when
+ * asn1js throws on it (it does on some malformed contents): each reader
+ * then decodes the value itself again, as before, and throws its own error.
+ */
+export function extensionValueDecode(ext: Pkijs.Extension, asn1js: typeof Asn1js): ExtensionValueDecode | undefined {
+  const node = ext.extnValue;
+  let d = valueDecodes.get(node);
+  if (d === undefined) {
+    try {
+      const r = asn1js.fromBER(node.valueBlock.valueHexView);
+      d = { offset: r.offset, result: r.result };
+    } catch {
+      d = null;
+    }
+    valueDecodes.set(node, d);
+  }
+  return d ?? undefined;
+}
+
+/**
+ * What pkijs's `ext.parsedValue` gives, built from the shared decode as
+ * pkijs's `ExtensionValueFactory.fromBER` builds it from its own: `null`
+ * (read as `undefined`) when the value does not decode; for an extension
+ * pkijs has a class for, that class made from the tree, or, when the class
+ * refuses it, an empty one with pkijs's `parsingError`; otherwise the tree
+ * itself. The value is kept where pkijs keeps it (its `parsedValue`
+ * setter), so that pkijs's own getter gives the same object afterwards; one
+ * pkijs read already (its own decode) is used as it is.
+ *
+ * pkijs's classes change the tree they are built from (its GeneralName
+ * re-tags an implicitly tagged name in place to decode it; its schema
+ * match writes named fields and an `error` on the root), so the tree given
+ * to pkijs is given to no reader after it: the next one decodes the value
+ * again, as each did before. The other readers only read the tree
+ * (asn1-schema's match writes on an object of its own), so any number of
+ * them share it, and pkijs may take it after them.
+ */
+export function extensionParsedValue(ext: Pkijs.Extension, lib: Lib): unknown {
+  if ((ext as unknown as { _parsedValue?: unknown })._parsedValue === undefined) {
+    const d = extensionValueDecode(ext, lib.asn1js);
+    // A decode that throws: pkijs's getter below decodes again and throws as it always did.
+    if (d) {
+      valueDecodes.delete(ext.extnValue);
+      ext.parsedValue = (d.offset === -1 ? null : valueFromTree(ext.extnID, d.result, lib.pkijs)) as Pkijs.Extension['parsedValue'];
+    }
+  }
+  return ext.parsedValue;
+}
+
+/** pkijs's `ExtensionValueFactory.fromBER` past its decode. */
+function valueFromTree(id: string, tree: Asn1js.BaseBlock, pkijs: typeof Pkijs): unknown {
+  const item = pkijs.ExtensionValueFactory.find(id);
+  if (!item) return tree;
+  try {
+    return new item.type({ schema: tree });
+  } catch {
+    const res = new item.type() as { parsingError?: string };
+    res.parsingError = `Incorrectly formatted value of extension ${item.name} (${id})`;
+    return res;
+  }
+}

@@ -11,6 +11,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../../oids.js';
+import { extensionParsedValue, extensionValueDecode } from '../../certs/pkijs-form.js';
 import { verifySignedObject, type VerifierCertificate } from '../certificates.js';
 import { fail } from './result.js';
 
@@ -22,7 +23,7 @@ export function extension<T>(cert: VerifierCertificate, oid: string): { value: T
   const e = all[0]!;
   let v: unknown;
   try {
-    v = e.parsedValue;
+    v = extensionParsedValue(e, { pkijs, asn1js });
   } catch {
     v = undefined;
   }
@@ -120,7 +121,8 @@ function tagged(b: asn1js.BaseBlock | undefined, tagClass: number, tagNumber: nu
 /**
  * True when the subjectAltName is known to decode as {@link subjectAltNames}
  * reads it (absent, or once, with a value pkijs's AltName is sure to
- * accept), judged from asn1js's decode of the value alone: a SEQUENCE of
+ * accept), judged from asn1js's decode of the value alone (the one decode
+ * every reader of the value shares): a SEQUENCE of
  * rfc822Name, dNSName, URI and iPAddress primitives and otherNames (an
  * OBJECT IDENTIFIER and a [0] with a value), each of which pkijs's
  * GeneralName takes without a further check that can fail. `false` means
@@ -131,13 +133,10 @@ export function subjectAltNamesKnownToDecode(cert: VerifierCertificate): boolean
   if (all.length === 0) return true;
   if (all.length > 1) return false;
   const octets = all[0]!.extnValue.valueBlock.valueHexView;
-  let decoded;
-  try {
-    decoded = asn1js.fromBER(octets);
-  } catch {
-    // asn1js throws on some malformed contents (a GeneralizedTime): the full decode says what it makes of them.
-    return false;
-  }
+  // The value's one decode, which the full decode and the identities read too.
+  const decoded = extensionValueDecode(all[0]!, asn1js);
+  // asn1js throws on some malformed contents (a GeneralizedTime): the full decode says what it makes of them.
+  if (!decoded) return false;
   if (decoded.offset !== octets.byteLength || !tagged(decoded.result, 1, 16, true)) return false;
   return ((decoded.result as asn1js.Sequence).valueBlock.value as asn1js.BaseBlock[]).every((n) => {
     const t = n.idBlock.tagNumber;

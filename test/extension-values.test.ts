@@ -1,0 +1,273 @@
+/**
+ * Each extension value of a certificate is decoded by asn1js once and the
+ * tree shared by every reader of it (src/certs/pkijs-form.ts
+ * `extensionValueDecode`): pkijs's parsed values (`extensionParsedValue`),
+ * @peculiar/x509's ASN.1 types (src/certs/model.ts `extensionSchemaValue`)
+ * and the path validator's look at the subjectAltName
+ * (`subjectAltNamesKnownToDecode`). Here the shared readers are compared
+ * with what each reader made of its own decode before, pkijs's
+ * `ExtensionValueFactory.fromBER` (its `parsedValue` getter) and
+ * asn1-schema's `AsnConvert.parse`, value for value and error for error,
+ * in either order of the readers, over the NIST PKITS certificates, the
+ * test PKI and mutated values (truncated, wrong tags, bytes after the
+ * value, a value twice, empty, bit flips and edits); and a deliberately
+ * broken shared reader is shown to fail the comparison.
+ */
+import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extensionParsedValue, extensionValueDecode } from '../src/certs/pkijs-form.js';
+import { extensionSchemaValue } from '../src/certs/model.js';
+import { EKU_OIDS, EXTENSION_OIDS } from '../src/oids.js';
+import { subjectAltNamesKnownToDecode } from '../src/verify/pkix/facts.js';
+import type { VerifierCertificate } from '../src/verify/certificates.js';
+import { createTestPki } from './helpers/pki.js';
+import { mutations, same } from './helpers/differential.js';
+
+const PKITS = join(process.cwd(), '../shared/pkits/certs');
+const lib = { pkijs, asn1js };
+
+// The ASN.1 layer @peculiar/x509 itself loads (its schema registry), as the model resolves it.
+const fromX509 = createRequire(createRequire(import.meta.url).resolve('@peculiar/x509'));
+const schema = fromX509('@peculiar/asn1-schema') as {
+  AsnConvert: { parse<T>(data: Uint8Array, type: new () => T): T };
+  AsnParser: { fromASN<T>(node: asn1js.BaseBlock, type: new () => T): T };
+};
+const x = fromX509('@peculiar/asn1-x509') as Record<'KeyUsage' | 'ExtendedKeyUsage' | 'SubjectAlternativeName', new () => object>;
+const TYPES = ['KeyUsage', 'ExtendedKeyUsage', 'SubjectAlternativeName'] as const;
+
+/** The OIDs each value is read as by pkijs (its classes for them, or the tree for those it has none for). */
+const OIDS: readonly string[] = [
+  EXTENSION_OIDS.subjectAltName,
+  EXTENSION_OIDS.basicConstraints,
+  EXTENSION_OIDS.keyUsage,
+  EXTENSION_OIDS.extendedKeyUsage,
+  EXTENSION_OIDS.certificatePolicies,
+  EXTENSION_OIDS.authorityKeyIdentifier,
+  EXTENSION_OIDS.nameConstraints,
+  EXTENSION_OIDS.policyConstraints,
+  EXTENSION_OIDS.cRLDistributionPoints,
+];
+
+/** An outcome: the value, or the error's class and message. */
+type Outcome = { value: unknown } | { error: string };
+function run(f: () => unknown): Outcome {
+  try {
+    return { value: f() };
+  } catch (e) {
+    return { error: `${(e as Error)?.constructor?.name}: ${(e as Error)?.message}` };
+  }
+}
+function differ(a: Outcome, b: Outcome, what: string): string | undefined {
+  if ('error' in a || 'error' in b) return 'error' in a && 'error' in b && a.error === b.error ? undefined : `${what}: ${JSON.stringify(a).slice(0, 200)} vs ${JSON.stringify(b).slice(0, 200)}`;
+  return same(a.value, b.value, what);
+}
+
+const extensionOf = (oid: string, value: Uint8Array) => new pkijs.Extension({ extnID: oid, critical: false, extnValue: value.slice().buffer });
+const certWith = (...exts: pkijs.Extension[]) => ({ pkijs: { extensions: exts } }) as unknown as VerifierCertificate;
+
+/** The readers under test: the shared ones, or a variant of them. */
+interface Readers {
+  parsed(ext: pkijs.Extension): unknown;
+  schema<T>(ext: pkijs.Extension, type: new () => T): T;
+}
+const SHARED: Readers = { parsed: (e) => extensionParsedValue(e, lib), schema: extensionSchemaValue };
+
+/**
+ * What differs between the readers of their own decode (a fresh extension
+ * each) and `readers` sharing one, for the value read as `oid`, in both
+ * orders: pkijs first, then the ASN.1 types and the shortcut, and the other
+ * way round; each read twice.
+ */
+function disagreements(value: Uint8Array, oid: string, readers: Readers): string[] {
+  const out: string[] = [];
+  const wantParsed = run(() => extensionOf(oid, value).parsedValue);
+  const wantTypes = TYPES.map((t) => run(() => schema.AsnConvert.parse(value, x[t])));
+  const wantKnown = run(() => subjectAltNamesKnownToDecode(certWith(extensionOf(EXTENSION_OIDS.subjectAltName, value))));
+  for (const order of ['pkijs first', 'pkijs last']) {
+    const ext = extensionOf(oid, value);
+    const san = extensionOf(EXTENSION_OIDS.subjectAltName, value);
+    // One extension object read as the SAN too: the SAN readers then share its tree with pkijs's class for `oid`.
+    const shared = oid === EXTENSION_OIDS.subjectAltName ? ext : san;
+    const others = () => {
+      TYPES.forEach((t, i) => {
+        for (const round of [1, 2]) {
+          const d = differ(wantTypes[i]!, run(() => readers.schema(ext, x[t])), `${oid} as ${t} (${order}, read ${round})`);
+          if (d) out.push(d);
+        }
+      });
+      const d = differ(wantKnown, run(() => subjectAltNamesKnownToDecode(certWith(shared))), `${oid} shortcut (${order})`);
+      if (d) out.push(d);
+    };
+    if (order === 'pkijs last') others();
+    for (const round of [1, 2]) {
+      const d = differ(wantParsed, run(() => readers.parsed(ext)), `${oid} parsedValue (${order}, read ${round})`);
+      if (d) out.push(d);
+    }
+    // pkijs's own getter afterwards gives the same (the value kept where pkijs keeps it).
+    const d = differ(wantParsed, run(() => ext.parsedValue), `${oid} pkijs getter after (${order})`);
+    if (d) out.push(d);
+    if (order === 'pkijs first') others();
+  }
+  return out;
+}
+
+/** The extension values of a certificate (empty when pkijs does not parse it). */
+function valuesOf(der: Uint8Array): Array<{ oid: string; value: Uint8Array }> {
+  try {
+    return (pkijs.Certificate.fromBER(der).extensions ?? []).map((e) => ({ oid: e.extnID, value: new Uint8Array(e.extnValue.valueBlock.valueHexView) }));
+  } catch {
+    return [];
+  }
+}
+
+/** The hand-made malformations of a value: truncated, wrong tags, bytes after it, twice, empty, indefinite length. */
+function malformed(v: Uint8Array): Uint8Array[] {
+  const cat = (...parts: ArrayLike<number>[]) => Uint8Array.from(parts.flatMap((p) => [...Array.from(p)]));
+  const retag = (t: number) => cat([t], v.subarray(1));
+  const out = [v.subarray(0, v.length - 1), v.subarray(0, 1), v.subarray(1), retag(0x31), retag(0x04), retag(0x03), retag(0xa0), cat(v, [0]), cat(v, [0x05, 0x00]), cat(v, v), new Uint8Array(0)];
+  if (v.length > 2 && v[1]! < 0x80) out.push(cat([v[0]!, 0x80], v.subarray(2), [0, 0]));
+  return out;
+}
+
+let dir: string;
+const corpus: Array<{ oid: string; value: Uint8Array }> = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ssh-x509-ext-values-'));
+  const pki = await createTestPki(join(dir, 'p256'), { rootKind: 'p256', intermediateKind: 'p256' });
+  const leaves = await Promise.all([
+    pki.issue('alice', 'p256', { dns: ['alice.example.com'], ip: ['192.0.2.1', '2001:db8::1'], ocspUrl: 'http://127.0.0.1:1/ocsp', crlUrl: 'http://127.0.0.1:1/crl' }),
+    pki.issue('bob', 'p256', { upn: ['bob@EXAMPLE.COM', 'bob2@EXAMPLE.COM'], email: null, keyUsage: 'keyEncipherment', eku: [EKU_OIDS.clientAuth, EKU_OIDS.secureShellClient] }),
+    pki.issue('carol', 'p256', { upn: [], keyUsage: 'none', eku: [] }),
+  ]);
+  for (const der of [pki.root.certDer, pki.intermediate.certDer, ...leaves.map((l) => l.certDer)]) corpus.push(...valuesOf(new Uint8Array(der)));
+}, 120_000);
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('one decode per extension value, shared by every reader, reads as each reader read its own', () => {
+  it('for every extension of every NIST PKITS certificate and of the test PKI', () => {
+    const pkits = readdirSync(PKITS).filter((n) => n.endsWith('.crt')).flatMap((n) => valuesOf(new Uint8Array(readFileSync(join(PKITS, n)))));
+    expect(pkits.length).toBeGreaterThan(1000);
+    const diffs = [...corpus, ...pkits].flatMap(({ oid, value }) => disagreements(value, oid, SHARED));
+    expect(diffs).toEqual([]);
+  });
+
+  it('for malformed and mutated values, read as every OID the verifier reads, thrown and refused alike', () => {
+    const base = corpus.filter((c) => OIDS.includes(c.oid));
+    expect(base.length).toBeGreaterThan(15);
+    const diffs: string[] = [];
+    let refused = 0;
+    let pkijsRefused = 0;
+    base.forEach(({ value }, i) => {
+      for (const m of [...malformed(value), ...mutations(value, 24, 900 + i)]) {
+        const r = run(() => schema.AsnConvert.parse(m, x.SubjectAlternativeName));
+        if ('error' in r) refused++;
+        const p = run(() => extensionOf(EXTENSION_OIDS.subjectAltName, m).parsedValue);
+        if ('value' in p && (p.value === undefined || (p.value as { parsingError?: string }).parsingError)) pkijsRefused++;
+        for (const oid of OIDS) diffs.push(...disagreements(m, oid, SHARED));
+      }
+    });
+    expect(diffs).toEqual([]);
+    // The malformed values do reach the error paths: refusals of the decode and of the schemas.
+    expect(refused).toBeGreaterThan(200);
+    expect(pkijsRefused).toBeGreaterThan(100);
+  });
+
+  it('the value a decode that asn1js throws on: every reader throws as its own decode did', () => {
+    // A GeneralizedTime asn1js throws on while decoding it.
+    const bad = new Uint8Array([0x30, 0x04, 0x18, 0x02, 0x31, 0x32]);
+    expect(() => asn1js.fromBER(bad)).toThrow();
+    const ext = extensionOf(EXTENSION_OIDS.subjectAltName, bad);
+    expect(extensionValueDecode(ext, asn1js)).toBeUndefined();
+    expect(disagreements(bad, EXTENSION_OIDS.subjectAltName, SHARED)).toEqual([]);
+    expect(disagreements(bad, EXTENSION_OIDS.basicConstraints, SHARED)).toEqual([]);
+  });
+
+  it('decodes each value once for the readers that only read it, and again after pkijs, which changes it', () => {
+    const san = corpus.find((c) => c.oid === EXTENSION_OIDS.subjectAltName)!;
+    const ext = extensionOf(EXTENSION_OIDS.subjectAltName, san.value);
+    const tree = extensionValueDecode(ext, asn1js)!.result;
+    // The readers that only read share the tree: the shortcut, and the ASN.1 types (read twice).
+    expect(subjectAltNamesKnownToDecode(certWith(ext))).toBe(true);
+    extensionSchemaValue(ext, x.SubjectAlternativeName);
+    extensionSchemaValue(ext, x.SubjectAlternativeName);
+    expect(extensionValueDecode(ext, asn1js)!.result).toBe(tree);
+    // pkijs takes it last: its AltName holds the names of that very tree (it re-tags them in place) ...
+    const parsed = extensionParsedValue(ext, lib) as pkijs.AltName;
+    expect((parsed.altNames[0] as unknown as { value: unknown }).value).toBeDefined();
+    expect((tree as asn1js.Sequence).valueBlock.value.some((n) => n.idBlock.tagClass === 1)).toBe(true);
+    expect(ext.parsedValue).toBe(parsed);
+    // ... so a reader after it decodes the value again, untouched.
+    const again = extensionValueDecode(ext, asn1js)!.result;
+    expect(again).not.toBe(tree);
+    expect((again as asn1js.Sequence).valueBlock.value.every((n) => n.idBlock.tagClass === 3)).toBe(true);
+    expect(subjectAltNamesKnownToDecode(certWith(ext))).toBe(true);
+  });
+
+  it('and the comparison fails for a broken shared reader', () => {
+    const inputs = corpus.filter((c) => OIDS.includes(c.oid)).flatMap(({ value }, i) => [value, ...malformed(value), ...mutations(value, 8, 70 + i)]);
+    const broken: Record<string, Readers> = {
+      // No check of the decode's error before the schema match.
+      'schema without the error check': { ...SHARED, schema: (e, t) => schema.AsnParser.fromASN(extensionValueDecode(e, asn1js)?.result ?? new asn1js.Null(), t) },
+      // A decode without asn1js's embedded decodes (not what pkijs's own decode gives).
+      'pkijs from a tree without embedded decodes': {
+        ...SHARED,
+        parsed: (e) => {
+          const r = asn1js.fromBER(e.extnValue.valueBlock.valueHexView, { parseEmbedded: false });
+          const item = pkijs.ExtensionValueFactory.find(e.extnID);
+          if (r.offset === -1) return undefined;
+          if (!item) return r.result;
+          try {
+            return new item.type({ schema: r.result });
+          } catch {
+            return new item.type();
+          }
+        },
+      },
+      // pkijs given the shared tree and leaving it shared (its GeneralName re-tags names in place).
+      'pkijs leaving its tree to the readers after it': {
+        ...SHARED,
+        parsed: (e) => {
+          const d = extensionValueDecode(e, asn1js);
+          const item = pkijs.ExtensionValueFactory.find(e.extnID);
+          if (!d || d.offset === -1) return undefined;
+          if (!item) return d.result;
+          try {
+            return new item.type({ schema: d.result });
+          } catch {
+            const r = new item.type() as { parsingError?: string };
+            r.parsingError = `Incorrectly formatted value of extension ${e.extnID}`;
+            return r;
+          }
+        },
+      },
+      // pkijs's refusal without its parsingError.
+      'pkijs without parsingError': {
+        ...SHARED,
+        parsed: (e) => {
+          const d = extensionValueDecode(e, asn1js);
+          const item = pkijs.ExtensionValueFactory.find(e.extnID);
+          if (!d || d.offset === -1) return undefined;
+          if (!item) return d.result;
+          try {
+            return new item.type({ schema: d.result });
+          } catch {
+            return new item.type();
+          }
+        },
+      },
+    };
+    for (const [name, readers] of Object.entries(broken)) {
+      expect(
+        inputs.some((v) => OIDS.some((oid) => disagreements(v, oid, readers).length > 0)),
+        name,
+      ).toBe(true);
+    }
+  });
+});
