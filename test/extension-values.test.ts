@@ -21,9 +21,9 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extensionParsedValue, extensionValueDecode } from '../src/certs/pkijs-form.js';
-import { extensionSchemaValue } from '../src/certs/model.js';
+import { ParsedCertificate, answerOfValue, clearParsedCertificates, extensionSchemaValue } from '../src/certs/model.js';
 import { EKU_OIDS, EXTENSION_OIDS } from '../src/oids.js';
-import { subjectAltNamesKnownToDecode } from '../src/verify/pkix/facts.js';
+import { basicConstraints as pkixBasicConstraints, subjectAltNamesKnownToDecode } from '../src/verify/pkix/facts.js';
 import type { VerifierCertificate } from '../src/verify/certificates.js';
 import { createTestPki } from './helpers/pki.js';
 import { mutations, same } from './helpers/differential.js';
@@ -136,6 +136,7 @@ function malformed(v: Uint8Array): Uint8Array[] {
 
 let dir: string;
 const corpus: Array<{ oid: string; value: Uint8Array }> = [];
+const pkiCertificates: Uint8Array[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ssh-x509-ext-values-'));
@@ -145,7 +146,10 @@ beforeAll(async () => {
     pki.issue('bob', 'p256', { upn: ['bob@EXAMPLE.COM', 'bob2@EXAMPLE.COM'], email: null, keyUsage: 'keyEncipherment', eku: [EKU_OIDS.clientAuth, EKU_OIDS.secureShellClient] }),
     pki.issue('carol', 'p256', { upn: [], keyUsage: 'none', eku: [] }),
   ]);
-  for (const der of [pki.root.certDer, pki.intermediate.certDer, ...leaves.map((l) => l.certDer)]) corpus.push(...valuesOf(new Uint8Array(der)));
+  for (const der of [pki.root.certDer, pki.intermediate.certDer, ...leaves.map((l) => l.certDer)]) {
+    pkiCertificates.push(new Uint8Array(der));
+    corpus.push(...valuesOf(new Uint8Array(der)));
+  }
 }, 120_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -269,5 +273,62 @@ describe('one decode per extension value, shared by every reader, reads as each 
         name,
       ).toBe(true);
     }
+  });
+});
+
+describe("the answers of an extension's value alone are kept by its octets", () => {
+  it('read once for every certificate with the same value, afresh for any other value, never kept when they fail', () => {
+    const ku = corpus.find((c) => c.oid === EXTENSION_OIDS.keyUsage)!.value;
+    let reads = 0;
+    const read = (ext: pkijs.Extension) => () => {
+      reads++;
+      return extensionSchemaValue(ext, x.KeyUsage as new () => { toNumber(): number }).toNumber();
+    };
+    clearParsedCertificates();
+    const first = extensionOf(EXTENSION_OIDS.keyUsage, ku);
+    const a = answerOfValue('test keyUsage', first, read(first));
+    const second = extensionOf(EXTENSION_OIDS.keyUsage, ku);
+    expect(answerOfValue('test keyUsage', second, read(second))).toBe(a);
+    expect(reads).toBe(1);
+    // Another reader of the same octets has answers of its own.
+    expect(answerOfValue('test other', second, () => 'other')).toBe('other');
+    // One bit changed: read afresh, and answered as that value reads.
+    const flipped = ku.slice();
+    flipped[flipped.length - 1]! ^= 0x80;
+    const third = extensionOf(EXTENSION_OIDS.keyUsage, flipped);
+    expect(answerOfValue('test keyUsage', third, read(third))).toBe(extensionSchemaValue(extensionOf(EXTENSION_OIDS.keyUsage, flipped), x.KeyUsage as new () => { toNumber(): number }).toNumber());
+    expect(reads).toBe(2);
+    // A value that does not decode throws every time: nothing is kept for it.
+    const bad = extensionOf(EXTENSION_OIDS.keyUsage, new Uint8Array([0x03, 0x05, 0x00]));
+    expect(() => answerOfValue('test keyUsage', bad, read(bad))).toThrow();
+    expect(() => answerOfValue('test keyUsage', bad, read(bad))).toThrow();
+    expect(reads).toBe(4);
+    // The cold case forgets them all.
+    clearParsedCertificates();
+    answerOfValue('test keyUsage', first, read(first));
+    expect(reads).toBe(5);
+  });
+
+  it("the model's keyUsage and extendedKeyUsage and the validator's basicConstraints, kept, are what each certificate's own value reads", () => {
+    const pkits = [...pkiCertificates, ...readdirSync(PKITS).filter((n) => n.endsWith('.crt')).map((n) => new Uint8Array(readFileSync(join(PKITS, n))))];
+    const answers = (der: Uint8Array) => {
+      const c = new ParsedCertificate(new Uint8Array(der), 'test');
+      void c.pkijs;
+      return [run(() => c.keyUsageFlags()), run(() => c.extendedKeyUsages()), run(() => pkixBasicConstraints(c))];
+    };
+    // Twice over: the second time the answers come from what the first kept.
+    clearParsedCertificates();
+    const fresh = pkits.map((d) => {
+      clearParsedCertificates();
+      return answers(d);
+    });
+    pkits.forEach((d) => answers(d));
+    const kept = pkits.map((d) => answers(d));
+    const diffs = fresh.flatMap((f, i) => f.map((o, k) => differ(o, kept[i]![k]!, `certificate ${i} reader ${k}`)).filter((d) => d !== undefined));
+    expect(diffs).toEqual([]);
+    // A caller's list is its own.
+    const withEku = pkits.map((d) => new ParsedCertificate(new Uint8Array(d), 'test')).find((c) => c.extendedKeyUsages());
+    withEku!.extendedKeyUsages()!.push('changed');
+    expect(withEku!.extendedKeyUsages()).not.toContain('changed');
   });
 });

@@ -196,6 +196,34 @@ export function extensionSchemaValue<T>(ext: Pkijs.Extension, type: new () => T)
   return asn1.AsnParser.fromASN(d.result, type);
 }
 
+/**
+ * Answers that are a function of an extension's value alone (keyUsage
+ * bits, extendedKeyUsage purposes, basicConstraints), kept by the value's
+ * octets: the certificates one CA issues mostly carry the same values, so
+ * that a new leaf under it reads them from here. Only answers are kept,
+ * never failures (a value that does not decode is read, and refused, every
+ * time), and only for short values.
+ */
+const valueAnswers = new LruCache<string, unknown>(512);
+/** The longest value whose answers {@link valueAnswers} keeps, octets. */
+const MAX_ANSWERED_VALUE = 64;
+
+/**
+ * `read()`, the answer `what` gives for `ext`'s value, kept by the value's
+ * octets (see {@link valueAnswers}): `what` names the reader, which must
+ * read nothing but the value. An `undefined` answer is not kept.
+ */
+export function answerOfValue<T>(what: string, ext: Pkijs.Extension, read: () => T): T {
+  const v = ext.extnValue.valueBlock.valueHexView;
+  if (v.length > MAX_ANSWERED_VALUE) return read();
+  const key = `${what} ${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1')}`;
+  const hit = valueAnswers.get(key, 0);
+  if (hit !== undefined) return hit as T;
+  const answer = read();
+  if (answer !== undefined) valueAnswers.set(key, answer, Number.POSITIVE_INFINITY);
+  return answer;
+}
+
 /** One certificate, parsed once; every field is read on first use and kept. */
 export class ParsedCertificate {
   private nativeForm?: NativeX509Certificate;
@@ -390,13 +418,15 @@ export class ParsedCertificate {
    * constructor parses them with (without re-encoding the extension for
    * it and parsing the extension's envelope again). `undefined` when absent.
    */
-  private peculiarValue<E extends PeculiarX509.Extension, T>(oid: string, fromForm: (e: E) => T, fromValue: (parse: <V>(type: new () => V) => V) => T): T | undefined {
+  private peculiarValue<E extends PeculiarX509.Extension, T>(oid: string, fromForm: (e: E) => T, fromValue: (parse: <V>(type: new () => V) => V) => T, kept = false): T | undefined {
     if (this.peculiarForm) {
       const e = this.peculiarForm.getExtension<E>(oid);
       return e ? fromForm(e) : undefined;
     }
     const ext = this.extension(oid);
-    return ext ? fromValue(<V>(type: new () => V) => extensionSchemaValue(ext, type)) : undefined;
+    if (!ext) return undefined;
+    const read = () => fromValue(<V>(type: new () => V) => extensionSchemaValue(ext, type));
+    return kept ? answerOfValue(`peculiar ${oid}`, ext, read) : read();
   }
 
   /** keyUsage as @peculiar/x509's `KeyUsagesExtension.usages` (its {@link PeculiarX509.KeyUsageFlags} bits), or `undefined` when absent; throws when it does not decode. */
@@ -405,16 +435,20 @@ export class ParsedCertificate {
       EXTENSION_OIDS.keyUsage,
       (e) => e.usages,
       (parse) => parse(peculiarAsn1().KeyUsage).toNumber(),
+      true,
     );
   }
 
   /** extendedKeyUsage as @peculiar/x509's `ExtendedKeyUsageExtension.usages` (OIDs), or `undefined` when absent; throws when it does not decode. */
   extendedKeyUsages(): string[] | undefined {
-    return this.peculiarValue<PeculiarX509.ExtendedKeyUsageExtension, string[]>(
+    const usages = this.peculiarValue<PeculiarX509.ExtendedKeyUsageExtension, readonly string[]>(
       EXTENSION_OIDS.extendedKeyUsage,
       (e) => e.usages.map(String),
-      (parse) => parse(peculiarAsn1().ExtendedKeyUsage).map(String),
+      (parse) => Object.freeze(parse(peculiarAsn1().ExtendedKeyUsage).map(String)),
+      true,
     );
+    // A list of its own for each caller (the kept one is shared).
+    return usages && [...usages];
   }
 
   /** basicConstraints, or `undefined` when absent. */
@@ -486,7 +520,8 @@ export function parsedCertificate(der: Uint8Array, x509?: PeculiarX509.X509Certi
   return c;
 }
 
-/** Drops every parsed certificate (for measuring the cold case, and for tests). */
+/** Drops every parsed certificate and every kept answer of an extension value (for measuring the cold case, and for tests). */
 export function clearParsedCertificates(): void {
   parsed.clear();
+  valueAnswers.clear();
 }

@@ -12,6 +12,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../../oids.js';
 import { extensionParsedValue, extensionValueDecode } from '../../certs/pkijs-form.js';
+import { answerOfValue } from '../../certs/model.js';
 import { verifySignedObject, type VerifierCertificate } from '../certificates.js';
 import { fail } from './result.js';
 
@@ -71,16 +72,22 @@ export function describe(cert: VerifierCertificate): string {
   }
 }
 
-/** basicConstraints (section 4.2.1.9), or `undefined`. */
-export function basicConstraints(cert: VerifierCertificate): { ca: boolean; pathLen?: number } | undefined {
+/** basicConstraints (section 4.2.1.9), or `undefined`; a value seen before (in any certificate) is answered as it was then. */
+export function basicConstraints(cert: VerifierCertificate): { readonly ca: boolean; readonly pathLen?: number } | undefined {
+  const all = (cert.pkijs.extensions ?? []).filter((e) => e.extnID === EXTENSION_OIDS.basicConstraints);
+  // Once in the certificate: the answer is the value's alone (the failures, which name the certificate, are not kept).
+  return all.length === 1 ? answerOfValue('pkix basicConstraints', all[0]!, () => readBasicConstraints(cert)) : readBasicConstraints(cert);
+}
+
+function readBasicConstraints(cert: VerifierCertificate): { readonly ca: boolean; readonly pathLen?: number } | undefined {
   const e = extension<pkijs.BasicConstraints>(cert, EXTENSION_OIDS.basicConstraints);
   if (!e) return undefined;
   const len = e.value.pathLenConstraint as unknown;
-  if (len === undefined) return { ca: !!e.value.cA };
-  if (typeof len === 'number') return { ca: !!e.value.cA, pathLen: len };
+  if (len === undefined) return Object.freeze({ ca: !!e.value.cA });
+  if (typeof len === 'number') return Object.freeze({ ca: !!e.value.cA, pathLen: len });
   if (len instanceof asn1js.Integer) {
     const n = len.valueBlock.valueDec;
-    return { ca: !!e.value.cA, pathLen: n < 0 ? 0 : n };
+    return Object.freeze({ ca: !!e.value.cA, pathLen: n < 0 ? 0 : n });
   }
   return fail('malformedCertificate', `${describe(cert)} has a corrupt pathLenConstraint`);
 }
