@@ -62,7 +62,6 @@ const table = [
     curveBits: 256,
     curveOid: CURVE_OIDS.nistp256,
     webCryptoCurve: 'P-256',
-    jwkImportFaster: true,
     hash: 'sha256',
     signatureFormat: 'ecdsa-sha2-nistp256',
     plainKeyType: 'ecdsa-sha2-nistp256',
