@@ -439,4 +439,54 @@ describe("the model's public key is what OpenSSL makes of the SubjectPublicKeyIn
     expect(diffs).toEqual([]);
     expect(refused).toBeGreaterThan(100);
   });
+
+  it("for RSAPublicKeys of every other encoding in the key's BIT STRING (bytes after it, BER lengths, INTEGER forms, elements missing or extra), taken or refused alike", () => {
+    const rsaLeaf = generated[2]!;
+    const pk = new Uint8Array(new ParsedCertificate(new Uint8Array(rsaLeaf), 'test').pkijs.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView);
+    const cat = (...p: ArrayLike<number>[]) => Uint8Array.from(p.flatMap((x) => Array.from(x)));
+    const [n, e] = (asn1js.fromBER(pk).result as asn1js.Sequence).valueBlock.value.map((x) => new Uint8Array(x.valueBeforeDecodeView));
+    const seq = (...parts: Uint8Array[]) => new Uint8Array(new asn1js.Sequence({ value: parts.map((b) => asn1js.fromBER(b).result) }).toBER(false));
+    const int = (bytes: number[]) => cat([2, bytes.length], bytes);
+    const variants = [
+      pk,
+      cat(pk, [0]),
+      cat(pk, [2, 1, 1]),
+      seq(n!, e!, int([1])),
+      seq(n!),
+      seq(e!, n!),
+      seq(n!, int([0, 1, 0, 1])),
+      seq(n!, int([0x81])),
+      seq(n!, int([0])),
+      seq(n!, int([])),
+      cat([0x30, 0x83, 0], pk.subarray(2)),
+      cat([0x30, 0x80], pk.subarray(4), [0, 0]),
+      cat(pk.subarray(0, 3), [pk[3]! - 1], pk.subarray(4)),
+      pk.subarray(0, pk.length - 1),
+      cat([0x31], pk.subarray(1)),
+      new Uint8Array(0),
+      ...mutations(pk, 120, 4242),
+    ];
+    const diffs: string[] = [];
+    let taken = 0;
+    for (const [i, bits] of variants.entries()) {
+      const c = new ParsedCertificate(new Uint8Array(rsaLeaf), 'test');
+      c.pkijs.subjectPublicKeyInfo.subjectPublicKey = new asn1js.BitString({ valueHex: bits.slice().buffer, unusedBits: 0 });
+      const key = (f: () => import('node:crypto').KeyObject) => {
+        try {
+          const k = f();
+          return JSON.stringify([k.asymmetricKeyType, String(k.asymmetricKeyDetails?.publicExponent), k.export({ format: 'jwk' })]);
+        } catch {
+          return 'refused';
+        }
+      };
+      const model = key(() => c.publicKey);
+      const spki = key(() => createPublicKey({ key: Buffer.from(c.pkijs.subjectPublicKeyInfo.toSchema().toBER(false)), format: 'der', type: 'spki' }));
+      if (model !== spki) diffs.push(`variant ${i}: model ${model.slice(0, 60)} vs SPKI ${spki.slice(0, 60)}`);
+      if (model !== 'refused') taken++;
+    }
+    expect(diffs).toEqual([]);
+    // Lax encodings OpenSSL takes are among them, and refused ones.
+    expect(taken).toBeGreaterThan(8);
+    expect(taken).toBeLessThan(variants.length - 5);
+  });
 });

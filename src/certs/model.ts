@@ -25,7 +25,7 @@
  * @module
  */
 import * as cryptoModule from 'node:crypto';
-import { createHash, createPublicKey, KeyObject, webcrypto, X509Certificate as NativeX509Certificate, type JsonWebKey } from 'node:crypto';
+import { createHash, createPublicKey, KeyObject, webcrypto, X509Certificate as NativeX509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as PeculiarX509 from '@peculiar/x509';
 import type * as Pkijs from 'pkijs';
@@ -118,54 +118,34 @@ function namedCurvePoint(spki: Pkijs.PublicKeyInfo): { namedCurve: string; point
   return { namedCurve, point: spki.subjectPublicKey.valueBlock.valueHexView };
 }
 
-/** A DER INTEGER's contents as a positive number in its shortest form, or `undefined`: the magnitude, without the sign octet. */
-function positiveMagnitude(i: Asn1js.BaseBlock | undefined): Uint8Array | undefined {
-  const id = i?.idBlock;
-  if (!id || id.tagClass !== 1 || id.tagNumber !== 2 || id.isConstructed || id.isHexOnly) return undefined;
-  const v = (i as Asn1js.Integer).valueBlock.valueHexView;
-  if (v.length === 0 || (v[0]! & 0x80) !== 0) return undefined;
-  if (v[0] === 0) return v.length > 1 && (v[1]! & 0x80) !== 0 ? v.subarray(1) : undefined;
-  return v;
-}
-
 /**
- * The public key as a JWK, for the keys whose SubjectPublicKeyInfo says
- * no more than a JWK does: rsaEncryption with NULL parameters over
- * `RSAPublicKey { n, e }` in DER (positive, shortest-form INTEGERs, nothing
- * after), and Ed25519 without parameters over 32 octets. OpenSSL reads
- * such an SPKI as exactly that key; it imports the JWK without its generic
- * DER decoder, which costs more than an RSA signature check. `undefined`
- * for anything else (the SPKI is then decoded as before).
+ * The public key without OpenSSL's generic SubjectPublicKeyInfo decoder
+ * (which costs more than an RSA signature check), for the keys whose SPKI
+ * says no more than their own structure: rsaEncryption with NULL
+ * parameters, whose BIT STRING is imported as the PKCS #1 RSAPublicKey
+ * that OpenSSL's SPKI decoder reads there (the same decode of the same
+ * octets, which takes and refuses what that one does, lax encodings
+ * included), and Ed25519 without parameters over 32 octets, imported as a
+ * JWK. `undefined` for any other key, and for one these imports refuse:
+ * the SPKI is then decoded as before, and says why.
  */
-function plainJwk(spki: Pkijs.PublicKeyInfo): JsonWebKey | undefined {
+function plainKey(spki: Pkijs.PublicKeyInfo): KeyObject | undefined {
   const alg = spki.algorithm;
   const bits = spki.subjectPublicKey.valueBlock;
   if (bits.unusedBits !== 0) return undefined;
-  const b64 = (v: Uint8Array) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64url');
-  if (alg.algorithmId === KEY_ALGORITHM_OIDS.ed25519) {
-    return alg.algorithmParams === undefined && bits.valueHexView.length === 32 ? { kty: 'OKP', crv: 'Ed25519', x: b64(bits.valueHexView) } : undefined;
-  }
-  if (alg.algorithmId !== KEY_ALGORITHM_OIDS.rsaEncryption || !(alg.algorithmParams instanceof asn1jsLibrary().Null)) return undefined;
-  const octets = bits.valueHexView;
-  let decoded;
+  const v = bits.valueHexView;
+  const octets = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   try {
-    decoded = asn1jsLibrary().fromBER(octets);
+    if (alg.algorithmId === KEY_ALGORITHM_OIDS.ed25519 && alg.algorithmParams === undefined && v.length === 32) {
+      return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: octets.toString('base64url') }, format: 'jwk' });
+    }
+    if (alg.algorithmId === KEY_ALGORITHM_OIDS.rsaEncryption && alg.algorithmParams instanceof asn1jsLibrary().Null) {
+      return createPublicKey({ key: octets, format: 'der', type: 'pkcs1' });
+    }
   } catch {
-    return undefined;
+    // The SPKI itself says why.
   }
-  const seq = decoded.result;
-  if (decoded.offset !== octets.length || seq.idBlock.tagClass !== 1 || seq.idBlock.tagNumber !== 16 || !seq.idBlock.isConstructed || seq.idBlock.isHexOnly) return undefined;
-  if (seq.lenBlock.isIndefiniteForm) return undefined;
-  const parts = (seq as Asn1js.Sequence).valueBlock.value as Asn1js.BaseBlock[];
-  if (parts.length !== 2 || parts.some((p) => p.lenBlock.isIndefiniteForm)) return undefined;
-  // DER lengths throughout: each says exactly what its element holds (asn1js reads past a short one) in its shortest form.
-  const exact = (b: Asn1js.BaseBlock) =>
-    b.idBlock.blockLength + b.lenBlock.blockLength + b.lenBlock.length === b.valueBeforeDecodeView.byteLength &&
-    (!b.lenBlock.longFormUsed || (b.lenBlock.length >= 128 && b.lenBlock.blockLength - 1 === Math.ceil(Math.log2(b.lenBlock.length + 1) / 8)));
-  if (![seq, ...parts].every(exact) || parts[0]!.valueBeforeDecodeView.byteLength + parts[1]!.valueBeforeDecodeView.byteLength !== seq.lenBlock.length) return undefined;
-  const n = positiveMagnitude(parts[0]);
-  const e = positiveMagnitude(parts[1]);
-  return n && e ? { kty: 'RSA', n: b64(n), e: b64(e) } : undefined;
+  return undefined;
 }
 
 /** The DER of a parsed name: the bytes it was decoded from (what re-encoding them gives), without re-encoding. */
@@ -341,16 +321,7 @@ export class ParsedCertificate {
     if (!this.key) {
       if (this.pkijsForm) {
         const spki = this.pkijsForm.subjectPublicKeyInfo;
-        const jwk = plainJwk(spki);
-        let k: KeyObject | undefined;
-        if (jwk) {
-          try {
-            k = createPublicKey({ key: jwk, format: 'jwk' });
-          } catch {
-            // The SPKI itself, below, says why.
-          }
-        }
-        this.key = k ?? createPublicKey({ key: Buffer.from(spki.toSchema().toBER(false)), format: 'der', type: 'spki' });
+        this.key = plainKey(spki) ?? createPublicKey({ key: Buffer.from(spki.toSchema().toBER(false)), format: 'der', type: 'spki' });
       } else {
         this.key = this.native.publicKey;
       }
