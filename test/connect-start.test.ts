@@ -3,9 +3,13 @@
  * the speed itself is measured by `npm run bench`, never here): its TCP
  * connection has Nagle's algorithm off, and it loads ssh2's client modules,
  * not ssh2's entry point (which also loads ssh2's server, key generator and
- * node:http/https). Seen from inside the process by a preload that records
- * `setNoDelay` per socket and the CommonJS modules loaded; a control run of
- * plain ssh2 and a bare socket shows that the preload sees the opposite.
+ * node:http/https), and of its own build only dist/cli/main.js and
+ * dist/cli/connect.js (not the other subcommands' dist/cli/commands.js, nor
+ * the host-certificate verifier dist/cli/verify-host.js before an X.509 host
+ * key is met). Seen from inside the process by a preload that records
+ * `setNoDelay` per socket and the CommonJS modules loaded; control runs (plain
+ * ssh2 and a bare socket, another subcommand, an X.509 host key) show that
+ * the preload sees the opposite.
  */
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
@@ -16,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSshPublicKeyLine } from '../src/keys/ssh-public-key.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
-import { createTestPki, type IssuedCert } from './helpers/pki.js';
+import { createTestPki, OID_SECURE_SHELL_SERVER, type IssuedCert, type TestPki } from './helpers/pki.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -24,12 +28,13 @@ const CLI = join(ROOT, 'dist/cli/main.js');
 let dir: string;
 let leaf: IssuedCert;
 let server: AsyncSshServer;
+let pki: TestPki;
 let knownHosts: string;
 let preload: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ssh-x509-start-'));
-  const pki = await createTestPki(join(dir, 'pki'));
+  pki = await createTestPki(join(dir, 'pki'));
   leaf = await pki.issue('start', 'p256');
   server = await startAsyncSshServer({
     trust: [pki.root.certPath],
@@ -60,13 +65,17 @@ net.Socket.prototype.setNoDelay = function (enable) {
 process.on('exit', () => {
   const ssh2 = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh2\\/(lib\\/.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const sshConfig = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh-config\\/(.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
-  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig }));
+  const cli = Object.keys(require.cache).flatMap((k) => { const m = /\\/(cli\\/[^\\/]+\\.js)$/.exec(k); return m && !k.includes('node_modules') ? [m[1]] : []; }).sort();
+  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli }));
 });
 `,
   );
 }, 90_000);
 
+const others: AsyncSshServer[] = [];
+
 afterAll(async () => {
+  await Promise.all(others.map((s) => s.stop()));
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -76,6 +85,8 @@ interface Recorded {
   ssh2: string[];
   /** ssh-config's files in the CommonJS module cache (empty when it was imported as ESM, or not loaded). */
   sshConfig: string[];
+  /** The command's own files in the CommonJS module cache (cli/main.js, cli/connect.js, ...). */
+  cli: string[];
 }
 
 function recorded(args: string[]): { status: number | null; stderr: string; record: Recorded } {
@@ -95,6 +106,36 @@ describe('connect starts and logs in without avoidable waits', () => {
     expect(r.record.ssh2).toEqual(expect.arrayContaining(['lib/client.js', 'lib/agent.js', 'lib/protocol/Protocol.js', 'lib/protocol/keyParser.js']));
     for (const skipped of ['lib/index.js', 'lib/server.js', 'lib/keygen.js', 'lib/http-agents.js']) expect(r.record.ssh2).not.toContain(skipped);
   });
+
+  it('loads its own code from cli/main.js and cli/connect.js only: not the other subcommands (cli/commands.js) nor the host-certificate verifier (cli/verify-host.js)', () => {
+    const r = recorded([
+      CLI, 'connect', '-F', 'none', '-p', String(server.port), '--known-hosts', knownHosts,
+      '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'start@127.0.0.1', 'true',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.record.cli).toEqual(['cli/connect.js', 'cli/main.js']);
+  });
+
+  it('control: another subcommand loads cli/commands.js and not cli/connect.js; an X.509 host key under --host-trust loads cli/verify-host.js', async () => {
+    const r = recorded([CLI, 'export-pub', '--cert', leaf.chainPath]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.record.cli).toEqual(['cli/commands.js', 'cli/main.js']);
+
+    const host = await pki.issue('start-host', 'p256', { dns: ['host.example'], ip: ['127.0.0.1'], eku: [OID_SECURE_SHELL_SERVER], email: null, upn: [] });
+    const x509Host = await startAsyncSshServer({
+      trust: [pki.root.certPath],
+      dir: join(dir, 'server-x509-host'),
+      hostX509: [{ keyPath: host.keyPath, chainPath: host.chainPath }],
+      authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,*'],
+    });
+    others.push(x509Host);
+    const v = recorded([
+      CLI, 'connect', '-F', 'none', '-p', String(x509Host.port), '--known-hosts', join(dir, 'empty_known_hosts'), '--host-trust', pki.root.certPath,
+      '--host-key-algorithms', 'x509v3-ecdsa-sha2-nistp256', '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'start@127.0.0.1', 'true',
+    ]);
+    expect(v.status, v.stderr).toBe(0);
+    expect(v.record.cli).toEqual(['cli/connect.js', 'cli/main.js', 'cli/verify-host.js']);
+  }, 60_000);
 
   it('reads ssh_config through ssh-config\'s CommonJS build (required: a dynamic import would start the ESM loader)', () => {
     const config = join(dir, 'ssh_config');
