@@ -62,11 +62,15 @@ net.Socket.prototype.setNoDelay = function (enable) {
   if (this.__record) this.__record.noDelay = enable === undefined ? true : Boolean(enable);
   return setNoDelay.call(this, enable);
 };
+// How many connections had been opened when the process's stdin stream was first made (null: never made).
+let stdinAt = null;
+const stdinGetter = Object.getOwnPropertyDescriptor(process, 'stdin');
+Object.defineProperty(process, 'stdin', { configurable: true, enumerable: stdinGetter.enumerable, get() { if (stdinAt === null) stdinAt = sockets.length; return stdinGetter.get.call(this); } });
 process.on('exit', () => {
   const ssh2 = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh2\\/(lib\\/.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const sshConfig = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh-config\\/(.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const cli = Object.keys(require.cache).flatMap((k) => { const m = /\\/(cli\\/[^\\/]+\\.js)$/.exec(k); return m && !k.includes('node_modules') ? [m[1]] : []; }).sort();
-  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli }));
+  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli, stdinAt }));
 });
 `,
   );
@@ -87,6 +91,8 @@ interface Recorded {
   sshConfig: string[];
   /** The command's own files in the CommonJS module cache (cli/main.js, cli/connect.js, ...). */
   cli: string[];
+  /** How many connections had been opened when process.stdin was first made (null: never). */
+  stdinAt: number | null;
 }
 
 function recorded(args: string[]): { status: number | null; stderr: string; record: Recorded } {
@@ -114,6 +120,16 @@ describe('connect starts and logs in without avoidable waits', () => {
     ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.record.cli).toEqual(['cli/connect.js', 'cli/main.js']);
+  });
+
+  it('makes the process\'s stdin stream only once its connection is open (the session pipes it to the command; -n never makes it)', () => {
+    const args = ['-F', 'none', '-p', String(server.port), '--known-hosts', knownHosts, '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'start@127.0.0.1', 'true'];
+    const r = recorded([CLI, 'connect', ...args]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.record.stdinAt).toBe(1);
+    const n = recorded([CLI, 'connect', '-n', ...args]);
+    expect(n.status, n.stderr).toBe(0);
+    expect(n.record.stdinAt).toBeNull();
   });
 
   it('control: another subcommand loads cli/commands.js and not cli/connect.js; an X.509 host key under --host-trust loads cli/verify-host.js', async () => {
@@ -146,11 +162,12 @@ describe('connect starts and logs in without avoidable waits', () => {
     expect(r.record.sshConfig).toContain('dist/ssh-config.js');
   });
 
-  it('control: the preload sees ssh2 loaded through its entry point, and a socket left with Nagle on', () => {
-    const script = `require('ssh2'); const s = require('node:net').connect(${server.port}, '127.0.0.1', () => s.end());`;
+  it('control: the preload sees ssh2 loaded through its entry point, a socket left with Nagle on, and stdin made before it', () => {
+    const script = `require('ssh2'); process.stdin; const s = require('node:net').connect(${server.port}, '127.0.0.1', () => s.end());`;
     const r = recorded(['-e', script]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.record.sockets).toEqual([{ port: server.port, noDelay: false }]);
     expect(r.record.ssh2).toEqual(expect.arrayContaining(['lib/index.js', 'lib/server.js', 'lib/http-agents.js']));
+    expect(r.record.stdinAt).toBe(0);
   });
 });

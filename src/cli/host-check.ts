@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { loadCertificateSources } from '../verify/anchors.js';
 import { assembleAlgorithms } from './algorithm-list.js';
-import type { CliIo } from './io.js';
+import { isTerminal, type CliIo } from './io.js';
 
 /** What `connect` knows about host checking. */
 export interface HostCheckOptions {
@@ -66,8 +66,8 @@ export async function resolveHostTrust(paths: readonly { readonly path: string; 
 }
 
 /** OpenSSH's default: `ask` when a terminal is attached, `yes` otherwise. */
-export function defaultStrictHostKeyChecking(io: Pick<CliIo, 'stdin' | 'stderr'>): StrictHostKeyChecking {
-  return io.stdin.isTTY && (io.stderr as { isTTY?: boolean }).isTTY ? 'ask' : 'yes';
+export function defaultStrictHostKeyChecking(io: Pick<CliIo, 'stdin' | 'stderr' | 'isTerminal'>): StrictHostKeyChecking {
+  return isTerminal(io, 'stdin') && isTerminal(io, 'stderr') ? 'ask' : 'yes';
 }
 
 /** Asks one question on the terminal (echoed: a yes/no or a fingerprint, nothing secret). */

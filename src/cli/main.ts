@@ -4,9 +4,27 @@
  *
  * @module
  */
+import { isatty } from 'node:tty';
+import type { CliIo } from './io.js';
 import { runCli } from './run.js';
 
-runCli(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+// The process's streams are made when first used (each costs a few milliseconds to make): `connect` uses them
+// only once its session runs, and asks whether they are terminals without them.
+const io: CliIo = {
+  get stdin() {
+    return process.stdin;
+  },
+  get stdout() {
+    return process.stdout;
+  },
+  get stderr() {
+    return process.stderr;
+  },
+  env: process.env,
+  isTerminal: (stream) => isatty(stream === 'stdin' ? 0 : 2),
+};
+
+runCli(process.argv.slice(2), io).then(
   (code) => {
     process.exitCode = code;
   },

@@ -538,11 +538,14 @@ export async function runSession(plan: SessionPlan): Promise<number> {
   const clients: Client[] = [];
   let forwarder: Forwarder | undefined;
   const { io } = plan;
-  const stdin = io.stdin;
+  // The process's streams are taken when first needed (main.ts makes them lazily; each costs some milliseconds):
+  // standard input at the latest while the server opens the channel, not before logging in.
+  let stdinTaken: CliIo['stdin'] | undefined;
+  const stdin = (): CliIo['stdin'] => (stdinTaken ??= io.stdin);
   let rawMode = false;
   let onTyped: ((d: Buffer) => void) | undefined;
   const restore = () => {
-    if (rawMode && stdin.setRawMode) stdin.setRawMode(false);
+    if (rawMode && stdinTaken?.setRawMode) stdinTaken.setRawMode(false);
     rawMode = false;
   };
   try {
@@ -564,8 +567,8 @@ export async function runSession(plan: SessionPlan): Promise<number> {
       };
       const onSignal = () => finish(plan.noCommand ? 0 : 255);
       let channel: ClientChannel | undefined;
-      const out = io.stdout as NodeJS.WriteStream;
-      const onResize = () => channel?.setWindow(out.rows ?? 24, out.columns ?? 80, 0, 0);
+      const out = () => io.stdout as NodeJS.WriteStream;
+      const onResize = () => channel?.setWindow(out().rows ?? 24, out().columns ?? 80, 0, 0);
       // Any hop closing ends the session; a pulled card says so (--disconnect-on-card-removal).
       let cardRemoved = false;
       const removedLine = () => (cardRemoved ? 'ssh-x509: connection closed: the smartcard was removed (--disconnect-on-card-removal)\n' : undefined);
@@ -579,9 +582,9 @@ export async function runSession(plan: SessionPlan): Promise<number> {
         return;
       }
       const shell = plan.command.length === 0;
-      const wantTty = plan.requestTty === 'force' || ((plan.requestTty === 'yes' || (plan.requestTty === 'auto' && shell)) && stdin.isTTY === true);
-      if (plan.requestTty === 'yes' && !stdin.isTTY) warn(plan, 'Pseudo-terminal will not be allocated because stdin is not a terminal.');
-      const pty: PseudoTtyOptions | false = wantTty ? { term: io.env.TERM ?? 'xterm', rows: out.rows ?? 24, cols: out.columns ?? 80 } : false;
+      const wantTty = plan.requestTty === 'force' || ((plan.requestTty === 'yes' || (plan.requestTty === 'auto' && shell)) && stdin().isTTY === true);
+      if (plan.requestTty === 'yes' && !stdin().isTTY) warn(plan, 'Pseudo-terminal will not be allocated because stdin is not a terminal.');
+      const pty: PseudoTtyOptions | false = wantTty ? { term: io.env.TERM ?? 'xterm', rows: out().rows ?? 24, cols: out().columns ?? 80 } : false;
       const onStream = (err: Error | undefined, stream: ClientChannel) => {
         if (err) return finish(255, `ssh-x509: cannot start the remote ${shell ? 'shell' : 'command'}: ${err.message}\n`);
         channel = stream;
@@ -593,43 +596,49 @@ export async function runSession(plan: SessionPlan): Promise<number> {
         stream.pipe(io.stdout, { end: false });
         stream.stderr.pipe(io.stderr, { end: false });
         if (pty) process.on('SIGWINCH', onResize);
-        if (pty && stdin.isTTY && stdin.setRawMode) {
-          stdin.setRawMode(true);
+        const tty = pty ? stdin() : undefined;
+        if (tty?.isTTY && tty.setRawMode) {
+          tty.setRawMode(true);
           rawMode = true;
         }
         if (plan.stdinNull) return void stream.end();
-        if (pty && stdin.isTTY && plan.escapeChar) {
+        const input = stdin();
+        if (pty && input.isTTY && plan.escapeChar) {
           onTyped = escapeSession(plan, stream, forwards, {
             disconnect: () => {
               client.end();
               finish(255, `\r\nConnection to ${plan.target.alias} closed.\r\n`);
             },
             rawMode: (on) => {
-              if (!stdin.setRawMode) return;
-              stdin.setRawMode(on);
+              if (!input.setRawMode) return;
+              input.setRawMode(on);
               rawMode = on;
               if (on) onResize();
             },
             what: `${shell ? 'the shell' : 'the command'} on ${plan.target.alias}`,
           });
-          stdin.on('data', onTyped);
-          stdin.on('end', () => stream.end());
-          stdin.resume();
+          input.on('data', onTyped);
+          input.on('end', () => stream.end());
+          input.resume();
           return;
         }
-        if (!stdin.isTTY || shell || pty) stdin.pipe(stream);
+        if (!input.isTTY || shell || pty) input.pipe(stream);
       };
       const env = Object.keys(plan.env).length ? { env: { ...plan.env } } : {};
       if (plan.subsystem) client.subsys(plan.command.join(' '), onStream);
       else if (!shell) client.exec(plan.command.join(' '), { ...(pty ? { pty } : {}), ...env }, onStream);
       else client.shell(pty, env, onStream);
+      // The request is on its way: the streams are made while the server answers.
+      if (!plan.stdinNull) stdin();
+      void io.stdout;
+      void io.stderr;
     });
   } finally {
     restore();
     forwarder?.close();
     for (const c of clients.reverse()) c.end();
-    stdin.unpipe?.();
-    if (onTyped) stdin.off('data', onTyped);
-    stdin.pause?.();
+    stdinTaken?.unpipe?.();
+    if (onTyped) stdinTaken?.off('data', onTyped);
+    stdinTaken?.pause?.();
   }
 }

@@ -18,8 +18,9 @@ import { chainWarnings } from '../../certs/validity.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { ttyPassphrase } from '../../signers/pkcs11/pin.js';
 import type { Signer } from '../../signers/signer.js';
+import type { PassphraseRequest } from '../../signers/software.js';
 import type { StrictHostKeyChecking } from '../../verify/known-hosts.js';
-import type { CliIo } from '../io.js';
+import { isTerminal, type CliIo } from '../io.js';
 import type { Pkcs11CertificateInfo } from '../../pkcs11.js';
 import { assembleAlgorithms } from '../algorithm-list.js';
 import { splitSshArgv } from '../args.js';
@@ -219,7 +220,8 @@ async function buildSigners(
   }
   if (!o.keys.length) throw usageError('give the private key with -i (its certificate beside it) or --cert and --key, or a token with --pkcs11-module');
   // Without --passphrase-env, an encrypted key's passphrase is asked on the terminal (no echo), as the PIN is; never in BatchMode.
-  const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']) ?? (o.batch ? undefined : ttyPassphrase(io.stdin, io.stderr));
+  // (The terminal streams are taken only when an encrypted key asks: making them costs a connect's start some milliseconds.)
+  const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']) ?? (o.batch ? undefined : (req: PassphraseRequest) => ttyPassphrase(io.stdin, io.stderr)(req));
   const { SoftwareSigner } = await import('../../signers/software.js');
   const signers: Signer[] = [];
   for (const key of o.keys) {
@@ -551,7 +553,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   }
   const hop = (c: ResolvedConfig, host: string): Omit<Hop, 'settings'> => {
     // OpenSSH's default: ask when a terminal is attached, yes otherwise.
-    const mode = (c.get('stricthostkeychecking')?.[0]?.toLowerCase() ?? (io.stdin.isTTY && (io.stderr as { isTTY?: boolean }).isTTY ? 'ask' : 'yes')) as string;
+    const mode = (c.get('stricthostkeychecking')?.[0]?.toLowerCase() ?? (isTerminal(io, 'stdin') && isTerminal(io, 'stderr') ? 'ask' : 'yes')) as string;
     const strict = ({ yes: 'yes', ask: 'ask', 'accept-new': 'accept-new', no: 'no', off: 'no' } as Record<string, StrictHostKeyChecking>)[mode];
     if (!strict) throw usageError(`--strict-host-key-checking must be yes, ask, accept-new or no, got ${JSON.stringify(mode)}`);
     const port = positiveInt(c.get('port')?.[0], 'port', 65535) ?? 22;
