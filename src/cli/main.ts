@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { isatty } from 'node:tty';
+import { createRequire } from 'node:module';
 import type { CliIo } from './io.js';
 import { runCli } from './run.js';
 
@@ -21,7 +21,8 @@ const io: CliIo = {
     return process.stderr;
   },
   env: process.env,
-  isTerminal: (stream) => isatty(stream === 'stdin' ? 0 : 2),
+  // node:tty (and node:net under it) is loaded only when asked: --help needs neither.
+  isTerminal: (stream) => (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(stream === 'stdin' ? 0 : 2),
 };
 
 runCli(process.argv.slice(2), io).then(
