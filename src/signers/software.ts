@@ -112,6 +112,9 @@ export class SoftwareSigner implements Signer {
     options: Omit<SoftwareSignerOptions, 'certificates' | 'privateKey' | 'passphrase'> & { certificateFile: string | readonly string[]; keyFile: string; passphrase?: string | Uint8Array | PassphraseSource },
   ): Promise<SoftwareSigner> {
     const files = typeof options.certificateFile === 'string' ? [options.certificateFile] : options.certificateFile;
+    // The key file is read beside the certificate files (not after them); a certificate file's error still comes first.
+    const keyRead = readInputFile(options.keyFile, 'key file');
+    keyRead.catch(() => undefined);
     const certificates = await Promise.all(
       files.map(async (f) => {
         const bytes = await readInputFile(f, 'certificate file');
@@ -119,7 +122,7 @@ export class SoftwareSigner implements Signer {
         return bytes;
       }),
     );
-    const privateKey = await readInputFile(options.keyFile, 'key file');
+    const privateKey = await keyRead;
     const { certificateFile: _c, keyFile: _k, passphrase: given, ...rest } = options;
     let passphrase: string | Uint8Array | undefined;
     if (typeof given !== 'function') passphrase = given;
