@@ -6,9 +6,7 @@
  * node:http/https), and of its own build only dist/cli/main.js and
  * dist/cli/connect.js (not the other subcommands' dist/cli/commands.js, nor
  * the host-certificate verifier dist/cli/verify-host.js before an X.509 host
- * key is met); it reads known_hosts while ssh2 loads (not during the key
- * exchange) and makes the process's stdin stream only once it is connected.
- * Seen from inside the process by a preload that records
+ * key is met). Seen from inside the process by a preload that records
  * `setNoDelay` per socket and the CommonJS modules loaded; control runs (plain
  * ssh2 and a bare socket, another subcommand, an X.509 host key) show that
  * the preload sees the opposite.
@@ -68,19 +66,11 @@ net.Socket.prototype.setNoDelay = function (enable) {
 let stdinAt = null;
 const stdinGetter = Object.getOwnPropertyDescriptor(process, 'stdin');
 Object.defineProperty(process, 'stdin', { configurable: true, enumerable: stdinGetter.enumerable, get() { if (stdinAt === null) stdinAt = sockets.length; return stdinGetter.get.call(this); } });
-// Whether ssh2's protocol module was loaded when the known_hosts file was first read (null: never read).
-let knownHostsAfterSsh2 = null;
-const fsp = require('node:fs/promises');
-const readFile = fsp.readFile;
-fsp.readFile = function (path, ...rest) {
-  if (knownHostsAfterSsh2 === null && String(path).endsWith('/known_hosts')) knownHostsAfterSsh2 = Object.keys(require.cache).some((k) => k.endsWith('/ssh2/lib/protocol/Protocol.js'));
-  return readFile.call(this, path, ...rest);
-};
 process.on('exit', () => {
   const ssh2 = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh2\\/(lib\\/.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const sshConfig = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh-config\\/(.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const cli = Object.keys(require.cache).flatMap((k) => { const m = /\\/(cli\\/[^\\/]+\\.js)$/.exec(k); return m && !k.includes('node_modules') ? [m[1]] : []; }).sort();
-  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli, stdinAt, knownHostsAfterSsh2 }));
+  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli, stdinAt }));
 });
 `,
   );
@@ -103,8 +93,6 @@ interface Recorded {
   cli: string[];
   /** How many connections had been opened when process.stdin was first made (null: never). */
   stdinAt: number | null;
-  /** Whether ssh2's Protocol.js was loaded when known_hosts was first read (null: never read). */
-  knownHostsAfterSsh2: boolean | null;
 }
 
 function recorded(args: string[]): { status: number | null; stderr: string; record: Recorded } {
@@ -134,13 +122,11 @@ describe('connect starts and logs in without avoidable waits', () => {
     expect(r.record.cli).toEqual(['cli/connect.js', 'cli/main.js']);
   });
 
-  it('reads known_hosts before loading ssh2, and makes the process\'s stdin stream only once its connection is open (the session pipes it to the command; -n never makes it)', () => {
+  it('makes the process\'s stdin stream only once its connection is open (the session pipes it to the command; -n never makes it)', () => {
     const args = ['-F', 'none', '-p', String(server.port), '--known-hosts', knownHosts, '--cert', leaf.chainPath, '--key', leaf.keyPath, '--algorithm', 'x509v3-ecdsa-sha2-nistp256', 'start@127.0.0.1', 'true'];
     const r = recorded([CLI, 'connect', ...args]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.record.stdinAt).toBe(1);
-    // known_hosts is read while ssh2 loads, not after it (during the key exchange).
-    expect(r.record.knownHostsAfterSsh2).toBe(false);
     const n = recorded([CLI, 'connect', '-n', ...args]);
     expect(n.status, n.stderr).toBe(0);
     expect(n.record.stdinAt).toBeNull();
@@ -176,13 +162,12 @@ describe('connect starts and logs in without avoidable waits', () => {
     expect(r.record.sshConfig).toContain('dist/ssh-config.js');
   });
 
-  it('control: the preload sees ssh2 loaded through its entry point, a socket left with Nagle on, stdin made before it, and known_hosts read after ssh2', () => {
-    const script = `require('ssh2'); process.stdin; require('node:fs/promises').readFile(${JSON.stringify(knownHosts)}); const s = require('node:net').connect(${server.port}, '127.0.0.1', () => s.end());`;
+  it('control: the preload sees ssh2 loaded through its entry point, a socket left with Nagle on, and stdin made before it', () => {
+    const script = `require('ssh2'); process.stdin; const s = require('node:net').connect(${server.port}, '127.0.0.1', () => s.end());`;
     const r = recorded(['-e', script]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.record.sockets).toEqual([{ port: server.port, noDelay: false }]);
     expect(r.record.ssh2).toEqual(expect.arrayContaining(['lib/index.js', 'lib/server.js', 'lib/http-agents.js']));
     expect(r.record.stdinAt).toBe(0);
-    expect(r.record.knownHostsAfterSsh2).toBe(true);
   });
 });

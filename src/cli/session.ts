@@ -19,7 +19,7 @@ import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { Signer } from '../signers/signer.js';
 import { escapeFilter, escapeHelp, showEscape } from './escapes.js';
 import type { CliIo } from './io.js';
-import { readKnownHostsAhead, type StrictHostKeyChecking } from '../verify/known-hosts.js';
+import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
 
 /** One port forward, as -L, -R and -D give it. */
 export interface Forward {
@@ -79,8 +79,6 @@ function warn(plan: SessionPlan, line: string): void {
 
 /** Logs in to one hop (over `sock` when given) and resolves with the ready client. */
 async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = false): Promise<Client> {
-  // The host key check reads these files: read while ssh2 loads, not while the key exchange waits.
-  void readKnownHostsAhead([...hop.globalKnownHosts, hop.knownHosts]);
   const Ssh2Client = ssh2ClientClass();
   const client = new Ssh2Client();
   const { settings } = hop;

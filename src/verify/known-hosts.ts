@@ -195,28 +195,6 @@ async function askToAdd(ask: (q: string) => Promise<string>, name: string, host:
   return false;
 }
 
-/** Files whose reading {@link readKnownHostsAhead} started, each for the next {@link checkHostKey} of it. */
-const readAhead = new Map<string, Promise<string>>();
-
-/**
- * Starts reading known_hosts files now, so that the next {@link checkHostKey}
- * of each finds it read (the command starts them before loading ssh2, which
- * takes the main thread for tens of milliseconds, instead of reading them one
- * after another while the key exchange waits). Each read is used once: a
- * later check reads the file again. Errors are the check's, as if it read it.
- * Resolves when every read has ended (it never rejects).
- */
-export function readKnownHostsAhead(files: readonly string[]): Promise<void> {
-  const reads: Promise<unknown>[] = [];
-  for (const file of files) {
-    if (readAhead.has(file)) continue;
-    const text = readFile(file, 'utf8');
-    reads.push(text.catch(() => undefined)); // an error is reported by the check that uses the read
-    readAhead.set(file, text);
-  }
-  return Promise.all(reads).then(() => undefined);
-}
-
 /**
  * Checks a server's host key blob against a known_hosts file, adding it for
  * `accept-new` and `no` (and `ask`, when the answer is yes) when the host
@@ -232,10 +210,8 @@ export async function checkHostKey(
   options: CheckHostKeyOptions = {},
 ): Promise<HostKeyDecision> {
   let text = '';
-  const ahead = readAhead.get(file);
-  readAhead.delete(file);
   try {
-    text = await (ahead ?? readFile(file, 'utf8'));
+    text = await readFile(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read known_hosts file ${file}: ${(e as NodeJS.ErrnoException).code}`, { cause: e });
