@@ -10,9 +10,10 @@ const common: Options = {
   external: ['ssh2', 'graphene-pk11', 'pkcs11js', 'node-ssh', 'ssh2-sftp-client'],
 };
 
-// The command is CommonJS (dist/cli/package.json says so), in two files:
-// dist/cli/main.js (the usage text and the dispatch) and dist/cli/commands.js
-// (every subcommand, required for the first one run). Node loads that in
+// The command is CommonJS (dist/cli/package.json says so): dist/cli/main.js
+// (the usage text and the dispatch), dist/cli/connect.js (connect) and
+// dist/cli/commands.js (every other subcommand), each required for the first
+// subcommand run, and dist/cli/verify-host.js (below). Node loads that in
 // about 20 ms less CPU than the same code as some 25 ESM chunks shared with
 // the library, and the dependencies stay lazy: a CommonJS bundle requires each
 // where it is first used, where an ESM bundle would import them all at the start.
@@ -21,6 +22,11 @@ const command: Options = {
   format: ['cjs'],
   splitting: false,
   outExtension: () => ({ js: '.js' }),
+  // Every `import()` (of a subcommand, of a dependency such as ssh-config or cli-progress) becomes a `require`: a
+  // dynamic import would start Node's ESM loader and load the package's ESM build, some milliseconds of a start.
+  esbuildOptions: (o) => {
+    o.supported = { ...o.supported, 'dynamic-import': false };
+  },
 };
 
 /** The host-certificate verifier, which dist/cli/connect.js requires as the separate dist/cli/verify-host.js. */
@@ -54,19 +60,11 @@ export default defineConfig([
         setup: (b) => void b.onResolve({ filter: /^\.\/commands\/[a-z-]+\.js$/ }, (a) => ({ path: a.path === './commands/connect.js' ? './connect.js' : './commands.js', external: true })),
       },
     ],
-    esbuildOptions: (o) => {
-      o.supported = { ...o.supported, 'dynamic-import': false };
-    },
   },
   {
     ...command,
     entry: { 'cli/commands': 'src/cli/commands/index.ts' },
     esbuildPlugins: [commonJsCli],
-    // Every `import()` of a dependency (ssh-config, cli-progress) becomes a `require`: a dynamic import would start
-    // Node's ESM loader and load the package's ESM build, some milliseconds of a command's start.
-    esbuildOptions: (o) => {
-      o.supported = { ...o.supported, 'dynamic-import': false };
-    },
   },
   // `connect` alone (the command run most, and timed against ssh): dist/cli/connect.js holds what it needs and
   // nothing of serve, list, export-pub, sftp or the login verifier, and the X.509 host-certificate verifier
@@ -87,16 +85,10 @@ export default defineConfig([
           ),
       },
     ],
-    esbuildOptions: (o) => {
-      o.supported = { ...o.supported, 'dynamic-import': false };
-    },
   },
   {
     ...command,
     entry: { 'cli/verify-host': 'src/verify/host.ts' },
     esbuildPlugins: [commonJsCli],
-    esbuildOptions: (o) => {
-      o.supported = { ...o.supported, 'dynamic-import': false };
-    },
   },
 ]);
