@@ -70,7 +70,7 @@ process.on('exit', () => {
   const ssh2 = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh2\\/(lib\\/.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const sshConfig = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh-config\\/(.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const cli = Object.keys(require.cache).flatMap((k) => { const m = /\\/(cli\\/[^\\/]+\\.js)$/.exec(k); return m && !k.includes('node_modules') ? [m[1]] : []; }).sort();
-  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli, stdinAt }));
+  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli, stdinAt, x509: Object.keys(require.cache).some((k) => k.includes('/node_modules/@peculiar/x509/')) }));
 });
 `,
   );
@@ -93,6 +93,8 @@ interface Recorded {
   cli: string[];
   /** How many connections had been opened when process.stdin was first made (null: never). */
   stdinAt: number | null;
+  /** Whether @peculiar/x509 was loaded. */
+  x509: boolean;
 }
 
 function recorded(args: string[]): { status: number | null; stderr: string; record: Recorded } {
@@ -120,6 +122,7 @@ describe('connect starts and logs in without avoidable waits', () => {
     ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.record.cli).toEqual(['cli/connect.js', 'cli/main.js']);
+    expect(r.record.x509).toBe(false);
   });
 
   it('makes the process\'s stdin stream only once its connection is open (the session pipes it to the command; -n never makes it)', () => {
@@ -130,6 +133,17 @@ describe('connect starts and logs in without avoidable waits', () => {
     const n = recorded([CLI, 'connect', '-n', ...args]);
     expect(n.status, n.stderr).toBe(0);
     expect(n.record.stdinAt).toBeNull();
+  });
+
+  it('--raw-key logs in without loading @peculiar/x509 (the key\'s comment, the leaf subject, is read only if listed); control: -v names the subject, which loads it', () => {
+    const args = ['-F', 'none', '-p', String(server.port), '--known-hosts', knownHosts, '--cert', leaf.chainPath, '--key', leaf.keyPath, '--raw-key', 'start@127.0.0.1', 'true'];
+    const r = recorded([CLI, 'connect', ...args]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.record.x509).toBe(false);
+    const v = recorded([CLI, 'connect', '-v', ...args]);
+    expect(v.status, v.stderr).toBe(0);
+    expect(v.stderr).toContain('CN=start');
+    expect(v.record.x509).toBe(true);
   });
 
   it('control: another subcommand loads cli/commands.js and not cli/connect.js; an X.509 host key under --host-trust loads cli/verify-host.js', async () => {

@@ -212,9 +212,17 @@ export function createX509Agent(options: X509ClientOptions): BaseAgent {
       const row = signer.chain.algorithms({ allowSha1: true })[0];
       if (!row) throw new SshX509Error(ErrorCodes.KEY_ALGORITHM_MISMATCH, `the key of ${signer.chain.leaf.subject} has no plain SSH key type`);
       if (!options.algorithms?.length) {
-        // ssh2 signs as for any plain key and negotiates the RSA hash from server-sig-algs.
-        const line = openSshPublicKeyLine(signer.chain.publicKey, signer.label);
-        identities.push({ signer, algorithm: row, ssh2Native: true, key: compat.parsePublicKey(line) });
+        // ssh2 signs as for any plain key and negotiates the RSA hash from server-sig-algs. The key's comment (the
+        // label: by default the leaf's subject, which loads the X.509 library) is read only if ssh2 lists the key
+        // (a forwarded agent), as the comment of the same line would read.
+        const key = compat.parsePublicKey(openSshPublicKeyLine(signer.chain.publicKey));
+        let comment: string | undefined;
+        Object.defineProperty(key, 'comment', {
+          get: () => (comment ??= (compat.parsePublicKey(openSshPublicKeyLine(signer.chain.publicKey, signer.label)) as { comment: string }).comment),
+          enumerable: true,
+          configurable: true,
+        });
+        identities.push({ signer, algorithm: row, ssh2Native: true, key });
         continue;
       }
       // Named raw algorithms (rsa-sha2-512, ssh-rsa, ...): sent as named, whatever the server advertises.
