@@ -70,7 +70,7 @@ process.on('exit', () => {
   const ssh2 = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh2\\/(lib\\/.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const sshConfig = Object.keys(require.cache).flatMap((k) => { const m = /node_modules\\/ssh-config\\/(.*)$/.exec(k); return m ? [m[1]] : []; }).sort();
   const cli = Object.keys(require.cache).flatMap((k) => { const m = /\\/(cli\\/[^\\/]+\\.js)$/.exec(k); return m && !k.includes('node_modules') ? [m[1]] : []; }).sort();
-  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli, stdinAt, x509: Object.keys(require.cache).some((k) => k.includes('/node_modules/@peculiar/x509/')) }));
+  require('node:fs').writeFileSync(process.env.RECORD_LOG, JSON.stringify({ sockets, ssh2, sshConfig, cli, stdinAt, x509: Object.keys(require.cache).some((k) => k.includes('/node_modules/@peculiar/x509/')), readline: process.moduleLoadList.includes('NativeModule readline') }));
 });
 `,
   );
@@ -95,6 +95,8 @@ interface Recorded {
   stdinAt: number | null;
   /** Whether @peculiar/x509 was loaded. */
   x509: boolean;
+  /** Whether node:readline was loaded. */
+  readline: boolean;
 }
 
 function recorded(args: string[]): { status: number | null; stderr: string; record: Recorded } {
@@ -123,6 +125,8 @@ describe('connect starts and logs in without avoidable waits', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.record.cli).toEqual(['cli/connect.js', 'cli/main.js']);
     expect(r.record.x509).toBe(false);
+    // node:readline is for a host key question (StrictHostKeyChecking ask), asked only on a terminal.
+    expect(r.record.readline).toBe(false);
   });
 
   it('makes the process\'s stdin stream only once its connection is open (the session pipes it to the command; -n never makes it)', () => {
@@ -177,11 +181,12 @@ describe('connect starts and logs in without avoidable waits', () => {
   });
 
   it('control: the preload sees ssh2 loaded through its entry point, a socket left with Nagle on, and stdin made before it', () => {
-    const script = `require('ssh2'); process.stdin; const s = require('node:net').connect(${server.port}, '127.0.0.1', () => s.end());`;
+    const script = `require('ssh2'); require('node:readline'); process.stdin; const s = require('node:net').connect(${server.port}, '127.0.0.1', () => s.end());`;
     const r = recorded(['-e', script]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.record.sockets).toEqual([{ port: server.port, noDelay: false }]);
     expect(r.record.ssh2).toEqual(expect.arrayContaining(['lib/index.js', 'lib/server.js', 'lib/http-agents.js']));
     expect(r.record.stdinAt).toBe(0);
+    expect(r.record.readline).toBe(true);
   });
 });

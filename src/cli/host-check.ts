@@ -10,7 +10,6 @@ import { x509HostKeyAlgorithms, x509HostVerifier, type HostKeyCheck, type X509Ho
 import { defaultServerHostKeyAlgorithms, supportedServerHostKeyAlgorithms } from '../adapters/ssh2/compat.js';
 import { emitTrace, type TraceLogger } from '../adapters/trace.js';
 import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
-import { createInterface } from 'node:readline';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { loadCertificateSources } from '../verify/anchors.js';
 import { assembleAlgorithms } from './algorithm-list.js';
@@ -72,8 +71,10 @@ export function defaultStrictHostKeyChecking(io: Pick<CliIo, 'stdin' | 'stderr' 
 
 /** Asks one question on the terminal (echoed: a yes/no or a fingerprint, nothing secret). */
 function terminalQuestion(io: Pick<CliIo, 'stdin' | 'stderr'>): (q: string) => Promise<string> {
-  return (question) =>
-    new Promise((resolve) => {
+  return async (question) => {
+    // node:readline is loaded only when a question is asked (most connects ask none).
+    const { createInterface } = await import('node:readline');
+    return new Promise((resolve) => {
       const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: false });
       io.stderr.write(question);
       rl.once('line', (line) => {
@@ -82,6 +83,7 @@ function terminalQuestion(io: Pick<CliIo, 'stdin' | 'stderr'>): (q: string) => P
       });
       rl.once('close', () => resolve(''));
     });
+  };
 }
 
 function trace(logger: TraceLogger | undefined, d: HostKeyCheck, o: HostCheckOptions): void {
