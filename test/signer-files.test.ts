@@ -1,14 +1,25 @@
 /**
- * SoftwareSigner.fromFiles reads the key file beside the certificate files
- * (issue 11: one wait for the disk instead of two before `connect` loads
- * ssh2): which error comes first is unchanged (a certificate file's, then
- * the key file's), and a bad key file after good certificates is still its
- * own typed error.
+ * A software signer as `connect` makes and offers it, with less work before
+ * logging in (issue 11), and the same results:
+ *
+ * - SoftwareSigner.fromFiles reads the key file beside the certificate files
+ *   (one wait for the disk instead of two before `connect` loads ssh2): which
+ *   error comes first is unchanged (a certificate file's, then the key
+ *   file's), and a bad key file after good certificates is still its own
+ *   typed error;
+ * - a raw key (`x509AuthMethod` with `rawKey`) is given to ssh2 with the
+ *   signer's label as its comment, as the OpenSSH line `<type> <blob> <label>`
+ *   reads in ssh2, but the label (by default the leaf's subject, which loads
+ *   the X.509 library) is read only when the comment is (connect-start.test.ts
+ *   checks the loading end to end).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { utils } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { x509AuthMethod } from '../src/adapters/ssh2/client.js';
+import { openSshPublicKeyLine } from '../src/keys/ssh-public-key.js';
 import { SoftwareSigner } from '../src/signers/software.js';
 import { createTestPki, type IssuedCert } from './helpers/pki.js';
 
@@ -52,5 +63,30 @@ describe('SoftwareSigner.fromFiles', () => {
   it('control: both files good make a signer for the leaf', async () => {
     const s = await SoftwareSigner.fromFiles({ certificateFile: alice.chainPath, keyFile: alice.keyPath });
     expect(s.chain.leaf.subject).toContain('CN=alice');
+  });
+});
+
+/** The keys the raw-key agent gives ssh2. */
+function rawKeys(signer: SoftwareSigner): Promise<{ comment: string; getPublicSSH(): Buffer }[]> {
+  const method = x509AuthMethod('u', { signer, rawKey: true }) as unknown as { agent: { getIdentities(cb: (err: Error | null, keys?: object[]) => void): void } };
+  return new Promise((resolve, reject) => method.agent.getIdentities((err, keys) => (err ? reject(err) : resolve(keys as never))));
+}
+
+describe('raw key comment', () => {
+  it('is the label (the leaf subject by default), as ssh2 reads it from the OpenSSH line with the label', async () => {
+    const signer = await SoftwareSigner.fromFiles({ certificateFile: alice.chainPath, keyFile: alice.keyPath });
+    const [key] = await rawKeys(signer);
+    const fromLine = utils.parseKey(openSshPublicKeyLine(signer.chain.publicKey, signer.label)) as { comment: string; getPublicSSH(): Buffer };
+    expect(key!.comment).toBe(fromLine.comment);
+    expect(key!.comment).toBe(signer.label);
+    expect(key!.comment).toContain('CN=alice');
+    expect(key!.getPublicSSH().equals(fromLine.getPublicSSH())).toBe(true);
+    expect(Object.keys(key!)).toContain('comment');
+  });
+
+  it('a label given to the signer is the comment', async () => {
+    const signer = await SoftwareSigner.fromFiles({ certificateFile: alice.chainPath, keyFile: alice.keyPath, label: 'my card key' });
+    const [key] = await rawKeys(signer);
+    expect(key!.comment).toBe('my card key');
   });
 });
