@@ -211,7 +211,16 @@ function ownModule(req: NodeJS.Require, base: string, file: string): Record<stri
   return existsSync(path) ? (req(path) as Record<string, unknown>) : undefined;
 }
 
+/** What {@link readInternals} found, by ssh2 entry point (`''` for the one `ssh2` resolves to): the client and host installs read them once. */
+const internalsByEntry = new Map<string, Ssh2Internals>();
+
 function loadInternals(ssh2Entry?: string): Ssh2Internals {
+  let found = internalsByEntry.get(ssh2Entry ?? '');
+  if (!found) internalsByEntry.set(ssh2Entry ?? '', (found = readInternals(ssh2Entry)));
+  return found;
+}
+
+function readInternals(ssh2Entry?: string): Ssh2Internals {
   const req = createRequire(import.meta.url);
   let base: string;
   let version: string;
