@@ -13,8 +13,9 @@ import {
   ecdsaSshToRaw,
   encodeSignatureBlob,
   getAlgorithm,
-
 } from '../src/index.js';
+import { SshX509Error } from '../src/errors.js';
+import { decodeSignatureBlobStepwise } from '../src/rfc6187/signature.js';
 import { u32, str, code } from './helpers/bytes.js';
 
 const data = Buffer.from('session id and request');
@@ -99,5 +100,105 @@ describe('ECDSA conversions', () => {
     expect(code(() => ecdsaDerToRaw(Buffer.from('3003020101', 'hex'), a))).toBe('ERR_SIGNATURE_INVALID');
     expect(code(() => ecdsaDerToRaw(Buffer.from('0401ff', 'hex'), a))).toBe('ERR_SIGNATURE_INVALID');
     expect(code(() => ecdsaDerToRaw(Buffer.from('300602010102010100', 'hex'), a))).toBe('ERR_SIGNATURE_INVALID');
+  });
+});
+
+describe('the one-pass reading of signature blobs', () => {
+  /** The outcome of a decode: the format and primitive, or the error's code and message. */
+  function outcome(f: () => { format: string; primitive: Uint8Array }): string {
+    try {
+      const d = f();
+      return `ok ${d.format} ${Buffer.from(d.primitive).toString('hex')}`;
+    } catch (e) {
+      expect(e).toBeInstanceOf(SshX509Error);
+      return `${(e as SshX509Error).code} ${(e as Error).message}`;
+    }
+  }
+  /** A deterministic byte stream (xorshift), so that a failure can be replayed. */
+  function prng(seed: number): () => number {
+    let x = seed;
+    return () => {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      return (x >>> 0) & 0xff;
+    };
+  }
+  const mpint = (v: Buffer) => str(v);
+
+  /** Blobs of every shape the checks look at, for `a`: valid ones and each kind of damage. */
+  function blobsFor(a: ReturnType<typeof getAlgorithm>): Buffer[] {
+    const next = prng(a.name.length * 7919 + 1);
+    const bytes = (n: number, first?: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i === 0 && first !== undefined ? first : next())));
+    const inner: Buffer[] = [];
+    if (a.keyType === 'ec') {
+      const w = Math.ceil(a.curveBits! / 8);
+      // Valid forms: full width, a leading zero before a high bit, short values, zero.
+      for (const r of [bytes(w, 0x7f), bytes(w, 0x80), bytes(w - 1, 0x7f), bytes(1, 1), Buffer.alloc(0)]) {
+        for (const s of [bytes(w, 0x11), bytes(w, 0xf0), bytes(3, 0x05), Buffer.alloc(0)]) {
+          const enc = (v: Buffer) => (v.length > 0 && (v[0]! & 0x80) !== 0 ? Buffer.concat([Buffer.from([0]), v]) : v);
+          inner.push(Buffer.concat([mpint(enc(r)), mpint(enc(s))]));
+        }
+      }
+      const good = bytes(w, 0x22);
+      // Damaged forms: negative, superfluous zeros, wider than the curve, one zero byte, trailing or missing parts.
+      for (const bad of [
+        bytes(w, 0x80),
+        Buffer.concat([Buffer.from([0]), bytes(w, 0x22)]),
+        Buffer.from([0]),
+        Buffer.concat([Buffer.from([0, 0]), bytes(w - 1, 0x80)]),
+        bytes(w + 1, 0x01),
+        Buffer.concat([Buffer.from([0]), bytes(w + 1, 0x80)]),
+        bytes(w + 2, 0x01),
+      ]) {
+        inner.push(Buffer.concat([mpint(bad), mpint(good)]), Buffer.concat([mpint(good), mpint(bad)]));
+      }
+      inner.push(mpint(good), Buffer.concat([mpint(good), mpint(good), Buffer.from([0])]), Buffer.concat([mpint(good), u32(w)]), Buffer.alloc(0));
+    } else {
+      for (const n of [0, 39, 40, 41, 63, 64, 65, 256, 512]) inner.push(bytes(n));
+    }
+    const out: Buffer[] = [];
+    for (const name of [a.signatureFormat, a.name, 'ssh-rsa', 'x', '', 'a'.repeat(64), 'a'.repeat(65), `${a.signatureFormat}\u00e9`, `\ufeff${a.signatureFormat}`]) {
+      for (const sig of inner) out.push(Buffer.concat([str(name), str(sig)]));
+    }
+    // Format names that decode to the right text only if the bytes were not compared: invalid UTF-8 around the name.
+    out.push(Buffer.concat([str(Buffer.concat([Buffer.from(a.signatureFormat), Buffer.from([0xc0])])), str(inner[0]!)]));
+    out.push(Buffer.concat([str(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(a.signatureFormat)])), str(inner[0]!)]));
+    // A signature string over the limit, with and without the bytes behind it.
+    out.push(Buffer.concat([str(a.signatureFormat), u32(16 * 1024 + 1)]), Buffer.concat([str(a.signatureFormat), str(Buffer.alloc(16 * 1024 + 1))]));
+    out.push(Buffer.concat([str(a.signatureFormat), str(Buffer.alloc(16 * 1024))]));
+    // Each valid blob truncated at every length, extended, and with single bytes changed.
+    const valid = Buffer.concat([str(a.signatureFormat), str(inner[0]!)]);
+    for (let n = 0; n < valid.length; n++) out.push(valid.subarray(0, n));
+    out.push(Buffer.concat([valid, Buffer.from([0])]), Buffer.concat([valid, u32(0)]));
+    for (let i = 0; i < valid.length; i++) {
+      for (const x of [0x01, 0x80, 0xff]) {
+        const m = Buffer.from(valid);
+        m[i]! ^= x;
+        out.push(m);
+      }
+    }
+    for (let k = 0; k < 300; k++) {
+      const m = Buffer.from(valid);
+      for (let j = 0; j < 3; j++) m[next() % m.length] = next();
+      out.push(m);
+    }
+    return out;
+  }
+
+  it.each(ALGORITHMS.map((a) => [a.name]))('%s: gives the step-by-step reading its answer for every blob, valid or damaged', (name) => {
+    const a = getAlgorithm(name);
+    let accepted = 0;
+    let refused = 0;
+    for (const blob of blobsFor(a)) {
+      for (const acceptX509FormatName of [false, true]) {
+        const want = outcome(() => decodeSignatureBlobStepwise(blob, a, { acceptX509FormatName }));
+        expect(outcome(() => decodeSignatureBlob(blob, a, { acceptX509FormatName })), `${blob.toString('hex')} ${String(acceptX509FormatName)}`).toBe(want);
+        if (want.startsWith('ok ')) accepted++;
+        else refused++;
+      }
+    }
+    expect(accepted).toBeGreaterThanOrEqual(3);
+    expect(refused).toBeGreaterThan(100);
   });
 });

@@ -157,8 +157,95 @@ export interface DecodedSignature {
  */
 export function decodeSignatureBlob(buf: Uint8Array, algorithm: AlgorithmInfo | string, options: { acceptX509FormatName?: boolean } = {}): DecodedSignature {
   const alg = typeof algorithm === 'string' ? getAlgorithm(algorithm) : algorithm;
-  const r = new SshReader(buf, 16 * 1024);
-  const format = r.readUtf8('signature format name', 64);
+  return wellFormedSignature(buf, alg, options.acceptX509FormatName === true) ?? decodeSignatureBlobStepwise(buf, alg, options);
+}
+
+/** The limits of {@link decodeSignatureBlobStepwise}: the format name and the signature string, bytes. */
+const MAX_FORMAT_NAME = 64;
+const MAX_SIGNATURE = 16 * 1024;
+
+/** The two format names an algorithm's signature blob may carry, as bytes. */
+const formatNameBytes = new Map<AlgorithmInfo, { readonly format: Buffer; readonly name: Buffer }>();
+
+function sameBytes(buf: Uint8Array, at: number, len: number, want: Uint8Array): boolean {
+  if (len !== want.length) return false;
+  for (let i = 0; i < len; i++) if (buf[at + i] !== want[i]) return false;
+  return true;
+}
+
+function u32At(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) >>> 0) + (buf[at + 1]! << 16) + (buf[at + 2]! << 8) + buf[at + 3]!;
+}
+
+/**
+ * {@link decodeSignatureBlob}'s answer for a blob that passes every one of
+ * its checks, read in one pass without decoding the format name to a
+ * string (it is compared as bytes: the two names are ASCII, and UTF-8
+ * decodes to an ASCII text only the same ASCII bytes); `undefined` for any
+ * other blob, which {@link decodeSignatureBlobStepwise} then refuses with
+ * its error (or decodes, should this pass be stricter than that one).
+ */
+function wellFormedSignature(buf: Uint8Array, alg: AlgorithmInfo, acceptX509FormatName: boolean): DecodedSignature | undefined {
+  const n = buf.length;
+  if (n < 8) return undefined;
+  const fl = u32At(buf, 0);
+  if (fl > MAX_FORMAT_NAME || 8 + fl > n) return undefined;
+  let names = formatNameBytes.get(alg);
+  if (!names) formatNameBytes.set(alg, (names = { format: Buffer.from(alg.signatureFormat, 'utf8'), name: Buffer.from(alg.name, 'utf8') }));
+  let format: string;
+  if (sameBytes(buf, 4, fl, names.format)) format = alg.signatureFormat;
+  else if (acceptX509FormatName && sameBytes(buf, 4, fl, names.name)) format = alg.name;
+  else return undefined;
+  const at = 8 + fl;
+  const sl = u32At(buf, 4 + fl);
+  if (sl > MAX_SIGNATURE || at + sl !== n) return undefined;
+  if (alg.keyType !== 'ec') {
+    if ((alg.keyType === 'ed25519' && sl !== 64) || (alg.keyType === 'dsa' && sl !== 40)) return undefined;
+    return { format, primitive: buf.subarray(at, n) };
+  }
+  const primitive = wellFormedEcdsa(buf, at, n, ecWidth(alg));
+  return primitive && { format, primitive };
+}
+
+/**
+ * {@link ecdsaSshToRaw} of `buf[at, end)` when it passes every one of that
+ * function's checks (two minimal non-negative mpints no wider than the
+ * curve, nothing after them), else `undefined`.
+ */
+function wellFormedEcdsa(buf: Uint8Array, at: number, end: number, w: number): Uint8Array | undefined {
+  const out = new Uint8Array(2 * w);
+  let p = at;
+  for (let k = 1; k <= 2; k++) {
+    if (p + 4 > end) return undefined;
+    let len = u32At(buf, p);
+    p += 4;
+    if (len > w + 1 || p + len > end) return undefined;
+    if (len > 0) {
+      const top = buf[p]!;
+      if ((top & 0x80) !== 0) return undefined;
+      if (top === 0) {
+        if (len === 1 || (buf[p + 1]! & 0x80) === 0) return undefined;
+        p++;
+        len--;
+      }
+      if (len > w) return undefined;
+    }
+    // r ends at w, s at 2w (left-padded with zeros).
+    const to = k * w - len;
+    for (let i = 0; i < len; i++) out[to + i] = buf[p + i]!;
+    p += len;
+  }
+  return p === end ? out : undefined;
+}
+
+/**
+ * {@link decodeSignatureBlob} step by step, with an error that says which
+ * check failed (exported for the test that holds the one-pass reading to
+ * its answers; not public).
+ */
+export function decodeSignatureBlobStepwise(buf: Uint8Array, alg: AlgorithmInfo, options: { acceptX509FormatName?: boolean }): DecodedSignature {
+  const r = new SshReader(buf, MAX_SIGNATURE);
+  const format = r.readUtf8('signature format name', MAX_FORMAT_NAME);
   if (format !== alg.signatureFormat && !(options.acceptX509FormatName && format === alg.name)) {
     throw sigError(`signature format ${JSON.stringify(format)} does not match ${alg.name} (expected ${JSON.stringify(alg.signatureFormat)})`);
   }
