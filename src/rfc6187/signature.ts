@@ -157,7 +157,15 @@ export interface DecodedSignature {
  */
 export function decodeSignatureBlob(buf: Uint8Array, algorithm: AlgorithmInfo | string, options: { acceptX509FormatName?: boolean } = {}): DecodedSignature {
   const alg = typeof algorithm === 'string' ? getAlgorithm(algorithm) : algorithm;
-  return wellFormedSignature(buf, alg, options.acceptX509FormatName === true) ?? decodeSignatureBlobStepwise(buf, alg, options);
+  const primitive = wellFormedPrimitive(buf, alg, options.acceptX509FormatName === true);
+  if (!primitive) return decodeSignatureBlobStepwise(buf, alg, options);
+  // It carries one of the two names: which one is read off its bytes.
+  return { format: sameBytes(buf, 4, u32At(buf, 0), formatNamesOf(alg).format) ? alg.signatureFormat : alg.name, primitive };
+}
+
+/** The primitive of {@link decodeSignatureBlob} alone (the same checks and errors), for a verifier that needs nothing else. */
+export function signaturePrimitive(buf: Uint8Array, alg: AlgorithmInfo, acceptX509FormatName: boolean): Uint8Array {
+  return wellFormedPrimitive(buf, alg, acceptX509FormatName) ?? decodeSignatureBlobStepwise(buf, alg, { acceptX509FormatName }).primitive;
 }
 
 /** The limits of {@link decodeSignatureBlobStepwise}: the format name and the signature string, bytes. */
@@ -166,6 +174,12 @@ const MAX_SIGNATURE = 16 * 1024;
 
 /** The two format names an algorithm's signature blob may carry, as bytes. */
 const formatNameBytes = new Map<AlgorithmInfo, { readonly format: Buffer; readonly name: Buffer }>();
+
+function formatNamesOf(alg: AlgorithmInfo): { readonly format: Buffer; readonly name: Buffer } {
+  let names = formatNameBytes.get(alg);
+  if (!names) formatNameBytes.set(alg, (names = { format: Buffer.from(alg.signatureFormat, 'utf8'), name: Buffer.from(alg.name, 'utf8') }));
+  return names;
+}
 
 function sameBytes(buf: Uint8Array, at: number, len: number, want: Uint8Array): boolean {
   if (len !== want.length) return false;
@@ -178,33 +192,26 @@ function u32At(buf: Uint8Array, at: number): number {
 }
 
 /**
- * {@link decodeSignatureBlob}'s answer for a blob that passes every one of
- * its checks, read in one pass without decoding the format name to a
- * string (it is compared as bytes: the two names are ASCII, and UTF-8
- * decodes to an ASCII text only the same ASCII bytes); `undefined` for any
- * other blob, which {@link decodeSignatureBlobStepwise} then refuses with
- * its error (or decodes, should this pass be stricter than that one).
+ * The primitive of {@link decodeSignatureBlobStepwise} for a blob that
+ * passes every one of its checks, read in one pass without decoding the
+ * format name to a string (it is compared as bytes: the two names are
+ * ASCII, and UTF-8 decodes to an ASCII text only the same ASCII bytes);
+ * `undefined` for any other blob, which the stepwise reading then refuses
+ * with its error (or decodes, should this pass be stricter than that one).
  */
-function wellFormedSignature(buf: Uint8Array, alg: AlgorithmInfo, acceptX509FormatName: boolean): DecodedSignature | undefined {
+function wellFormedPrimitive(buf: Uint8Array, alg: AlgorithmInfo, acceptX509FormatName: boolean): Uint8Array | undefined {
   const n = buf.length;
   if (n < 8) return undefined;
   const fl = u32At(buf, 0);
   if (fl > MAX_FORMAT_NAME || 8 + fl > n) return undefined;
-  let names = formatNameBytes.get(alg);
-  if (!names) formatNameBytes.set(alg, (names = { format: Buffer.from(alg.signatureFormat, 'utf8'), name: Buffer.from(alg.name, 'utf8') }));
-  let format: string;
-  if (sameBytes(buf, 4, fl, names.format)) format = alg.signatureFormat;
-  else if (acceptX509FormatName && sameBytes(buf, 4, fl, names.name)) format = alg.name;
-  else return undefined;
+  const names = formatNamesOf(alg);
+  if (!sameBytes(buf, 4, fl, names.format) && !(acceptX509FormatName && sameBytes(buf, 4, fl, names.name))) return undefined;
   const at = 8 + fl;
   const sl = u32At(buf, 4 + fl);
   if (sl > MAX_SIGNATURE || at + sl !== n) return undefined;
-  if (alg.keyType !== 'ec') {
-    if ((alg.keyType === 'ed25519' && sl !== 64) || (alg.keyType === 'dsa' && sl !== 40)) return undefined;
-    return { format, primitive: buf.subarray(at, n) };
-  }
-  const primitive = wellFormedEcdsa(buf, at, n, ecWidth(alg));
-  return primitive && { format, primitive };
+  if (alg.keyType === 'ec') return wellFormedEcdsa(buf, at, n, ecWidth(alg));
+  if ((alg.keyType === 'ed25519' && sl !== 64) || (alg.keyType === 'dsa' && sl !== 40)) return undefined;
+  return buf.subarray(at, n);
 }
 
 /**

@@ -79,20 +79,22 @@ async function entriesFor(source: AuthorizedSource, account: string): Promise<Au
 export interface BindingFacts {
   readonly leaf: VerifierCertificate;
   readonly subjectRdns: readonly string[];
-  /** rule name → username (or the error message when the rule yields none). */
-  readonly mapped: ReadonlyMap<string, { username?: string; error?: string }>;
+  /** rule name → username and the binding it makes (or the error message when the rule yields none). */
+  readonly mapped: ReadonlyMap<string, { username?: string; bound?: AccountBindingResult; error?: string }>;
 }
 
 /** Computes the facts that binding reads from the leaf (string rules only; function rules run per login). */
 export function bindingFacts(leaf: VerifierCertificate, options: AccountBindingOptions): BindingFacts {
-  const mapped = new Map<string, { username?: string; error?: string }>();
+  const mapped = new Map<string, { username?: string; bound?: AccountBindingResult; error?: string }>();
   const rules = ruleList(options);
   let ids: ReturnType<typeof leafIdentities> | undefined;
   for (const r of rules) {
     if (typeof r !== 'string') continue;
     try {
       ids ??= leafIdentities(leaf);
-      mapped.set(r, { username: usernameFromLeafIdentities(ids, leaf, r) });
+      const username = usernameFromLeafIdentities(ids, leaf, r);
+      // What binding that account by this rule returns, made once: a login bound by it makes no object.
+      mapped.set(r, { username, bound: Object.freeze({ account: username, via: `map:${r}` }) });
     } catch (e) {
       mapped.set(r, { error: (e as Error).message });
     }
@@ -120,13 +122,18 @@ function ruleList(options: AccountBindingOptions): readonly UsernameRule[] {
  * a login bound by a mapping rule waits for nothing.
  */
 export function bindAccount(facts: BindingFacts, account: string, options: AccountBindingOptions): AccountBindingResult | Promise<AccountBindingResult> {
+  // One string rule that binds the account (the usual server): its binding as made in bindingFacts, no list made.
+  if (typeof options.map === 'string') {
+    const m = facts.mapped.get(options.map);
+    if (m?.bound && m.username === account) return m.bound;
+  }
   const rules = ruleList(options);
   if (rules.length === 0 && !options.authorized) refuse('accountMismatch', 'no account binding is configured (map or authorized list): refusing every login');
   const why: string[] = [];
   for (const r of rules) {
     if (typeof r === 'string') {
       const m = facts.mapped.get(r);
-      if (m?.username === account) return { account, via: `map:${r}` };
+      if (m?.bound && m.username === account) return m.bound;
       why.push(m?.username !== undefined ? `${r} gives ${JSON.stringify(m.username)}` : `${r}: ${m?.error ?? 'no value'}`);
     } else {
       try {

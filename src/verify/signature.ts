@@ -6,7 +6,7 @@
  */
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { AlgorithmInfo } from '../algorithms.js';
-import { decodeSignatureBlob } from '../rfc6187/signature.js';
+import { signaturePrimitive } from '../rfc6187/signature.js';
 import { refuse } from './reasons.js';
 
 /**
@@ -19,7 +19,7 @@ import { refuse } from './reasons.js';
 export function verifyUserSignature(alg: AlgorithmInfo, key: KeyObject, data: Uint8Array, signature: Uint8Array, strict = false): void {
   let primitive: Uint8Array;
   try {
-    primitive = decodeSignatureBlob(signature, alg, { acceptX509FormatName: !strict }).primitive;
+    primitive = signaturePrimitive(signature, alg, !strict);
   } catch (e) {
     refuse('badSignature', `malformed signature: ${(e as Error).message}`);
   }

@@ -14,7 +14,7 @@ import { keyFacts } from '../certs/key.js';
 import { ErrorCodes, SshX509Error, isSshX509Error } from '../errors.js';
 import { decodePublicKeyBlob, type BlobLimits } from '../rfc6187/publickey-blob.js';
 import { loadCertificateSources, type CertificateSource } from './anchors.js';
-import { bindAccount, bindingFacts, type AccountBindingOptions, type BindingFacts } from './binding.js';
+import { bindAccount, bindingFacts, type AccountBindingOptions, type AccountBindingResult, type BindingFacts } from './binding.js';
 import { LruCache } from './cache.js';
 import { CertificateStore, IssuanceChecker, sha256Hex, type VerifierCertificate } from './certificates.js';
 import { checkBlobCertificates, checkKeySize, pkixRefusalReason, validatePath, withDecodableExtensions } from './path.js';
@@ -298,80 +298,122 @@ export class X509Verifier {
    * Decides one request. Never throws for anything the client sent: a
    * refusal is a result with `ok: false` and a {@link RefusalReason}.
    */
-  async verify(req: VerifyRequest): Promise<VerifyResult> {
+  verify(req: VerifyRequest): Promise<VerifyResult> {
+    // An async function, but without one's own promise and frame: a warm login decides synchronously.
+    try {
+      const r = this.decide(req);
+      return r instanceof Promise ? r : Promise.resolve(r);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * {@link X509Verifier.verify}'s decision: made synchronously for a chain
+   * found in the cache and an account bound without waiting (a warm login),
+   * else a promise of it (the chain validated, or the binding awaited).
+   */
+  private decide(req: VerifyRequest): VerifyResult | Promise<VerifyResult> {
     const t = this.clock();
     const query = req.signature === undefined;
-    let entry: ValidatedChain | undefined;
-    let parsed: ParsedFacts | undefined;
-    let cached = false;
+    let hit: ValidatedChain | undefined;
+    let alg: AlgorithmInfo | undefined;
+    let key = '';
     try {
-      const alg = findAlgorithm(req.algorithm);
+      alg = findAlgorithm(req.algorithm);
       if (!alg || !this.allowed.has(alg)) {
         refuse('algorithmNotAllowed', `public key algorithm ${JSON.stringify(req.algorithm)} is ${alg ? 'not allowed by policy' : 'not an X.509v3 algorithm known here'}`);
       }
       if (!query && !req.signedData) refuse('badSignature', 'a signature without the signed data cannot be verified');
 
-      const key = this.cache ? this.blobKey(req.publicKey) : '';
-      const hit = this.cache?.get(key, t);
-      if (hit && t >= hit.validFrom && hit.algorithm === alg) {
-        entry = hit;
-        cached = true;
-        parsed = hit.parsed;
-        if (!query) verifyUserSignature(alg, hit.sent[0]!.publicKey, req.signedData!, req.signature!, this.options.strictSignatureFormat);
-      } else {
-        const at = new Date(t);
-        entry = await this.validate(req, alg, at, (f) => (parsed = f));
-        if (this.cache) {
-          this.cache.set(key, entry, this.expiry(entry, at));
-          this.rememberBlob(req.publicKey, key);
-        }
+      key = this.cache ? this.blobKey(req.publicKey) : '';
+      const found = this.cache?.get(key, t);
+      if (found && t >= found.validFrom && found.algorithm === alg) {
+        hit = found;
+        if (!query) verifyUserSignature(alg, found.sent[0]!.publicKey, req.signedData!, req.signature!, this.options.strictSignatureFormat);
+        const binding = bindAccount(found.facts, req.username, this.options.account);
+        return binding instanceof Promise ? this.acceptWhenBound(req, query, alg, found, binding) : this.accepted(req, query, alg, found, binding, true);
+      }
+    } catch (e) {
+      return this.refused(e, req, query, hit, hit?.parsed, hit !== undefined);
+    }
+    return this.validateAndAccept(req, query, alg, key, t);
+  }
+
+  /** A chain found in the cache, once the binding's promise settles. */
+  private async acceptWhenBound(req: VerifyRequest, query: boolean, alg: AlgorithmInfo, entry: ValidatedChain, binding: Promise<AccountBindingResult>): Promise<VerifyResult> {
+    try {
+      return this.accepted(req, query, alg, entry, await binding, true);
+    } catch (e) {
+      return this.refused(e, req, query, entry, entry.parsed, true);
+    }
+  }
+
+  /** A chain not in the cache: validated (and cached), then bound. */
+  private async validateAndAccept(req: VerifyRequest, query: boolean, alg: AlgorithmInfo, key: string, t: number): Promise<VerifyResult> {
+    let entry: ValidatedChain | undefined;
+    let parsed: ParsedFacts | undefined;
+    try {
+      const at = new Date(t);
+      entry = await this.validate(req, alg, at, (f) => (parsed = f));
+      if (this.cache) {
+        this.cache.set(key, entry, this.expiry(entry, at));
+        this.rememberBlob(req.publicKey, key);
       }
       const binding = bindAccount(entry.facts, req.username, this.options.account);
-      const bound = binding instanceof Promise ? await binding : binding;
-      const facts = entry.parsed;
-      let said = entry.lastMessage;
-      if (said?.query !== query || said.account !== bound.account || said.via !== bound.via) {
-        const text = `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`;
-        said = entry.lastMessage = { query, account: bound.account, via: bound.via, text };
-      }
-      return withParts(
-        {
-          ok: true,
-          query,
-          username: req.username,
-          account: bound.account,
-          binding: bound.via,
-          algorithm: alg.name,
-          subject: facts.subject,
-          fingerprint: facts.fingerprint,
-          revocationSource: entry.revocation.source,
-          revocation: entry.revocation,
-          message: said.text,
-          cached,
-        },
-        entry.parts,
-      ) as VerifyResult;
+      return this.accepted(req, query, alg, entry, binding instanceof Promise ? await binding : binding, false);
     } catch (e) {
-      const reason: RefusalReason = e instanceof Refusal ? e.reason : (pkixRefusalReason(e) ?? 'internalError');
-      const why = e instanceof Error ? e.message : String(e);
-      const p = parsed as ParsedFacts | undefined;
-      return withLazyParts<VerifyResult>(
-        {
-          ok: false,
-          query,
-          username: req.username,
-          algorithm: req.algorithm,
-          ...(p ? { subject: p.subject, fingerprint: p.fingerprint } : {}),
-          ...(entry ? { revocation: entry.revocation } : {}),
-          revocationSource: entry?.revocation.source ?? 'none',
-          reason,
-          message: `refused (${reason}): ${why}`,
-          cached,
-        },
-        p,
-        entry?.path,
-      );
+      return this.refused(e, req, query, entry, parsed, false);
     }
+  }
+
+  /** The result of an accepted login (its message made again only when it differs from the chain's last one). */
+  private accepted(req: VerifyRequest, query: boolean, alg: AlgorithmInfo, entry: ValidatedChain, bound: AccountBindingResult, cached: boolean): VerifyResult {
+    const facts = entry.parsed;
+    let said = entry.lastMessage;
+    if (said?.query !== query || said.account !== bound.account || said.via !== bound.via) {
+      const text = `${query ? 'would accept' : 'accepted'} ${facts.subject} as ${JSON.stringify(bound.account)} via ${alg.name} (${bound.via}, revocation ${entry.revocation.source})`;
+      said = entry.lastMessage = { query, account: bound.account, via: bound.via, text };
+    }
+    return withParts(
+      {
+        ok: true,
+        query,
+        username: req.username,
+        account: bound.account,
+        binding: bound.via,
+        algorithm: alg.name,
+        subject: facts.subject,
+        fingerprint: facts.fingerprint,
+        revocationSource: entry.revocation.source,
+        revocation: entry.revocation,
+        message: said.text,
+        cached,
+      },
+      entry.parts,
+    ) as VerifyResult;
+  }
+
+  /** The result of a refused login: what was parsed and validated before the refusal, and why. */
+  private refused(e: unknown, req: VerifyRequest, query: boolean, entry: ValidatedChain | undefined, p: ParsedFacts | undefined, cached: boolean): VerifyResult {
+    const reason: RefusalReason = e instanceof Refusal ? e.reason : (pkixRefusalReason(e) ?? 'internalError');
+    const why = e instanceof Error ? e.message : String(e);
+    return withLazyParts<VerifyResult>(
+      {
+        ok: false,
+        query,
+        username: req.username,
+        algorithm: req.algorithm,
+        ...(p ? { subject: p.subject, fingerprint: p.fingerprint } : {}),
+        ...(entry ? { revocation: entry.revocation } : {}),
+        revocationSource: entry?.revocation.source ?? 'none',
+        reason,
+        message: `refused (${reason}): ${why}`,
+        cached,
+      },
+      p,
+      entry?.path,
+    );
   }
 
   /**
