@@ -219,6 +219,113 @@ describe('messages of cached chains', () => {
   });
 });
 
+describe('warm logins (the chain from the cache, decided without waiting)', () => {
+  /** The same login to a verifier with nothing cached (same options otherwise). */
+  async function fresh(o: Partial<X509VerifierOptions>, req: VerifyRequest) {
+    clearParsedCertificates();
+    return (await verifier({ ...o, cache: false })).verify(req);
+  }
+  /** What a decision says: compared between a warm and a cold verifier. */
+  const said = (r: { ok: boolean; reason?: string; message: string; account?: string; binding?: string; subject?: string; fingerprint?: string }) => [r.ok, r.reason, r.message, r.account, r.binding, r.subject, r.fingerprint];
+
+  it('give the answer of a verifier with nothing cached for each way a login differs from the cached one', async () => {
+    const u = users.u6!;
+    const o: Partial<X509VerifierOptions> = { account: { map: ['upn-local', 'upn'] } };
+    const v = await verifier(o);
+    const good = request(u);
+    expect(await v.verify(good)).toMatchObject({ ok: true, cached: false, binding: 'map:upn-local' });
+    const sig = Buffer.from(good.signature!);
+    const flipped = (i: number) => {
+      const b = Buffer.from(sig);
+      b[i]! ^= 0x01;
+      return b;
+    };
+    const { signature: _s, signedData: _d, ...query } = good;
+    const variants: Array<[string, VerifyRequest, boolean]> = [
+      ['the same login again', good, true],
+      ['the account by the second rule', { ...good, username: 'u6@EXAMPLE.COM' }, true],
+      ['an account no rule gives', { ...good, username: 'u7' }, false],
+      ['an account differing in case', { ...good, username: 'U6' }, false],
+      ['the query form', query, true],
+      ['the query form for an account no rule gives', { ...query, username: 'u5' }, false],
+      ['signed data changed', { ...good, signedData: Buffer.from('other session id and request') }, false],
+      ['the last byte of the signature changed', { ...good, signature: flipped(sig.length - 1) }, false],
+      ['a byte of the format name changed', { ...good, signature: flipped(5) }, false],
+      ['the signature truncated', { ...good, signature: sig.subarray(0, sig.length - 1) }, false],
+      ['a byte after the signature', { ...good, signature: Buffer.concat([sig, Buffer.from([0])]) }, false],
+      ['the signature under the x509v3 name', { ...good, signature: Buffer.concat([Buffer.from([0, 0, 0, ALG.length]), Buffer.from(ALG), sig.subarray(4 + sig.readUInt32BE(0))]) }, true],
+      ['a signature and no signed data', { ...good, signedData: undefined }, false],
+      ['another algorithm name', { ...good, algorithm: 'x509v3-ecdsa-sha2-nistp384' }, false],
+      ['the good login again', good, true],
+    ];
+    for (const [what, req, ok] of variants) {
+      const warm = await v.verify(req);
+      const cold = await fresh(o, req);
+      expect(said(warm), what).toEqual(said(cold));
+      expect(warm.ok, what).toBe(ok);
+      if (ok) expect([warm.account, warm.binding], what).toEqual([req.username, req.username.includes('@') ? 'map:upn' : 'map:upn-local']);
+      // Every variant finds the chain (and says so, refused or not) but those refused before looking: the algorithm, the missing data.
+      expect(warm.cached, what).toBe(req.algorithm === ALG && (req.signature === undefined || req.signedData !== undefined));
+    }
+    // Strict about the format name: the x509v3 name refused, from the cache as without it.
+    const strict = { ...o, strictSignatureFormat: true };
+    const s = await verifier(strict);
+    expect(await s.verify(good)).toMatchObject({ ok: true, cached: false });
+    const x509Named = variants.find(([w]) => w === 'the signature under the x509v3 name')![1];
+    const warm = await s.verify(x509Named);
+    expect(warm).toMatchObject({ ok: false, reason: 'badSignature', cached: true });
+    expect(said(warm)).toEqual(said(await fresh(strict, x509Named)));
+  });
+
+  it('ask an asynchronous authorized list once per login, and take its answer, its refusal or its failure, from the cache as without it', async () => {
+    const u = users.u7!;
+    const subject = parsedCertificate(u.certDer).subject;
+    const asked: string[] = [];
+    const o: Partial<X509VerifierOptions> = {
+      account: {
+        authorized: async (account: string) => {
+          asked.push(account);
+          await new Promise((r) => setTimeout(r, 1));
+          if (account === 'broken') throw new Error('the directory is down');
+          return account === 'ops' ? [`${ALG} Subject: ${subject}`] : [];
+        },
+      },
+    };
+    const v = await verifier(o);
+    const base = request(u);
+    for (const [account, ok] of [['ops', true], ['ops', true], ['dev', false], ['broken', false], ['ops', true]] as const) {
+      asked.length = 0;
+      const warm = await v.verify({ ...base, username: account });
+      expect(asked, account).toEqual([account]);
+      expect(warm.ok, account).toBe(ok);
+      const cold = await fresh(o, { ...base, username: account });
+      expect(said(warm), account).toEqual(said(cold));
+    }
+    expect(await v.verify({ ...base, username: 'ops' })).toMatchObject({ ok: true, cached: true, binding: 'authorized:subject' });
+  });
+
+  it('are promises like any other, and a clock that throws rejects the promise rather than throwing', async () => {
+    const v = await verifier();
+    const req = request(users.u8!);
+    await v.verify(req);
+    const p = v.verify(req);
+    expect(p).toBeInstanceOf(Promise);
+    expect(await p).toMatchObject({ ok: true, cached: true });
+    let fail = false;
+    const w = await verifier({
+      now: () => {
+        if (fail) throw new Error('no clock');
+        return new Date();
+      },
+    });
+    await w.verify(req);
+    fail = true;
+    let call: Promise<unknown> | undefined;
+    expect(() => (call = w.verify(req))).not.toThrow();
+    await expect(call).rejects.toThrow('no clock');
+  });
+});
+
 describe('the bounded LRU map', () => {
   it('evicts the least recently used entry, a hit on the newest one included', () => {
     const c = new LruCache<string, number>(2);
