@@ -231,7 +231,7 @@ export async function benchVerifyVsAsyncSsh(): Promise<BenchRow[]> {
 }
 
 /** The signature primitive inside an SSH signature blob (`string format, string sig`), as node:crypto verifies it. */
-function rawPrimitive(alg: string, blob: Uint8Array): Buffer {
+export function rawPrimitive(alg: string, blob: Uint8Array): Buffer {
   const b = Buffer.from(blob);
   const n = b.readUInt32BE(0);
   const sig = b.subarray(8 + n);
