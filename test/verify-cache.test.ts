@@ -174,6 +174,33 @@ describe('validated chains', () => {
   });
 });
 
+describe('validated chains, the blob found last', () => {
+  it('is compared byte for byte: changed in place, or another user in between, it is never answered from the wrong entry', async () => {
+    const v = await verifier();
+    const a = request(users.u1!);
+    const b = request(users.u2!);
+    expect(await v.verify(a)).toMatchObject({ ok: true, cached: false });
+    expect(await v.verify(b)).toMatchObject({ ok: true, cached: false });
+    for (const [req, account] of [[a, 'u1'], [a, 'u1'], [b, 'u2'], [a, 'u1'], [b, 'u2'], [b, 'u2']] as const) {
+      expect(await v.verify(req)).toMatchObject({ ok: true, cached: true, account });
+    }
+    // The same Uint8Array as the login before, changed in place: a byte of the leaf's signature, then of the intermediate.
+    const blob = a.publicKey as Buffer;
+    for (const at of [Math.floor(blob.length / 2) - 20, blob.length - 30]) {
+      expect(await v.verify(a)).toMatchObject({ ok: true, cached: true });
+      blob[at]! ^= 0x01;
+      const r = await v.verify(a);
+      expect(r.cached, `byte ${at}`).toBe(false);
+      expect(r.ok, `byte ${at}`).toBe(false);
+      blob[at]! ^= 0x01;
+      expect(await v.verify(a)).toMatchObject({ ok: true, cached: true, account: 'u1' });
+    }
+    // Another user's blob right after: its own entry, its own account.
+    expect(await v.verify({ ...b, username: 'u1' })).toMatchObject({ ok: false, reason: 'accountMismatch', cached: true });
+    expect(await v.verify(b)).toMatchObject({ ok: true, cached: true, account: 'u2' });
+  });
+});
+
 describe('results', () => {
   it('have chain and path as own enumerable properties, last, each result its own path, the same path on every read', async () => {
     const v = await verifier();

@@ -157,29 +157,57 @@ export interface DecodedSignature {
  */
 export function decodeSignatureBlob(buf: Uint8Array, algorithm: AlgorithmInfo | string, options: { acceptX509FormatName?: boolean } = {}): DecodedSignature {
   const alg = typeof algorithm === 'string' ? getAlgorithm(algorithm) : algorithm;
-  const primitive = wellFormedPrimitive(buf, alg, options.acceptX509FormatName === true);
+  const layout = signatureLayout(alg);
+  const primitive = wellFormedPrimitive(buf, layout, options.acceptX509FormatName === true);
   if (!primitive) return decodeSignatureBlobStepwise(buf, alg, options);
   // It carries one of the two names: which one is read off its bytes.
-  return { format: sameBytes(buf, 4, u32At(buf, 0), formatNamesOf(alg).format) ? alg.signatureFormat : alg.name, primitive };
+  return { format: sameBytes(buf, 4, u32At(buf, 0), layout.format) ? alg.signatureFormat : alg.name, primitive };
+}
+
+/**
+ * What reading an algorithm's signature blobs needs, read off its row once
+ * ({@link signatureLayout}); every layout has the same shape, whatever the
+ * algorithm, so that code reading blobs of several algorithms stays fast.
+ */
+export interface SignatureLayout {
+  readonly alg: AlgorithmInfo;
+  /** The RFC 6187 format name, and the x509v3 name (accepted on request), as bytes. */
+  readonly format: Buffer;
+  readonly x509Name: Buffer;
+  /** ECDSA: the primitive is `mpint r, mpint s`, each at most `ecWidth` bytes. */
+  readonly ec: boolean;
+  readonly ecWidth: number;
+  /** The primitive's length where it has one (Ed25519, DSA), else 0. */
+  readonly fixedLength: number;
+}
+
+const layouts = new Map<AlgorithmInfo, SignatureLayout>();
+
+/** The {@link SignatureLayout} of `alg` (made once per algorithm). */
+export function signatureLayout(alg: AlgorithmInfo): SignatureLayout {
+  let l = layouts.get(alg);
+  if (!l) {
+    l = {
+      alg,
+      format: Buffer.from(alg.signatureFormat, 'utf8'),
+      x509Name: Buffer.from(alg.name, 'utf8'),
+      ec: alg.keyType === 'ec',
+      ecWidth: ecWidth(alg),
+      fixedLength: alg.keyType === 'ed25519' ? 64 : alg.keyType === 'dsa' ? 40 : 0,
+    };
+    layouts.set(alg, l);
+  }
+  return l;
 }
 
 /** The primitive of {@link decodeSignatureBlob} alone (the same checks and errors), for a verifier that needs nothing else. */
-export function signaturePrimitive(buf: Uint8Array, alg: AlgorithmInfo, acceptX509FormatName: boolean): Uint8Array {
-  return wellFormedPrimitive(buf, alg, acceptX509FormatName) ?? decodeSignatureBlobStepwise(buf, alg, { acceptX509FormatName }).primitive;
+export function signaturePrimitive(buf: Uint8Array, layout: SignatureLayout, acceptX509FormatName: boolean): Uint8Array {
+  return wellFormedPrimitive(buf, layout, acceptX509FormatName) ?? decodeSignatureBlobStepwise(buf, layout.alg, { acceptX509FormatName }).primitive;
 }
 
 /** The limits of {@link decodeSignatureBlobStepwise}: the format name and the signature string, bytes. */
 const MAX_FORMAT_NAME = 64;
 const MAX_SIGNATURE = 16 * 1024;
-
-/** The two format names an algorithm's signature blob may carry, as bytes. */
-const formatNameBytes = new Map<AlgorithmInfo, { readonly format: Buffer; readonly name: Buffer }>();
-
-function formatNamesOf(alg: AlgorithmInfo): { readonly format: Buffer; readonly name: Buffer } {
-  let names = formatNameBytes.get(alg);
-  if (!names) formatNameBytes.set(alg, (names = { format: Buffer.from(alg.signatureFormat, 'utf8'), name: Buffer.from(alg.name, 'utf8') }));
-  return names;
-}
 
 function sameBytes(buf: Uint8Array, at: number, len: number, want: Uint8Array): boolean {
   if (len !== want.length) return false;
@@ -199,18 +227,17 @@ function u32At(buf: Uint8Array, at: number): number {
  * `undefined` for any other blob, which the stepwise reading then refuses
  * with its error (or decodes, should this pass be stricter than that one).
  */
-function wellFormedPrimitive(buf: Uint8Array, alg: AlgorithmInfo, acceptX509FormatName: boolean): Uint8Array | undefined {
+function wellFormedPrimitive(buf: Uint8Array, layout: SignatureLayout, acceptX509FormatName: boolean): Uint8Array | undefined {
   const n = buf.length;
   if (n < 8) return undefined;
   const fl = u32At(buf, 0);
   if (fl > MAX_FORMAT_NAME || 8 + fl > n) return undefined;
-  const names = formatNamesOf(alg);
-  if (!sameBytes(buf, 4, fl, names.format) && !(acceptX509FormatName && sameBytes(buf, 4, fl, names.name))) return undefined;
+  if (!sameBytes(buf, 4, fl, layout.format) && !(acceptX509FormatName && sameBytes(buf, 4, fl, layout.x509Name))) return undefined;
   const at = 8 + fl;
   const sl = u32At(buf, 4 + fl);
   if (sl > MAX_SIGNATURE || at + sl !== n) return undefined;
-  if (alg.keyType === 'ec') return wellFormedEcdsa(buf, at, n, ecWidth(alg));
-  if ((alg.keyType === 'ed25519' && sl !== 64) || (alg.keyType === 'dsa' && sl !== 40)) return undefined;
+  if (layout.ec) return wellFormedEcdsa(buf, at, n, layout.ecWidth);
+  if (layout.fixedLength !== 0 && sl !== layout.fixedLength) return undefined;
   return buf.subarray(at, n);
 }
 

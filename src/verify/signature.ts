@@ -4,10 +4,35 @@
  *
  * @module
  */
-import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { verify as cryptoVerify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import type { AlgorithmInfo } from '../algorithms.js';
-import { signaturePrimitive } from '../rfc6187/signature.js';
+import { signatureLayout, signaturePrimitive, type SignatureLayout } from '../rfc6187/signature.js';
 import { refuse } from './reasons.js';
+
+/**
+ * A leaf key prepared for checking user signatures, with what each check
+ * reads off the algorithm's row read once ({@link userSignatureKey}): a
+ * cached chain keeps one, so that its logins read the same shape of object
+ * whatever the algorithm.
+ */
+export interface UserSignatureKey {
+  readonly layout: SignatureLayout;
+  readonly hash: string | null;
+  /** The key as node:crypto's `verify` takes it: ECDSA and DSA with the IEEE P1363 encoding (raw `r || s`). */
+  readonly verifyKey: KeyObject | VerifyKeyObjectInput;
+  readonly signatureFormat: string;
+}
+
+/** Prepares `key` for checking `alg` user signatures ({@link checkUserSignature}). */
+export function userSignatureKey(alg: AlgorithmInfo, key: KeyObject): UserSignatureKey {
+  const plain = alg.keyType === 'ed25519' || alg.keyType === 'rsa';
+  return {
+    layout: signatureLayout(alg),
+    hash: alg.keyType === 'ed25519' ? null : alg.hash,
+    verifyKey: plain ? key : { key, dsaEncoding: 'ieee-p1363' },
+    signatureFormat: alg.signatureFormat,
+  };
+}
 
 /**
  * Verifies `signature` (an SSH signature blob: `string format, string sig`)
@@ -17,19 +42,22 @@ import { refuse } from './reasons.js';
  * Refuses `badSignature`.
  */
 export function verifyUserSignature(alg: AlgorithmInfo, key: KeyObject, data: Uint8Array, signature: Uint8Array, strict = false): void {
+  checkUserSignature(userSignatureKey(alg, key), data, signature, strict);
+}
+
+/** {@link verifyUserSignature} with a key prepared by {@link userSignatureKey}. */
+export function checkUserSignature(key: UserSignatureKey, data: Uint8Array, signature: Uint8Array, strict = false): void {
   let primitive: Uint8Array;
   try {
-    primitive = signaturePrimitive(signature, alg, !strict);
+    primitive = signaturePrimitive(signature, key.layout, !strict);
   } catch (e) {
     refuse('badSignature', `malformed signature: ${(e as Error).message}`);
   }
   let ok = false;
   try {
-    if (alg.keyType === 'ed25519') ok = cryptoVerify(null, data, key, primitive);
-    else if (alg.keyType === 'rsa') ok = cryptoVerify(alg.hash, data, key, primitive);
-    else ok = cryptoVerify(alg.hash, data, { key, dsaEncoding: 'ieee-p1363' }, primitive);
+    ok = cryptoVerify(key.hash, data, key.verifyKey, primitive);
   } catch {
     ok = false;
   }
-  if (!ok) refuse('badSignature', `the ${alg.signatureFormat} signature does not verify with the leaf's key`);
+  if (!ok) refuse('badSignature', `the ${key.signatureFormat} signature does not verify with the leaf's key`);
 }

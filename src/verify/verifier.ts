@@ -22,7 +22,7 @@ import { EXTENSION_OIDS } from '../oids.js';
 import { allowedAlgorithms, checkLeafPurpose, type AlgorithmPolicy, type LeafPolicy } from './policy.js';
 import { Refusal, VerificationRefusedError, refuse, type RefusalReason } from './reasons.js';
 import { RevocationChecker, type RevocationOptions, type RevocationOutcome, type RevocationSource } from './revocation/checker.js';
-import { verifyUserSignature } from './signature.js';
+import { checkUserSignature, userSignatureKey, verifyUserSignature, type UserSignatureKey } from './signature.js';
 
 /** Options of {@link X509Verifier}. */
 export interface X509VerifierOptions extends AlgorithmPolicy, LeafPolicy {
@@ -125,6 +125,8 @@ interface ValidatedChain {
   readonly parts: LazyParts;
   /** The message of its last acceptance, and what it was made of (the same login again says the same). */
   lastMessage?: { readonly query: boolean; readonly account: string; readonly via: string; readonly text: string };
+  /** The leaf's key prepared for its logins' signatures (made on the chain's first signed login from the cache). */
+  userKey?: UserSignatureKey;
 }
 
 /**
@@ -245,6 +247,8 @@ export class X509Verifier {
   private readonly maxAgeMs: number;
   /** Copies of blobs whose chains were validated lately, and their SHA-256, by {@link sampleOf}: see {@link X509Verifier.blobKey}. */
   private readonly recentBlobs = new Map<number, { blob: Buffer; key: string }>();
+  /** The one of {@link recentBlobs} seen last, compared first. */
+  private lastBlob: { blob: Buffer; key: string } | undefined;
   private anchors: VerifierCertificate[] = [];
   private pool: VerifierCertificate[] = [];
   /** The clock of {@link X509VerifierOptions.now}, in epoch ms (`Date.now` without one: a cache hit makes no Date). */
@@ -330,7 +334,7 @@ export class X509Verifier {
       const found = this.cache?.get(key, t);
       if (found && t >= found.validFrom && found.algorithm === alg) {
         hit = found;
-        if (!query) verifyUserSignature(alg, found.sent[0]!.publicKey, req.signedData!, req.signature!, this.options.strictSignatureFormat);
+        if (!query) checkUserSignature((found.userKey ??= userSignatureKey(alg, found.sent[0]!.publicKey)), req.signedData!, req.signature!, this.options.strictSignatureFormat);
         const binding = bindAccount(found.facts, req.username, this.options.account);
         return binding instanceof Promise ? this.acceptWhenBound(req, query, alg, found, binding) : this.accepted(req, query, alg, found, binding, true);
       }
@@ -418,13 +422,20 @@ export class X509Verifier {
 
   /**
    * The blob's SHA-256, the chain cache's key. A blob whose chain was
-   * validated lately is found by a sample of its bytes and confirmed byte
-   * for byte against a copy, so that a warm login does not hash its blob
-   * again; any other is hashed.
+   * validated lately is found by a sample of its bytes (or, first, as the
+   * one found last) and confirmed byte for byte against a copy, so that a
+   * warm login does not hash its blob again; any other is hashed.
    */
   private blobKey(blob: Uint8Array): string {
+    // The blob of the last login whose chain was found or validated first (the signed request after its query, the same user again).
+    const last = this.lastBlob;
+    if (last?.blob.equals(blob)) return last.key;
     const seen = this.recentBlobs.get(sampleOf(blob));
-    return seen && seen.blob.equals(blob) ? seen.key : sha256Hex(blob);
+    if (seen?.blob.equals(blob)) {
+      this.lastBlob = seen;
+      return seen.key;
+    }
+    return sha256Hex(blob);
   }
 
   /** Remembers a copy of a blob whose chain was just validated and cached, as many as the chain cache holds (never a blob that was refused). */
@@ -434,7 +445,9 @@ export class X509Verifier {
     const fp = sampleOf(blob);
     this.recentBlobs.delete(fp);
     while (this.recentBlobs.size >= max) this.recentBlobs.delete(this.recentBlobs.keys().next().value as number);
-    this.recentBlobs.set(fp, { blob: Buffer.from(blob), key });
+    const seen = { blob: Buffer.from(blob), key };
+    this.recentBlobs.set(fp, seen);
+    this.lastBlob = seen;
   }
 
   /** Like {@link X509Verifier.verify}, but throws a {@link VerificationRefusedError} on refusal. */
