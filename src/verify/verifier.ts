@@ -125,8 +125,8 @@ interface ValidatedChain {
   readonly parts: LazyParts;
   /** The message of its last acceptance, and what it was made of (the same login again says the same). */
   lastMessage?: { readonly query: boolean; readonly account: string; readonly via: string; readonly text: string };
-  /** The leaf's key prepared for its logins' signatures (made on the chain's first signed login from the cache). */
-  userKey?: UserSignatureKey;
+  /** The leaf's key prepared for its logins' signatures. */
+  readonly userKey: UserSignatureKey;
 }
 
 /**
@@ -334,7 +334,7 @@ export class X509Verifier {
       const found = this.cache?.get(key, t);
       if (found && t >= found.validFrom && found.algorithm === alg) {
         hit = found;
-        if (!query) checkUserSignature((found.userKey ??= userSignatureKey(alg, found.sent[0]!.publicKey)), req.signedData!, req.signature!, this.options.strictSignatureFormat);
+        if (!query) checkUserSignature(found.userKey, req.signedData!, req.signature!, this.options.strictSignatureFormat);
         const binding = bindAccount(found.facts, req.username, this.options.account);
         return binding instanceof Promise ? this.acceptWhenBound(req, query, alg, found, binding) : this.accepted(req, query, alg, found, binding, true);
       }
@@ -558,6 +558,8 @@ export class X509Verifier {
       facts: bindingFacts(leaf, this.options.account),
       validFrom: Math.max(...path.map((c) => c.notBefore.getTime())),
       parts: lazyParts(parsed, path),
+      lastMessage: undefined,
+      userKey: userSignatureKey(alg, leafKey),
     };
   }
 }
