@@ -198,6 +198,11 @@ describe('validated chains, the blob found last', () => {
     // Another user's blob right after: its own entry, its own account.
     expect(await v.verify({ ...b, username: 'u1' })).toMatchObject({ ok: false, reason: 'accountMismatch', cached: true });
     expect(await v.verify(b)).toMatchObject({ ok: true, cached: true, account: 'u2' });
+    // Not bytes at all (a caller in plain JavaScript): the answer of a verifier that has no blob found last.
+    const notBytes = { ...request(users.u3!), publicKey: Array.from(request(users.u3!).publicKey) as unknown as Uint8Array };
+    const r = await v.verify(notBytes);
+    const f = await (await verifier()).verify(notBytes);
+    expect([r.ok, r.reason, r.message]).toEqual([f.ok, f.reason, f.message]);
   });
 });
 

@@ -228,6 +228,8 @@ function u32At(buf: Uint8Array, at: number): number {
  * with its error (or decodes, should this pass be stricter than that one).
  */
 function wellFormedPrimitive(buf: Uint8Array, layout: SignatureLayout, acceptX509FormatName: boolean): Uint8Array | undefined {
+  // Bytes only (a caller in plain JavaScript may pass anything): the stepwise reading says what else is.
+  if (!(buf instanceof Uint8Array)) return undefined;
   const n = buf.length;
   if (n < 8) return undefined;
   const fl = u32At(buf, 0);

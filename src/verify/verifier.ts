@@ -429,7 +429,7 @@ export class X509Verifier {
   private blobKey(blob: Uint8Array): string {
     // The blob of the last login whose chain was found or validated first (the signed request after its query, the same user again).
     const last = this.lastBlob;
-    if (last?.blob.equals(blob)) return last.key;
+    if (last && blob instanceof Uint8Array && last.blob.equals(blob)) return last.key;
     const seen = this.recentBlobs.get(sampleOf(blob));
     if (seen?.blob.equals(blob)) {
       this.lastBlob = seen;
