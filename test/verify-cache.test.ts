@@ -227,6 +227,27 @@ describe('results', () => {
   });
 });
 
+describe('results of many chains', () => {
+  it('are plain objects with the same own properties in the same order, whichever chain and verifier made them', async () => {
+    const keys = ['ok', 'query', 'username', 'account', 'binding', 'algorithm', 'subject', 'fingerprint', 'revocationSource', 'revocation', 'message', 'cached', 'chain', 'path'];
+    for (const u of [users.u1!, users.u2!, users.u3!]) {
+      const v = await verifier();
+      const req = request(u);
+      for (const r of [await v.verify(req), await v.verify(req)]) {
+        expect(Object.getPrototypeOf(r)).toBe(Object.prototype);
+        expect(r.constructor).toBe(Object);
+        expect(Reflect.ownKeys(r)).toEqual(keys);
+        for (const k of keys.slice(0, -2)) {
+          expect(Object.getOwnPropertyDescriptor(r, k), k).toMatchObject({ writable: true, enumerable: true, configurable: true });
+        }
+        expect(r).toMatchObject({ ok: true, username: u.name, account: u.name, binding: 'map:upn-local', algorithm: ALG, revocationSource: 'none' });
+        expect(Object.keys(JSON.parse(JSON.stringify({ ...r, chain: undefined, path: undefined })) as object)).toEqual(keys.slice(0, -2));
+        expect(String(r)).toBe('[object Object]');
+      }
+    }
+  });
+});
+
 describe('messages of cached chains', () => {
   it('say what was decided for each login: query or signature, the account and how it was bound, alternated on one cached chain', async () => {
     const u = users.u5!;
