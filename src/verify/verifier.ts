@@ -177,8 +177,8 @@ interface LazyParts {
   readonly Accepted: AcceptedResult;
 }
 
-/** Makes an accepted result's data properties, in the order of {@link VerifyResult} (`chain` and `path` come after them). */
-type AcceptedResult = new (
+/** An accepted result's data properties after `ok`, in the order of {@link VerifyResult} (`chain` and `path` come after them). */
+type AcceptedFields = [
   query: boolean,
   username: string,
   account: string,
@@ -190,7 +190,10 @@ type AcceptedResult = new (
   revocation: RevocationOutcome,
   message: string,
   cached: boolean,
-) => VerifyResult;
+];
+
+/** Makes an accepted result from its {@link AcceptedFields}. */
+type AcceptedResult = new (...fields: AcceptedFields) => VerifyResult;
 
 /**
  * A constructor of one chain's accepted results: plain objects (their
@@ -203,20 +206,7 @@ type AcceptedResult = new (
  * their getters cost three times as much.
  */
 function acceptedResultConstructor(): AcceptedResult {
-  const Accepted = function (
-    this: Record<string, unknown>,
-    query: boolean,
-    username: string,
-    account: string,
-    binding: string,
-    algorithm: string,
-    subject: string,
-    fingerprint: string,
-    revocationSource: RevocationSource,
-    revocation: RevocationOutcome,
-    message: string,
-    cached: boolean,
-  ) {
+  const Accepted: (this: Record<string, unknown>, ...fields: AcceptedFields) => void = function (query, username, account, binding, algorithm, subject, fingerprint, revocationSource, revocation, message, cached) {
     this.ok = true;
     this.query = query;
     this.username = username;
