@@ -139,6 +139,27 @@ describe('pseudo-terminal', () => {
     expect(no.stdout).toBe('not a tty\n');
   });
 
+  it('~. while the server is still sending: nothing it sends afterwards is shown after the closing line', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    const script = join(dir, 'run-ticks.sh');
+    writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
+    tmux('new-session', '-d', '-s', 'ticks', '-x', '100', '-y', '30', `bash ${script}`);
+    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-2000', '-t', 'ticks');
+    try {
+      expect(await waitForLog(shot, /[#$] *$/m, 20_000)).toMatch(/[#$] *$/m);
+      tmux('send-keys', '-t', 'ticks', 'yes TICK-$((6*7))', 'Enter');
+      expect(await waitForLog(shot, /^TICK-42\s*$/m, 10_000)).toMatch(/^TICK-42\s*$/m);
+      tmux('send-keys', '-t', 'ticks', 'Enter');
+      tmux('send-keys', '-t', 'ticks', '~.');
+      const end = await waitForLog(shot, /EXITED/, 10_000);
+      const after = end.slice(end.indexOf('Connection to 127.0.0.1 closed.'));
+      expect(after).toMatch(/^Connection to 127\.0\.0\.1 closed\.\s*\nEXITED 255\s*$/m);
+      expect(after).not.toMatch(/TICK/);
+    } finally {
+      tmux('kill-session', '-t', 'ticks');
+    }
+  });
+
   it('EscapeChar changes the escape: with ^A (Ctrl-A), ~. is typed through and Ctrl-A . drops the connection', async () => {
     const root = new URL('..', import.meta.url).pathname;
     const script = join(dir, 'run-escape.sh');

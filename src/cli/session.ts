@@ -555,6 +555,7 @@ export async function runSession(plan: SessionPlan): Promise<number> {
 
     return await new Promise<number>((resolve) => {
       let done = false;
+      let channel: ClientChannel | undefined;
       const finish = (code: number, line?: string) => {
         if (done) return;
         done = true;
@@ -566,7 +567,6 @@ export async function runSession(plan: SessionPlan): Promise<number> {
         resolve(code);
       };
       const onSignal = () => finish(plan.noCommand ? 0 : 255);
-      let channel: ClientChannel | undefined;
       const out = () => io.stdout as NodeJS.WriteStream;
       const onResize = () => channel?.setWindow(out().rows ?? 24, out().columns ?? 80, 0, 0);
       // Any hop closing ends the session; a pulled card says so (--disconnect-on-card-removal).
@@ -606,6 +606,9 @@ export async function runSession(plan: SessionPlan): Promise<number> {
         if (pty && input.isTTY && plan.escapeChar) {
           onTyped = escapeSession(plan, stream, forwards, {
             disconnect: () => {
+              // As OpenSSH's ~.: what the server sends from now on (its next prompt, say) is not shown after the last line.
+              stream.unpipe(io.stdout);
+              stream.stderr.unpipe(io.stderr);
               client.end();
               finish(255, `\r\nConnection to ${plan.target.alias} closed.\r\n`);
             },
