@@ -140,11 +140,7 @@ describe('pseudo-terminal', () => {
   });
 
   it('~. while the server is still sending: nothing it sends afterwards is shown after the closing line', async () => {
-    const root = new URL('..', import.meta.url).pathname;
-    const script = join(dir, 'run-ticks.sh');
-    writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
-    tmux('new-session', '-d', '-s', 'ticks', '-x', '100', '-y', '30', `bash ${script}`);
-    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-2000', '-t', 'ticks');
+    const shot = connectInTmux('ticks', 100, 30, [], 2000);
     try {
       expect(await waitForLog(shot, /[#$] *$/m, 20_000)).toMatch(/[#$] *$/m);
       tmux('send-keys', '-t', 'ticks', 'yes TICK-$((6*7))', 'Enter');
@@ -221,6 +217,19 @@ describe('pseudo-terminal', () => {
 });
 
 
+/**
+ * Starts `ssh-x509 connect` (the suite's arguments, then `extra`) to the test
+ * sshd in a new tmux session `name` of `cols` x `rows`, then `EXITED <status>`
+ * once it ends; returns a reader of the pane with `scrollback` lines of history.
+ */
+function connectInTmux(name: string, cols: number, rows: number, extra: readonly string[], scrollback: number): () => string {
+  const root = new URL('..', import.meta.url).pathname;
+  const script = join(dir, `run-${name}.sh`);
+  writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect ${[...args(), ...extra].map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
+  tmux('new-session', '-d', '-s', name, '-x', String(cols), '-y', String(rows), `bash ${script}`);
+  return () => tmux('capture-pane', '-p', '-J', '-S', `-${scrollback}`, '-t', name);
+}
+
 /** Connects to a local port and waits for `text` to come back from the echo server behind it. */
 function echoThrough(port: number, text: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -236,12 +245,8 @@ function echoThrough(port: number, text: string): Promise<Socket> {
 
 describe('escape sequences beyond ~.', () => {
   it('~? lists them, ~# lists the forwarded connections, ~C adds and cancels a forward, ~& says why not; only at a line start', async () => {
-    const root = new URL('..', import.meta.url).pathname;
     const [lp, lp2] = [await freePort(), await freePort()];
-    const script = join(dir, 'run-escapes.sh');
-    writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} -L ${lp}:127.0.0.1:${echoPort} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
-    tmux('new-session', '-d', '-s', 'escs', '-x', '160', '-y', '50', `bash ${script}`);
-    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-500', '-t', 'escs');
+    const shot = connectInTmux('escs', 160, 50, ['-L', `${lp}:127.0.0.1:${echoPort}`], 500);
     const keys = (...k: string[]) => tmux('send-keys', '-t', 'escs', ...k);
     let open: Socket | undefined;
     try {
@@ -290,11 +295,7 @@ describe('escape sequences beyond ~.', () => {
   });
 
   it('~C holds the remote output while its prompt is up, and lets it through once the command has answered', async () => {
-    const root = new URL('..', import.meta.url).pathname;
-    const script = join(dir, 'run-hold.sh');
-    writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
-    tmux('new-session', '-d', '-s', 'hold', '-x', '120', '-y', '50', `bash ${script}`);
-    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-500', '-t', 'hold');
+    const shot = connectInTmux('hold', 120, 50, [], 500);
     const keys = (...k: string[]) => tmux('send-keys', '-t', 'hold', ...k);
     try {
       expect(await waitForLog(shot, /[#$] *$/m, 20_000)).toMatch(/[#$] *$/m);
@@ -322,11 +323,7 @@ describe('escape sequences beyond ~.', () => {
   });
 
   it('-e none turns the escapes off: ~. and ~? at a line start are typed through', async () => {
-    const root = new URL('..', import.meta.url).pathname;
-    const script = join(dir, 'run-noescape.sh');
-    writeFileSync(script, [`cd '${root}'`, `${cliShell()} connect -e none ${args().map((a) => `'${a}'`).join(' ')} root@127.0.0.1`, 'echo "EXITED $?"', 'sleep 60'].join('\n'));
-    tmux('new-session', '-d', '-s', 'noesc', '-x', '120', '-y', '40', `bash ${script}`);
-    const shot = () => tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', 'noesc');
+    const shot = connectInTmux('noesc', 120, 40, ['-e', 'none'], 200);
     const keys = (...k: string[]) => tmux('send-keys', '-t', 'noesc', ...k);
     try {
       await waitForLog(shot, /[#$] *$/m, 20_000);
