@@ -115,7 +115,6 @@ function ruleList(options: AccountBindingOptions): readonly UsernameRule[] {
   return Array.isArray(options.map) ? (options.map as readonly UsernameRule[]) : [options.map as UsernameRule];
 }
 
-
 /**
  * Binds `account` to the leaf, or refuses `accountMismatch`. Synchronous
  * unless the authorized list has to be read (it may be an async function):

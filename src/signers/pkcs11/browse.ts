@@ -111,7 +111,6 @@ const KEY_USAGE_NAMES = [
   'decipherOnly',
 ] as const;
 
-
 function ext<T>(f: () => T | null): T | null {
   try {
     return f();
