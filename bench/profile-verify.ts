@@ -1,7 +1,10 @@
 /**
  * A profiling driver (not part of `npm run bench`): replays the logins of
  * bench/peers.ts's verifier rows (cold, new leaf, warm) many times, for
- * `node --cpu-prof --import tsx bench/profile-verify.ts [kind] [mode] [n]`.
+ * `node --cpu-prof --import tsx bench/profile-verify.ts [kind] [mode] [n] [idle ms]`.
+ * With an idle time, each timed login is followed by a sleep of that many
+ * milliseconds (as bench/peers.ts pauses 1 ms); without it, logins run back
+ * to back.
  */
 import { createPrivateKey, sign, verify } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +28,8 @@ const ALGS: Record<string, string> = {
 const kind = (process.argv[2] ?? 'p256') as KeyKind;
 const mode = process.argv[3] ?? 'cold';
 const n = Number(process.argv[4] ?? 400);
+const idleMs = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
+const idle = () => (idleMs === undefined ? undefined : new Promise((r) => setTimeout(r, idleMs)));
 const alg = ALGS[kind]!;
 const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-prof-'));
 try {
@@ -77,6 +82,7 @@ try {
       const t = performance.now();
       const r = await v.verify(req);
       times.push(performance.now() - t);
+      await idle();
       if (!r.ok) throw new Error(r.message);
     } else if (mode === 'newleaf') {
       // A new verifier per 40 logins, each a leaf it has not seen (the parsed intermediate cached; leaves not).
@@ -91,11 +97,13 @@ try {
       const t = performance.now();
       const r = await vv.verify(req);
       times.push(performance.now() - t);
+      await idle();
       if (!r.ok || r.cached) throw new Error(r.message);
     } else {
       const t = performance.now();
       const r = await known.verify(reqs[0]!);
       times.push(performance.now() - t);
+      await idle();
       if (!r.ok) throw new Error(r.message);
     }
   }
