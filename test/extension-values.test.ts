@@ -27,8 +27,9 @@ import { basicConstraints as pkixBasicConstraints, subjectAltNamesKnownToDecode 
 import type { VerifierCertificate } from '../src/verify/certificates.js';
 import { createTestPki } from './helpers/pki.js';
 import { mutations, same } from './helpers/differential.js';
+import { PKITS_DIR } from './helpers/fixtures.js';
 
-const PKITS = join(process.cwd(), '../shared/pkits/certs');
+const PKITS = join(PKITS_DIR, 'certs');
 const lib = { pkijs, asn1js };
 
 // The ASN.1 layer @peculiar/x509 itself loads (its schema registry), as the model resolves it.

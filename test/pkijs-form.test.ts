@@ -25,8 +25,9 @@ import { EXTENSION_OIDS, NAME_ATTRIBUTE_OIDS, OTHER_NAME_OIDS } from '../src/oid
 import { subjectAltNames, subjectAltNamesKnownToDecode } from '../src/verify/pkix/facts.js';
 import { createTestPki } from './helpers/pki.js';
 import { embeddedDecodes, mutations, same } from './helpers/differential.js';
+import { PKITS_DIR } from './helpers/fixtures.js';
 
-const PKITS = join(process.cwd(), '../shared/pkits/certs');
+const PKITS = join(PKITS_DIR, 'certs');
 const lib = { pkijs, asn1js };
 
 /** `undefined` when both agree (equal objects, or both throw); otherwise what differs. */

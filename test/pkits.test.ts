@@ -1,5 +1,5 @@
 /**
- * NIST PKITS (../shared/pkits): every case through the public path
+ * NIST PKITS (test/fixtures/pkits): every case through the public path
  * validation function, with the default settings of PKITS section 3 and CRL
  * checking of every certificate of the path.
  */
@@ -9,8 +9,9 @@ import * as pkijs from 'pkijs';
 import { describe, expect, it } from 'vitest';
 import { validateCertificatePath } from '../src/index.js';
 import { ANY_POLICY_OID, EXTENSION_OIDS } from '../src/oids.js';
+import { PKITS_DIR } from './helpers/fixtures.js';
 
-const ROOT = join(process.cwd(), '../shared/pkits');
+const ROOT = PKITS_DIR;
 
 interface Case {
   id: string;

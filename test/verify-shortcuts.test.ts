@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import * as pkijs from 'pkijs';
 import { describe, expect, it } from 'vitest';
 import { dnEqual, dnEqualByAttributes } from '../src/verify/pkix/names.js';
+import { PKITS_DIR } from './helpers/fixtures.js';
 
 describe('distinguished names from the same bytes are equal without comparing attributes', () => {
   it('with the attribute-wise answer for every pair of PKITS names', () => {
-    const dirPath = join(process.cwd(), '../shared/pkits/certs');
+    const dirPath = join(PKITS_DIR, 'certs');
     const byBytes = new Map<string, pkijs.RelativeDistinguishedNames[]>();
     for (const f of readdirSync(dirPath).filter((n) => n.endsWith('.crt'))) {
       let c: pkijs.Certificate;

@@ -1,5 +1,5 @@
 /**
- * The one module that reaches into ssh2's internals (../shared/ssh2-notes.md).
+ * The one module that reaches into ssh2's internals.
  *
  * ssh2 signs publickey requests as `string(algorithm) || string(signature)`
  * with the *public key algorithm* name. RFC 6187 section 3 wants the
