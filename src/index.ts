@@ -74,7 +74,11 @@ export { ttyPassphrase, type PinPromptInput, type PinPromptOutput } from './sign
 export { DeferredSigner } from './signers/deferred.js';
 
 // ssh2 adapter
-export { installSsh2Compat, SUPPORTED_SSH2_RANGE, type Ssh2Compat, type X509KeyInfo, type X509HostKeyInfo, type X509ServerHooks, type PlainHostKeyInfo } from './adapters/ssh2/compat.js';
+export { installSsh2Compat, type Ssh2Compat } from './adapters/ssh2/compat.js';
+export { SUPPORTED_SSH2_RANGE } from './adapters/ssh2/bridge/ssh2-internals.js';
+export type { X509KeyInfo } from './adapters/ssh2/bridge/client-auth.js';
+export type { X509HostKeyInfo, X509ServerHooks } from './adapters/ssh2/bridge/server.js';
+export type { PlainHostKeyInfo } from './adapters/ssh2/bridge/key-objects.js';
 export {
   createX509Agent,
   x509AuthMethod,
@@ -116,7 +120,7 @@ export {
   type X509HostKeyAlgorithmsOptions,
   type HostKeyCheck,
 } from './adapters/ssh2/host-verifier.js';
-export { installSsh2HostKeyCompat } from './adapters/ssh2/compat.js';
+export { installSsh2HostKeyCompat } from './adapters/ssh2/bridge/client-host-keys.js';
 export { HostCertificateVerifier, HostKeyRefusedError, type HostRefusalReason, type HostCertificateOptions, type HostCertificateResult } from './verify/host.js';
 export { OcspStapler, type OcspStaplerOptions, type StapledResponses } from './verify/revocation/stapler.js';
 export type { OcspAnswer } from './verify/revocation/ocsp.js';

@@ -49,7 +49,54 @@ describe('layers', () => {
     }
     expect(violations).toEqual([]);
   });
+
+  it('no import cycles in src/ (type-only imports included)', () => {
+    expect(importCycles(SRC)).toEqual([]);
+  });
+
+  it('the cycle check sees a cycle when one is added', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'layers-'));
+    try {
+      writeFileSync(join(dir, 'a.ts'), "import type { B } from './b.js';\nexport const a = 1;\n");
+      writeFileSync(join(dir, 'b.ts'), "export type B = number;\nexport const b = () => import('./c.js');\n");
+      writeFileSync(join(dir, 'c.ts'), "export { a } from './a.js';\n");
+      writeFileSync(join(dir, 'd.ts'), "import { a } from './a.js';\n");
+      expect(importCycles(dir + '/')).toEqual(['a.ts -> b.ts -> c.ts -> a.ts']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** The relative imports of a source file (static, dynamic, type-only and re-exports), as source paths. */
+function importsOf(file: string): string[] {
+  return [...readFileSync(file, 'utf8').matchAll(/(?:\bfrom|\bimport\(?)\s*'(\.[^']+)'/g)].map((m) => normalize(join(dirname(file), m[1]!.replace(/\.js$/, '.ts'))));
+}
+
+/** Each import cycle among the modules under `src`, as `a.ts -> b.ts -> a.ts` (from its first module in path order). */
+function importCycles(src: string): string[] {
+  const graph = new Map(files(src).sort().map((f) => [f, importsOf(f)] as const));
+  const cycles = new Set<string>();
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string) => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const to of graph.get(f) ?? []) {
+      if (!graph.has(to)) continue;
+      if (state.get(to) === 'open') {
+        const loop = stack.slice(stack.indexOf(to));
+        const start = loop.indexOf([...loop].sort()[0]!);
+        const rotated = [...loop.slice(start), ...loop.slice(0, start)];
+        cycles.add([...rotated, rotated[0]!].map((p) => relative(src, p)).join(' -> '));
+      } else if (!state.has(to)) visit(to);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of graph.keys()) if (!state.has(f)) visit(f);
+  return [...cycles];
+}
 
 /** The source without its comments (block and line), so that prose may name what code may not spell. */
 function code(path: string): string {

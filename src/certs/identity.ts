@@ -1,16 +1,9 @@
 import type { X509Certificate } from '@peculiar/x509';
 import { ErrorCodes, SshX509Error } from '../errors.js';
-import { parsedCertificate } from './model.js';
+import { parsedCertificate, type CertificateIdentities } from './model.js';
 
-/** The identities a certificate carries, as SSH users and servers use them. */
-export interface CertificateIdentities {
-  /** Microsoft UPNs: subjectAltName otherName 1.3.6.1.4.1.311.20.2.3. */
-  readonly upns: readonly string[];
-  /** rfc822Name entries of the subjectAltName. */
-  readonly emails: readonly string[];
-  /** Common names of the subject (normally one). */
-  readonly commonNames: readonly string[];
-}
+// Declared where the identities are read (model.ts), so that the two modules do not import each other.
+export type { CertificateIdentities } from './model.js';
 
 /** Reads the UPNs, emails and common names of a certificate. */
 export function certificateIdentities(cert: X509Certificate): CertificateIdentities {

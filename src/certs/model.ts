@@ -35,7 +35,6 @@ import { EXTENSION_OIDS, KEY_ALGORITHM_OIDS } from '../oids.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import { LruCache } from './cache.js';
 import { extensionParsedValue, extensionValueDecode, nameNode, pkijsCertificate } from './pkijs-form.js';
-import type { CertificateIdentities } from './identity.js';
 
 const load = createRequire(import.meta.url);
 let peculiarModule: typeof PeculiarX509 | undefined;
@@ -202,6 +201,16 @@ export function answerOfValue<T>(what: string, ext: Pkijs.Extension, read: () =>
   const answer = read();
   if (answer !== undefined) valueAnswers.set(key, answer, Number.POSITIVE_INFINITY);
   return answer;
+}
+
+/** The identities a certificate carries, as SSH users and servers use them (usernames from them: identity.ts). */
+export interface CertificateIdentities {
+  /** Microsoft UPNs: subjectAltName otherName 1.3.6.1.4.1.311.20.2.3. */
+  readonly upns: readonly string[];
+  /** rfc822Name entries of the subjectAltName. */
+  readonly emails: readonly string[];
+  /** Common names of the subject (normally one). */
+  readonly commonNames: readonly string[];
 }
 
 /** One certificate, parsed once; every field is read on first use and kept. */

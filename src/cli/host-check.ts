@@ -7,7 +7,7 @@
  */
 import type { ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { x509HostKeyAlgorithms, x509HostVerifier, type HostKeyCheck, type X509HostVerifier } from '../adapters/ssh2/host-verifier.js';
-import { defaultServerHostKeyAlgorithms, supportedServerHostKeyAlgorithms } from '../adapters/ssh2/compat.js';
+import { defaultServerHostKeyAlgorithms, supportedServerHostKeyAlgorithms } from '../adapters/ssh2/bridge/client-host-keys.js';
 import { emitTrace, type TraceLogger } from '../adapters/trace.js';
 import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';

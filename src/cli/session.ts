@@ -18,17 +18,9 @@ import { emitTrace, type TraceLogger } from '../adapters/trace.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { Signer } from '../signers/signer.js';
 import { escapeFilter, escapeHelp, showEscape } from './escapes.js';
+import { parseForward, type Forward } from './forward.js';
 import type { CliIo } from './io.js';
 import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
-
-/** One port forward, as -L, -R and -D give it. */
-export interface Forward {
-  readonly kind: 'local' | 'remote' | 'dynamic';
-  readonly bind?: string;
-  readonly port: number;
-  readonly toHost?: string;
-  readonly toPort?: number;
-}
 
 /** One login: a jump host or the target. */
 export interface Hop {
@@ -397,7 +389,6 @@ async function commandLine(line: string, forwarder: Forwarder): Promise<string> 
       failed = await forwarder.cancel(kind, port);
       return failed ? `${failed}\r\n` : 'Canceled forwarding.\r\n';
     }
-    const { parseForward } = await import('./commands/connect.js');
     failed = await forwarder.add(parseForward(kind, m[3]!.trim()));
   } catch (e) {
     return `${(e as Error).message}\r\n`;

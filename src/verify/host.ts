@@ -5,7 +5,7 @@
  * servers), the host name or address against its subjectAltName, the key
  * against the algorithm, and revocation (the stapled OCSP responses in K_S
  * first). The exchange-hash signature is checked in the key exchange
- * (`src/adapters/ssh2/compat.ts`), with {@link verifyUserSignature}.
+ * (`src/adapters/ssh2/bridge/client-host-keys.ts`), with {@link verifyUserSignature}.
  *
  * @module
  */

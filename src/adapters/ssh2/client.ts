@@ -12,7 +12,8 @@ import { encodePublicKeyBlob } from '../../rfc6187/publickey-blob.js';
 import { ecdsaRawToDer, primitiveToSsh } from '../../rfc6187/signature.js';
 import type { Signer } from '../../signers/signer.js';
 import type { OcspStapler } from '../../verify/revocation/stapler.js';
-import { installSsh2Compat, type X509KeyInfo } from './compat.js';
+import type { X509KeyInfo } from './bridge/client-auth.js';
+import { installSsh2Compat } from './compat.js';
 import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
 import type { AnyAuthMethod, AuthenticationType, BaseAgent, NextAuthHandler } from 'ssh2';
 

@@ -21,7 +21,8 @@ import type { Signer } from '../../signers/signer.js';
 import type { X509Verifier } from '../../verify/verifier.js';
 import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
 import { algorithmsFor } from './client.js';
-import { installSsh2Compat, type X509HostKeyInfo } from './compat.js';
+import type { X509HostKeyInfo } from './bridge/server.js';
+import { installSsh2Compat } from './compat.js';
 import type { ParsedKey } from 'ssh2';
 
 /** One X.509 host key of an ssh2 `Server`. */

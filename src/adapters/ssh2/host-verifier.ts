@@ -12,7 +12,7 @@ import { HostKeyRefusedError } from '../../verify/reasons.js';
 import { checkHostKey, type HostKeyDecision, type StrictHostKeyChecking } from '../../verify/known-hosts.js';
 import { allowedAlgorithms } from '../../verify/policy.js';
 import { SshReader } from '../../wire/reader.js';
-import { defaultServerHostKeyAlgorithms, installSsh2HostKeyCompat, setHostKeySignaturePolicy } from './compat.js';
+import { defaultServerHostKeyAlgorithms, installSsh2HostKeyCompat, setHostKeySignaturePolicy } from './bridge/client-host-keys.js';
 
 /** Options of {@link x509HostVerifier}. */
 export interface X509HostVerifierOptions extends Omit<HostCertificateOptions, 'hostTrustAnchors'> {

@@ -27,7 +27,8 @@ import { splitSshArgv } from '../args.js';
 import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_USAGE, packageVersion, parseOptions, usageError } from '../command.js';
 import { ALL_CONNECT_OPTIONS, CONNECT_OPTIONS, type ConnectOptionValues } from '../connect-options.js';
 import { configFiles, expandPath, formatResolvedConfig, KEYWORD_NAMES, parseOptionArgument, resolveConfig, setFirst, SUPPORTED_KEYWORDS, type ResolvedConfig } from '../ssh-config.js';
-import type { Forward, Hop, SessionPlan } from '../session.js';
+import { parseForward } from '../forward.js';
+import type { Hop, SessionPlan } from '../session.js';
 
 export const CONNECT_USAGE = `usage: ssh-x509 connect [options] destination [options] [--] [command...]
        destination: [user@]host[:port is not taken; use -p] | ssh://[user@]host[:port]
@@ -170,24 +171,6 @@ function envValue(io: CliIo, option: string, name: string | undefined): string |
   const v = io.env[name];
   if (v === undefined) throw usageError(`--${option} ${name}: the variable is not set`);
   return v;
-}
-
-/** `[bind:]port:host:hostport` (-L, -R) or `[bind:]port` (-D), IPv6 addresses in brackets. */
-export function parseForward(kind: Forward['kind'], spec: string): Forward {
-  const want = kind === 'dynamic' ? [1, 2] : [3, 4];
-  // Split at colons outside [IPv6] brackets.
-  const fields = spec.split(/:(?![^[]*\])/).map((f) => f.replace(/^\[|\]$/g, ''));
-  if (!want.includes(fields.length)) {
-    const shape = kind === 'dynamic' ? '[bind_address:]port' : '[bind_address:]port:host:hostport';
-    throw usageError(`bad ${kind} forward ${JSON.stringify(spec)}: expected ${shape}`);
-  }
-  const bind = fields.length === want[1] ? fields.shift()! : undefined;
-  const port = Number(fields[0]);
-  if (!/^\d+$/.test(fields[0]!) || port > 65535) throw usageError(`bad ${kind} forward ${JSON.stringify(spec)}: port ${JSON.stringify(fields[0])}`);
-  if (kind === 'dynamic') return { kind, bind, port };
-  const toPort = Number(fields[2]);
-  if (!/^\d+$/.test(fields[2]!) || toPort < 1 || toPort > 65535) throw usageError(`bad ${kind} forward ${JSON.stringify(spec)}: port ${JSON.stringify(fields[2])}`);
-  return { kind, bind, port, toHost: fields[1]!, toPort };
 }
 
 /** Signers for one identity set: a token, or key files with their chains. */
