@@ -1,8 +1,10 @@
 /**
- * The verifier's caches (validated chains by blob, validated CA paths by
- * issuer, parsed certificates by DER) never answer for a login they do not
- * fit: a different time, a revoked certificate, a different anchor set or a
- * different issuer each get the answer a verifier with nothing cached gives.
+ * The verifier's caches (validated chains by blob, certificate signatures
+ * by certificate and issuer, parsed certificates by DER) never answer for a
+ * login they do not fit: a different time, a revoked certificate, a
+ * different anchor set or a different issuer each get the answer a verifier
+ * with nothing cached gives (test/verify-history.test.ts: nor a different
+ * blob with the same leaf or issuer).
  */
 import { createPrivateKey, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -54,7 +56,7 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('validated CA paths', () => {
+describe('new leaves under a CA validated before', () => {
   it('a new leaf under a known intermediate is accepted with the same path', async () => {
     const v = await verifier();
     const first = await v.verify(request(users.u1!));
@@ -103,7 +105,7 @@ describe('validated CA paths', () => {
 
     const v = await verifier({ revocation: { mode: 'require', fetch: false, scope: 'chain' } });
     expect(await v.verify(staple(users.u5!, interGood))).toMatchObject({ ok: true, revocationSource: 'ocsp-stapled' });
-    // The CA path is known now; a revoked leaf under it is still refused.
+    // The CA was validated before; a revoked leaf under it is still refused.
     expect(await v.verify(staple(users.u7!, interGood))).toMatchObject({ ok: false, reason: 'revoked' });
     // And so is a good leaf whose intermediate is now revoked.
     const r = await v.verify(staple(users.u6!, interRevoked));

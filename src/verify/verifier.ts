@@ -18,7 +18,6 @@ import { bindAccount, bindingFacts, type AccountBindingOptions, type AccountBind
 import { LruCache } from './cache.js';
 import { CertificateStore, IssuanceChecker, sha256Hex, type VerifierCertificate } from './certificates.js';
 import { checkBlobCertificates, checkKeySize, pkixRefusalReason, validatePath, withDecodableExtensions } from './path.js';
-import { EXTENSION_OIDS } from '../oids.js';
 import { allowedAlgorithms, checkLeafPurpose, type AlgorithmPolicy, type LeafPolicy } from './policy.js';
 import { Refusal, VerificationRefusedError, refuse, type RefusalReason } from './reasons.js';
 import { RevocationChecker, type RevocationOptions, type RevocationOutcome, type RevocationSource } from './revocation/checker.js';
@@ -128,26 +127,6 @@ interface ValidatedChain {
   /** The leaf's key prepared for its logins' signatures. */
   readonly userKey: UserSignatureKey;
 }
-
-/**
- * A validated CA path: the issuer of some leaf up to its trust anchor, as a
- * full validation of that leaf returned it. It lets a new leaf under the
- * same issuer be validated alone, with the issuer as its anchor.
- */
-interface ValidatedCaPath {
-  /** The issuer first, the trust anchor last. */
-  readonly path: readonly VerifierCertificate[];
-  /** max notBefore and min notAfter of the path: outside them the path is not reused. */
-  readonly validFrom: number;
-  readonly validUntil: number;
-}
-
-/**
- * Extensions of a CA that constrain what lies below it beyond the CA itself
- * (RFC 5280 section 6.1: names and policies): a path that has any of them
- * is never reused for a leaf validated alone.
- */
-const CONSTRAINING_EXTENSIONS = [EXTENSION_OIDS.nameConstraints, EXTENSION_OIDS.policyConstraints, EXTENSION_OIDS.inhibitAnyPolicy, EXTENSION_OIDS.policyMappings];
 
 /**
  * What a result says about the certificates sent. The subject and
@@ -290,10 +269,6 @@ export class X509Verifier {
   private readonly revocation: RevocationChecker;
   private readonly allowed: ReadonlySet<AlgorithmInfo>;
   private readonly cache: LruCache<string, ValidatedChain> | undefined;
-  /** Validated CA paths by {@link trustKey} and issuer; off with `cache: false`. */
-  private readonly caPaths: LruCache<string, ValidatedCaPath> | undefined;
-  /** What a path validation depends on besides the path and the time: the anchors, the pool, the signature policy. */
-  private trustKey = '';
   private readonly maxAgeMs: number;
   /** Copies of blobs whose chains were validated lately, and their SHA-256, by {@link sampleOf}: see {@link X509Verifier.blobKey}. */
   private readonly recentBlobs = new Map<number, { blob: Buffer; key: string }>();
@@ -310,7 +285,6 @@ export class X509Verifier {
     this.revocation = new RevocationChecker(options.revocation ?? {}, this.store, this.issuance, sigPolicy);
     this.allowed = allowedAlgorithms(options);
     this.cache = options.cache === false ? undefined : new LruCache(options.cache?.maxEntries ?? 1000);
-    this.caPaths = options.cache === false ? undefined : new LruCache(256);
     this.maxAgeMs = (options.cache !== false && options.cache?.maxAgeMs) || 10 * 60_000;
     const now = options.now;
     this.clock = now ? () => now().getTime() : Date.now;
@@ -325,13 +299,6 @@ export class X509Verifier {
     }
     v.anchors = anchors.map((c) => v.store.fromX509(c));
     v.pool = (await loadCertificateSources(options.intermediates ?? [])).map((c) => v.store.fromX509(c));
-    const ids = (l: readonly VerifierCertificate[]) => l.map((c) => c.id).sort().join(',');
-    // Everything a path validation depends on besides the path and the time.
-    v.trustKey = sha256Hex(
-      new TextEncoder().encode(
-        `anchors=${ids(v.anchors)};pool=${ids(v.pool)};sha1=${String(sigPolicyOf(options).allowSha1)};maxRsa=${String(options.maxRsaModulusBits)};laxOrder=${String(options.laxChainOrder === true)}`,
-      ),
-    );
     await v.revocation.load();
     // The anchors' keys check every path: import them now, at configuration time, not in the first login.
     await Promise.all(v.anchors.map((a) => a.loadPublicKey().catch(() => undefined)));
@@ -503,15 +470,6 @@ export class X509Verifier {
     return t;
   }
 
-  /**
-   * {@link validatePath}, remembering validated CA paths: when the leaf's
-   * issuer (the next certificate sent) heads a CA path this verifier has
-   * validated, valid now, with the same anchors, pool and policy, the leaf
-   * alone is validated with the issuer as its trust anchor, and the path is
-   * the leaf and that CA path. Anything else, a failure of the short
-   * validation included, takes the full validation (which gives the
-   * refusal). Revocation is checked afterwards on the whole path either way.
-   */
   /** What every path validation of this verifier is given besides the certificates and the time. */
   private pathOptions() {
     return {
@@ -520,26 +478,6 @@ export class X509Verifier {
       ...(this.options.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: this.options.maxRsaModulusBits } : {}),
       ...(this.options.laxChainOrder ? { laxChainOrder: true } : {}),
     };
-  }
-
-  private async validatePathCached(sent: readonly VerifierCertificate[], at: Date): Promise<VerifierCertificate[]> {
-    const t = at.getTime();
-    const issuer = sent[1];
-    const known = issuer && this.caPaths?.get(`${this.trustKey}:${issuer.id}`, t);
-    if (issuer && known && t >= known.validFrom && t <= known.validUntil) {
-      const short = await validatePath([sent[0]!], { ...this.pathOptions(), anchors: [issuer], pool: [], at }).catch(() => undefined);
-      if (short?.length === 2 && short[0] === sent[0] && short[1] === issuer) return [sent[0]!, ...known.path];
-    }
-    const path = await validatePath(sent, { ...this.pathOptions(), anchors: this.anchors, pool: this.pool, at });
-    const ca = path.slice(1);
-    if (this.caPaths && ca.length >= 2 && !ca.some((c) => CONSTRAINING_EXTENSIONS.some((oid) => c.extension(oid)))) {
-      this.caPaths.set(
-        `${this.trustKey}:${ca[0]!.id}`,
-        { path: ca, validFrom: Math.max(...ca.map((c) => c.notBefore.getTime())), validUntil: Math.min(...ca.map((c) => c.notAfter.getTime())) },
-        t + this.maxAgeMs,
-      );
-    }
-    return path;
   }
 
   private async validate(
@@ -580,7 +518,10 @@ export class X509Verifier {
     // The signature first: it is the cheapest check, and a forged request then costs no path building or fetching.
     if (req.signature) verifyUserSignature(alg, leafKey, req.signedData!, req.signature, this.options.strictSignatureFormat);
 
-    const path = await this.validatePathCached(sent, at);
+    // Every request validates its own blob in full: what a path built for another blob proved says nothing about this one's order,
+    // duplicates, unrelated or missing certificates (issue 22). The certificate signatures above the leaf are remembered per
+    // (certificate, issuer) pair by the IssuanceChecker, a pure function of the two, so a new leaf under a known CA costs no more.
+    const path = await validatePath(sent, { ...this.pathOptions(), anchors: this.anchors, pool: this.pool, at });
     withDecodableExtensions(leaf, () => checkLeafPurpose(leaf, this.options));
     const stapled = new Map<string, Uint8Array>();
     blob.ocspResponses.forEach((r, i) => {

@@ -29,7 +29,7 @@ export interface IssuedCert {
   certDer: Buffer;
   keyPath: string;
   certPath: string;
-  /** Leaf + intermediate PEM bundle (leaf only when issued by the root or self-signed). */
+  /** Leaf + intermediate PEM bundle (leaf + sub + intermediate under the sub CA; leaf only when issued by the root or self-signed). */
   chainPath: string;
   /** Leaf + intermediate + root PEM bundle. */
   fullChainPath: string;
@@ -60,8 +60,8 @@ export interface IssueOptions {
   keyUsage?: 'digitalSignature' | 'keyEncipherment' | 'none';
   notBefore?: Date;
   notAfter?: Date;
-  /** Default 'intermediate'. */
-  issuer?: 'intermediate' | 'root' | 'self';
+  /** Default 'intermediate'; 'sub' needs a PKI made with `subCa`. */
+  issuer?: 'intermediate' | 'root' | 'self' | 'sub';
   isCA?: boolean;
   /** AIA id-ad-ocsp URL. */
   ocspUrl?: string;
@@ -75,6 +75,8 @@ export interface TestPki {
   dir: string;
   root: CaCert;
   intermediate: CaCert;
+  /** With `subCa`: a CA under the intermediate (which then has pathLenConstraint 1 instead of 0). */
+  sub?: CaCert;
   issue(name: string, kind: KeyKind, opts?: IssueOptions): Promise<IssuedCert>;
 }
 
@@ -172,12 +174,13 @@ async function makeCa(
   cn: string,
   kind: KeyKind,
   parent: Ca | null,
+  pathLen: number | undefined = parent ? 0 : undefined,
 ): Promise<Ca> {
   const keys = await generateKeys(kind);
   const now = Date.now();
   const subject = `O=${ORG}, CN=${cn}`;
   const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(true, parent ? 0 : undefined, true),
+    new x509.BasicConstraintsExtension(true, pathLen, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(parent ? parent.keys.publicKey : keys.publicKey),
@@ -222,16 +225,17 @@ async function makeCa(
 /** Create a fresh root + intermediate CA (P-256 by default) under `dir`. */
 export async function createTestPki(
   dir: string,
-  opts: { rootKind?: KeyKind; intermediateKind?: KeyKind } = {},
+  opts: { rootKind?: KeyKind; intermediateKind?: KeyKind; subCa?: boolean } = {},
 ): Promise<TestPki> {
   mkdirSync(dir, { recursive: true });
   const root = await makeCa(dir, 'root', 'ssh-x509 Test Root CA', opts.rootKind ?? 'p256', null);
   const inter = await makeCa(
-    dir, 'intermediate', 'ssh-x509 Test Intermediate CA', opts.intermediateKind ?? 'p256', root,
+    dir, 'intermediate', 'ssh-x509 Test Intermediate CA', opts.intermediateKind ?? 'p256', root, opts.subCa ? 1 : 0,
   );
+  const sub = opts.subCa ? await makeCa(dir, 'sub', 'ssh-x509 Test Sub CA', 'p256', inter) : undefined;
 
   async function issue(name: string, kind: KeyKind, o: IssueOptions = {}): Promise<IssuedCert> {
-    if (!/^[A-Za-z0-9._-]+$/.test(name) || name === 'root' || name === 'intermediate') {
+    if (!/^[A-Za-z0-9._-]+$/.test(name) || name === 'root' || name === 'intermediate' || name === 'sub') {
       throw new Error(`invalid or reserved certificate name: ${JSON.stringify(name)}`);
     }
     const keys = await generateKeys(kind);
@@ -253,7 +257,8 @@ export async function createTestPki(
     if (o.isCA) kuFlags |= x509.KeyUsageFlags.keyCertSign;
     const eku = o.eku ?? [OID_SECURE_SHELL_CLIENT];
 
-    const issuerCa = o.issuer === 'root' ? root : o.issuer === 'self' ? null : inter;
+    if (o.issuer === 'sub' && !sub) throw new Error('issuer "sub" needs a PKI made with subCa');
+    const issuerCa = o.issuer === 'root' ? root : o.issuer === 'self' ? null : o.issuer === 'sub' ? sub! : inter;
     const extensions: x509.Extension[] = [
       new x509.BasicConstraintsExtension(o.isCA ?? false, undefined, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
@@ -288,7 +293,7 @@ export async function createTestPki(
         });
 
     const leafPem = certPem(cert);
-    const chain = issuerCa === inter ? leafPem + inter.out.certPem : leafPem;
+    const chain = issuerCa === inter ? leafPem + inter.out.certPem : issuerCa === sub ? leafPem + sub!.out.certPem + inter.out.certPem : leafPem;
     const fullChain = issuerCa ? chain + root.out.certPem : chain;
     const keyPem = await pkcs8Pem(keys.privateKey);
     const paths = writeFiles(join(dir, name), {
@@ -310,5 +315,5 @@ export async function createTestPki(
     };
   }
 
-  return { dir, root: root.out, intermediate: inter.out, issue };
+  return { dir, root: root.out, intermediate: inter.out, ...(sub ? { sub: sub.out } : {}), issue };
 }
