@@ -21,6 +21,7 @@ import { encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
 import { encodeSignatureBlob } from '../src/rfc6187/signature.js';
 import { X509Verifier, type VerifyRequest, type VerifyResult, type X509VerifierOptions } from '../src/verify/verifier.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
+import { OpensslRevocation } from './helpers/revocation.js';
 import { ssh2Exec } from './helpers/ssh2-run.js';
 
 const ALG = 'x509v3-ecdsa-sha2-nistp256';
@@ -129,6 +130,35 @@ describe('the SDK verifier: a warm verifier refuses what a fresh one refuses', (
         expect(r, `${what}, round ${round}`).toEqual(first.get(what));
         expect(r.ok).toBe(false);
       }
+    }
+  });
+});
+
+describe('a cached decision holds only while the answers it rests on would be given again', () => {
+  it('a stapled OCSP response without nextUpdate: refused once older than ocspMaxAgeMs, and before its thisUpdate, as by a fresh verifier', async () => {
+    const rev = new OpensslRevocation(join(dir, 'ocsp'), pki.intermediate);
+    rev.valid(users.alice!.certPem);
+    const staple = rev.ocspResponse(users.alice!.certPath, { nextUpdate: false });
+    const req = request(users.alice!, [users.alice!.certDer, pki.intermediate.certDer], 'alice', [staple]);
+    const start = Date.now();
+    let now = start;
+    const o: Partial<X509VerifierOptions> = { now: () => new Date(now), revocation: { mode: 'require', fetch: false, ocspMaxAgeMs: 60_000, clockSkewMs: 1000 } };
+    const v = await verifier({ ...o, cache: { maxAgeMs: 3600_000 } });
+    expect(await v.verify(req)).toMatchObject({ ok: true, revocationSource: 'ocsp-stapled', cached: false });
+    expect(await v.verify(req)).toMatchObject({ ok: true, cached: true });
+    for (const [at, ok] of [
+      [start + 30_000, true],
+      [start + 120_000, false], // past thisUpdate + ocspMaxAgeMs + skew
+      [start, true],
+      [start - 3600_000, false], // the clock set back an hour: before thisUpdate less the skew
+      [start, true],
+    ] as const) {
+      now = at;
+      const warm = await v.verify(req);
+      const fresh = await (await verifier(o)).verify(req);
+      expect(said(warm), `at ${at - start} ms`).toEqual(said(fresh));
+      expect(warm.ok, `at ${at - start} ms`).toBe(ok);
+      if (!ok) expect(warm.reason).toBe('ocspStale');
     }
   });
 });

@@ -118,7 +118,7 @@ interface ValidatedChain {
   readonly parsed: ParsedFacts;
   readonly revocation: RevocationOutcome;
   readonly facts: BindingFacts;
-  /** max notBefore of the path: the cached decision holds only after it. */
+  /** max notBefore of the path and the revocation answers' start ({@link RevocationOutcome.validFrom}): the cached decision holds only after it. */
   readonly validFrom: number;
   /** The `chain` and `path` getters of its results ({@link lazyParts}). */
   readonly parts: LazyParts;
@@ -535,7 +535,7 @@ export class X509Verifier {
       parsed,
       revocation,
       facts: bindingFacts(leaf, this.options.account),
-      validFrom: Math.max(...path.map((c) => c.notBefore.getTime())),
+      validFrom: Math.max(...path.map((c) => c.notBefore.getTime()), revocation.validFrom?.getTime() ?? Number.NEGATIVE_INFINITY),
       parts: lazyParts(parsed, path),
       lastMessage: undefined,
       userKey: userSignatureKey(alg, leafKey),

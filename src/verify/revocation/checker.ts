@@ -57,8 +57,21 @@ export interface RevocationOutcome {
   /** The source that answered for the leaf. */
   readonly source: RevocationSource;
   readonly certificates: readonly CertificateRevocationStatus[];
-  /** The earliest nextUpdate of the answers used: a cached decision must not outlive it. */
+  /**
+   * Until when the answers used hold (the earliest nextUpdate; for an OCSP
+   * answer without one, its thisUpdate plus `ocspMaxAgeMs`): a cached
+   * decision must not outlive it.
+   */
   readonly validUntil?: Date;
+  /** From when the answers used hold (the latest OCSP thisUpdate, less the clock skew allowed): a cached decision must not be used before it. */
+  readonly validFrom?: Date;
+}
+
+/** One certificate's status, and the times its answer holds between (epoch ms), for {@link RevocationOutcome}. */
+interface Answered {
+  readonly status: CertificateRevocationStatus;
+  readonly from?: number;
+  readonly until?: number;
 }
 
 const DEFAULT_FETCHED_TTL_MS = 3600_000;
@@ -115,13 +128,15 @@ export class RevocationChecker {
       return { source: 'none', certificates: [{ subject: path[0]!.subject, source: 'none', status: 'unchecked' }] };
     }
     const count = this.opts.scope === 'chain' ? path.length - 1 : 1;
-    const results: CertificateRevocationStatus[] = [];
-    for (let i = 0; i < count; i++) results.push(await this.checkOne(path, i, stapled.get(path[i]!.id), at, pool));
-    const nexts = results.map((r) => r.nextUpdate?.getTime()).filter((t): t is number => t !== undefined);
+    const answers: Answered[] = [];
+    for (let i = 0; i < count; i++) answers.push(await this.checkOne(path, i, stapled.get(path[i]!.id), at, pool));
+    const untils = answers.map((a) => a.until).filter((t): t is number => t !== undefined);
+    const froms = answers.map((a) => a.from).filter((t): t is number => t !== undefined);
     return {
-      source: results[0]!.source,
-      certificates: results,
-      ...(nexts.length ? { validUntil: new Date(Math.min(...nexts)) } : {}),
+      source: answers[0]!.status.source,
+      certificates: answers.map((a) => a.status),
+      ...(untils.length ? { validUntil: new Date(Math.min(...untils)) } : {}),
+      ...(froms.length ? { validFrom: new Date(Math.max(...froms)) } : {}),
     };
   }
 
@@ -131,17 +146,25 @@ export class RevocationChecker {
     stapled: Uint8Array | undefined,
     at: Date,
     pool: readonly VerifierCertificate[],
-  ): Promise<CertificateRevocationStatus> {
+  ): Promise<Answered> {
     const cert = path[i]!;
     const issuer = path[i + 1]!;
     const subject = cert.subject;
     const ctx = this.ctx(at);
     const failures: string[] = [];
-    const answered = (source: RevocationSource, a: { status: string; nextUpdate?: Date; revocationTime?: Date }): CertificateRevocationStatus => {
+    const answered = (source: RevocationSource, a: { status: string; thisUpdate?: Date; nextUpdate?: Date; revocationTime?: Date }): Answered => {
       if (a.status === 'revoked') {
         refuse('revoked', `${JSON.stringify(subject)} is revoked (${source}${a.revocationTime ? `, since ${a.revocationTime.toISOString()}` : ''})`);
       }
-      return { subject, source, status: 'good', ...(a.nextUpdate ? { nextUpdate: a.nextUpdate } : {}) };
+      // The times checkOcspResponse accepts the answer between: a cached decision holds only between them.
+      const ocsp = source === 'ocsp-stapled' || source === 'ocsp-fetched';
+      const from = ocsp && a.thisUpdate ? a.thisUpdate.getTime() - ctx.clockSkewMs : undefined;
+      const until = a.nextUpdate ? a.nextUpdate.getTime() : ocsp && a.thisUpdate ? a.thisUpdate.getTime() + ctx.maxAgeMs : undefined;
+      return {
+        status: { subject, source, status: 'good', ...(a.nextUpdate ? { nextUpdate: a.nextUpdate } : {}) },
+        ...(from !== undefined ? { from } : {}),
+        ...(until !== undefined ? { until } : {}),
+      };
     };
 
     // 1. Stapled: the client's own evidence. A bad one is refused outright, never silently skipped.
@@ -178,7 +201,7 @@ export class RevocationChecker {
 
     // 3. CRLs: configured, then distribution points.
     const issuers = { anchor: path[path.length - 1]!, candidates: [...path, ...pool] };
-    const tryCrls = async (list: readonly LoadedCrl[], where: string): Promise<CertificateRevocationStatus | undefined> => {
+    const tryCrls = async (list: readonly LoadedCrl[], where: string): Promise<Answered | undefined> => {
       if (list.length === 0) return undefined;
       const notes: string[] = [];
       try {
@@ -216,6 +239,6 @@ export class RevocationChecker {
       const reason: RefusalReason = 'revocationUnavailable';
       refuse(reason, `no revocation source answered for ${JSON.stringify(subject)}: ${detail}`);
     }
-    return { subject, source: 'none', status: 'unchecked', detail };
+    return { status: { subject, source: 'none', status: 'unchecked', detail } };
   }
 }
