@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { build, type Options } from 'tsup';
 import tsupConfig from '../tsup.config.js';
 import { ROOT, TEST_CLI_ENV } from './helpers/cli-bin.js';
+import { ensurePcscd, INSTALL_HINT, missingMiddleware } from './helpers/pcsc.js';
 
 /**
  * Bundles the current source for the tests that start `ssh-x509` as a
@@ -26,10 +27,10 @@ async function bundleCli(dir: string): Promise<string> {
 /**
  * Fails the run at once, with the install step, when a real peer the tests
  * use is missing. `.ci/run` installs them; a peer is never silently skipped.
- * Then bundles the command from the current source for this run (removed
+ * Starts (or joins) the tests' pcscd with its virtual readers. Then bundles the command from the current source for this run (removed
  * again at the end).
  */
-export default async function setup(): Promise<() => void> {
+export default async function setup(): Promise<() => Promise<void>> {
   const missing: string[] = [];
   const need = (ok: boolean, what: string) => {
     if (!ok) missing.push(what);
@@ -48,6 +49,7 @@ export default async function setup(): Promise<() => void> {
   need(runs('pkcs11-tool', ['--version']) || existsSync('/usr/bin/pkcs11-tool'), 'opensc (pkcs11-tool)');
   need(existsSync('/usr/sbin/sshd'), 'openssh-server (/usr/sbin/sshd)');
   need(runs('tmux', ['-V']), 'tmux (a terminal for the pty tests)');
+  const middleware = missingMiddleware();
   if (!existsSync(new URL('../dist/index.js', import.meta.url)) || !existsSync(new URL('../dist/pkcs11.js', import.meta.url))) {
     // The examples import 'ssh-x509' by name, which resolves to the build through package.json "exports".
     throw new Error('the build is missing (dist/index.js): run `npm run build` first; the examples import the package by name');
@@ -58,9 +60,20 @@ export default async function setup(): Promise<() => void> {
         'Install them with: apt-get install -y softhsm2 opensc python3-asyncssh openssl openssh-server openssh-client tmux (or run bash .ci/run)',
     );
   }
+  if (middleware.length) throw new Error(`smartcard middleware missing: ${middleware.join(', ')}.\nInstall it with: ${INSTALL_HINT}`);
+  // One pcscd for the whole run (and for concurrent runs on this machine): test/helpers/pcsc.ts.
+  const stopPcscd = await ensurePcscd();
   const cache = join(ROOT, 'node_modules', '.cache');
   mkdirSync(cache, { recursive: true });
   const dir = mkdtempSync(join(cache, 'ssh-x509-test-cli-'));
-  process.env[TEST_CLI_ENV] = await bundleCli(dir);
-  return () => rmSync(dir, { recursive: true, force: true });
+  try {
+    process.env[TEST_CLI_ENV] = await bundleCli(dir);
+  } catch (e) {
+    await stopPcscd();
+    throw e;
+  }
+  return async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await stopPcscd();
+  };
 }
