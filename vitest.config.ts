@@ -14,6 +14,7 @@ const LONG_FIRST = [
   'connect-openssh',
   'host-certs',
   'pkcs11-connect',
+  'pkcs11-piv-sessions',
   'ocsp-form',
   'pkijs-form',
   'docs',
@@ -27,6 +28,7 @@ const LONG_FIRST = [
   'ssh2-client',
   'messages',
   'examples.pkcs11',
+  'pkcs11-piv-select',
 ].map((name) => `${name}.test.ts`);
 
 class LongFirstSequencer extends BaseSequencer {
