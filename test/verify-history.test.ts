@@ -6,7 +6,9 @@
  * intermediate, leaf]`, `[leaf, intermediate, unrelated]`) were refused by a
  * fresh verifier and accepted after one good login under the same
  * intermediate; a blob that leaves out an intermediate the server does not
- * hold was too.
+ * hold was too. A differential test runs the fuzzer's inputs, every blob
+ * of up to three certificates from a small set, and every refusal case of
+ * the other verifier tests on both.
  */
 import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,12 +22,24 @@ import { CertificateChain, SoftwareSigner, x509Authentication, x509AuthHandler, 
 import { encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
 import { encodeSignatureBlob } from '../src/rfc6187/signature.js';
 import { X509Verifier, type VerifyRequest, type VerifyResult, type X509VerifierOptions } from '../src/verify/verifier.js';
+import { createFuzzer, type Fuzzer } from './fuzz/harness.js';
+import {
+  DATA,
+  blobRequest,
+  issueNegativeLeaves,
+  loginRequest,
+  malformedCertificateCases,
+  negativeMatrix,
+  orderAndBoundsCases,
+  rsaDerCases,
+  strictDerCases,
+  type NegativeFixture,
+} from './helpers/negative-cases.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { OpensslRevocation } from './helpers/revocation.js';
 import { ssh2Exec } from './helpers/ssh2-run.js';
 
 const ALG = 'x509v3-ecdsa-sha2-nistp256';
-const DATA = Buffer.from('session id and userauth request fields');
 let dir: string;
 let pki: TestPki;
 let other: TestPki;
@@ -228,5 +242,195 @@ describe('the server adapter (x509Authentication in an ssh2 Server): a warm serv
       expect(warm.ok, what).toBe(false);
       expect(warm.decisions.map(said), what).toEqual(fresh.decisions.map(said));
     }
+  });
+});
+
+/** Reads a result's `chain` and `path` as an application would (building the certificates' @peculiar/x509 forms); they may throw for a certificate that library cannot read. */
+function readParts(r: VerifyResult): void {
+  try {
+    void r.chain?.certificates.length;
+    void r.path?.length;
+  } catch {
+    // What the getters do with such a certificate is theirs; the verifier's next answers must not change.
+  }
+}
+
+describe('differential: every fuzz input and every refusal case gets the same answer from a fresh verifier and from one warmed with good logins', () => {
+  /** Fuzz inputs per run (`FUZZ_DIFF_INPUTS` for more); about a third go to the decoders alone and are skipped here. */
+  const INPUTS = Number(process.env.FUZZ_DIFF_INPUTS ?? 1500);
+  let fuzzer: Fuzzer;
+  beforeAll(async () => {
+    fuzzer = await createFuzzer();
+  }, 120_000);
+  afterAll(() => fuzzer?.close());
+
+  /** Warm verifiers of the fuzzer's two configurations, warmed (again) with every seed's good logins, their results read as an application would. */
+  async function warmFuzzVerifiers(): Promise<{ warm: Record<'off' | 'stapled', X509Verifier>; rewarm: () => Promise<void> }> {
+    const warm = { off: await X509Verifier.create(fuzzer.verifierOptions.off), stapled: await X509Verifier.create(fuzzer.verifierOptions.stapled) };
+    const rewarm = async () => {
+      for (const g of fuzzer.goodLogins) {
+        const r = await warm[g.verifier].verify(g.req);
+        expect(r.ok, r.message).toBe(true);
+        readParts(r);
+      }
+    };
+    await rewarm();
+    return { warm, rewarm };
+  }
+
+  it(`${INPUTS} fuzz inputs (test/fuzz/harness.ts, seed ${Number(process.env.FUZZ_SEED ?? 1)}): the verifier's share, fresh and warm`, async () => {
+    const { warm, rewarm } = await warmFuzzVerifiers();
+    const differ: string[] = [];
+    let compared = 0;
+    const reasons = new Set<string>();
+    for (const input of fuzzer.inputs(INPUTS, Number(process.env.FUZZ_SEED ?? 1))) {
+      if (input.kind !== 'verifier') continue;
+      const which = input.verifier === 'stapled' ? 'stapled' : 'off';
+      const fresh = await (await X509Verifier.create(fuzzer.verifierOptions[which])).verify(input.req);
+      const w = await warm[which].verify(input.req);
+      readParts(w);
+      reasons.add(fresh.ok ? 'accepted' : fresh.reason!);
+      if (JSON.stringify(said(w)) !== JSON.stringify(said(fresh))) {
+        differ.push(`${input.target}: fresh ${fresh.ok ? 'accepted' : fresh.reason}, warm ${w.ok ? 'accepted' : w.reason} (${w.message}); blob ${input.blob.toString('base64')}`);
+      }
+      if (++compared % 50 === 0) await rewarm();
+    }
+    expect(differ).toEqual([]);
+    expect(compared).toBeGreaterThan(INPUTS / 2);
+    // The inputs reach the verifier's refusals far apart, and some are accepted.
+    expect(reasons.size).toBeGreaterThan(8);
+    expect(reasons).toContain('accepted');
+  }, 300_000);
+
+  it("every blob of one to three certificates from the seed's leaf, its intermediate, the root and the other seeds' leaves: fresh and warm", async () => {
+    const { warm, rewarm } = await warmFuzzVerifiers();
+    const differ: string[] = [];
+    const reasons = new Map<string, number>();
+    let compared = 0;
+    for (const seed of fuzzer.seedCertificates) {
+      const others = fuzzer.seedCertificates.filter((s) => s !== seed).map((s) => s.certificates[0]!);
+      const pool = [seed.certificates[0]!, seed.certificates[1]!, fuzzer.root, ...others];
+      const blobs: Buffer[][] = [];
+      const grow = (prefix: Buffer[]) => {
+        if (prefix.length > 0) blobs.push(prefix);
+        if (prefix.length < 3) for (const c of pool) grow([...prefix, c]);
+      };
+      grow([]);
+      for (const certificates of blobs) {
+        for (const [which, form] of [
+          ['off', 'signed'],
+          ['off', 'query'],
+          ['stapled', 'signed'],
+        ] as const) {
+          const publicKey = encodePublicKeyBlob({ algorithm: seed.algorithm, certificates, ocspResponses: which === 'stapled' ? [seed.ocsp] : [] });
+          const req: VerifyRequest = { username: seed.username, algorithm: seed.algorithm, publicKey, ...(form === 'signed' ? { signedData: fuzzer.signedData, signature: seed.signature } : {}) };
+          const fresh = await (await X509Verifier.create(fuzzer.verifierOptions[which])).verify(req);
+          const w = await warm[which].verify(req);
+          readParts(w);
+          const k = fresh.ok ? 'accepted' : fresh.reason!;
+          reasons.set(k, (reasons.get(k) ?? 0) + 1);
+          if (JSON.stringify(said(w)) !== JSON.stringify(said(fresh))) {
+            differ.push(`${seed.algorithm} [${certificates.map((c) => pool.indexOf(c)).join(', ')}] ${which} ${form}: fresh ${k}, warm ${w.ok ? 'accepted' : w.reason} (${w.message})`);
+          }
+          if (++compared % 50 === 0) await rewarm();
+        }
+      }
+    }
+    expect(differ).toEqual([]);
+    // 155 blobs per seed, three ways each; among the answers the blob-order refusals and acceptances.
+    expect(compared).toBe(3 * 155 * 3);
+    for (const r of ['accepted', 'duplicateCertificate', 'unrelatedCertificate', 'chainOrder', 'missingIntermediate']) expect(reasons.get(r), `${r} in ${JSON.stringify([...reasons])}`).toBeGreaterThan(0);
+  }, 300_000);
+
+  describe('the refusal cases (the negative matrix, the malformed certificates, strict DER, the blob order and bounds)', () => {
+    const leaves: Record<string, IssuedCert> = {};
+    let npki: TestPki;
+    let rsaPki: TestPki;
+    let carol: IssuedCert;
+    let ocsp: OpensslRevocation;
+    const fixture: NegativeFixture = {
+      get dir() {
+        return join(dir, 'negative');
+      },
+      get pki() {
+        return npki;
+      },
+      certs: leaves,
+      get ocsp() {
+        return ocsp;
+      },
+    };
+    beforeAll(async () => {
+      npki = await createTestPki(join(dir, 'negative', 'pki'));
+      await issueNegativeLeaves(npki, leaves);
+      ocsp = new OpensslRevocation(join(dir, 'negative', 'ocsp'), npki.intermediate);
+      ocsp.valid(leaves.alice!.certPem);
+      rsaPki = await createTestPki(join(dir, 'negative', 'rsa-pki'), { rootKind: 'rsa2048', intermediateKind: 'rsa2048' });
+      carol = await rsaPki.issue('carol', 'rsa2048');
+    }, 120_000);
+
+    /** Every case as [name, request, verifier options, the reason of its signed form]. */
+    async function allCases(): Promise<Array<{ name: string; req: VerifyRequest; options: Partial<X509VerifierOptions>; reason: string; good: VerifyRequest[] }>> {
+      const good = ['alice', 'bob', 'rsauser'].map((n) => loginRequest(npki, leaves[n]!, n === 'rsauser' ? 'x509v3-rsa2048-sha256' : ALG));
+      const base = { trustAnchors: [npki.root.certPath] };
+      const out = [];
+      for (const c of [...negativeMatrix(fixture), ...malformedCertificateCases(fixture), ...orderAndBoundsCases(fixture)]) {
+        const { req, options } = await c.make();
+        out.push({ name: c.name, req, options: { ...base, ...options }, reason: c.reason, good });
+      }
+      for (const [name, make, reason] of strictDerCases(fixture)) {
+        out.push({ name, req: blobRequest([make(), npki.intermediate.certDer], leaves.alice!), options: base, reason, good });
+      }
+      out.push({
+        name: "bytes after the intermediate's DER",
+        req: blobRequest([leaves.alice!.certDer, Buffer.concat([npki.intermediate.certDer, Buffer.from([0])])], leaves.alice!),
+        options: base,
+        reason: 'certificateTrailingBytes',
+        good,
+      });
+      const rsaAlg = 'x509v3-rsa2048-sha256';
+      const rsaLogin = (leaf: Uint8Array): VerifyRequest => ({
+        username: 'carol',
+        algorithm: rsaAlg,
+        publicKey: encodePublicKeyBlob({ algorithm: rsaAlg, certificates: [leaf, rsaPki.intermediate.certDer], ocspResponses: [] }),
+        signedData: DATA,
+        signature: encodeSignatureBlob(rsaAlg, sign('sha256', DATA, createPrivateKey(carol.keyPem))),
+      });
+      for (const [name, make, reason] of rsaDerCases({ rsaPki, carol })) {
+        out.push({ name, req: rsaLogin(make()), options: { trustAnchors: [rsaPki.root.certPath] }, reason, good: [rsaLogin(carol.certDer)] });
+      }
+      return out;
+    }
+
+    it('signed and query form, a warm verifier asked each twice, with the answers of a fresh one', async () => {
+      const cases = await allCases();
+      expect(cases.length).toBeGreaterThan(35);
+      const differ: string[] = [];
+      let warmed = 0;
+      for (const c of cases) {
+        for (const req of [c.req, queryOf(c.req)]) {
+          const form = req.signature ? 'signed' : 'query';
+          const fresh = await (await verifier(c.options)).verify(req);
+          if (form === 'signed') expect(fresh, c.name).toMatchObject({ ok: false, reason: c.reason });
+          // Warmed with the good logins (those the case's options refuse, a 2048-bit key under maxRsaModulusBits 1024, warm it all the same).
+          const warm = await verifier(c.options);
+          for (const g of c.good) {
+            for (const q of [g, queryOf(g)]) {
+              const r = await warm.verify(q);
+              readParts(r);
+              if (r.ok) warmed++;
+            }
+          }
+          for (const round of [1, 2]) {
+            const w = await warm.verify(req);
+            readParts(w);
+            if (JSON.stringify(said(w)) !== JSON.stringify(said(fresh))) differ.push(`${c.name} (${form}, warm ${round}): fresh ${fresh.reason ?? 'accepted'}, warm ${w.reason ?? 'accepted'} (${w.message})`);
+          }
+        }
+      }
+      expect(differ).toEqual([]);
+      // Nearly every warm verifier accepted its good logins (signed and query) before the case.
+      expect(warmed).toBeGreaterThan(cases.length * 2 * 2 * 0.8);
+    }, 300_000);
   });
 });

@@ -11,16 +11,16 @@ import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXTENSION_OIDS, SIGNATURE_ALGORITHM_OIDS } from '../src/oids.js';
+import { EXTENSION_OIDS } from '../src/oids.js';
 import { encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
 import { encodeSignatureBlob } from '../src/rfc6187/signature.js';
 import { X509Verifier, type VerifyRequest, type X509VerifierOptions } from '../src/verify/verifier.js';
 import { validateCertificatePath } from '../src/verify/pkix/index.js';
+import { DATA, blobRequest, corruptExtension, malformedCertificateCases, outerParts, resign, rsaDerCases, strictDerCases } from './helpers/negative-cases.js';
 import { createTestPki, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { OpensslRevocation } from './helpers/revocation.js';
 
 const ALG = 'x509v3-ecdsa-sha2-nistp256';
-const DATA = Buffer.from('session id and userauth request fields');
 let dir: string;
 let pki: TestPki;
 let alice: IssuedCert;
@@ -28,56 +28,29 @@ let bob: IssuedCert;
 let rsa: IssuedCert;
 let ocsp: OpensslRevocation;
 
-/** Re-signs `der` after `mutate` changed its TBS, with the issuer's P-256 key (ecdsa-with-SHA256). */
-function resign(der: Uint8Array, keyPem: string, mutate: (c: pkijs.Certificate) => void): Buffer {
-  const c = pkijs.Certificate.fromBER(der);
-  mutate(c);
-  const tbs = Buffer.from(c.encodeTBS().toBER(false));
-  c.signatureValue = new asn1js.BitString({ valueHex: sign('sha256', tbs, createPrivateKey(keyPem)) });
-  return Buffer.from(c.toSchema(true).toBER(false));
-}
-
-/** A P-256 SubjectPublicKeyInfo whose point is not on the curve: pkijs parses it, node:crypto refuses it. */
-function badEcKey(c: pkijs.Certificate): void {
-  const point = new Uint8Array(65).fill(1);
-  point[0] = 4;
-  c.subjectPublicKeyInfo = new pkijs.PublicKeyInfo({ algorithm: c.subjectPublicKeyInfo.algorithm, subjectPublicKey: new asn1js.BitString({ valueHex: point }) });
-}
-
-/** Replaces (or adds) an extension's value with DER that is not what the extension's type says. */
-function corruptExtension(oid: string): (c: pkijs.Certificate) => void {
-  return (c) => {
-    const garbage = new asn1js.Integer({ value: 5 }).toBER(false);
-    const rest = (c.extensions ?? []).filter((e) => e.extnID !== oid);
-    c.extensions = [...rest, new pkijs.Extension({ extnID: oid, critical: false, extnValue: garbage })];
-  };
-}
-
 function request(certificates: Uint8Array[], o: { query?: boolean; ocsp?: Uint8Array[]; signer?: IssuedCert } = {}): VerifyRequest {
-  const publicKey = encodePublicKeyBlob({ algorithm: ALG, certificates, ocspResponses: o.ocsp ?? [] });
-  if (o.query) return { username: 'alice', algorithm: ALG, publicKey };
-  const sig = sign('sha256', DATA, { key: createPrivateKey((o.signer ?? alice).keyPem), dsaEncoding: 'ieee-p1363' });
-  return { username: 'alice', algorithm: ALG, publicKey, signedData: DATA, signature: encodeSignatureBlob(ALG, sig) };
+  return blobRequest(certificates, o.signer ?? alice, o);
 }
 
 function verifier(o: Partial<X509VerifierOptions> = {}): Promise<X509Verifier> {
   return X509Verifier.create({ trustAnchors: [pki.root.certPath], account: { map: 'upn-local' }, revocation: { mode: 'off' }, ...o });
 }
 
-/** The outer SEQUENCE's elements of a certificate, as DER slices. */
-function outerParts(der: Uint8Array): { tbs: Buffer; alg: Buffer; sig: Buffer } {
-  const seq = asn1js.fromBER(der).result as asn1js.Sequence;
-  const [tbs, alg, sig] = seq.valueBlock.value.map((b) => Buffer.from(b.valueBeforeDecodeView));
-  return { tbs: tbs!, alg: alg!, sig: sig! };
-}
-
-function sequence(content: Buffer, lengthForm: 'der' | 'long5' | 'indefinite' = 'der'): Buffer {
-  if (lengthForm === 'indefinite') return Buffer.concat([Buffer.from([0x30, 0x80]), content, Buffer.from([0, 0])]);
-  const n = content.length;
-  if (lengthForm === 'long5') return Buffer.concat([Buffer.from([0x30, 0x84, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]), content]);
-  const len = n < 128 ? Buffer.from([n]) : n < 256 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
-  return Buffer.concat([Buffer.from([0x30]), len, content]);
-}
+/** The cases' fixture: read when a case is made (beforeAll fills it, after the cases are listed). */
+const fixture = {
+  get dir() {
+    return dir;
+  },
+  get pki() {
+    return pki;
+  },
+  get certs() {
+    return { alice, bob, rsauser: rsa };
+  },
+  get ocsp() {
+    return ocsp;
+  },
+};
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ssh-x509-malformed-'));
@@ -90,48 +63,10 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('internalError is unreachable from input (the fuzzing reproducers), and answers do not depend on history', () => {
-  const cases: Array<[string, () => Promise<{ req: VerifyRequest; o?: Partial<X509VerifierOptions> }>, string]> = [
-    ['a leaf key pkijs parses and node:crypto cannot import', async () => ({ req: request([resign(alice.certDer, pki.intermediate.keyPem, badEcKey), pki.intermediate.certDer]) }), 'unsupportedKey'],
-    [
-      'an issuer key pkijs parses and node:crypto cannot import',
-      async () => ({ req: request([alice.certDer, resign(pki.intermediate.certDer, pki.root.keyPem, badEcKey)]) }),
-      'unsupportedKey',
-    ],
-    [
-      'a corrupt basicConstraints on the leaf',
-      async () => ({ req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.basicConstraints)), pki.intermediate.certDer]) }),
-      'malformedCertificate',
-    ],
-    [
-      'a corrupt extendedKeyUsage on the leaf',
-      async () => ({ req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.extendedKeyUsage)), pki.intermediate.certDer]) }),
-      'malformedCertificate',
-    ],
-    [
-      'a corrupt keyUsage on the leaf',
-      async () => ({ req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.keyUsage)), pki.intermediate.certDer]) }),
-      'malformedCertificate',
-    ],
-    [
-      'a corrupt basicConstraints on the intermediate',
-      async () => ({ req: request([alice.certDer, resign(pki.intermediate.certDer, pki.root.keyPem, corruptExtension(EXTENSION_OIDS.basicConstraints))]) }),
-      'malformedCertificate',
-    ],
-    [
-      "a corrupt EKU in a stapled OCSP responder's certificate",
-      async () => {
-        const der = resign(bob.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.extendedKeyUsage));
-        const certPath = join(dir, 'bad-responder.pem');
-        writeFileSync(certPath, `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`);
-        const resp = ocsp.ocspResponse(alice.certPath, { signer: { ...bob, certPath } });
-        return { req: request([alice.certDer, pki.intermediate.certDer], { ocsp: [resp] }), o: { revocation: { mode: 'prefer', fetch: false } } };
-      },
-      'revocationInvalid',
-    ],
-  ];
-  for (const [name, make, reason] of cases) {
+  const cases = malformedCertificateCases(fixture);
+  for (const { name, make, reason } of cases) {
     it(`${name} → ${reason}, the same every time, signature and query form`, async () => {
-      const { req, o } = await make();
+      const { req, options: o } = await make();
       for (const cache of [undefined, false] as const) {
         const v = await verifier({ ...o, ...(cache === false ? { cache: false } : {}) });
         const answers = [];
@@ -176,45 +111,7 @@ describe('internalError is unreachable from input (the fuzzing reproducers), and
 });
 
 describe('strict DER, each refused with its own reason', () => {
-  const cases: Array<[string, () => Uint8Array, string]> = [
-    [
-      'signatureAlgorithm differs from tbsCertificate.signature',
-      () => {
-        const p = outerParts(alice.certDer);
-        const other = Buffer.from(new pkijs.AlgorithmIdentifier({ algorithmId: SIGNATURE_ALGORITHM_OIDS.ecdsaWithSha384 }).toSchema().toBER(false));
-        return sequence(Buffer.concat([p.tbs, other, p.sig]));
-      },
-      'signatureAlgorithmMismatch',
-    ],
-    ['a length in long form where the short one fits (BER)', () => {
-      const p = outerParts(alice.certDer);
-      return sequence(Buffer.concat([p.tbs, p.alg, p.sig]), 'long5');
-    }, 'nonCanonicalDer'],
-    ['an indefinite length (BER)', () => {
-      const p = outerParts(alice.certDer);
-      return sequence(Buffer.concat([p.tbs, p.alg, p.sig]), 'indefinite');
-    }, 'nonCanonicalDer'],
-    [
-      'a signature BIT STRING with unused bits',
-      () => {
-        const p = outerParts(alice.certDer);
-        const sig = Buffer.from(p.sig);
-        const hdr = sig[1]! < 0x80 ? 2 : 2 + (sig[1]! & 0x7f);
-        sig[hdr] = 1;
-        return sequence(Buffer.concat([p.tbs, p.alg, sig]));
-      },
-      'signatureUnusedBits',
-    ],
-    [
-      'an element after signatureValue',
-      () => {
-        const p = outerParts(alice.certDer);
-        return sequence(Buffer.concat([p.tbs, p.alg, p.sig, Buffer.from([0x05, 0x00])]));
-      },
-      'certificateTrailingElements',
-    ],
-    ["bytes after a certificate's DER", () => Buffer.concat([alice.certDer, Buffer.from([0])]), 'certificateTrailingBytes'],
-  ];
+  const cases = strictDerCases(fixture);
   for (const [name, make, reason] of cases) {
     it(`${name} → ${reason}`, async () => {
       const v = await verifier();
@@ -245,25 +142,14 @@ describe('strict DER of RSA-signed certificates (signatureAlgorithm with NULL pa
     const publicKey = encodePublicKeyBlob({ algorithm: RSA_ALG, certificates: [leaf, rsaPki.intermediate.certDer], ocspResponses: [] });
     return { username: 'carol', algorithm: RSA_ALG, publicKey, signedData: DATA, signature: encodeSignatureBlob(RSA_ALG, sign('sha256', DATA, createPrivateKey(carol.keyPem))) };
   }
-  /** sha256WithRSAEncryption's OID, as DER. */
-  const oidDer = () => Buffer.from(new asn1js.ObjectIdentifier({ value: SIGNATURE_ALGORITHM_OIDS.sha256WithRSAEncryption }).toBER(false));
-  const withOuterAlg = (alg: Buffer) => {
-    const p = outerParts(carol.certDer);
-    return sequence(Buffer.concat([p.tbs, alg, p.sig]));
-  };
-  const cases: Array<[string, () => Uint8Array, string]> = [
-    ['the NULL of signatureAlgorithm with its length in long form (05 81 00)', () => withOuterAlg(sequence(Buffer.concat([oidDer(), Buffer.from([0x05, 0x81, 0x00])]))), 'nonCanonicalDer'],
-    ['signatureAlgorithm without the NULL that tbsCertificate.signature has', () => withOuterAlg(sequence(oidDer())), 'signatureAlgorithmMismatch'],
-    ['signatureAlgorithm with an empty OCTET STRING for the NULL', () => withOuterAlg(sequence(Buffer.concat([oidDer(), Buffer.from([0x04, 0x00])]))), 'signatureAlgorithmMismatch'],
-    [
-      'tbsCertificate.signature without the NULL that signatureAlgorithm has (re-signed)',
-      () =>
-        resign(carol.certDer, rsaPki.intermediate.keyPem, (c) => {
-          c.signature = new pkijs.AlgorithmIdentifier({ algorithmId: SIGNATURE_ALGORITHM_OIDS.sha256WithRSAEncryption });
-        }),
-      'signatureAlgorithmMismatch',
-    ],
-  ];
+  const cases = rsaDerCases({
+    get rsaPki() {
+      return rsaPki;
+    },
+    get carol() {
+      return carol;
+    },
+  });
   it('each refused with its own reason, before and after the untouched certificate is accepted, with and without the chain cache', async () => {
     expect(outerParts(carol.certDer).alg.subarray(-2)).toEqual(Buffer.from([0x05, 0x00]));
     for (const cache of [undefined, false] as const) {

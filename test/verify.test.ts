@@ -1,61 +1,25 @@
-import { createPrivateKey, sign } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getAlgorithm } from '../src/algorithms.js';
 import { encodePublicKeyBlob } from '../src/rfc6187/publickey-blob.js';
 import { encodeSignatureBlob, signatureBlobFromInner } from '../src/rfc6187/signature.js';
 import { SshWriter } from '../src/wire/writer.js';
 import { X509Verifier, type X509VerifierOptions } from '../src/verify/verifier.js';
 import { parseAuthorizedSubjectsFile } from '../src/verify/binding.js';
+import { DATA, loginRequest, negativeMatrix, primitive, type ReqOpts } from './helpers/negative-cases.js';
 import { createTestPki, OID_CLIENT_AUTH, OID_SECURE_SHELL_SERVER, type IssuedCert, type TestPki } from './helpers/pki.js';
 import { OpensslRevocation, freePort } from './helpers/revocation.js';
 
 const DAY = 86400_000;
-const DATA = Buffer.from('session id and userauth request fields');
 let dir: string;
 let pki: TestPki;
 let ocsp: OpensslRevocation;
 const certs: Record<string, IssuedCert> = {};
 
-function primitive(issued: IssuedCert, algorithm: string, data: Uint8Array): Buffer {
-  const alg = getAlgorithm(algorithm);
-  const key = createPrivateKey(issued.keyPem);
-  if (alg.keyType === 'ed25519') return sign(null, data, key);
-  if (alg.keyType === 'rsa') return sign(alg.hash!, data, key);
-  return sign(alg.hash!, data, { key, dsaEncoding: 'ieee-p1363' });
-}
-
-/** The signature blob under `algorithm`'s format name, made with the key's own algorithm when they differ. */
-function signatureFor(issued: IssuedCert, algorithm: string, o: ReqOpts): Buffer {
-  const own = o.keyAlgorithm ?? algorithm;
-  const blob = encodeSignatureBlob(own, primitive(issued, own, o.signedOver ?? DATA));
-  if (own === algorithm) return blob;
-  const inner = blob.subarray(4 + blob.readUInt32BE(0) + 4);
-  return new SshWriter().string(getAlgorithm(algorithm).signatureFormat).string(inner).toBuffer();
-}
-
-interface ReqOpts {
-  keyAlgorithm?: string;
-  username?: string;
-  certificates?: Uint8Array[];
-  ocsp?: Uint8Array[];
-  signedOver?: Uint8Array;
-  query?: boolean;
-  blob?: Uint8Array;
-}
-
+/** A login of `issued` (test/helpers/negative-cases.ts). */
 function request(issued: IssuedCert, algorithm: string, o: ReqOpts = {}) {
-  const publicKey =
-    o.blob ??
-    encodePublicKeyBlob({ algorithm, certificates: o.certificates ?? [issued.certDer, pki.intermediate.certDer], ocspResponses: o.ocsp ?? [] });
-  return {
-    username: o.username ?? issued.name,
-    algorithm,
-    publicKey,
-    ...(o.query ? {} : { signedData: DATA, signature: signatureFor(issued, algorithm, o) }),
-  };
+  return loginRequest(pki, issued, algorithm, o);
 }
 
 function verifier(o: Partial<X509VerifierOptions> = {}): Promise<X509Verifier> {
@@ -280,46 +244,29 @@ describe('revocation', () => {
 
 describe('refuses (negative matrix)', () => {
   const alg = 'x509v3-ecdsa-sha2-nistp256';
-  const cases: Array<[string, () => ReturnType<typeof request> | Promise<ReturnType<typeof request>>, string]> = [
-    ['expired leaf', () => request(certs.expired!, alg), 'expired'],
-    ['not yet valid leaf', () => request(certs.future!, alg), 'notYetValid'],
-    ['missing intermediate', () => request(certs.alice!, alg, { certificates: [certs.alice!.certDer] }), 'missingIntermediate'],
-    ['self-signed leaf', () => request(certs.selfie!, alg, { certificates: [certs.selfie!.certDer] }), 'selfSignedLeaf'],
-    ['CA certificate as leaf', () => request(certs.caleaf!, alg), 'caAsLeaf'],
-    ['keyUsage without digitalSignature', () => request(certs.kuenc!, alg), 'keyUsage'],
-    ['EKU serverAuth only', () => request(certs.serverauth!, alg), 'ekuMismatch'],
-    ['EKU secureShellServer on a user certificate', () => request(certs.sshserver!, alg), 'ekuMismatch'],
-    ['RSA 1024 under rsa2048-sha256', () => request(certs.rsa1024user!, 'x509v3-rsa2048-sha256'), 'keyAlgorithmMismatch'],
-    ['P-384 key under nistp256', () => request(certs.p384user!, alg, { keyAlgorithm: 'x509v3-ecdsa-sha2-nistp384' }), 'keyAlgorithmMismatch'],
-    ['signature over other data', () => request(certs.alice!, alg, { signedOver: Buffer.from('other data') }), 'badSignature'],
-    ['right chain, wrong account', () => request(certs.alice!, alg, { username: 'bob' }), 'accountMismatch'],
-    ['algorithm in blob differs from the request', () => ({ ...request(certs.alice!, alg), algorithm: 'x509v3-ecdsa-sha2-nistp384' }), 'malformedBlob'],
-    ['non-X.509 algorithm', () => ({ ...request(certs.alice!, alg), algorithm: 'ecdsa-sha2-nistp256' }), 'algorithmNotAllowed'],
-    [
-      'trailing bytes in the blob',
-      () => {
-        const r = request(certs.alice!, alg);
-        return { ...r, publicKey: Buffer.concat([r.publicKey, Buffer.from([0])]) };
-      },
-      'malformedBlob',
-    ],
-    [
-      '2^32-1 certificate count',
-      () => ({ ...request(certs.alice!, alg), publicKey: new SshWriter().string(alg).uint32(0xffffffff).string(certs.alice!.certDer).toBuffer() }),
-      'malformedBlob',
-    ],
-    ['garbage certificate', () => request(certs.alice!, alg, { certificates: [Buffer.from('not a certificate')] }), 'malformedBlob'],
-  ];
-  for (const [name, make, reason] of cases) {
+  // The cases are listed now and made in the tests, once beforeAll has made the PKI.
+  const cases = negativeMatrix({
+    get dir() {
+      return dir;
+    },
+    get pki() {
+      return pki;
+    },
+    certs,
+    get ocsp() {
+      return ocsp;
+    },
+  });
+  for (const { name, make, reason } of cases) {
     it(`${name} → ${reason}`, async () => {
       const v = await verifier();
-      const r = await v.verify(await make());
+      const r = await v.verify((await make()).req);
       expect(r.ok).toBe(false);
       expect(r.reason).toBe(reason);
       expect(r.message).toContain(reason);
       // The query form is refused for the same chain, before any signature.
       if (reason !== 'badSignature') {
-        const q = await make();
+        const q = (await make()).req;
         const { signature: _s, signedData: _d, ...query } = q;
         expect(await v.verify(query)).toMatchObject({ ok: false, reason });
       }

@@ -31,7 +31,7 @@ import { isSshX509Error } from '../../src/errors.js';
 import { getAlgorithm } from '../../src/algorithms.js';
 import { decodePublicKeyBlob, encodePublicKeyBlob } from '../../src/rfc6187/publickey-blob.js';
 import { decodeSignatureBlob, encodeSignatureBlob } from '../../src/rfc6187/signature.js';
-import { X509Verifier, type VerifyRequest } from '../../src/verify/verifier.js';
+import { X509Verifier, type VerifyRequest, type X509VerifierOptions } from '../../src/verify/verifier.js';
 import { createTestPki, type IssuedCert } from '../helpers/pki.js';
 import { OpensslRevocation } from '../helpers/revocation.js';
 
@@ -148,7 +148,7 @@ export function canonicalDer(der: Uint8Array): boolean {
 }
 
 /** A seed login. */
-interface Seed {
+export interface Seed {
   readonly algorithm: string;
   readonly certificates: Buffer[];
   readonly ocsp: Buffer;
@@ -159,8 +159,34 @@ interface Seed {
 /** The fuzzing state: seeds and verifiers, made once. */
 export interface Fuzzer {
   run(n: number, opts?: RunOptions): Promise<FuzzSummary>;
+  /** The inputs a run of `n` with this PRNG seed makes, in order, without running them. */
+  inputs(n: number, seed?: number): Generator<FuzzInput>;
+  /** The options of the verifiers the requests go to (`offNoCache` is `off` with `cache: false`). */
+  readonly verifierOptions: Readonly<Record<'off' | 'stapled', X509VerifierOptions>>;
+  /** The seeds' certificates (leaf, intermediate) and the root, their trust anchor. */
+  readonly seedCertificates: ReadonlyArray<{ readonly algorithm: string; readonly username: string; readonly certificates: readonly Buffer[]; readonly ocsp: Buffer; readonly signature: Buffer }>;
+  readonly root: Buffer;
+  /** The data every seed signature is over. */
+  readonly signedData: Buffer;
+  /** The seeds' own logins, each accepted by the verifier named beside it: signed and query form, with and without the staple. */
+  readonly goodLogins: ReadonlyArray<{ req: VerifyRequest; verifier: 'off' | 'stapled' }>;
   close(): void;
 }
+
+/** One input of a run: bytes for a decoder, or a request for one of the verifiers. */
+export type FuzzInput =
+  | { readonly kind: 'blob-decoder'; readonly target: string; readonly input: Buffer }
+  | { readonly kind: 'signature-decoder'; readonly target: string; readonly input: Buffer; readonly algorithm: string }
+  | {
+      readonly kind: 'verifier';
+      readonly target: string;
+      readonly verifier: 'off' | 'offNoCache' | 'stapled';
+      readonly req: VerifyRequest;
+      readonly query: boolean;
+      readonly blob: Buffer;
+      readonly signature: Buffer;
+      readonly seed: Seed;
+    };
 
 /** Options of a run. */
 export interface RunOptions {
@@ -217,11 +243,23 @@ export async function createFuzzer(): Promise<Fuzzer> {
   });
   const originals = new Set(seeds.flatMap((s) => s.certificates.map((c) => c.toString('hex'))).concat(pki.root.certDer.toString('hex')));
   const base = { trustAnchors: [pki.root.certPath], account: { map: 'upn-local' as const } };
-  const verifiers = {
-    off: await X509Verifier.create({ ...base, revocation: { mode: 'off' } }),
-    offNoCache: await X509Verifier.create({ ...base, revocation: { mode: 'off' }, cache: false }),
-    stapled: await X509Verifier.create({ ...base, revocation: { mode: 'require', fetch: false } }),
+  const verifierOptions: Record<'off' | 'stapled', X509VerifierOptions> = {
+    off: { ...base, revocation: { mode: 'off' } },
+    stapled: { ...base, revocation: { mode: 'require', fetch: false } },
   };
+  const verifiers = {
+    off: await X509Verifier.create(verifierOptions.off),
+    offNoCache: await X509Verifier.create({ ...verifierOptions.off, cache: false }),
+    stapled: await X509Verifier.create(verifierOptions.stapled),
+  };
+  const goodLogins = seeds.flatMap((seed) =>
+    [false, true].flatMap((stapled) => {
+      const publicKey = encodePublicKeyBlob({ algorithm: seed.algorithm, certificates: seed.certificates, ocspResponses: stapled ? [seed.ocsp] : [] });
+      const query: VerifyRequest = { username: seed.username, algorithm: seed.algorithm, publicKey };
+      const verifier = stapled ? ('stapled' as const) : ('off' as const);
+      return [{ req: { ...query, signedData: DATA, signature: seed.signature }, verifier }, { req: query, verifier }];
+    }),
+  );
   const headerCache = new Map<string, number[]>();
   const headersOf = (b: Buffer): number[] => {
     const k = b.subarray(0, 64).toString('hex') + b.length;
@@ -230,8 +268,62 @@ export async function createFuzzer(): Promise<Fuzzer> {
     return h;
   };
 
+  /** The inputs, one per call, drawn from `rng` (a run's sequence for its seed). */
+  function* inputsOf(rng: Rng): Generator<FuzzInput> {
+    for (;;) {
+      const seed = rng.pick(seeds);
+      const roll = rng.int(100);
+      if (roll < 15) {
+        const blob = encodePublicKeyBlob({ algorithm: seed.algorithm, certificates: seed.certificates, ocspResponses: rng.int(2) ? [seed.ocsp] : [] });
+        yield { kind: 'blob-decoder', target: 'blob-decoder', input: mutate(blob, rng) };
+        continue;
+      }
+      if (roll < 30) {
+        yield { kind: 'signature-decoder', target: 'signature-decoder', input: mutate(seed.signature, rng), algorithm: seed.algorithm };
+        continue;
+      }
+      const query = rng.int(2) === 0;
+      const stapled = rng.int(2) === 0;
+      let certificates = seed.certificates;
+      let ocspResponses = stapled ? [seed.ocsp] : [];
+      let signature = seed.signature;
+      let publicKey: Buffer | undefined;
+      let target: string;
+      const where = rng.int(100);
+      if (where < 25) {
+        publicKey = mutate(encodePublicKeyBlob({ algorithm: seed.algorithm, certificates, ocspResponses }), rng);
+        target = 'verifier/blob';
+      } else if (where < 75) {
+        const k = rng.int(certificates.length);
+        certificates = certificates.map((c, j) => (j === k ? mutate(c, rng, headersOf(c)) : c));
+        target = 'verifier/certificate';
+      } else if (where < 90 && stapled) {
+        ocspResponses = [mutate(seed.ocsp, rng, headersOf(seed.ocsp))];
+        target = 'verifier/ocsp';
+      } else {
+        signature = mutate(signature, rng);
+        target = 'verifier/signature';
+      }
+      target += `/${query ? 'query' : 'signature'}/${stapled ? 'stapled' : 'off'}`;
+      let blob: Buffer;
+      try {
+        blob = publicKey ?? encodePublicKeyBlob({ algorithm: seed.algorithm, certificates, ocspResponses });
+      } catch {
+        // A mutation the encoder itself refuses (an empty certificate): feed the blob of the seed with it as raw bytes.
+        blob = Buffer.concat(certificates);
+      }
+      const req: VerifyRequest = { username: seed.username, algorithm: seed.algorithm, publicKey: blob, ...(query ? {} : { signedData: DATA, signature }) };
+      const verifier = stapled ? ('stapled' as const) : rng.int(4) === 0 ? ('offNoCache' as const) : ('off' as const);
+      yield { kind: 'verifier', target, verifier, req, query, blob, signature, seed };
+    }
+  }
+
+  function* inputs(n: number, seed = 1): Generator<FuzzInput> {
+    const draw = inputsOf(new Rng(seed));
+    for (let i = 0; i < n; i++) yield draw.next().value as FuzzInput;
+  }
+
   async function run(n: number, opts: RunOptions = {}): Promise<FuzzSummary> {
-    const rng = new Rng(opts.seed ?? 1);
     const hangMs = opts.hangMs ?? 2000;
     const s: FuzzSummary = {
       inputs: 0,
@@ -258,61 +350,29 @@ export async function createFuzzer(): Promise<Fuzzer> {
       s.untypedErrors++;
       note(`${what}: ${Buffer.from(input).toString('base64')}`);
     };
+    const draw = inputsOf(new Rng(opts.seed ?? 1));
     for (let i = 0; i < n; i++) {
-      const seed = rng.pick(seeds);
-      const roll = rng.int(100);
-      let target: string;
       const t = performance.now();
       const cpu0 = process.cpuUsage();
-      if (roll < 15) {
-        target = 'blob-decoder';
-        const blob = encodePublicKeyBlob({ algorithm: seed.algorithm, certificates: seed.certificates, ocspResponses: rng.int(2) ? [seed.ocsp] : [] });
-        const m = mutate(blob, rng);
+      const input = draw.next().value as FuzzInput;
+      const target = input.target;
+      if (input.kind === 'blob-decoder') {
+        const m = input.input;
         try {
           decodePublicKeyBlob(m);
         } catch (e) {
           if (!isSshX509Error(e)) bad(`blob decoder threw ${String(e)}`, m);
         }
-      } else if (roll < 30) {
-        target = 'signature-decoder';
-        const m = mutate(seed.signature, rng);
+      } else if (input.kind === 'signature-decoder') {
+        const m = input.input;
         try {
-          decodeSignatureBlob(m, seed.algorithm, { acceptX509FormatName: true });
+          decodeSignatureBlob(m, input.algorithm, { acceptX509FormatName: true });
         } catch (e) {
           if (!isSshX509Error(e)) bad(`signature decoder threw ${String(e)}`, m);
         }
       } else {
-        const query = rng.int(2) === 0;
-        const stapled = rng.int(2) === 0;
-        let certificates = seed.certificates;
-        let ocspResponses = stapled ? [seed.ocsp] : [];
-        let signature = seed.signature;
-        let publicKey: Buffer | undefined;
-        const where = rng.int(100);
-        if (where < 25) {
-          publicKey = mutate(encodePublicKeyBlob({ algorithm: seed.algorithm, certificates, ocspResponses }), rng);
-          target = 'verifier/blob';
-        } else if (where < 75) {
-          const k = rng.int(certificates.length);
-          certificates = certificates.map((c, j) => (j === k ? mutate(c, rng, headersOf(c)) : c));
-          target = 'verifier/certificate';
-        } else if (where < 90 && stapled) {
-          ocspResponses = [mutate(seed.ocsp, rng, headersOf(seed.ocsp))];
-          target = 'verifier/ocsp';
-        } else {
-          signature = mutate(signature, rng);
-          target = 'verifier/signature';
-        }
-        target += `/${query ? 'query' : 'signature'}/${stapled ? 'stapled' : 'off'}`;
-        let blob: Buffer;
-        try {
-          blob = publicKey ?? encodePublicKeyBlob({ algorithm: seed.algorithm, certificates, ocspResponses });
-        } catch {
-          // A mutation the encoder itself refuses (an empty certificate): feed the blob of the seed with it as raw bytes.
-          blob = Buffer.concat(certificates);
-        }
-        const req: VerifyRequest = { username: seed.username, algorithm: seed.algorithm, publicKey: blob, ...(query ? {} : { signedData: DATA, signature }) };
-        const v = stapled ? verifiers.stapled : rng.int(4) === 0 ? verifiers.offNoCache : verifiers.off;
+        const { req, blob, query, signature, seed } = input;
+        const v = verifiers[input.verifier];
         let timer: NodeJS.Timeout | undefined;
         try {
           const r = await Promise.race([
@@ -371,7 +431,7 @@ export async function createFuzzer(): Promise<Fuzzer> {
     return s;
   }
 
-  return { run, close: () => rmSync(dir, { recursive: true, force: true }) };
+  return { run, inputs, verifierOptions, goodLogins, seedCertificates: seeds, root: pki.root.certDer, signedData: DATA, close: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** The printed summary. */
