@@ -148,6 +148,26 @@ describe('the SDK verifier: a warm verifier refuses what a fresh one refuses', (
   });
 });
 
+describe('the blobs remembered for the chain cache are the bytes that were validated', () => {
+  it('a blob changed in place while its login is being verified: the changed bytes later get their own answer', async () => {
+    const v = await verifier();
+    const req = request(users.alice!, [users.alice!.certDer, pki.intermediate.certDer]);
+    const blob = req.publicKey as Buffer;
+    // A byte of the intermediate's signature: the changed blob is refused (untrusted) by a fresh verifier.
+    const at = blob.length - 20;
+    const pending = v.verify(req);
+    blob[at]! ^= 0x01;
+    expect(await pending).toMatchObject({ ok: true, cached: false });
+    const changed = await v.verify(req);
+    const fresh = await (await verifier()).verify(req);
+    expect(fresh.ok).toBe(false);
+    expect(said(changed)).toEqual(said(fresh));
+    // The original bytes are still answered from the cache.
+    blob[at]! ^= 0x01;
+    expect(await v.verify(req)).toMatchObject({ ok: true, cached: true });
+  });
+});
+
 describe('a cached decision holds only while the answers it rests on would be given again', () => {
   it('a stapled OCSP response without nextUpdate: refused once older than ocspMaxAgeMs, and before its thisUpdate, as by a fresh verifier', async () => {
     const rev = new OpensslRevocation(join(dir, 'ocsp'), pki.intermediate);

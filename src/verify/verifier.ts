@@ -375,11 +375,13 @@ export class X509Verifier {
     let entry: ValidatedChain | undefined;
     let parsed: ParsedFacts | undefined;
     try {
+      // The bytes `key` was made from and `validate` decodes now, before anything is awaited: the caller may reuse its buffer meanwhile.
+      const blob = this.cache ? Buffer.from(req.publicKey) : undefined;
       const at = new Date(t);
       entry = await this.validate(req, alg, at, (f) => (parsed = f));
       if (this.cache) {
         this.cache.set(key, entry, this.expiry(entry, at));
-        this.rememberBlob(req.publicKey, key);
+        this.rememberBlob(blob!, key);
       }
       const binding = bindAccount(entry.facts, req.username, this.options.account);
       return this.accepted(req, query, alg, entry, binding instanceof Promise ? await binding : binding, false);
@@ -443,14 +445,14 @@ export class X509Verifier {
     return sha256Hex(blob);
   }
 
-  /** Remembers a copy of a blob whose chain was just validated and cached, as many as the chain cache holds (never a blob that was refused). */
-  private rememberBlob(blob: Uint8Array, key: string): void {
+  /** Remembers `blob` (the verifier's own copy) of a chain just validated and cached, as many as the chain cache holds (never a blob that was refused). */
+  private rememberBlob(blob: Buffer, key: string): void {
     const max = this.cache?.maxEntries ?? 0;
     if (max === 0) return;
     const fp = sampleOf(blob);
     this.recentBlobs.delete(fp);
     while (this.recentBlobs.size >= max) this.recentBlobs.delete(this.recentBlobs.keys().next().value as number);
-    const seen = { blob: Buffer.from(blob), key };
+    const seen = { blob, key };
     this.recentBlobs.set(fp, seen);
     this.lastBlob = seen;
   }
