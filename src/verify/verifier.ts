@@ -12,7 +12,7 @@ import { chainOf, type CertificateChain } from '../certs/chain.js';
 import type { ParsedCertificate } from '../certs/model.js';
 import { keyFacts } from '../certs/key.js';
 import { ErrorCodes, SshX509Error, isSshX509Error } from '../errors.js';
-import { decodePublicKeyBlob, type BlobLimits } from '../rfc6187/publickey-blob.js';
+import { decodeLegacyCertificateBlob, decodePublicKeyBlob, type BlobLimits } from '../rfc6187/publickey-blob.js';
 import { loadCertificateSources, type CertificateSource } from './anchors.js';
 import { bindAccount, bindingFacts, type AccountBindingOptions, type AccountBindingResult, type BindingFacts } from './binding.js';
 import { LruCache } from './cache.js';
@@ -490,7 +490,8 @@ export class X509Verifier {
   ): Promise<ValidatedChain> {
     let blob;
     try {
-      blob = decodePublicKeyBlob(req.publicKey, this.options.limits);
+      // A legacy name (x509v3-sign-rsa) carries the leaf's bare DER, no name and no intermediates (PKIX-SSH's form).
+      blob = alg.legacy ? decodeLegacyCertificateBlob(req.publicKey, alg.name, this.options.limits) : decodePublicKeyBlob(req.publicKey, this.options.limits);
     } catch (e) {
       if (isSshX509Error(e, ErrorCodes.ALGORITHM_UNSUPPORTED)) refuse('algorithmNotAllowed', e.message);
       refuse('malformedBlob', e instanceof Error ? e.message : String(e));

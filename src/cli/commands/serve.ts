@@ -73,8 +73,9 @@ offers x509v3-ssh-rsa.
   --crl <file>                 a CRL, PEM or DER (repeatable)
   --eku-compat                 also accept leaves whose extendedKeyUsage has only clientAuth or
                                Microsoft smartcardLogon (RFC 6187 asks for secureShellClient)
-  --allow-sha1                 also accept the SHA-1 algorithms (x509v3-ssh-rsa, x509v3-ssh-dss)
-                               and SHA-1 signatures on certificates, OCSP answers and CRLs
+  --allow-sha1                 also accept the SHA-1 algorithms (x509v3-ssh-rsa, x509v3-ssh-dss, and
+                               PKIX-SSH's x509v3-sign-rsa, whose blob is the leaf alone: give
+                               --intermediates) and SHA-1 signatures on certificates, OCSP answers and CRLs
   -h, --help                   this help
 
 ${exitStatusHelp(EXIT_FAILURE, 'stopped by SIGTERM or SIGINT')}`;
