@@ -78,7 +78,7 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
   const username = resolveUsername(settings);
   const auth = x509ConnectConfig({ ...settings, username });
   const signers = settings.signer as Signer[];
-  const { hostCheckConfig } = await import('./host-check.js');
+  const { hostCheckConfig, hostKeyAlgorithmsFor } = await import('./host-check.js');
   const hostCheck = hostCheckConfig({
     host: hop.host,
     port: hop.port,
@@ -118,6 +118,14 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
         const offered = signers.map((s) => `${s.chain.leaf.subject} [${s.chain.fingerprints.sha256}]`).join('; ');
         const capped = settings.maxAttempts !== undefined ? ` (at most ${settings.maxAttempts} attempt${settings.maxAttempts === 1 ? '' : 's'}, --max-attempts)` : '';
         return fail(ErrorCodes.AUTH_FAILED, `Permission denied (publickey): ${username}@${hop.alias} refused every certificate offered${capped}: ${offered}`);
+      }
+      if (err.level === 'handshake' && /no matching host key format/.test(err.message)) {
+        // ssh2 names no algorithm: say what was offered, and the way to the x509v3 ones.
+        const offered = (hostCheck.algorithms?.serverHostKey as string[] | undefined) ?? hostKeyAlgorithmsFor(undefined, false);
+        const hint = hop.hostTrust?.length
+          ? 'choose others with --host-key-algorithms'
+          : 'if its host key is an X.509 certificate, give --host-trust <ca.pem> (the CA that issued it) to accept the x509v3-* host key algorithms';
+        return fail(undefined, `${where}: no matching host key format: the host offers none of ${offered.join(',')}; ${hint} (-vvv shows what the host offers)`);
       }
       fail(undefined, `${where}: ${err.message}`);
     });
@@ -563,10 +571,13 @@ export async function runSession(plan: SessionPlan): Promise<number> {
       // Any hop closing ends the session; a pulled card says so (--disconnect-on-card-removal).
       let cardRemoved = false;
       const removedLine = () => (cardRemoved ? 'ssh-x509: connection closed: the smartcard was removed (--disconnect-on-card-removal)\n' : undefined);
-      for (const c of clients) {
+      // A connection that closes before the session ends says so, as OpenSSH's "closed by remote host" (a server that
+      // drops it after login, say, would otherwise leave an exit status of 255 and nothing on the screen).
+      const hops = [...plan.jumps, plan.target];
+      clients.forEach((c, i) => {
         c.on('card-removed' as never, () => (cardRemoved = true));
-        c.on('close', () => finish(255, removedLine()));
-      }
+        c.on('close', () => finish(255, removedLine() ?? `ssh-x509: connection to ${hops[i]?.alias ?? plan.target.alias} port ${hops[i]?.port ?? plan.target.port} closed by the remote host\n`));
+      });
       if (plan.noCommand) {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);

@@ -7,7 +7,8 @@
  * - client-auth.ts: the client's publickey requests with X.509 keys;
  * - key-objects.ts: key objects ssh2 takes as its own parsed keys;
  * - server.ts: a Server's X.509 host keys and server-sig-algs;
- * - client-host-keys.ts: the client's key exchange with an X.509 host key.
+ * - client-host-keys.ts: the client's key exchange with an X.509 host key;
+ * - hostkeys-announcements.ts: no host key proving that nobody asked for.
  *
  * Installed explicitly (the adapters call {@link installSsh2Compat} and
  * `installSsh2HostKeyCompat`), idempotent (also across several copies of this
@@ -18,6 +19,7 @@
  * @module
  */
 import { installClientAuth, x509Key, type X509KeyInfo } from './bridge/client-auth.js';
+import { installHostKeysAnnouncementGuard } from './bridge/hostkeys-announcements.js';
 import { keyPrototype, parsePublicKey, plainHostKey, type PlainHostKeyInfo } from './bridge/key-objects.js';
 import { attachServer, type X509ServerHooks } from './bridge/server.js';
 import { loadInternals, type Ssh2Internals } from './bridge/ssh2-internals.js';
@@ -80,6 +82,7 @@ export function installSsh2Compat(options: { ssh2Entry?: string } = {}): Ssh2Com
   if (installed && !options.ssh2Entry) return installed;
   const internals = loadInternals(options.ssh2Entry);
   installClientAuth(internals);
+  installHostKeysAnnouncementGuard(internals);
   // Parsed at install, so that an ssh2 whose key parser fails is refused here, not at first use.
   keyPrototype(internals);
   const compat: Ssh2Compat = {

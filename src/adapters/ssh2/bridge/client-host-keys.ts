@@ -51,6 +51,7 @@ import { wrapSignature } from '../../../rfc6187/signature.js';
 import { HostKeyRefusedError, Refusal, refuse } from '../../../verify/reasons.js';
 import { verifyUserSignature } from '../../../verify/signature.js';
 import { SshWriter } from '../../../wire/writer.js';
+import { installHostKeysAnnouncementGuard } from './hostkeys-announcements.js';
 import { loadInternals, unsupported, type Ssh2Internals } from './ssh2-internals.js';
 
 /** Marks `Protocol.prototype` as carrying the host-key accessor. */
@@ -174,6 +175,7 @@ function loadHostInternals(ssh2Entry?: string): { internals: Ssh2Internals; host
 export function installSsh2HostKeyCompat(options: { ssh2Entry?: string } = {}): void {
   if (hostInstalled && !options.ssh2Entry) return;
   const { internals, host } = loadHostInternals(options.ssh2Entry);
+  installHostKeysAnnouncementGuard(internals);
   for (const a of ALGORITHMS) if (!a.legacy && !host.supportedServerHostKey.includes(a.name)) host.supportedServerHostKey.push(a.name);
   const proto = internals.Protocol.prototype;
   const own = Object.getOwnPropertyDescriptor(proto, '_hostVerifier');
