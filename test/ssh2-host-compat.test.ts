@@ -73,11 +73,11 @@ describe('ssh2 host-key compatibility', () => {
   });
 
   it('refuses an ssh2 whose constants or Protocol do not look as expected', () => {
-    const fake = (name: string, constantsJs: string, protocolJs = 'module.exports = class { authPK(a, b, c, d) {} };') => {
+    const fake = (name: string, constantsJs: string, protocolJs = 'module.exports = class { authPK(a, b, c, d) {} requestSuccess() {} openssh_hostKeysProve(keys) {} };') => {
       const root = join(dir, name);
       mkdirSync(join(root, 'lib', 'protocol'), { recursive: true });
       writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'ssh2', version: '1.17.0', main: 'lib/index.js' }));
-      writeFileSync(join(root, 'lib', 'index.js'), 'module.exports = { BaseAgent: class {}, utils: { parseKey() {} } };');
+      writeFileSync(join(root, 'lib', 'index.js'), 'module.exports = { BaseAgent: class {}, utils: { parseKey() {} }, Client: class { connect(cfg) {} } };');
       writeFileSync(join(root, 'lib', 'protocol', 'Protocol.js'), protocolJs);
       writeFileSync(join(root, 'lib', 'protocol', 'utils.js'), 'module.exports = { sendPacket() {}, doFatalError() {} };');
       writeFileSync(join(root, 'lib', 'protocol', 'constants.js'), constantsJs);
@@ -90,6 +90,10 @@ describe('ssh2 host-key compatibility', () => {
     expect(() =>
       installSsh2HostKeyCompat({ ssh2Entry: fake('own-verifier', ok, 'module.exports = class { authPK(a, b, c, d) {} }; Object.defineProperty(module.exports.prototype, "_hostVerifier", { get() {} });') }),
     ).toThrow(expect.objectContaining({ code: 'ERR_SSH2_UNSUPPORTED', message: expect.stringContaining('_hostVerifier') }));
+    // ssh2 answers host key announcements elsewhere than the bridge knows: refused.
+    expect(() => installSsh2HostKeyCompat({ ssh2Entry: fake('no-prove', ok, 'module.exports = class { authPK(a, b, c, d) {} requestSuccess() {} };') })).toThrow(
+      expect.objectContaining({ code: 'ERR_SSH2_UNSUPPORTED', message: expect.stringContaining('openssh_hostKeysProve') }),
+    );
     // The same shape as ssh2 1.17: accepted.
     expect(() => installSsh2HostKeyCompat({ ssh2Entry: fake('good', ok) })).not.toThrow();
   });
