@@ -92,6 +92,7 @@ function print(title: string, rows: BenchRow[]): void {
 const sections: Array<[string, () => Promise<BenchRow[]>]> = [
   ['RFC 6187 encoding and the ssh2 client (AsyncSSH server on loopback)', benchFoundation],
   ['PKCS#11 signer on SoftHSM (P-256) versus bare pkcs11js C_Sign', async () => (await import('./pkcs11.js')).benchPkcs11()],
+  ['Smartcard: a PIV card through OpenSC + pcscd + vpcd versus pkcs11-tool and bare graphene-pk11; connect with the card versus a key file (medians)', async () => (await import('./smartcard.js')).benchSmartcard()],
   ['Server-side verifier versus the bare signature verifications it must do', async () => (await import('./verify.js')).benchVerify()],
   ['Host key signature: the held asynchronous KEX reply versus ssh2 signing itself', async () => (await import('./host-keys.js')).benchHostKeys()],
   ['Server-side verifier versus AsyncSSH 2.10 verifying the same logins (revocation off; medians)', async () => (await import('./peers.js')).benchVerifyVsAsyncSsh()],
