@@ -1,9 +1,9 @@
 /**
- * ssh-x509: SSH authentication with X.509v3 certificates (RFC 6187) for Node.js.
+ * The main entry point, `ssh-x509`: the ssh2 client adapter and its signers,
+ * X.509 host keys, server-side verification, certificate formats and errors.
+ * Smartcards and HSMs are in {@link "ssh-x509/pkcs11"}.
  *
- * This file is only the list of what is public.
- *
- * @packageDocumentation
+ * @module ssh-x509
  */
 export { ErrorCodes, SshX509Error, isSshX509Error, type ErrorCode } from './errors.js';
 

@@ -4,7 +4,7 @@
  * sources. A separate entry point, so that users without PKCS#11 never load
  * the native module; it needs the optional peer dependency graphene-pk11.
  *
- * @module
+ * @module ssh-x509/pkcs11
  */
 export { Pkcs11Signer, type Pkcs11SignerOptions, type Pkcs11KeyLocation } from './signers/pkcs11/signer.js';
 export {

@@ -169,13 +169,11 @@ describe('help', () => {
     const m = /Not supported \(OpenSSH(?:'s| sftp's)\):?([^(]*?)(?:\(|\n\n|$)/s.exec(text);
     return m ? [...m[1]!.matchAll(/-([0-9A-Za-z])\b/g)].map((x) => x[1]!) : [];
   };
-  const readmeSection = (): string => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    return readme.slice(readme.indexOf('## The command'), readme.indexOf('## SecureCRT'));
-  };
+  /** The command's reference page (README.md links to it). */
+  const readmeSection = (): string => readFileSync(new URL('../docs/command.md', import.meta.url), 'utf8');
   const shorts = (options: object) => Object.values(options as Record<string, { type: string; short?: string }>).flatMap((o) => (o.short ? [o.short] : []));
 
-  it('connect --help and the README: each of OpenSSH ssh\'s flags (from ssh -?) described, or listed as not supported', async () => {
+  it('connect --help and docs/command.md: each of OpenSSH ssh\'s flags (from ssh -?) described, or listed as not supported', async () => {
     const help = (await cli(['connect', '--help'])).stdout;
     const readme = readmeSection();
     const ours = new Set(shorts({ ...CONNECT_OPTIONS, ...SSH_FLAGS }));
@@ -184,11 +182,11 @@ describe('help', () => {
     const unsupported = theirs.filter((f) => !ours.has(f));
     expect(unsupported.filter((f) => !notSupported(help).includes(f))).toEqual([]);
     expect(unsupported.filter((f) => !notSupported(readme).includes(f))).toEqual([]);
-    // And every flag taken is named in the README.
+    // And every flag taken is named in docs/command.md.
     expect([...ours].filter((f) => f !== 'h' && !new RegExp(`(?<![\\w-])-${f}\\b`).test(readme))).toEqual([]);
   });
 
-  it('sftp --help and the README: each of OpenSSH sftp\'s flags (from sftp -?) described, or listed as not supported', async () => {
+  it('sftp --help and docs/command.md: each of OpenSSH sftp\'s flags (from sftp -?) described, or listed as not supported', async () => {
     const help = (await cli(['sftp', '--help'])).stdout;
     const ours = new Set(shorts(SFTP_OPTIONS));
     const theirs = openSshFlags('sftp');
@@ -201,7 +199,7 @@ describe('help', () => {
     expect([...ours].filter((f) => f !== 'h' && !new RegExp(`^ +(-${f}\\b|.*, -${f}\\b)`, 'm').test(help))).toEqual([]);
   });
 
-  it('connect --help, sftp --help and the README name every ssh_config keyword read', async () => {
+  it('connect --help, sftp --help and docs/command.md name every ssh_config keyword read', async () => {
     const names = Object.keys(SUPPORTED_KEYWORDS).map((k) => KEYWORD_NAMES[k]);
     expect(names.filter((n) => n === undefined)).toEqual([]);
     const connectHelp = (await cli(['connect', '--help'])).stdout;
