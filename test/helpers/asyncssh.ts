@@ -4,7 +4,7 @@
  * Debian's /usr/bin/python3 and python3-asyncssh. Loopback only.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,11 @@ export interface AsyncSshServerOptions {
   /** Accept direct-tcpip channels, to be a jump host (each logged as `FORWARD to <host> port <n>`). */
   allowTcpForwarding?: boolean;
   startTimeoutMs?: number;
+  /**
+   * Outlive this process (the demo's lab): the server runs in its own process group with its working
+   * directory in `dir`, its output in `dir/server.log` and its pid in `dir/server.pid`; `stop()` still stops it.
+   */
+  detached?: boolean;
 }
 
 export async function startAsyncSshServer(opts: AsyncSshServerOptions): Promise<AsyncSshServer> {
@@ -90,6 +95,7 @@ export async function startAsyncSshServer(opts: AsyncSshServerOptions): Promise<
   if (opts.x509NameInHostSignature) args.push('--x509-name-in-host-signature');
   if (opts.allowTcpForwarding) args.push('--allow-tcp-forwarding');
 
+  if (opts.detached) return startDetached(opts, args, hostKeyPath);
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PY_ENV });
   track(child);
   let stderr = '';
@@ -128,6 +134,40 @@ export async function startAsyncSshServer(opts: AsyncSshServerOptions): Promise<
     log: () => stderr,
     stop,
   };
+}
+
+/** The server in a process of its own that outlives this one (see {@link AsyncSshServerOptions.detached}). */
+async function startDetached(opts: AsyncSshServerOptions, args: string[], hostKeyPath: string): Promise<AsyncSshServer> {
+  const logPath = join(opts.dir, 'server.log');
+  const out = openSync(logPath, 'w');
+  const child = spawn(PYTHON, args, { cwd: opts.dir, detached: true, stdio: ['ignore', out, out], env: PY_ENV });
+  closeSync(out);
+  child.unref();
+  const pid = child.pid!;
+  writeFileSync(join(opts.dir, 'server.pid'), `${pid}\n`);
+  const log = () => readFileSync(logPath, 'utf8');
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const stop = async () => {
+    if (alive()) process.kill(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
+  let m: RegExpExecArray | null;
+  while (!(m = /^LISTENING (\d+)$/m.exec(log()))) {
+    if (!alive() || Date.now() > deadline) {
+      await stop();
+      throw new Error(`AsyncSSH server did not report LISTENING; its output:\n${log()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { port: Number(m[1]), host: '127.0.0.1', hostKeyPath, hostPublicKeyLine: readFileSync(hostKeyPath + '.pub', 'utf8').trim(), log, stop };
 }
 
 export interface AsyncSshClientOptions {
