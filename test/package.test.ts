@@ -41,6 +41,8 @@ interface Block {
   readonly code: string;
   /** Undefined when the line before the block is no `<!-- doc-test: ... -->` marker. */
   readonly kind: Kind | undefined;
+  /** Who logs in to a server block (`as admin`; default alice, with alice's certificate). */
+  readonly user: string;
   /** A line the output must contain (`expects "..."`). */
   readonly expects: string | undefined;
   /** A fragment's reason, in parentheses. */
@@ -60,9 +62,9 @@ function docBlocks(): Block[] {
       const start = i;
       const body: string[] = [];
       for (i++; i < lines.length && lines[i] !== '```'; i++) body.push(lines[i]!);
-      const m = /^<!-- doc-test: ([a-z0-9-]+)(?: expects "([^"]+)")?(?: \(([^)]+)\))? -->$/.exec(lines[start - 1]?.trim() ?? '');
+      const m = /^<!-- doc-test: ([a-z0-9-]+)(?: as ([a-z0-9-]+))?(?: expects "([^"]+)")?(?: \(([^)]+)\))? -->$/.exec(lines[start - 1]?.trim() ?? '');
       const kind = m && (KINDS as readonly string[]).includes(m[1]!) ? (m[1] as Kind) : undefined;
-      blocks.push({ index: blocks.length, where: `${file}:${start + 1}`, code: body.join('\n') + '\n', kind, expects: m?.[2], why: m?.[3] });
+      blocks.push({ index: blocks.length, where: `${file}:${start + 1}`, code: body.join('\n') + '\n', kind, user: m?.[2] ?? 'alice', expects: m?.[3], why: m?.[4] });
     }
   }
   return blocks;
@@ -154,7 +156,7 @@ async function runServer(b: Block): Promise<{ server: Ran; login: Ran }> {
     const hostTrust = b.kind === 'server-host' ? ['--host-trust', 'hosts-ca.pem'] : ['-o', 'StrictHostKeyChecking=yes'];
     const login = await run(
       join(project, 'node_modules/.bin/ssh-x509'),
-      ['connect', '-F', 'none', '-p', String(port), '-i', 'alice-key.pem', '--cert', 'alice-chain.pem', '-o', `UserKnownHostsFile=known_hosts-${b.index}`, ...hostTrust, 'alice@127.0.0.1', 'whoami'],
+      ['connect', '-F', 'none', '-p', String(port), '-i', 'alice-key.pem', '--cert', 'alice-chain.pem', '-o', `UserKnownHostsFile=known_hosts-${b.index}`, ...hostTrust, `${b.user}@127.0.0.1`, 'whoami'],
       project,
     );
     return { server: { status: child.exitCode, stdout, stderr, killed: false }, login };
