@@ -134,4 +134,5 @@ export { sftpConfig } from './adapters/sftp.js';
 export * from './verify/index.js';
 export * from './adapters/ssh2/server.js';
 export { parsePrivateKey, type PrivateKeyOptions } from './keys/private-key.js';
-export { x509Server, readHostKeyFile, plainHostKey, type X509HostKey, type X509ServerOptions, type HostKeyOptions, type Ssh2HostKeyEntry } from './adapters/ssh2/host-keys.js';
+export { x509Server, readHostKeyFile, plainHostKey, type X509HostKey, type X509ServerOptions, type X509ServerOf, type HostKeyOptions, type Ssh2HostKeyEntry } from './adapters/ssh2/host-keys.js';
+export { parseMaxStartups, DEFAULT_SERVER_LIMITS, type ServerLimits, type MaxStartups, type GracefulClose } from './adapters/ssh2/bridge/limits.js';

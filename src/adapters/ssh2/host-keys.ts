@@ -23,6 +23,7 @@ import { emitTrace, describeIdentity, type TraceLogger } from '../trace.js';
 import { algorithmsFor } from './client.js';
 import type { X509HostKeyInfo } from './bridge/server.js';
 import { installSsh2Compat } from './compat.js';
+import { applyServerLimits, resolveServerLimits, type GracefulClose, type ServerLimits } from './bridge/limits.js';
 import type { ParsedKey } from 'ssh2';
 
 /** One X.509 host key of an ssh2 `Server`. */
@@ -45,8 +46,13 @@ export interface X509HostKey {
   ocspResponses?: readonly Uint8Array[] | (() => readonly Uint8Array[]);
 }
 
-/** Options of {@link x509Server}. */
-export interface X509ServerOptions {
+/**
+ * Options of {@link x509Server}. The limits ({@link ServerLimits}) are
+ * sshd's, on by default with sshd's defaults: LoginGraceTime 120 s,
+ * MaxAuthTries 6, MaxStartups 10:30:100, no PerSourceMaxStartups,
+ * MaxSessions 10; and 10 s of shutdown grace.
+ */
+export interface X509ServerOptions extends ServerLimits {
   /** X.509 host keys, offered in this order ahead of the server's plain `hostKeys`. */
   hostKeys?: readonly (Signer | X509HostKey)[];
   /**
@@ -56,9 +62,12 @@ export interface X509ServerOptions {
   verifier?: X509Verifier;
   /** Further names to advertise in `server-sig-algs` after the verifier's (for example when verifying without an {@link X509Verifier}). */
   serverSigAlgs?: readonly string[];
-  /** Receives one event per host key signature failure; never a key or a signature. */
+  /** Receives one event per host key signature failure and per refusal of a limit (with the source address); never a key or a signature. */
   logger?: TraceLogger;
 }
+
+/** What {@link x509Server} returns: the same server, whose `close()` stops gracefully and returns a promise. */
+export type X509ServerOf<T> = Omit<T, 'close'> & GracefulClose;
 
 /** What one offered host key algorithm needs: the compat module's view, and who signs. */
 function hostKeyInfo(signer: Signer, algorithm: AlgorithmInfo, ocsp: X509HostKey['ocspResponses'], log: TraceLogger | undefined): X509HostKeyInfo {
@@ -89,11 +98,16 @@ function isSigner(k: Signer | X509HostKey): k is Signer {
  * through each key's {@link Signer} (asynchronously: a token works) with
  * the RFC 6187 section 3 signature format name, and send a
  * `server-sig-algs` that lists the x509v3 names the verifier accepts ahead
- * of ssh2's own. Call it once, right after `new Server(...)`; calling it
- * again replaces the options for later connections. A `Server` not given to
- * this function behaves exactly as ssh2 makes it.
+ * of ssh2's own. It puts sshd's limits on the server ({@link ServerLimits}:
+ * login grace time, authentication tries, unauthenticated connections in all
+ * and per source, sessions per connection) and replaces its `close()` by a
+ * graceful one that resolves when every connection is closed
+ * ({@link GracefulClose}). Call it once, right after `new Server(...)`;
+ * calling it again replaces the options for later connections. A `Server`
+ * not given to this function behaves exactly as ssh2 makes it.
  *
- * Throws `ERR_KEY_ALGORITHM_MISMATCH` when a requested algorithm does not
+ * Throws `ERR_INVALID_ARGUMENT` for a limit out of range,
+ * `ERR_KEY_ALGORITHM_MISMATCH` when a requested algorithm does not
  * fit a host key, `ERR_ALGORITHM_UNSUPPORTED` for an unknown name,
  * `ERR_SSH2_UNSUPPORTED` on an ssh2 it does not recognise.
  *
@@ -103,11 +117,13 @@ function isSigner(k: Signer | X509HostKey): k is Signer {
  * const verifier = await X509Verifier.create({ trustAnchors: ['users-ca.pem'], account: { map: 'upn-local' } });
  * const server = x509Server(new Server({ hostKeys: [] }, (client) => {
  *   client.on('authentication', x509Authentication(verifier));
- * }), { hostKeys: [hostSigner], verifier });
+ * }), { hostKeys: [hostSigner], verifier, loginGraceTime: 30 });
  * server.listen(22);
+ * process.once('SIGTERM', () => void server.close());
  * ```
  */
-export function x509Server<T extends object>(server: T, options: X509ServerOptions): T {
+export function x509Server<T extends object>(server: T, options: X509ServerOptions): X509ServerOf<T> {
+  resolveServerLimits(options);
   const compat = installSsh2Compat();
   const hostKeys: X509HostKeyInfo[] = [];
   for (const entry of options.hostKeys ?? []) {
@@ -117,7 +133,8 @@ export function x509Server<T extends object>(server: T, options: X509ServerOptio
   }
   const sigAlgs = [...(options.verifier?.acceptedAlgorithms ?? []), ...(options.serverSigAlgs ?? [])];
   compat.attachServer(server, { hostKeys, serverSigAlgs: sigAlgs.filter((n, i) => sigAlgs.indexOf(n) === i) });
-  return server;
+  applyServerLimits(server, options, options.logger);
+  return server as unknown as X509ServerOf<T>;
 }
 
 /** An entry for an ssh2 `Server`'s `hostKeys` (ssh2's `{ key }` form, with a key object ssh2 takes as parsed), typed as @types/ssh2 accepts it. */

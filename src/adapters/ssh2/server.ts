@@ -47,6 +47,29 @@ function fields(r: VerifyResult): Record<string, unknown> {
 }
 
 /**
+ * Revocation mode `prefer` lets a login in when no source answered (a
+ * responder down, no CRL): said as a warning at each such login, with what
+ * identifies the certificate (subject and serial), so that it can be found
+ * and checked later.
+ */
+function warnUnchecked(logger: TraceLogger | undefined, r: VerifyResult): void {
+  for (const [i, c] of (r.revocation?.certificates ?? []).entries()) {
+    // Mode `off` leaves no detail: nothing was tried, so nothing soft-failed.
+    if (c.status !== 'unchecked' || c.detail === undefined) continue;
+    // The checker answers for the path's certificates in order, leaf first.
+    const cert = r.path?.[i];
+    emitTrace(logger, 'warn', 'revocation not checked: no source answered, and revocation mode prefer lets the login in (a revoked certificate would be let in too)', {
+      username: r.username,
+      account: r.account,
+      subject: c.subject,
+      serial: cert?.serialNumber,
+      sha256: i === 0 ? r.fingerprint : undefined,
+      detail: c.detail,
+    });
+  }
+}
+
+/**
  * A handler for ssh2's `client.on('authentication', ...)`. Publickey
  * requests with an x509v3 algorithm go to the verifier; everything else is
  * rejected with `['publickey']` as the methods that can continue.
@@ -82,6 +105,7 @@ export function x509Authentication(verifier: X509Verifier, options: X509Authenti
       .then(
         (r) => {
           emitTrace(logger, r.ok ? 'info' : 'warn', r.message, fields(r));
+          if (r.ok && !r.query) warnUnchecked(logger, r);
           if (r.ok) {
             if (!r.query) options.onAccept?.(r, ctx);
             ctx.accept();

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { x509Authentication, type Ssh2AuthContext } from '../../adapters/ssh2/server.js';
+import { parseMaxStartups, type ServerLimits } from '../../adapters/ssh2/bridge/limits.js';
 import { plainHostKey, x509Server, type Ssh2HostKeyEntry, type X509HostKey } from '../../adapters/ssh2/host-keys.js';
 import { certificatePublicKey } from '../../certs/key.js';
 import { readCertificateFile, readInputFile } from '../../certs/load.js';
@@ -34,10 +35,28 @@ const USAGE = `usage: ssh-x509 serve --listen <addr:port> --host-key <file> [--h
        [--pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--host-intermediates <pem>]]
        [--intermediates <pem>] [--map upn|upn-local|cn|email] [--authorized-subjects <file>]
        [--revocation off|prefer|require] [--crl <file>] [--eku-compat] [--allow-sha1]
+       [--login-grace-time <s>] [--max-auth-tries <n>] [--max-startups <start:rate:full>]
+       [--per-source-max-startups <n|none>] [--max-sessions <n>] [--shutdown-grace <s>]
 
 An SSH server (ssh2) that verifies X.509 logins (RFC 6187) and answers an exec request
 with one line saying who logged in and how: a test and demonstration server, not a shell.
-Runs until SIGTERM or SIGINT.
+Runs until SIGTERM or SIGINT; then it stops accepting, closes unauthenticated
+connections at once, lets authenticated ones finish their sessions for up to
+--shutdown-grace seconds, and exits 0 (a second signal stops at once).
+
+Limits, as OpenSSH's sshd and with its defaults; each refusal is logged with the
+client's address: a connection not authenticated within --login-grace-time is
+closed; one that fails --max-auth-tries authentications is disconnected ("Too many
+authentication failures"); from <start> unauthenticated connections on, a new one
+is dropped with probability <rate>% rising to 100% at <full> (--max-startups);
+--per-source-max-startups caps the unauthenticated connections of one address;
+--max-sessions caps the open sessions of one connection.
+
+Revocation: with --revocation prefer (the default), a login whose certificate no
+source answers for (no stapled OCSP response, OCSP responder down or unreachable,
+no CRL) is let in unchecked: while a responder is down, a revoked certificate can
+log in. Each such login is logged as a warning with the certificate's subject and
+serial number. Use --revocation require to refuse those logins instead.
 
 Host keys: each --host-key (PKCS#8, PKCS#1, SEC1 or OpenSSH format) is a plain
 host key, unless a --host-cert chain's leaf certifies it: then it is an X.509
@@ -68,7 +87,8 @@ offers x509v3-ssh-rsa.
                                of the certificate (repeatable: any rule may match)
   --authorized-subjects <file> "<account> <PKIX-SSH entry>" per line ("alice Subject: O=Org,CN=alice"):
                                the subjects or certificates each account admits
-  --revocation <mode>          off | prefer (use what answers, accept when nothing does) |
+  --revocation <mode>          off | prefer (use what answers, accept when nothing does: a revoked
+                               certificate logs in while its responder is down) |
                                require (refuse when nothing answers); default prefer
   --crl <file>                 a CRL, PEM or DER (repeatable)
   --eku-compat                 also accept leaves whose extendedKeyUsage has only clientAuth or
@@ -76,9 +96,52 @@ offers x509v3-ssh-rsa.
   --allow-sha1                 also accept the SHA-1 algorithms (x509v3-ssh-rsa, x509v3-ssh-dss, and
                                PKIX-SSH's x509v3-sign-rsa, whose blob is the leaf alone: give
                                --intermediates) and SHA-1 signatures on certificates, OCSP answers and CRLs
+  --login-grace-time <s>       seconds to authenticate, from connect (LoginGraceTime); 0: no limit;
+                               default 120
+  --max-auth-tries <n>         failed authentications before disconnecting (MaxAuthTries); default 6
+  --max-startups <s:r:f>       unauthenticated connections: random early drop from <s> at <r>%,
+                               all refused at <f> (MaxStartups); one number N is N:100:N;
+                               default 10:30:100
+  --per-source-max-startups <n|none>
+                               unauthenticated connections per source address
+                               (PerSourceMaxStartups); default none
+  --max-sessions <n>           open sessions per connection (MaxSessions); default 10
+  --shutdown-grace <s>         seconds authenticated connections get to finish at SIGTERM/SIGINT;
+                               default 10
   -h, --help                   this help
 
 ${exitStatusHelp(EXIT_FAILURE, 'stopped by SIGTERM or SIGINT')}`;
+
+/** A whole number of at least `min` for `flag`, or a usage error saying what was given. */
+function wholeNumber(flag: string, text: string, min: number): number {
+  if (!/^\d{1,9}$/.test(text) || Number(text) < min) usage(`${flag} must be a whole number of at least ${min}, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** Seconds (a number, 0 or more, decimals allowed) for `flag`, or a usage error. */
+function secondsOption(flag: string, text: string): number {
+  if (!/^\d{1,9}(\.\d+)?$/.test(text)) usage(`${flag} must be a number of seconds (0 or more), got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** The limits options of serve, checked; a usage error names the flag and what is wrong. */
+function limitsOptions(v: Partial<Record<'login-grace-time' | 'max-auth-tries' | 'max-startups' | 'per-source-max-startups' | 'max-sessions' | 'shutdown-grace', string>>): ServerLimits {
+  const out: { -readonly [K in keyof ServerLimits]: ServerLimits[K] } = {};
+  if (v['login-grace-time'] !== undefined) out.loginGraceTime = secondsOption('--login-grace-time', v['login-grace-time']);
+  if (v['max-auth-tries'] !== undefined) out.maxAuthTries = wholeNumber('--max-auth-tries', v['max-auth-tries'], 1);
+  if (v['max-sessions'] !== undefined) out.maxSessions = wholeNumber('--max-sessions', v['max-sessions'], 0);
+  if (v['shutdown-grace'] !== undefined) out.shutdownGrace = secondsOption('--shutdown-grace', v['shutdown-grace']);
+  const per = v['per-source-max-startups'];
+  if (per !== undefined) out.perSourceMaxStartups = per === 'none' ? 'none' : wholeNumber('--per-source-max-startups', per, 1);
+  if (v['max-startups'] !== undefined) {
+    try {
+      out.maxStartups = parseMaxStartups(v['max-startups'], '--max-startups');
+    } catch (e) {
+      usage((e as Error).message);
+    }
+  }
+  return out;
+}
 
 function usage(msg: string): never {
   throw usageError(msg);
@@ -223,6 +286,12 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
         crl: { type: 'string', multiple: true },
         'eku-compat': { type: 'boolean' },
         'allow-sha1': { type: 'boolean' },
+        'login-grace-time': { type: 'string' },
+        'max-auth-tries': { type: 'string' },
+        'max-startups': { type: 'string' },
+        'per-source-max-startups': { type: 'string' },
+        'max-sessions': { type: 'string' },
+        'shutdown-grace': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -248,6 +317,7 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
   const authorizedPath = values['authorized-subjects'];
   const authorized = authorizedPath ? parseAuthorizedSubjectsFile(await readFile(authorizedPath, 'utf8'), authorizedPath) : undefined;
   if (maps.length === 0 && !authorized) usage('give --map and/or --authorized-subjects: without a binding nobody can log in');
+  const limits = limitsOptions(values);
 
   const verifier = await X509Verifier.create({
     trustAnchors: values.trust,
@@ -265,9 +335,7 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
   const ssh2 = require('ssh2') as typeof import('ssh2');
   const logger = { format: 'text' as const, write: (line: string) => io.stderr.write(line + '\n') };
 
-  const clients = new Set<import('ssh2').Connection>();
   const server = new ssh2.Server({ hostKeys: hostKeys.plain }, (client) => {
-    clients.add(client);
     let accepted: VerifyResult | undefined;
     client.on('authentication', x509Authentication(verifier, { logger, onAccept: (r: VerifyResult, _ctx: Ssh2AuthContext) => (accepted = r) }));
     client.on('ready', () => {
@@ -284,11 +352,10 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
       });
     });
     client.on('error', (e) => logger.write(formatTrace({ level: 'warn', message: `client error: ${e.message}`, fields: {} })));
-    client.on('close', () => clients.delete(client));
   });
 
-  // Our server: X.509 host keys, and server-sig-algs naming what the verifier accepts.
-  x509Server(server, { hostKeys: hostKeys.x509, verifier, logger });
+  // Our server: X.509 host keys, server-sig-algs naming what the verifier accepts, sshd's limits, a graceful close().
+  const limited = x509Server(server, { hostKeys: hostKeys.x509, verifier, logger, ...limits });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -304,13 +371,19 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
   }
 
   await new Promise<void>((resolve) => {
-    const stop = () => {
-      for (const k of hostKeys.x509) void k.signer.close?.();
+    let stopping = false;
+    const stop = (signal: string) => {
+      // A second signal: no more grace (close() again ends every connection at once).
+      io.stderr.write(formatTrace({ level: 'info', message: stopping ? `${signal} again: closing every connection now` : `${signal}: shutting down`, fields: {} }) + '\n');
+      if (stopping) return void limited.close();
+      stopping = true;
       for (const s of stapling) s.stop();
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      for (const c of clients) c.end();
-      server.close(() => resolve());
+      void limited.close().then(async () => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        await Promise.all(hostKeys.x509.map((k) => k.signer.close?.()));
+        resolve();
+      });
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
