@@ -84,7 +84,7 @@ function print(title: string, rows: BenchRow[]): void {
     const target = r.target === undefined ? '' : `<= ${r.target}`;
     const met = r.target === undefined || r.ratio === undefined ? '' : r.ratio <= r.target ? 'met' : 'NOT MET';
     console.log(
-      `${r.name.padEnd(w)}  ${fmt(r.opsPerSec).padStart(10)}  ${fmt(r.ms).padStart(10)}  ${r.ratio === undefined ? ''.padStart(7) : r.ratio.toFixed(3).padStart(7)}  ${(r.baseline ?? '').padEnd(b)}  ${target.padStart(7)}  ${met}`,
+      `${r.name.padEnd(w)}  ${(r.value ? `${fmt(r.value.amount)} ${r.value.unit}` : fmt(r.opsPerSec)).padStart(10)}  ${fmt(r.ms).padStart(10)}  ${r.ratio === undefined ? ''.padStart(7) : r.ratio.toFixed(3).padStart(7)}  ${(r.baseline ?? '').padEnd(b)}  ${target.padStart(7)}  ${met}`,
     );
   }
 }
@@ -96,6 +96,7 @@ const sections: Array<[string, () => Promise<BenchRow[]>]> = [
   ['Server-side verifier versus the bare signature verifications it must do', async () => (await import('./verify.js')).benchVerify()],
   ['Host key signature: the held asynchronous KEX reply versus ssh2 signing itself', async () => (await import('./host-keys.js')).benchHostKeys()],
   ['Server-side verifier versus AsyncSSH 2.10 verifying the same logins (revocation off; medians)', async () => (await import('./peers.js')).benchVerifyVsAsyncSsh()],
+  ['Server logins: serve versus AsyncSSH at 30 concurrent clients, and memory per idle connection (server-logins)', async () => (await import('./logins.js')).benchLogins()],
   ['The command versus OpenSSH ssh and bare node (process start to exit, alternated run by run; medians)', async () => (await import('./peers.js')).benchCommand()],
 ];
 

@@ -9,6 +9,8 @@ export interface BenchRow {
   baseline?: string;
   /** The most the ratio may be; printed as met or not. */
   target?: number;
+  /** A measurement that is neither a rate nor a time, printed with its unit (`KiB`, ...). */
+  value?: { amount: number; unit: string };
 }
 
 /** Runs `fn` repeatedly for about `ms` milliseconds after a warm-up; returns operations per second. */

@@ -49,6 +49,8 @@ export interface AsyncSshServer {
   hostPublicKeyLine: string;
   /** Server stderr so far (AUTH/CHAIN-INVALID/EXEC lines). */
   log(): string;
+  /** The server process's id (the bench reads its memory). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -132,6 +134,7 @@ export async function startAsyncSshServer(opts: AsyncSshServerOptions): Promise<
     hostKeyPath,
     hostPublicKeyLine: readFileSync(hostKeyPath + '.pub', 'utf8').trim(),
     log: () => stderr,
+    pid: child.pid!,
     stop,
   };
 }
