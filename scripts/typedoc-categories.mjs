@@ -16,7 +16,7 @@ const RULES = [
   [/^src\/certs\/validity\.ts#/, 'Client'],
   [/^src\/errors\.ts#/, 'Errors'],
   [/^src\/signers\//, 'Signers'],
-  [/^src\/(verify\/|adapters\/ssh2\/server\.ts#)/, 'Server'],
+  [/^src\/(verify\/|adapters\/ssh2\/server\.ts#|adapters\/ssh2\/bridge\/limits\.ts#)/, 'Server'],
   [/^src\/adapters\/ssh2\/compat\.ts#/, 'Low level'],
   [/^src\/adapters\//, 'Client'],
   [/^src\/(certs|keys)\//, 'Formats'],
