@@ -2,7 +2,7 @@
  * The load generator of the logins section of `npm run bench` (bench/logins.ts): one process,
  * `concurrency` ssh2 clients each logging in with its own certificate over and over (connect, key
  * exchange, RFC 6187 publickey authentication, disconnect) for `seconds` after a warm-up, and
- * prints one JSON line: { logins, failures, seconds, firstError }.
+ * prints one JSON line: { logins, all, failures, seconds, firstError } (`all` counts the warm-up's too).
  * usage: node --import tsx bench/login-load.ts <port> <concurrency> <warmup s> <seconds> <identities.json>
  *   identities.json: [{ "user", "chain", "key", "algorithm" }, ...] (one per client, cycled)
  */
@@ -34,6 +34,7 @@ const start = performance.now();
 const measureFrom = start + Number(warmup) * 1000;
 const end = measureFrom + Number(seconds) * 1000;
 let logins = 0;
+let all = 0;
 let failures = 0;
 let firstError: string | undefined;
 await Promise.all(
@@ -41,6 +42,7 @@ await Promise.all(
     while (performance.now() < end) {
       try {
         await login(w);
+        all++;
         if (performance.now() >= measureFrom && performance.now() < end) logins++;
       } catch (e) {
         failures++;
@@ -49,4 +51,4 @@ await Promise.all(
     }
   }),
 );
-process.stdout.write(JSON.stringify({ logins, failures, seconds: Number(seconds), firstError }) + '\n');
+process.stdout.write(JSON.stringify({ logins, all, failures, seconds: Number(seconds), firstError }) + '\n');
