@@ -170,7 +170,7 @@ async function startDetached(opts: AsyncSshServerOptions, args: string[], hostKe
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { port: Number(m[1]), host: '127.0.0.1', hostKeyPath, hostPublicKeyLine: readFileSync(hostKeyPath + '.pub', 'utf8').trim(), log, stop };
+  return { port: Number(m[1]), host: '127.0.0.1', hostKeyPath, hostPublicKeyLine: readFileSync(hostKeyPath + '.pub', 'utf8').trim(), log, pid, stop };
 }
 
 export interface AsyncSshClientOptions {
