@@ -10,7 +10,7 @@ import { relative, sep } from 'node:path';
 const RULES = [
   [/^[^@]*(host-?keys?|known-?hosts)/i, 'Host keys'],
   // The terminal prompt for key passphrases lives beside the PIN prompt; from the main entry point it is a signer's.
-  [/^src\/signers\/pkcs11\/pin\.ts#(ttyPassphrase|PinPromptInput|PinPromptOutput)@ssh-x509$/, 'Signers'],
+  [/^src\/signers\/pkcs11\/pin\.ts#(ttyPassphrase|PinPromptInput|PinPromptOutput|PromptOptions)@ssh-x509$/, 'Signers'],
   [/^src\/(pkcs11\.ts|signers\/pkcs11\/)/, 'PKCS#11'],
   // Checks of the client's own certificate before connecting.
   [/^src\/certs\/validity\.ts#/, 'Client'],

@@ -70,7 +70,7 @@ export {
 // Signers
 export type { Signer } from './signers/signer.js';
 export { SoftwareSigner, type SoftwareSignerOptions, type PassphraseSource, type PassphraseRequest } from './signers/software.js';
-export { ttyPassphrase, type PinPromptInput, type PinPromptOutput } from './signers/pkcs11/pin.js';
+export { ttyPassphrase, type PinPromptInput, type PinPromptOutput, type PromptOptions } from './signers/pkcs11/pin.js';
 export { DeferredSigner } from './signers/deferred.js';
 
 // ssh2 adapter

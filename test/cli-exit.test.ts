@@ -78,6 +78,43 @@ describe('exit status of a usage error is 2 in every subcommand', () => {
   });
 });
 
+describe('messages and exit statuses in the command\'s own terms', () => {
+  it('connect --algorithm: an unknown name and a misspelt x509v3 one exit 2 and list the known names (not a --raw-key complaint)', async () => {
+    for (const name of ['bogus', 'x509v3-ecdsa-sha2-nistp265']) {
+      const r = await cli(['connect', '--algorithm', name, '--cert', alice.chainPath, '--key', alice.keyPath, 'a@127.0.0.1', 'true']);
+      expect([name, r.code]).toEqual([name, 2]);
+      expect(r.stderr).toMatch(new RegExp(`^ssh-x509: unknown algorithm "${name}" \\(--algorithm, PubkeyAcceptedAlgorithms\\); x509v3 ones: x509v3-ecdsa-sha2-nistp256, .*; plain ones \\(the key without its certificate, --raw-key\\): rsa-sha2-512, `));
+      expect(r.stderr).not.toContain('with --raw-key, --algorithm takes');
+    }
+    // The same through ssh_config's PubkeyAcceptedAlgorithms, and a plain name still means a plain key.
+    const viaO = await cli(['connect', '-F', 'none', '-o', 'PubkeyAcceptedAlgorithms=x509v3-ssh-ed25518', 'a@127.0.0.1', 'true']);
+    expect(viaO.code).toBe(2);
+    expect(viaO.stderr).toContain('unknown algorithm "x509v3-ssh-ed25518"');
+    const mixed = await cli(['connect', '--raw-key', '--algorithm', 'x509v3-ssh-ed25519', 'a@127.0.0.1', 'true']);
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain('with --raw-key, --algorithm takes a plain SSH algorithm');
+  });
+
+  it('serve --trust with the CA\'s private key: says it holds a private key and to give the CA certificate, naming no --key', async () => {
+    const caKey = join(dir, 'pki', 'root', 'key.pem');
+    const r = await cli(['serve', '--listen', '127.0.0.1:0', '--host-key', alice.keyPath, '--trust', caKey, '--map', 'cn']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `ssh-x509 serve: trust anchor file ${caKey} contains no certificate (no PEM CERTIFICATE block): it holds a private key (a CA is given by its certificate, never its private key: give the CA's certificate)\n`,
+    );
+    expect(r.stderr).not.toContain('--key');
+    // A missing one, in words.
+    const missing = await cli(['serve', '--listen', '127.0.0.1:0', '--host-key', alice.keyPath, '--trust', join(dir, 'no-root.pem'), '--map', 'cn']);
+    expect(missing.stderr).toBe(`ssh-x509 serve: cannot read trust anchor file ${join(dir, 'no-root.pem')}: no such file (ENOENT)\n`);
+  });
+
+  it('connect --pin-env naming an unset variable is a bad value, exit 2, as --passphrase-env', async () => {
+    const r = await cli(['connect', '-I', join(dir, 'missing.so'), '--pin-env', 'SSH_X509_NO_SUCH_PIN', 'a@127.0.0.1', 'true']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^ssh-x509: --pin-env SSH_X509_NO_SUCH_PIN: the variable is not set\n/);
+  });
+});
+
 describe('exit status of any other failure', () => {
   it('list: 1 when the module is missing', async () => {
     const r = await cli(['list', '--pkcs11-module', join(dir, 'missing.so')]);

@@ -207,7 +207,16 @@ describe.concurrent('ssh_config', () => {
     // Without it, the x509v3 algorithm is offered, which OpenSSH does not know.
     const x = await runCommand(['connect', '-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, 'root@127.0.0.1', 'true']);
     expect(x.code).toBe(255);
-    expect(x.stderr).toContain('Permission denied (publickey)');
+    // OpenSSH refuses every x509v3 algorithm: the line says to try --raw-key, which then logs in.
+    expect(x.stderr).toMatch(/^ssh-x509: Permission denied \(publickey\): root@127\.0\.0\.1 refused every certificate offered: O=ssh-x509 Test, CN=alice \[SHA256:\S+\]\. The server must trust "O=ssh-x509 Test, CN=ssh-x509 Test Root CA" and admit the certificate for root; a server without X\.509 support \(RFC 6187; OpenSSH has none\) refuses every x509v3 algorithm: log in there with --raw-key /m);
+    const raw = await runCommand(['connect', '-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '--raw-key', 'root@127.0.0.1', 'echo', 'raw']);
+    expect(raw.stdout).toBe('raw\n');
+    expect(raw.code).toBe(0);
+    // With --raw-key already, a refusal has nothing to add about certificates.
+    const rawRefused = await runCommand(['connect', '-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '--raw-key', 'nobody@127.0.0.1', 'true']);
+    expect(rawRefused.code).toBe(255);
+    expect(rawRefused.stderr).toMatch(/^ssh-x509: Permission denied \(publickey\): nobody@127\.0\.0\.1 refused every key offered: /m);
+    expect(rawRefused.stderr).not.toContain('--raw-key');
   });
 });
 

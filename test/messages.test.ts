@@ -130,6 +130,59 @@ describe('file errors name the file and what it holds instead', () => {
   });
 });
 
+/** A self-signed CA named "O=Elsewhere, CN=Own CA" (no relation to the test PKI) and a leaf it issued, written by openssl. */
+function ownCa(name: string): { leafKey: string; leafAndCa: string; ca: string } {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true });
+  const ca = join(d, 'ca.pem');
+  const caKey = join(d, 'ca.key');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  execFileSync('openssl', ['req', '-x509', ...ec, '-keyout', caKey, '-out', ca, '-subj', '/O=Elsewhere/CN=Own CA', '-days', '5', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], { stdio: 'ignore' });
+  const leafKey = join(d, 'leaf.key');
+  execFileSync('openssl', ['req', ...ec, '-keyout', leafKey, '-out', join(d, 'leaf.csr'), '-subj', '/O=Elsewhere/CN=alice'], { stdio: 'ignore' });
+  execFileSync('openssl', ['x509', '-req', '-in', join(d, 'leaf.csr'), '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', join(d, 'leaf.pem'), '-days', '5'], { stdio: 'ignore' });
+  const leafAndCa = join(d, 'leaf-and-ca.pem');
+  writeFileSync(leafAndCa, readFileSync(join(d, 'leaf.pem'), 'utf8') + readFileSync(ca, 'utf8'));
+  return { leafKey, leafAndCa, ca };
+}
+
+describe('the command says what is wrong with what was given, in its own terms', () => {
+  it('-i with a missing file names the key (the identity file), not a certificate file', async () => {
+    const missing = join(dir, 'no-such-identity');
+    const r = await runCommand(connect('-i', missing, 'alice@127.0.0.1', 'true'));
+    expect(r.code).toBe(255);
+    expect(r.stderr).toBe(`ssh-x509: cannot read key file ${missing}: no such file (ENOENT)\n`);
+    // The library alike: the key file that is also the certificate file is named as the key.
+    await expect(SoftwareSigner.fromFiles({ certificateFile: missing, keyFile: missing })).rejects.toMatchObject({ code: 'ERR_FILE_UNREADABLE', message: `cannot read key file ${missing}: no such file (ENOENT)` });
+  });
+
+  it('--cert and --key naming the same key file: the file holds a private key (no "give --cert", which was given)', async () => {
+    const r = await runCommand(connect('--cert', alice.keyPath, '--key', alice.keyPath, 'alice@127.0.0.1', 'true'));
+    expect(r.code).toBe(255);
+    expect(r.stderr).toBe(`ssh-x509: certificate file ${alice.keyPath} contains no certificate (no PEM CERTIFICATE block): it holds a private key (give it as the key: --key, keyFile)\n`);
+    expectNoSecrets(r.stderr);
+    // -i alone still says where the chain was looked for.
+    const i = await runCommand(connect('-i', alice.keyPath, 'alice@127.0.0.1', 'true'));
+    expect(i.stderr).toBe(`ssh-x509: no certificate for the key ${alice.keyPath}: give CertificateFile / --cert, put the chain in ${alice.keyPath}-cert.pem, or in the key file itself\n`);
+  });
+
+  it('a leaf with its self-signed CA in one file lacks no intermediate; a refusal names the CA the server must trust', async () => {
+    const own = ownCa('own-ca');
+    const chain = await CertificateChain.fromFiles(own.leafAndCa);
+    expect(chain.certificates).toHaveLength(1); // the root is not sent (RFC 6187)
+    expect(chainWarnings(chain)).toEqual([]);
+    expect(chainWarnings(await CertificateChain.fromFiles(join(dir, 'own-ca', 'leaf.pem')))[0]).toMatch(/^the chain holds only the certificate O=Elsewhere, CN=alice, not its issuer/);
+    const r = await runCommand(connect('--cert', own.leafAndCa, '--key', own.leafKey, 'alice@127.0.0.1', 'true'));
+    expect(r.code).toBe(255);
+    expect(r.stderr).not.toMatch(/intermediate|warning/);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ssh-x509: Permission denied \(publickey\): alice@127\.0\.0\.1 refused every certificate offered: O=Elsewhere, CN=alice \[SHA256:[A-Za-z0-9+/]{43}\]\. /);
+    expect(lines[0]).toContain('The server must trust "O=Elsewhere, CN=Own CA" and admit the certificate for alice; ');
+    expect(lines[0]).toContain('refuses every x509v3 algorithm: log in there with --raw-key');
+  });
+});
+
 describe('OpenSSH-format private keys (what ssh-keygen writes), through ssh2s parser', () => {
   it('reads an unencrypted one and logs in with it', async () => {
     expect(readFileSync(opensshKey, 'utf8')).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----/);
@@ -165,7 +218,7 @@ describe('OpenSSH-format private keys (what ssh-keygen writes), through ssh2s pa
   it('the command, without --passphrase-env and without a terminal, says so at once', async () => {
     const r = await runCommand(connect('--cert', alice.chainPath, '--key', opensshEncrypted, 'alice@127.0.0.1', 'true'));
     expect(r.code).toBe(255);
-    expect(r.stderr).toBe(`ssh-x509: key file ${opensshEncrypted} is encrypted and there is no terminal to ask its passphrase on (use --passphrase-env VAR or a passphrase callback)\n`);
+    expect(r.stderr).toBe(`ssh-x509: key file ${opensshEncrypted} is encrypted and there is no terminal to ask its passphrase on: give it with --passphrase-env VAR\n`);
   });
 });
 

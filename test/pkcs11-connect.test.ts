@@ -85,6 +85,13 @@ describe('ssh-x509 connect with a key on the token', () => {
     expect(line).toContain('result=ok');
   });
 
+  it('without --pin-env and without a terminal: says to give the PIN with --pin-env (the command\'s terms, no "PIN callback")', async () => {
+    const r = await runCommand(connectArgs(server.port, '--pkcs11-uri', 'pkcs11:token=keys;id=%02', 'tok-p256@127.0.0.1', 'true'), { env: hsm.env });
+    expect(r.code).toBe(255);
+    expect(r.stderr).toContain('token "keys" needs the user PIN and there is no terminal to ask it on: give it with --pin-env VAR');
+    expect(r.stderr).not.toMatch(/callback/i);
+  });
+
   it('picks the exact certificate by fingerprint', async () => {
     const k = hsm.keys['tok-p384']!;
     const r = await runCommand(connectArgs(server.port, '--cert-fingerprint', k.sha256, '--pin-env', 'TOKEN_PIN', 'tok-p384@127.0.0.1', 'echo', 'fp-ok'), {

@@ -42,7 +42,7 @@ describe('parsePkcs11Uri', () => {
       ['pkcs11:type=secret-key', /type=secret-key/],
       ['pkcs11:token', /name=value/],
       ['pkcs11:slot-id=x', /decimal/],
-      ['pkcs11:token=a?pin-value=1234', /pin-value.*PIN callback/],
+      ['pkcs11:token=a?pin-value=1234', /pin-value.*--pin-env/],
       ['pkcs11:token=a?pin-source=file:/p', /pin-source/],
     ] as const) {
       expect(() => parsePkcs11Uri(uri), uri).toThrow(expect.objectContaining({ code: 'ERR_URI_INVALID', message: expect.stringMatching(msg) }));

@@ -76,8 +76,20 @@ export function orderCertificates(input: readonly ParsedCertificate[], options: 
     const extra = certs.filter((c) => !chain.includes(c)).map((c) => c.subject);
     throw new SshX509Error(ErrorCodes.CHAIN_INVALID, `certificates not in the leaf's chain: ${extra.join('; ')}`);
   }
-  if (!options.includeRoot && chain.length > 1 && chain[chain.length - 1]!.nativeSelfIssued) chain.pop();
+  if (!options.includeRoot && chain.length > 1 && chain[chain.length - 1]!.nativeSelfIssued) omittedRoots.set(chain, chain.pop()!);
   return chain;
+}
+
+/**
+ * The self-signed root that ordering left out (RFC 6187 lets the sender omit
+ * it), by the ordered list and then by the chain made of it: so that a
+ * warning about a chain knows the root was given, only not sent.
+ */
+const omittedRoots = new WeakMap<object, ParsedCertificate>();
+
+/** The self-signed root given with the chain's certificates and left out of the chain, if any. */
+export function omittedRoot(chain: CertificateChain): ParsedCertificate | undefined {
+  return omittedRoots.get(chain);
 }
 
 /**
@@ -96,7 +108,11 @@ export function orderChain(input: readonly X509Certificate[], options: ChainOpti
   });
   const pick = options.leaf;
   const leaf = pick === undefined ? undefined : (m: ParsedCertificate) => (typeof pick === 'function' ? pick(given.get(m)!) : given.get(m) === pick || given.get(m)!.equal(pick));
-  return orderCertificates(models, { includeRoot: options.includeRoot, ...(leaf ? { leaf } : {}) }).map((m) => given.get(m)!);
+  const ordered = orderCertificates(models, { includeRoot: options.includeRoot, ...(leaf ? { leaf } : {}) });
+  const out = ordered.map((m) => given.get(m)!);
+  const root = omittedRoots.get(ordered);
+  if (root) omittedRoots.set(out, root);
+  return out;
 }
 
 /** Hands models to the constructor without a public parameter for them. */
@@ -106,7 +122,10 @@ let handoff: readonly ParsedCertificate[] | undefined;
 export function chainOf(ordered: readonly ParsedCertificate[]): CertificateChain {
   handoff = ordered;
   try {
-    return new CertificateChain([]);
+    const chain = new CertificateChain([]);
+    const root = omittedRoots.get(ordered);
+    if (root) omittedRoots.set(chain, root);
+    return chain;
   } finally {
     handoff = undefined;
   }
@@ -138,6 +157,8 @@ export class CertificateChain {
   constructor(ordered: readonly X509Certificate[]) {
     const list = handoff ?? ordered.map((c) => parsedCertificate(new Uint8Array(c.rawData), c));
     if (!handoff) this.views = Object.freeze([...ordered]);
+    const root = handoff ? undefined : omittedRoots.get(ordered);
+    if (root) omittedRoots.set(this, root);
     if (list.length === 0) throw new SshX509Error(ErrorCodes.CHAIN_INVALID, 'a chain needs at least the leaf');
     models.set(this, Object.freeze([...list]));
     this.der = Object.freeze(list.map((c) => c.der));

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { X509Certificate } from '@peculiar/x509';
 import { ErrorCodes, SshX509Error } from '../errors.js';
-import { describeContent } from '../keys/content.js';
+import { describeContent, type ContentRoles } from '../keys/content.js';
 import { parsedCertificate, peculiarX509, type ParsedCertificate } from './model.js';
 
 /** Certificate input: PEM text (one or more blocks), DER bytes, or already parsed certificates. */
@@ -12,12 +12,12 @@ function isX509(input: unknown): input is X509Certificate {
   return typeof input === 'object' && input !== null && !(input instanceof Uint8Array) && 'rawData' in input && input instanceof peculiarX509().X509Certificate;
 }
 
-function parseOne(der: Uint8Array, where: string): ParsedCertificate {
+function parseOne(der: Uint8Array, where: string, roles?: ContentRoles): ParsedCertificate {
   const c = parsedCertificate(der);
   try {
     void c.native;
   } catch (e) {
-    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} is not a DER X.509 certificate: ${describeContent(der)}`, { cause: e });
+    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} is not a DER X.509 certificate: ${describeContent(der, roles)}`, { cause: e });
   }
   return c;
 }
@@ -41,8 +41,8 @@ function pemCertificates(text: string): Uint8Array[] {
  * The certificates of `input` in the library's one model (each parsed once
  * per distinct DER). Throws `ERR_CERT_INVALID` when nothing parses.
  */
-export function parseCertificateModels(input: CertificateInput, where = 'certificate input'): ParsedCertificate[] {
-  if (Array.isArray(input)) return input.flatMap((i: string | Uint8Array | X509Certificate, n: number) => parseCertificateModels(i, `${where}[${n}]`));
+export function parseCertificateModels(input: CertificateInput, where = 'certificate input', roles?: ContentRoles): ParsedCertificate[] {
+  if (Array.isArray(input)) return input.flatMap((i: string | Uint8Array | X509Certificate, n: number) => parseCertificateModels(i, `${where}[${n}]`, roles));
   if (isX509(input)) return [parsedCertificate(new Uint8Array(input.rawData), input)];
   let text: string | undefined;
   if (typeof input === 'string') text = input;
@@ -50,12 +50,12 @@ export function parseCertificateModels(input: CertificateInput, where = 'certifi
     // PEM files are text starting with "-----BEGIN"; anything else is DER.
     const head = Buffer.from(input.subarray(0, 64)).toString('latin1');
     if (head.includes('-----BEGIN')) text = Buffer.from(input).toString('utf8');
-    else return [parseOne(input, where)];
+    else return [parseOne(input, where, roles)];
   }
   if (text === undefined) throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where}: unsupported input type`);
   const blocks = pemCertificates(text);
   if (blocks.length === 0) {
-    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} contains no certificate (no PEM CERTIFICATE block): ${describeContent(text)}`);
+    throw new SshX509Error(ErrorCodes.CERT_INVALID, `${where} contains no certificate (no PEM CERTIFICATE block): ${describeContent(text, roles)}`);
   }
   return blocks.map((b, n) => parseOne(b, `${where} PEM block ${n + 1}`));
 }
@@ -79,6 +79,13 @@ export function x509Of(c: ParsedCertificate, where = 'certificate'): X509Certifi
   }
 }
 
+/** Why a file could not be read, in words, with its errno code (`no such file (ENOENT)`). */
+export function fileErrorReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const reason = (code && FILE_ERRORS[code]) ?? (e as Error).message ?? String(e);
+  return `${reason}${code ? ` (${code})` : ''}`;
+}
+
 /** Why a file could not be read, in words (not a bare errno code). */
 const FILE_ERRORS: Readonly<Record<string, string>> = {
   ENOENT: 'no such file',
@@ -95,15 +102,22 @@ export async function readInputFile(path: string, what: string): Promise<Buffer>
   try {
     return await readFile(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const reason = (code && FILE_ERRORS[code]) ?? (e as Error).message ?? String(e);
-    throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read ${what} ${path}: ${reason}${code ? ` (${code})` : ''}`, { cause: e });
+    throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read ${what} ${path}: ${fileErrorReason(e)}`, { cause: e });
   }
 }
 
 /** Reads certificates from a PEM or DER file. */
 export async function readCertificateFile(path: string): Promise<X509Certificate[]> {
-  return parseCertificates(await readInputFile(path, 'certificate file'), `certificate file ${path}`);
+  return readCertificateFileAs(path, 'certificate file');
+}
+
+/**
+ * {@link readCertificateFile}, the file named in messages as `what`
+ * (`trust anchor file`), with `roles` saying where what it holds instead belongs.
+ */
+export async function readCertificateFileAs(path: string, what: string, roles?: ContentRoles): Promise<X509Certificate[]> {
+  const models = parseCertificateModels(await readInputFile(path, what), `${what} ${path}`, roles);
+  return models.map((c, n) => x509Of(c, `${what} ${path}${n ? ` PEM block ${n + 1}` : ''}`));
 }
 
 /** Reads certificates from a PEM or DER file, in the library's model. */

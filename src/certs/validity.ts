@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { chainCertificates, type CertificateChain } from './chain.js';
+import { chainCertificates, omittedRoot, type CertificateChain } from './chain.js';
 
 const DAY_MS = 86_400_000;
 
@@ -18,7 +18,8 @@ function days(ms: number): string {
 /**
  * Warnings about `chain` at `now`, each one line a person can act on: a
  * certificate that has expired or is not yet valid (leaf or intermediate),
- * and a chain that holds only a leaf whose issuer was not given. Empty when
+ * and a chain that holds only a leaf whose issuer was not given (a
+ * self-signed issuer given with it is not missing: it is only not sent). Empty when
  * nothing is wrong. These are warnings, not errors: the server decides.
  */
 export function chainWarnings(chain: CertificateChain, now: Date = new Date()): string[] {
@@ -36,7 +37,9 @@ export function chainWarnings(chain: CertificateChain, now: Date = new Date()): 
     }
   });
   const leaf = certs[0]!;
-  if (certs.length === 1 && !leaf.nativeSelfIssued) {
+  // A leaf given with the self-signed CA that issued it lacks nothing: the root is only left out of what is sent.
+  const root = omittedRoot(chain);
+  if (certs.length === 1 && !leaf.nativeSelfIssued && !(root && leaf.issuedBy(root))) {
     out.push(
       `the chain holds only the certificate ${leaf.subject}, not its issuer ${leaf.issuer}: unless the server trusts ${leaf.issuer} itself, give the intermediate CA certificates too (--cert or --intermediates)`,
     );

@@ -52,7 +52,7 @@ export async function resolveHostTrust(paths: readonly { readonly path: string; 
     const found = isDir ? [path, ...(await readdir(path)).filter((n) => HASH_NAME.test(n)).sort().map((n) => join(path, n))] : [path];
     const usable: string[] = [];
     for (const f of found) {
-      const certs = await loadCertificateSources([f]).catch((e: unknown) => {
+      const certs = await loadCertificateSources([f], `${what} file`).catch((e: unknown) => {
         if (f !== path && (e as { code?: string }).code === ErrorCodes.CERT_INVALID) return [];
         throw e;
       });

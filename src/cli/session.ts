@@ -15,11 +15,13 @@ import { x509ForwardAgent } from '../adapters/ssh2/agent-forward.js';
 import { ssh2ClientClass } from '../adapters/ssh2/compat.js';
 import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type SessionSettings } from '../adapters/ssh2/session.js';
 import { emitTrace, type TraceLogger } from '../adapters/trace.js';
+import { chainCertificates, omittedRoot } from '../certs/chain.js';
 import { ErrorCodes, SshX509Error } from '../errors.js';
 import type { Signer } from '../signers/signer.js';
 import { escapeFilter, escapeHelp, showEscape } from './escapes.js';
 import { parseForward, type Forward } from './forward.js';
 import type { CliIo } from './io.js';
+import type { HostCertificateResult } from '../verify/host.js';
 import type { StrictHostKeyChecking } from '../verify/known-hosts.js';
 
 /** One login: a jump host or the target. */
@@ -69,6 +71,41 @@ function warn(plan: SessionPlan, line: string): void {
   if (!plan.quiet) plan.io.stderr.write(`ssh-x509: warning: ${line}\n`);
 }
 
+/**
+ * What to check when a server refused every certificate (the protocol says
+ * no more than that): that it trusts the CA the chain leads to and admits
+ * the certificate for the user; and, since a server without RFC 6187 refuses
+ * every x509v3 algorithm alike, the plain-key route (--raw-key).
+ */
+function refusalHints(signers: readonly Signer[], username: string): string {
+  const cas = [...new Set(signers.map((s) => {
+    const certs = chainCertificates(s.chain);
+    return omittedRoot(s.chain)?.subject ?? certs[certs.length - 1]!.issuer;
+  }))];
+  return (
+    `The server must trust ${cas.map((c) => JSON.stringify(c)).join(' or ')} and admit the certificate for ${username}; ` +
+    "a server without X.509 support (RFC 6187; OpenSSH has none) refuses every x509v3 algorithm: log in there with --raw-key (the key's authorized_keys line: ssh-x509 export-pub)"
+  );
+}
+
+/** A host certificate refused because no path leads from it to the host trust anchors given (not for another flaw of a path that does). */
+function notIssuedByAnchors(r: HostCertificateResult): boolean {
+  return r.reason === 'missingIntermediate' || (r.reason === 'untrusted' && /not a trust anchor|does not verify with the key of/.test(r.message));
+}
+
+/** What is wrong when the host's certificate does not lead to the CAs of --host-trust / CACertificateFile, and what to do. */
+async function untrustedHostLine(alias: string, r: HostCertificateResult, hostTrust: readonly string[]): Promise<string> {
+  const { loadCertificateSources } = await import('../verify/anchors.js');
+  const cas = await loadCertificateSources(hostTrust).then(
+    (certs) => [...new Set(certs.map((c) => JSON.stringify(c.subject)))].join(', '),
+    () => hostTrust.join(', '),
+  );
+  return (
+    `host key verification failed (untrusted): the host certificate of ${alias} (${JSON.stringify(r.subject)}, issued by ${JSON.stringify(r.issuer)}) is not issued by the CA given ` +
+    `with --host-trust / CACertificateFile (${cas}): give the CA that issued it, or check that ${alias} is the host you meant`
+  );
+}
+
 /** Logs in to one hop (over `sock` when given) and resolves with the ready client. */
 async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = false): Promise<Client> {
   const Ssh2Client = ssh2ClientClass();
@@ -113,11 +150,23 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
     });
     client.on('error', (err: Error & { level?: string }) => {
       const hostRefusal = hostCheck.hostVerifier.refusal;
+      const checked = hostCheck.hostVerifier.last?.certificate;
+      if (hostRefusal && checked && !checked.ok && hop.hostTrust && notIssuedByAnchors(checked)) {
+        // Said in the command's terms, with the CAs given (read again: only on this failure).
+        settled = true;
+        client.end();
+        void untrustedHostLine(hop.alias, checked, hop.hostTrust).then((line) => reject(new SshX509Error(ErrorCodes.HOST_KEY_REJECTED, line)));
+        return;
+      }
+      if (hostRefusal && checked && !checked.ok) {
+        return fail(ErrorCodes.HOST_KEY_REJECTED, `host key verification failed (${hostRefusal.reason}): the host certificate of ${hop.alias} was refused: ${checked.message.replace(/^host certificate refused \([^)]*\): /, '')}`);
+      }
       if (hostRefusal) return fail(ErrorCodes.HOST_KEY_REJECTED, `host key verification failed (${hostRefusal.reason}): ${hostRefusal.message.slice(hostRefusal.reason.length + 2)}`);
       if (err.level === 'client-authentication') {
         const offered = signers.map((s) => `${s.chain.leaf.subject} [${s.chain.fingerprints.sha256}]`).join('; ');
         const capped = settings.maxAttempts !== undefined ? ` (at most ${settings.maxAttempts} attempt${settings.maxAttempts === 1 ? '' : 's'}, --max-attempts)` : '';
-        return fail(ErrorCodes.AUTH_FAILED, `Permission denied (publickey): ${username}@${hop.alias} refused every certificate offered${capped}: ${offered}`);
+        if (settings.rawKey) return fail(ErrorCodes.AUTH_FAILED, `Permission denied (publickey): ${username}@${hop.alias} refused every key offered${capped}: ${offered}`);
+        return fail(ErrorCodes.AUTH_FAILED, `Permission denied (publickey): ${username}@${hop.alias} refused every certificate offered${capped}: ${offered}. ${refusalHints(signers, username)}`);
       }
       if (err.level === 'handshake' && /no matching host key format/.test(err.message)) {
         // ssh2 names no algorithm: say what was offered, and the way to the x509v3 ones.

@@ -13,6 +13,8 @@ export interface ContentRoles {
   readonly certificate: string;
   /** Where a private key belongs, e.g. `--key, keyFile`. */
   readonly key: string;
+  /** What to say of a private key where none belongs (a trust anchor), instead of "give it as the key: ...". */
+  readonly misplacedKey?: string;
 }
 
 /** The roles of a user's certificate and key (the command's `--cert`/`--key`, the config's `certificateFile`/`keyFile`). */
@@ -21,11 +23,15 @@ export const USER_ROLES: ContentRoles = { certificate: '--cert, certificateFile'
 /** The roles of a server's host certificate and host key (`serve --host-cert`/`--host-key`). */
 export const HOST_ROLES: ContentRoles = { certificate: '--host-cert', key: '--host-key' };
 
+/** CA certificates (trust anchors, intermediates): no private key belongs there. */
+export const CA_ROLES: ContentRoles = { certificate: '', key: '', misplacedKey: "a CA is given by its certificate, never its private key: give the CA's certificate" };
+
 /** What a PEM block type holds, in words, with where it belongs. */
 function pemWords(type: string, roles: ContentRoles): string {
   if (/^(X509 |TRUSTED )?CERTIFICATE$/.test(type)) return `a certificate (give it as the certificate: ${roles.certificate})`;
-  if (type === 'OPENSSH PRIVATE KEY') return `an OpenSSH private key (give it as the key: ${roles.key})`;
-  if (/^(ENCRYPTED |RSA |EC |DSA )?PRIVATE KEY$/.test(type)) return `a private key (give it as the key: ${roles.key})`;
+  const key = roles.misplacedKey ?? `give it as the key: ${roles.key}`;
+  if (type === 'OPENSSH PRIVATE KEY') return `an OpenSSH private key (${key})`;
+  if (/^(ENCRYPTED |RSA |EC |DSA )?PRIVATE KEY$/.test(type)) return `a private key (${key})`;
   if (/^(RSA )?PUBLIC KEY$/.test(type)) return 'a public key, not a certificate or private key';
   if (type === 'SSH2 PUBLIC KEY') return 'an RFC 4716 SSH public key, not a certificate or private key';
   if (/^(NEW )?CERTIFICATE REQUEST$/.test(type)) return 'a certificate request (CSR): the CA has to sign it first';
@@ -50,7 +56,7 @@ export function describeContent(input: Uint8Array | string, roles: ContentRoles 
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
   if (size === 0) return 'it is empty';
   if (typeof input !== 'string' && input[0] === 0x30) {
-    if (isDerPrivateKey(input)) return `it holds a DER PKCS#8 private key (give it as the key: ${roles.key})`;
+    if (isDerPrivateKey(input)) return `it holds a DER PKCS#8 private key (${roles.misplacedKey ?? `give it as the key: ${roles.key}`})`;
     return `it holds ${size} bytes of DER that are neither an X.509 certificate nor a PKCS#8 private key`;
   }
   return `it holds ${size} bytes that are neither PEM nor DER`;

@@ -115,6 +115,8 @@ export class SoftwareSigner implements Signer {
     // The key file is read beside the certificate files (not after them); a certificate file's error still comes first.
     const keyRead = readInputFile(options.keyFile, 'key file');
     keyRead.catch(() => undefined);
+    // Unless the key file is also a certificate file (a key + chain file): then a missing file is the key's (ssh -i).
+    if (files.includes(options.keyFile)) await keyRead;
     const certificates = await Promise.all(
       files.map(async (f) => {
         const bytes = await readInputFile(f, 'certificate file');

@@ -7,7 +7,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { X509Certificate } from '@peculiar/x509';
-import { parseCertificates, readCertificateFile } from '../certs/load.js';
+import { fileErrorReason, parseCertificates, readCertificateFileAs } from '../certs/load.js';
+import { CA_ROLES } from '../keys/content.js';
 import { ErrorCodes, SshX509Error, isSshX509Error } from '../errors.js';
 
 /**
@@ -19,8 +20,11 @@ export type CertificateSource = string | Uint8Array | X509Certificate;
 
 const CERT_FILE = /\.(pem|crt|cer|der)$/i;
 
-/** Reads every certificate from `sources`, in order. Throws `ERR_FILE_UNREADABLE` or `ERR_CERT_INVALID`. */
-export async function loadCertificateSources(sources: readonly CertificateSource[]): Promise<X509Certificate[]> {
+/**
+ * Reads every certificate from `sources`, in order. Throws `ERR_FILE_UNREADABLE` or `ERR_CERT_INVALID`,
+ * naming a file as `what` (`trust anchor file`) and saying that a private key does not belong there.
+ */
+export async function loadCertificateSources(sources: readonly CertificateSource[], what = 'CA certificate file'): Promise<X509Certificate[]> {
   const out: X509Certificate[] = [];
   for (const s of sources) {
     // Neither bytes nor a string: a parsed @peculiar/x509 certificate (told apart without loading @peculiar/x509).
@@ -32,20 +36,20 @@ export async function loadCertificateSources(sources: readonly CertificateSource
       try {
         isDir = (await stat(s)).isDirectory();
       } catch (e) {
-        throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read certificate source ${s}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
+        throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read ${what} ${s}: ${fileErrorReason(e)}`, { cause: e });
       }
       if (isDir) {
         const names = (await readdir(s)).filter((n) => CERT_FILE.test(n)).sort();
         // A directory may hold keys and other PEM files beside the certificates: those are skipped.
         for (const n of names) {
           try {
-            out.push(...(await readCertificateFile(join(s, n))));
+            out.push(...(await readCertificateFileAs(join(s, n), what, CA_ROLES)));
           } catch (e) {
             if (!isSshX509Error(e, ErrorCodes.CERT_INVALID)) throw e;
           }
         }
       } else {
-        out.push(...(await readCertificateFile(s)));
+        out.push(...(await readCertificateFileAs(s, what, CA_ROLES)));
       }
     }
   }

@@ -142,10 +142,10 @@ export class HostCertificateVerifier {
   /** Reads the anchors, intermediates and CRL files. Throws `ERR_VERIFIER_CONFIG_INVALID` without an anchor. */
   static async create(options: HostCertificateOptions): Promise<HostCertificateVerifier> {
     const v = new HostCertificateVerifier(options);
-    const anchors = await loadCertificateSources(options.hostTrustAnchors);
+    const anchors = await loadCertificateSources(options.hostTrustAnchors, 'host trust anchor file');
     if (anchors.length === 0) throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, 'no host trust anchors configured');
     v.anchors = anchors.map((c) => v.store.fromX509(c));
-    v.pool = (await loadCertificateSources(options.intermediates ?? [])).map((c) => v.store.fromX509(c));
+    v.pool = (await loadCertificateSources(options.intermediates ?? [], 'intermediate certificate file')).map((c) => v.store.fromX509(c));
     await v.revocation.load();
     return v;
   }

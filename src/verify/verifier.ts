@@ -293,12 +293,12 @@ export class X509Verifier {
   /** Reads the trust anchors, the intermediate pool and the CRL files, and returns a ready verifier. */
   static async create(options: X509VerifierOptions): Promise<X509Verifier> {
     const v = new X509Verifier(options);
-    const anchors = await loadCertificateSources(options.trustAnchors);
+    const anchors = await loadCertificateSources(options.trustAnchors, 'trust anchor file');
     if (anchors.length === 0) {
       throw new SshX509Error(ErrorCodes.VERIFIER_CONFIG_INVALID, 'no trust anchors configured');
     }
     v.anchors = anchors.map((c) => v.store.fromX509(c));
-    v.pool = (await loadCertificateSources(options.intermediates ?? [])).map((c) => v.store.fromX509(c));
+    v.pool = (await loadCertificateSources(options.intermediates ?? [], 'intermediate certificate file')).map((c) => v.store.fromX509(c));
     await v.revocation.load();
     // The anchors' keys check every path: import them now, at configuration time, not in the first login.
     await Promise.all(v.anchors.map((a) => a.loadPublicKey().catch(() => undefined)));

@@ -188,7 +188,8 @@ async function buildSigners(
       // BatchMode: nothing is asked; the PIN must come from --pin-env.
       throw new SshX509Error(ErrorCodes.PIN_REQUIRED, 'BatchMode is on and no --pin-env is given: the PIN cannot be asked');
     }
-    const pin = v['pin-env'] ? envPin(v['pin-env'], io.env) : ttyPin(io.stdin, io.stderr);
+    envValue(io, 'pin-env', v['pin-env']); // an unset variable is a bad value (exit 2), as for --passphrase-env
+    const pin = v['pin-env'] ? envPin(v['pin-env'], io.env) : ttyPin(io.stdin, io.stderr, { otherwise: 'give it with --pin-env VAR' });
     return openPkcs11Candidates({
       module: o.module,
       uri: v['pkcs11-uri'],
@@ -204,13 +205,14 @@ async function buildSigners(
   if (!o.keys.length) throw usageError('give the private key with -i (its certificate beside it) or --cert and --key, or a token with --pkcs11-module');
   // Without --passphrase-env, an encrypted key's passphrase is asked on the terminal (no echo), as the PIN is; never in BatchMode.
   // (The terminal streams are taken only when an encrypted key asks: making them costs a connect's start some milliseconds.)
-  const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']) ?? (o.batch ? undefined : (req: PassphraseRequest) => ttyPassphrase(io.stdin, io.stderr)(req));
+  const passphrase = envValue(io, 'passphrase-env', v['passphrase-env']) ?? (o.batch ? undefined : (req: PassphraseRequest) => ttyPassphrase(io.stdin, io.stderr, { otherwise: 'give it with --passphrase-env VAR' })(req));
   const { SoftwareSigner } = await import('../../signers/software.js');
   const signers: Signer[] = [];
   for (const key of o.keys) {
     const certs = o.certs.length ? o.certs : existsSync(`${key}-cert.pem`) ? [`${key}-cert.pem`] : [key];
     const signer = await SoftwareSigner.fromFiles({ certificateFile: certs, keyFile: key, passphrase }).catch((e: unknown) => {
-      if (certs[0] === key && (e as { code?: string }).code === ErrorCodes.CERT_INVALID) {
+      // Only when the chain was looked for in the key file itself: a --cert given is named by the library's own message.
+      if (!o.certs.length && certs[0] === key && (e as { code?: string }).code === ErrorCodes.CERT_INVALID) {
         throw new SshX509Error(ErrorCodes.CERT_INVALID, `no certificate for the key ${key}: give CertificateFile / --cert, put the chain in ${key}-cert.pem, or in the key file itself`, { cause: e });
       }
       throw e;
@@ -263,6 +265,11 @@ export function pubkeyAlgorithmList(spec: string | undefined, rawKeyFlag: boolea
 /** The algorithms to offer and whether the key goes as a plain key, from PubkeyAcceptedAlgorithms / X509KeyAlgorithm / --raw-key. */
 function algorithmChoice(config: ResolvedConfig, rawKeyFlag: boolean | undefined): { algorithms?: string[]; rawKey: boolean } {
   const listed = [...(pubkeyAlgorithmList(config.get('pubkeyacceptedalgorithms')?.[0], rawKeyFlag) ?? []), ...(config.get('x509keyalgorithm') ?? []).map((v) => v.split(',')[0]!.trim())].filter(Boolean);
+  // An unknown name is a usage error before anything else: a misspelt x509v3 name is not a plain one.
+  const unknown = listed.find((a) => !X509_NAMES.includes(a) && !RAW_NAMES.includes(a));
+  if (unknown !== undefined) {
+    throw usageError(`unknown algorithm ${JSON.stringify(unknown)} (--algorithm, PubkeyAcceptedAlgorithms); x509v3 ones: ${X509_NAMES.join(', ')}; plain ones (the key without its certificate, --raw-key): ${RAW_NAMES.join(', ')}`);
+  }
   const plain = listed.filter((a) => !a.startsWith('x509v3-'));
   const rawKey = rawKeyFlag === true || (listed.length > 0 && plain.length === listed.length);
   if (!listed.length) return { rawKey };

@@ -12,7 +12,7 @@ import { defineCommand, EXIT_FAILURE, exitStatusHelp, parseOptions, usageError }
 export const OPTIONS = {
   cert: { type: 'string', multiple: true },
   file: { type: 'string', short: 'f', multiple: true },
-  'pkcs11-module': { type: 'string' },
+  'pkcs11-module': { type: 'string', short: 'I' },
   'pkcs11-uri': { type: 'string' },
   'cert-fingerprint': { type: 'string' },
   intermediates: { type: 'string' },
@@ -28,7 +28,7 @@ export const EXPORT_PUB_USAGE = `usage: ssh-x509 export-pub (--cert <file> | --p
 Prints the authorized_keys entry for a certificate (the leaf of the chain given), from a file or a token.
 
   --cert <file>              certificate or chain, PEM or DER (repeatable); the leaf is the one that issued none of the others
-  --pkcs11-module <path>     take the certificate from a PKCS#11 token (no PIN needed)
+  -I, --pkcs11-module <path> take the certificate from a PKCS#11 token (no PIN needed)
   --pkcs11-uri <uri>         RFC 7512 URI choosing the token and certificate
   --cert-fingerprint <fp>    the exact certificate on the token (SHA256:..., SHA-256 hex or SHA-1 thumbprint)
   --intermediates <file>     intermediate certificates not on the token (for the x509v3 format)
@@ -73,6 +73,10 @@ export const runExportPub = defineCommand({
     const [{ CertificateChain }, { exportPublicKey, isPublicKeyFormat, PUBLIC_KEY_FORMATS }] = await Promise.all([import('../../certs/chain.js'), import('../../certs/export.js')]);
     const format = values.format ?? 'openssh';
     if (!isPublicKeyFormat(format)) throw usageError(`--format must be one of ${PUBLIC_KEY_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    if (values.algorithm !== undefined) {
+      const { ALGORITHMS, findAlgorithm } = await import('../../algorithms.js');
+      if (!findAlgorithm(values.algorithm)) throw usageError(`unknown algorithm ${JSON.stringify(values.algorithm)} (--algorithm); x509v3 ones: ${ALGORITHMS.map((a) => a.name).join(', ')}`);
+    }
     const chain = fromToken ? await tokenChain(values) : await CertificateChain.fromFiles(certs);
     io.stdout.write(exportPublicKey(chain, { format, algorithm: values.algorithm, comment: values.comment }));
     return 0;

@@ -105,7 +105,7 @@ export async function loginSession(t: LoginTarget, pin: PinSource | undefined): 
     return true;
   }
   if (!pin) {
-    throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `${describe(t)} needs the user PIN and no PIN source was given (pass a pin callback, or --pin-env VAR on the command line)`);
+    throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `${describe(t)} needs the user PIN and no PIN source was given (the pin option: envPin, ttyPin or a function)`);
   }
   let value: string | Uint8Array;
   try {
@@ -164,15 +164,22 @@ export interface PinPromptOutput {
   write(text: string): unknown;
 }
 
+/** Options of {@link ttyPin} and {@link ttyPassphrase}. */
+export interface PromptOptions {
+  /** What the message says to do when there is no terminal, in the caller's terms (a command: `give it with --pin-env VAR`). */
+  readonly otherwise?: string;
+}
+
 /**
  * A {@link PinSource} that asks on a terminal without echo. When `input` is
  * not a TTY it throws `ERR_PIN_REQUIRED` at once instead of waiting for input
  * that will never come.
  */
-export function ttyPin(input: PinPromptInput, output: PinPromptOutput): PinSource {
+export function ttyPin(input: PinPromptInput, output: PinPromptOutput, options: PromptOptions = {}): PinSource {
   return (req) => {
     if (!isTerminal(input)) {
-      throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `token "${req.tokenLabel}" needs the user PIN and there is no terminal to ask it on (use --pin-env VAR or a PIN callback)`);
+      const otherwise = options.otherwise ?? 'give a PinSource that needs none, such as envPin';
+      throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `token "${req.tokenLabel}" needs the user PIN and there is no terminal to ask it on: ${otherwise}`);
     }
     const warn = req.finalTry ? ' (final try before the PIN locks!)' : req.countLow ? ' (a wrong PIN was entered before)' : '';
     return readHidden(input, output, `PIN for token "${req.tokenLabel}"${warn}: `, () => new SshX509Error(ErrorCodes.PIN_REQUIRED, 'PIN entry cancelled'));
@@ -185,11 +192,12 @@ export function ttyPin(input: PinPromptInput, output: PinPromptOutput): PinSourc
  * It is called only for an encrypted key. When `input` is not a TTY it
  * throws `ERR_KEY_INVALID` at once, naming the key file.
  */
-export function ttyPassphrase(input: PinPromptInput, output: PinPromptOutput): PassphraseSource {
+export function ttyPassphrase(input: PinPromptInput, output: PinPromptOutput, options: PromptOptions = {}): PassphraseSource {
   return (req) => {
     const what = req.keyFile ? `key file ${req.keyFile}` : 'the private key';
     if (!isTerminal(input)) {
-      throw new SshX509Error(ErrorCodes.KEY_INVALID, `${what} is encrypted and there is no terminal to ask its passphrase on (use --passphrase-env VAR or a passphrase callback)`);
+      const otherwise = options.otherwise ?? 'give the passphrase itself, or a PassphraseSource that needs no terminal';
+      throw new SshX509Error(ErrorCodes.KEY_INVALID, `${what} is encrypted and there is no terminal to ask its passphrase on: ${otherwise}`);
     }
     return readHidden(input, output, `Passphrase for ${what}: `, () => new SshX509Error(ErrorCodes.KEY_INVALID, `passphrase entry for ${what} cancelled`));
   };

@@ -124,7 +124,7 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
     const raw = part.slice(eq + 1);
     if (name.startsWith('x-')) return;
     if (name === 'pin-value' || name === 'pin-source') {
-      throw invalid(`pkcs11 URI attribute "${name}" is not accepted: give the PIN through the PIN callback (or --pin-env), never in the URI`);
+      throw invalid(`pkcs11 URI attribute "${name}" is not accepted: a PIN never goes in the URI (give it with --pin-env or at the prompt; in code, with the pin option)`);
     }
     const key = (kind === 'path' ? PATH_ATTRS : QUERY_ATTRS)[name];
     if (!key) {
