@@ -153,6 +153,41 @@ describe('exit status of any other failure', () => {
   });
 });
 
+describe('OpenSSH habits: -F, -I', () => {
+  it('connect -F with a missing file exits 255 with the file and the reason in words, as ssh does', async () => {
+    const nope = join(dir, 'no-such-config');
+    const r = await cli(['connect', '-F', nope, 'a@127.0.0.1', 'true']);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toBe(`ssh-x509: cannot read ssh config file ${nope}: no such file (ENOENT)\n`);
+    const sftp = await cli(['sftp', '-F', nope, 'a@127.0.0.1']);
+    expect(sftp.code).toBe(255);
+    expect(sftp.stderr).toBe(`ssh-x509 sftp: cannot read ssh config file ${nope}: no such file (ENOENT)\n`);
+  });
+
+  it.each([
+    ['list', ['list']],
+    ['export-pub', ['export-pub']],
+    ['sftp', ['sftp', 'a@127.0.0.1']],
+    ['connect', ['connect', 'a@127.0.0.1', 'true']],
+  ])('%s takes -I for --pkcs11-module, as ssh does', async (_name, args) => {
+    const module = join(dir, 'missing.so');
+    const long = await cli([...args.slice(0, 1), '--pkcs11-module', module, ...args.slice(1)]);
+    const short = await cli([...args.slice(0, 1), '-I', module, ...args.slice(1)]);
+    expect(short.stderr).toContain(`PKCS#11 module ${module} not found`);
+    expect(short).toEqual(long);
+  });
+
+  it('serve takes -I for --pkcs11-module', async () => {
+    const module = join(dir, 'missing.so');
+    const args = (flag: string) => ['serve', '--listen', '127.0.0.1:0', flag, module, '--pin-env', 'P', '--trust', root, '--map', 'cn'];
+    const io = () => captureIo({ P: '1234' });
+    const [a, b] = [io(), io()];
+    const [ca, cb] = [await runCli(args('-I'), a), await runCli(args('--pkcs11-module'), b)];
+    expect(a.err()).toContain(`PKCS#11 module ${module} not found`);
+    expect([ca, a.err()]).toEqual([cb, b.err()]);
+  });
+});
+
 describe('help', () => {
   it('ssh-x509 help prints the commands and the exit statuses, exit 0', async () => {
     const r = await cli(['help']);
@@ -252,7 +287,7 @@ describe('help', () => {
     const table = /options: \{([\s\S]*?)\n {6}\},/.exec(source)![1]!;
     const names = [...table.matchAll(/^\s+'?([a-z0-9-]+)'?: \{ type:/gm)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThanOrEqual(11);
-    expect(names.filter((n) => !new RegExp(`^ +(-h, )?--${n}\\b`, 'm').test(help))).toEqual([]);
+    expect(names.filter((n) => !new RegExp(`^ +(-[A-Za-z], )?--${n}\\b`, 'm').test(help))).toEqual([]);
   });
 });
 

@@ -95,6 +95,19 @@ describe.concurrent('flags and destinations', () => {
     expect(l.stdout).toBe('alice\n');
   });
 
+  it('without a user logs in as the local user ($USER, else the account\'s name), as ssh does', async () => {
+    const r = await runCommand(['connect', '-p', String(target.port), '-i', idFile, ...kh(), '127.0.0.1', 'echo', '$USER'], { env: { USER: 'alice' } });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('alice\n');
+    expect(r.code).toBe(0);
+    const userLine = (out: string) => out.split('\n').find((l) => l.startsWith('user '));
+    expect(userLine((await runCommand(['connect', '-F', 'none', '-G', 'host'], { env: { USER: 'carol' } })).stdout)).toBe('user carol');
+    // Without $USER and $LOGNAME: the account's name, the user ssh -G shows (ssh reads only the account).
+    const ssh = userLine(execSync('ssh -G -F none host 2>/dev/null', { encoding: 'utf8' }));
+    expect(ssh).toMatch(/^user \S+$/);
+    expect(userLine((await runCommand(['connect', '-F', 'none', '-G', 'host'], { env: { USER: '', LOGNAME: '' } })).stdout)).toBe(ssh);
+  });
+
   it('-- ends the options: what follows the destination is the command', async () => {
     const r = await runCommand(['connect', '-p', String(target.port), '-i', idFile, ...kh(), 'alice@127.0.0.1', '--', 'echo', '-p', '1']);
     expect(r.stdout).toBe('-p 1\n');
@@ -435,6 +448,28 @@ describe.concurrent('more keywords and flags', () => {
     } finally {
       await f.stop();
     }
+  });
+
+  it('-G prints the defaults as OpenSSH 9\'s ssh -G: no ssh-rsa among the host key algorithms; the same values for the keywords both read', async () => {
+    const value = (out: string, k: string) => out.split('\n').find((l) => l.startsWith(`${k} `))?.slice(k.length + 1);
+    const ssh = execSync('ssh -G -F none alice@host 2>/dev/null', { encoding: 'utf8' });
+    const ours = await runCommand(['connect', '-F', 'none', '-G', 'alice@host']);
+    expect(ours.code).toBe(0);
+    // OpenSSH's list without its own certificate and security-key types (ssh-x509 has neither).
+    const plain = value(ssh, 'hostkeyalgorithms')!.split(',').filter((a) => !a.includes('-cert-v01@') && !a.startsWith('sk-'));
+    expect(value(ours.stdout, 'hostkeyalgorithms')!.split(',')).toEqual(plain);
+    expect(plain).not.toContain('ssh-rsa');
+    const keywords = ['user', 'hostname', 'port', 'batchmode', 'compression', 'escapechar', 'forwardagent', 'gatewayports', 'identitiesonly', 'loglevel', 'requesttty', 'serveralivecountmax', 'serveraliveinterval', 'sessiontype', 'stdinnull', 'globalknownhostsfile'];
+    expect(keywords.map((k) => [k, value(ours.stdout, k)])).toEqual(keywords.map((k) => [k, value(ssh, k)]));
+  });
+
+  it('offers OpenSSH 9\'s default host key algorithms (no ssh-rsa), as sshd sees in the KEXINIT', async () => {
+    const since = sshd.log().length;
+    const r = await runCommand(['connect', '-F', 'none', '-p', String(sshd.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`, '--raw-key', 'root@127.0.0.1', 'true']);
+    expect(r.code).toBe(0);
+    const log = await waitForLog(() => sshd.log().slice(since), /peer client KEXINIT proposal[\s\S]*?host key algorithms: \S+/);
+    const offered = /peer client KEXINIT proposal[\s\S]*?host key algorithms: (\S+)/.exec(log)![1]!.split(',');
+    expect(offered).toEqual(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256']);
   });
 
   it('-G shows what each flag sets', async () => {

@@ -148,6 +148,47 @@ describe('sftp exit status', () => {
   });
 });
 
+describe('sftp [user@]host:path [local path], as OpenSSH sftp', () => {
+  it('host:file downloads the file into the current directory, or to the local path given, and ends; host:dir starts there', async () => {
+    const work = join(dir, 'fetch');
+    const here = join(work, 'here');
+    mkdirSync(here, { recursive: true });
+    const remoteFile = join(work, 'remote.bin');
+    writeFileSync(remoteFile, randomBytes(70_000));
+    const base = ['sftp', '-F', 'none', '-P', String(asyncssh.port), '-i', idFile, '-o', `UserKnownHostsFile=${knownHosts}`];
+
+    const r = await runCommand([...base, `alice@127.0.0.1:${remoteFile}`], { cwd: here });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`Fetching ${remoteFile} to remote.bin\n`);
+    expect(readFileSync(join(here, 'remote.bin'))).toEqual(readFileSync(remoteFile));
+
+    // A local path: a file name (relative to the current directory), or a directory to put it in.
+    const named = await runCommand([...base, `alice@127.0.0.1:${remoteFile}`, 'copy.bin'], { cwd: here });
+    expect(named.code).toBe(0);
+    expect(readFileSync(join(here, 'copy.bin'))).toEqual(readFileSync(remoteFile));
+    mkdirSync(join(work, 'into'));
+    const into = await runCommand([...base, '-q', `alice@127.0.0.1:${remoteFile}`, join(work, 'into')]);
+    expect(into.code).toBe(0);
+    expect(into.stdout).toBe('');
+    expect(readFileSync(join(work, 'into', 'remote.bin'))).toEqual(readFileSync(remoteFile));
+
+    // host:dir starts in that directory (commands from standard input).
+    const inDir = await runCommand([...base, `alice@127.0.0.1:${work}`], { stdin: 'pwd\n' });
+    expect(inDir.code).toBe(0);
+    expect(inDir.stdout).toContain(`Remote working directory: ${work}`);
+
+    // A file that is not there: exit 1, naming it; a local path without a remote one: a usage error.
+    const missing = await runCommand([...base, `alice@127.0.0.1:${join(work, 'nope.bin')}`], { cwd: here });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(new RegExp(`^ssh-x509 sftp: cannot download ${join(work, 'nope.bin')} to ${join(here, 'nope.bin')}: `));
+    expect(existsSync(join(here, 'nope.bin'))).toBe(false);
+    const usage = await runCommand([...base, 'alice@127.0.0.1', 'local.bin']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('a local path ("local.bin") needs a remote one to download');
+  });
+});
+
 describe('sftp -p (OpenSSH sftp: preserve times and modes; the port is -P)', () => {
   it('-p keeps the modification time and mode on put and get; get -p and put -p per command; without it neither is kept', async () => {
     const work = join(dir, 'preserve');

@@ -105,15 +105,18 @@ export function hostKeyAlgorithmList(spec: string, defaults: readonly string[], 
   return assembleAlgorithms(spec, defaults, known, '--host-key-algorithms / HostKeyAlgorithms', 'host key algorithm');
 }
 
-/** The host key algorithms that `connect` offers: `spec` resolved, or the default. */
+/** Left out of the default as OpenSSH 8.8 and later leave them out (SHA-1, DSA); `+ssh-rsa` adds ssh-rsa back. */
+const NOT_BY_DEFAULT: ReadonlySet<string> = new Set(['ssh-rsa', 'ssh-dss']);
+
+/** The host key algorithms that `connect` offers: `spec` resolved, or the default (OpenSSH 9's, on what ssh2 supports). */
 export function hostKeyAlgorithmsFor(spec: string | undefined, hostTrust: boolean): string[] {
-  const defaults: string[] = hostTrust ? x509HostKeyAlgorithms() : defaultServerHostKeyAlgorithms();
+  const defaults: string[] = (hostTrust ? x509HostKeyAlgorithms() : defaultServerHostKeyAlgorithms()).filter((a) => !NOT_BY_DEFAULT.has(a));
   return spec === undefined ? defaults : hostKeyAlgorithmList(spec, defaults, supportedServerHostKeyAlgorithms());
 }
 
-/** `hostVerifier` and, when host trust or an explicit list is given, `algorithms.serverHostKey`. */
-export function hostCheckConfig(o: HostCheckOptions): { hostVerifier: X509HostVerifier; algorithms?: ConnectConfig['algorithms'] } {
-  const list = o.hostKeyAlgorithms === undefined ? undefined : hostKeyAlgorithmsFor(o.hostKeyAlgorithms, (o.hostTrust?.length ?? 0) > 0);
+/** `hostVerifier` and `algorithms.serverHostKey`: the list given, or the default (what -G shows). */
+export function hostCheckConfig(o: HostCheckOptions): { hostVerifier: X509HostVerifier; algorithms: NonNullable<ConnectConfig['algorithms']> } {
+  const list = hostKeyAlgorithmsFor(o.hostKeyAlgorithms, (o.hostTrust?.length ?? 0) > 0);
   const hostVerifier = x509HostVerifier({
     host: o.host,
     port: o.port,
@@ -122,7 +125,7 @@ export function hostCheckConfig(o: HostCheckOptions): { hostVerifier: X509HostVe
     ...(o.mode === 'ask' && o.io ? { ask: terminalQuestion(o.io) } : {}),
     ...(o.hostTrust?.length ? { hostTrustAnchors: o.hostTrust } : {}),
     // SHA-1 (x509v3-ssh-rsa) only when named, as for user authentication.
-    allowSha1Algorithms: list?.includes('x509v3-ssh-rsa') ?? false,
+    allowSha1Algorithms: list.includes('x509v3-ssh-rsa'),
     onDecision: (d) => {
       trace(o.logger, d, o);
       const status = d.knownHosts?.status;
@@ -131,6 +134,5 @@ export function hostCheckConfig(o: HostCheckOptions): { hostVerifier: X509HostVe
     },
   });
   // ssh2's type names only the algorithms it knows; the x509v3 ones are accepted once the compatibility module is installed.
-  const serverHostKey = (list ?? (o.hostTrust?.length ? x509HostKeyAlgorithms() : undefined)) as ServerHostKeyAlgorithm[] | undefined;
-  return serverHostKey ? { hostVerifier, algorithms: { serverHostKey } } : { hostVerifier };
+  return { hostVerifier, algorithms: { serverHostKey: list as ServerHostKeyAlgorithm[] } };
 }

@@ -15,6 +15,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { fileErrorReason } from '../certs/load.js';
+import { ErrorCodes, SshX509Error } from '../errors.js';
 import { usageError } from './command.js';
 
 /** The keywords that `connect` acts on (lower case), with what each does here. */
@@ -151,7 +153,8 @@ function readChecked(file: string, base: string, note: (keyword: string, where: 
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw usageError(`cannot read ssh config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    // Not a usage error: ssh exits 255 on a config file it cannot open (-F /nope).
+    throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot read ssh config file ${file}: ${fileErrorReason(e)}`, { cause: e });
   }
   const out: string[] = [];
   let section: string | undefined;

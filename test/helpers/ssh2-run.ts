@@ -43,11 +43,11 @@ export function ssh2Exec(config: ConnectConfig, command: string, timeoutMs = 20_
   });
 }
 
-/** Runs the `ssh-x509` command (this run's bundle of the source, test/helpers/cli-bin.ts) and collects its output. */
-export function runCommand(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
+/** Runs the `ssh-x509` command (this run's bundle of the source, test/helpers/cli-bin.ts) in `cwd` (default: the repository) and collects its output. */
+export function runCommand(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; stdin?: string; cwd?: string } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...cliArgs(), ...args], {
-      cwd: new URL('../..', import.meta.url).pathname,
+      cwd: opts.cwd ?? new URL('../..', import.meta.url).pathname,
       env: { ...process.env, ...opts.env },
       stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });

@@ -7,7 +7,7 @@
  * @module
  */
 import { existsSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SessionSettings } from '../../adapters/ssh2/session.js';
@@ -38,7 +38,8 @@ the first word after them starts the remote command; -- ends the options.
 
 OpenSSH's flags (same meanings as in ssh(1)):
   -p <port>                            server port (default 22)
-  -l <user>                            user name on the server
+  -l <user>                            user name on the server (default: the local user, $USER, as ssh;
+                                       with --username-from-cert: from the certificate)
                                        (-p, -l, -o Port/User and the destination's user and port: the first
                                        obtained in command-line order wins, as ssh -G shows: -l a b@h is a)
   -i <file>                            private key (repeatable); its certificate chain is read from the same
@@ -87,7 +88,8 @@ certificate and key (smartcard / HSM):
   --intermediates <file>               intermediate certificates not on the token
   --disconnect-on-card-removal         end the connection when the card is pulled
 identity and algorithms:
-  --username-from-cert <rule>          upn | upn-local | cn | email; then user@ may be omitted
+  --username-from-cert <rule>          upn | upn-local | cn | email: the user name from the certificate
+                                       when no user@, -l or User gives one
   --algorithm <name>                   x509v3 algorithm to offer (repeatable; default: the best for the key;
                                        SHA-1 x509v3-ssh-rsa and legacy x509v3-sign-rsa only when named)
                                        = PubkeyAcceptedAlgorithms (+list, -list, ^list, patterns)
@@ -415,6 +417,17 @@ type FlagValues = {
   'print-config'?: boolean;
 };
 
+/** The local user name, the remote one when none is given (as ssh): $USER, $LOGNAME, else the account's. */
+export function localUser(env: NodeJS.ProcessEnv): string {
+  const named = env.USER || env.LOGNAME;
+  if (named) return named;
+  try {
+    return userInfo().username;
+  } catch {
+    throw usageError('no user: write <user>@<host> or -l <user> (the local user name is not known here: no $USER, no account name)');
+  }
+}
+
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -466,11 +479,30 @@ export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], 
   if (values['print-config']) {
     const shown = new Map(config);
     shown.set('host', [dest.host]);
-    if (!shown.has('hostname')) shown.set('hostname', [dest.host]);
-    if (!shown.has('port')) shown.set('port', ['22']);
-    if (!shown.has('stricthostkeychecking')) shown.set('stricthostkeychecking', ['yes']);
-    if (!shown.has('userknownhostsfile')) shown.set('userknownhostsfile', [join(homedir(), '.ssh', 'known_hosts')]);
-    if (!shown.has('connecttimeout')) shown.set('connecttimeout', ['20']);
+    // The defaults of the keywords connect acts on, as ssh -G prints OpenSSH 9's (connect's own where they differ:
+    // ConnectTimeout 20, StrictHostKeyChecking yes without a terminal to ask on).
+    const defaults: Record<string, string> = {
+      hostname: dest.host,
+      port: '22',
+      stricthostkeychecking: isTerminal(io, 'stdin') && isTerminal(io, 'stderr') ? 'ask' : 'yes',
+      userknownhostsfile: join(homedir(), '.ssh', 'known_hosts'),
+      globalknownhostsfile: '/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2',
+      connecttimeout: '20',
+      batchmode: 'no',
+      compression: 'no',
+      escapechar: '~',
+      forwardagent: 'no',
+      gatewayports: 'no',
+      identitiesonly: 'no',
+      loglevel: 'INFO',
+      requesttty: 'auto',
+      serveralivecountmax: '3',
+      serveraliveinterval: '0',
+      sessiontype: 'default',
+      stdinnull: 'no',
+      ...(v['username-from-cert'] ? {} : { user: localUser(io.env) }),
+    };
+    for (const [k, value] of Object.entries(defaults)) if (!shown.has(k)) shown.set(k, [value]);
     // The algorithm lists resolved (+, -, ^ and patterns applied), as ssh -G prints them.
     const { hostKeyAlgorithmsFor } = await import('../host-check.js');
     shown.set('hostkeyalgorithms', [hostKeyAlgorithmsFor(config.get('hostkeyalgorithms')?.[0], hostTrustSources(config, []).length > 0).join(',')]);
@@ -571,8 +603,8 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   };
   await readTrust(config);
   const target = hop(config, p.dest.host);
-  const user = config.get('user')?.[0];
-  if (!user && !rule) throw usageError('no user: write <user>@<host>, -l <user>, User in ssh_config, or take it from the certificate with --username-from-cert');
+  // As ssh: without user@host, -l or User, the local user (unless --username-from-cert takes it from the certificate).
+  const user = config.get('user')?.[0] ?? (rule ? undefined : localUser(io.env));
   const maxAttempts = positiveInt(v['max-attempts'] === undefined ? undefined : String(v['max-attempts']), 'max-attempts');
   const timeout = config.get('connecttimeout')?.[0] === undefined ? 20 : Number(config.get('connecttimeout')![0]);
   if (!(timeout > 0)) throw usageError('--connect-timeout must be a positive number of seconds');

@@ -13,7 +13,8 @@ import { defineCommand, EXIT_FAILURE, exitStatusHelp, parseOptions, usageError }
 /** The usage text of `ssh-x509 list`. */
 export const LIST_USAGE = `usage: ssh-x509 list --pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--json] [--allow-sha1]
 
-  --pkcs11-module <path>   the token's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so)
+  -I, --pkcs11-module <path>
+                           the token's PKCS#11 library (e.g. /usr/lib/softhsm/libsofthsm2.so)
   --pkcs11-uri <uri>       only tokens/objects matching this RFC 7512 pkcs11: URI
   --pin-env <VAR>          log in with the PIN in this environment variable, so that
                            private keys hidden before login are seen (default: no login;
@@ -26,7 +27,7 @@ ${exitStatusHelp(EXIT_FAILURE)}`;
 
 /** The options of the command, as node:util parseArgs takes them. */
 export const OPTIONS = {
-  'pkcs11-module': { type: 'string' },
+  'pkcs11-module': { type: 'string', short: 'I' },
   'pkcs11-uri': { type: 'string' },
   'pin-env': { type: 'string' },
   json: { type: 'boolean' },

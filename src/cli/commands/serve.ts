@@ -77,7 +77,7 @@ offers x509v3-ssh-rsa.
   --host-ocsp <der>            a DER OCSP response stapled for the host certificate it answers for (repeatable)
   --host-ocsp-fetch            staple the host certificates' OCSP responses fetched from their AIA responders
   --passphrase-env <VAR>       the passphrase of the host keys, from this environment variable
-  --pkcs11-module <path>       an X.509 host key on a PKCS#11 token
+  -I, --pkcs11-module <path>   an X.509 host key on a PKCS#11 token
   --pkcs11-uri <uri>           RFC 7512 URI choosing the token's host key and certificate
   --pin-env <VAR>              the token's PIN, from this environment variable
   --host-intermediates <pem>   intermediate certificates for the token's host certificate
@@ -274,7 +274,7 @@ export const runServe = defineCommand({ name: 'serve', failureStatus: EXIT_FAILU
         'host-ocsp': { type: 'string', multiple: true },
         'host-ocsp-fetch': { type: 'boolean' },
         'passphrase-env': { type: 'string' },
-        'pkcs11-module': { type: 'string' },
+        'pkcs11-module': { type: 'string', short: 'I' },
         'pkcs11-uri': { type: 'string' },
         'pin-env': { type: 'string' },
         'host-intermediates': { type: 'string' },

@@ -37,6 +37,7 @@ function wrap(text: string): string {
 export const SFTP_OPTIONS = {
   ...CONNECT_OPTIONS,
   port: { type: 'string', short: 'P' },
+  'pkcs11-module': { type: 'string', short: 'I' },
   identity: SSH_FLAGS.identity,
   'ssh-config': SSH_FLAGS['ssh-config'],
   option: SSH_FLAGS.option,
@@ -49,11 +50,12 @@ export const SFTP_OPTIONS = {
   preserve: { type: 'boolean', short: 'p' },
 } as const;
 
-export const SFTP_USAGE = `usage: ssh-x509 sftp [options] [user@]host[:path] | sftp://[user@]host[:port][/path]
+export const SFTP_USAGE = `usage: ssh-x509 sftp [options] [user@]host[:path [<local path>]] | sftp://[user@]host[:port][/path]
 
 File transfer with an X.509 certificate login: the same identities, ssh_config and jump hosts as
 connect (see 'ssh-x509 connect --help' for the certificate, token and config options), interactive,
-or with -b as OpenSSH's sftp.
+or with -b as OpenSSH's sftp. As there, host:dir starts in that remote directory; host:file downloads
+the file into the current directory, or to <local path>, and ends (host:dir <local path> with -r: the directory).
 
   -b <batchfile>     read commands from this file ("-" for standard input); stop at the first
                      failing command unless it starts with "-"
@@ -61,7 +63,7 @@ or with -b as OpenSSH's sftp.
   -r                 recursive get and put
   -p                 preserve modification and access times and modes of the files transferred
                      (as OpenSSH's sftp; the port is -P)
-  -i <file>, -F <file>, -o <Keyword=value>, -J <hops>, -v, -q, -C: as in connect
+  -i <file>, -F <file>, -o <Keyword=value>, -J <hops>, -I <module>, -v, -q, -C: as in connect
   --cert, --key, --pkcs11-module, --pkcs11-uri, --pin-env, ... : as in connect
   -h, --help         this help
 Not supported (OpenSSH sftp's): -4 -6 -A -a -B -c -D -f -l -N -R -S -s -X.
@@ -325,6 +327,22 @@ class SftpSession {
   }
 }
 
+/** `sftp host:path [local]`: downloads one file (or a directory with -r), as `get` does, and resolves to the exit status. */
+async function fetchOnly(session: SftpSession, sftp: SFTPWrapper, remote: string, local: string | undefined, quiet: boolean): Promise<number> {
+  const quote = (p: string) => `"${p.replace(/"/g, '\\"')}"`;
+  const target = session.local(local ?? posix.basename(remote));
+  if (!quiet) session.io.stdout.write(`Fetching ${remote} to ${local ?? posix.basename(remote)}\n`);
+  try {
+    await session.run(`get ${quote(remote)}${local === undefined ? '' : ` ${quote(local)}`}`);
+  } catch (e) {
+    session.io.stderr.write(`ssh-x509 sftp: cannot download ${remote} to ${target}: ${(e as Error).message}\n`);
+    return EXIT_FAILURE;
+  } finally {
+    sftp.end();
+  }
+  return 0;
+}
+
 /** Reads command lines from a file, standard input, or the terminal with a prompt. */
 async function* commandLines(io: CliIo, batch: string | undefined): AsyncGenerator<string> {
   const input = batch === undefined || batch === '-' ? io.stdin : createReadStream(batch);
@@ -352,8 +370,11 @@ export const runSftp = defineCommand({
       io.stdout.write(SFTP_USAGE);
       return 0;
     }
-    if (positionals.length !== 1) throw usageError(positionals.length ? `unexpected argument ${JSON.stringify(positionals[1])}` : 'missing destination [user@]host[:path]');
+    if (positionals.length === 0) throw usageError('missing destination [user@]host[:path]');
+    if (positionals.length > 2) throw usageError(`unexpected argument ${JSON.stringify(positionals[2])}: give [user@]host[:path] [<local path>]`);
     const { destination, path } = splitDestination(positionals[0]!);
+    const localPath = positionals[1];
+    if (localPath !== undefined && path === undefined) throw usageError(`a local path (${JSON.stringify(localPath)}) needs a remote one to download: [user@]host:<path> <local path>`);
     const batch = values.batch;
     if (batch !== undefined && batch !== '-') await stat(batch).catch(() => {
       throw usageError(`cannot read batch file ${batch}`);
@@ -369,7 +390,13 @@ export const runSftp = defineCommand({
       const sftp = await promisify<SFTPWrapper>((cb) => client.sftp(cb));
       const session = new SftpSession(sftp, io, values.recursive === true, values.preserve === true);
       session.cwd = await promisify<string>((cb) => sftp.realpath('.', cb));
-      if (path) await session.run(`cd "${path.replace(/"/g, '\\"')}"`);
+      if (path) {
+        // As OpenSSH's sftp: host:dir starts in that directory; host:file (or host:dir with a local path) downloads it and ends.
+        const remote = session.remote(path);
+        const isDir = await session.stat(remote).then((st) => st.isDirectory(), () => false);
+        if (isDir && localPath === undefined) await session.run(`cd "${path.replace(/"/g, '\\"')}"`);
+        else return await fetchOnly(session, sftp, remote, localPath, values.quiet === true);
+      }
       const isBatch = batch !== undefined || !io.stdin.isTTY;
       for await (const raw of commandLines(io, batch)) {
         const line = raw.trim();
