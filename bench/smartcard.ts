@@ -8,7 +8,9 @@
  *   the same through the project (Pkcs11Signer.open, one sign(), close, in
  *   this process), alternated run by run (target <= 1.10);
  * - one more signature on an open, logged-in signer beside bare graphene-pk11
- *   C_SignInit + C_Sign on a session of the same module (target <= 1.10);
+ *   C_SignInit + C_Sign on a session of the same module (target <= 1.10),
+ *   with the bare call timed a second time in the same alternation as a
+ *   control (the card answers from another process on a shared machine);
  * - `ssh-x509 connect` end to end with the card beside the same login with
  *   the same key in a file, alternated run by run.
  *
@@ -129,9 +131,11 @@ export async function benchSmartcard(options: { rounds?: number; pairs?: number 
                   session.createSign(k.graphene, key).once(input, (err, sig) => (err ? reject(err) : resolve(sig)));
                 }),
             );
-          const [b, v] = await alternate([bare, () => timed(() => signer.sign(data, 'sha256'))], pairs);
+          // The bare call twice in the same alternation: their ratio is this machine's noise floor for the row.
+          const [b, v, b2] = await alternate([bare, () => timed(() => signer.sign(data, 'sha256')), bare], pairs);
           rows.push({ name: `card ${k.what}: bare graphene-pk11 C_SignInit + C_Sign (logged in)`, ms: b });
           rows.push({ name: `card ${k.what}: Pkcs11Signer.sign (logged in)`, ms: v, ratio: v! / b!, baseline: 'bare graphene-pk11 C_Sign', target: 1.1 });
+          rows.push({ name: `  control: the bare call again, same alternation`, ms: b2, ratio: b2! / b!, baseline: 'bare graphene-pk11 C_Sign' });
           session.close();
         } finally {
           await signer.close();
