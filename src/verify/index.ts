@@ -19,5 +19,6 @@ export {
   type PathCertificateInput,
   type CertificatePathOptions,
   type CertificatePathResult,
+  type PeerName,
   type PolicyInputs,
 } from './pkix/index.js';

@@ -41,6 +41,20 @@ export interface CertificatePathOptions {
   readonly allowSha1Signatures?: boolean;
   /** Largest RSA modulus accepted, bits (default 8192). */
   readonly maxRsaModulusBits?: number;
+  /** Names the end entity's subjectAltName must each carry (RFC 6125 for DNS names; no wildcard unless {@link wildcardPeerNames}). */
+  readonly peerNames?: readonly PeerName[];
+  /** Let a dNSName whose leftmost label is exactly `*` match one label of a DNS peer name (RFC 6125 section 6.4.3); default false. */
+  readonly wildcardPeerNames?: boolean;
+  /** Extended key usages the end entity must allow (OIDs, or names such as `serverAuth`); a leaf without extendedKeyUsage allows all. */
+  readonly extendedKeyUsages?: readonly string[];
+  /** Most intermediates between the end entity and the trust anchor (self-issued ones not counted); default 10. */
+  readonly maxChainDepth?: number;
+}
+
+/** A name the end entity must carry (x509-limbo's peer names): a DNS name, an IP address, or an email address. */
+export interface PeerName {
+  readonly kind: 'dns' | 'ip' | 'email';
+  readonly value: string;
 }
 
 /** The outcome of {@link validateCertificatePath}. */
