@@ -19,6 +19,7 @@ import { EKU_OIDS, EXTENSION_OIDS } from '../oids.js';
 import { decodePublicKeyBlob } from '../rfc6187/publickey-blob.js';
 import { loadCertificateSources, type CertificateSource } from './anchors.js';
 import { CertificateStore, IssuanceChecker, type VerifierCertificate } from './certificates.js';
+import { dnsNameMatches } from './pkix/peer.js';
 import { checkBlobCertificates, checkKeySize, pkixRefusalReason, validatePath, withDecodableExtensions } from './path.js';
 import { allowedAlgorithms, type AlgorithmPolicy } from './policy.js';
 import { Refusal, refuse, type RefusalReason } from './reasons.js';
@@ -38,6 +39,12 @@ export interface HostCertificateOptions extends AlgorithmPolicy {
   allowServerAuthEku?: boolean;
   /** Also match the host name against the leaf's subject CN when it has no dNSName. Off by default (RFC 6125). */
   allowCommonNameHostMatch?: boolean;
+  /** Let a dNSName whose left-most label is exactly `*` match one label of the host name (RFC 6125 section 6.4.3). Off by default: a host certificate names its hosts. */
+  allowWildcardHostNames?: boolean;
+  /** Skip the CA issuance rules (serial numbers, key identifiers, v1 CAs, weak keys, explicit curves, criticality); enforced by default. */
+  laxIssuanceRules?: boolean;
+  /** Skip the host trust anchors' own constraints (validity, critical extensions, name constraints, pathLenConstraint); enforced by default. */
+  ignoreTrustAnchorConstraints?: boolean;
   /** Accept SHA-1 signatures on certificates, OCSP responses and CRLs (default: only with `allowSha1Algorithms`). */
   allowSha1CertificateSignatures?: boolean;
   /** The clock (default `() => new Date()`). */
@@ -77,19 +84,11 @@ function canonicalIp(ip: string): string {
   return '';
 }
 
-/** RFC 6125 section 6.4: case-insensitive, a `*` only as the whole left-most label. */
-function dnsMatches(pattern: string, host: string): boolean {
-  const p = pattern.toLowerCase().replace(/\.$/, '');
-  const h = host.toLowerCase().replace(/\.$/, '');
-  if (p === h) return true;
-  if (!p.startsWith('*.')) return false;
-  const rest = p.slice(2);
-  const dot = h.indexOf('.');
-  return dot > 0 && h.slice(dot + 1) === rest && rest.includes('.');
-}
-
-/** Refuses unless `host` is one of the leaf's dNSName (or iPAddress for an address) subjectAltNames. */
-export function checkHostName(leaf: VerifierCertificate, host: string, allowCommonName = false): void {
+/** Refuses unless `host` is one of the leaf's dNSName (or iPAddress for an address) subjectAltNames (RFC 6125; a wildcard only with `allowWildcard`). */
+export function checkHostName(leaf: VerifierCertificate, host: string, allowCommonName = false, allowWildcard = false): void {
+  // The same name, whatever its syntax (a host name the user typed), or RFC 6125 matching.
+  const dnsMatches = (pattern: string, name: string): boolean =>
+    pattern.toLowerCase().replace(/\.$/, '') === name.toLowerCase().replace(/\.$/, '') || dnsNameMatches(pattern, name, allowWildcard);
   const san = leaf.peculiarExtension(EXTENSION_OIDS.subjectAltName, SubjectAlternativeNameExtension);
   const names = san?.names.items ?? [];
   const bare = host.replace(/^\[|\]$/g, '');
@@ -201,12 +200,14 @@ export class HostCertificateVerifier {
         at,
         allowSha1: this.options.allowSha1CertificateSignatures ?? this.options.allowSha1Algorithms ?? false,
         issuance: this.issuance,
+        ...(this.options.laxIssuanceRules ? { laxIssuanceRules: true } : {}),
+        ...(this.options.ignoreTrustAnchorConstraints ? { ignoreTrustAnchorConstraints: true } : {}),
       });
       anchor = path[path.length - 1];
       const hostLeaf = leaf;
       withDecodableExtensions(hostLeaf, () => {
         checkHostPurpose(hostLeaf, this.options.allowServerAuthEku);
-        if (!options.hostNameBound) checkHostName(hostLeaf, host, this.options.allowCommonNameHostMatch);
+        if (!options.hostNameBound) checkHostName(hostLeaf, host, this.options.allowCommonNameHostMatch, this.options.allowWildcardHostNames);
       });
       const stapled = new Map<string, Uint8Array>();
       blob.ocspResponses.forEach((r, i) => {

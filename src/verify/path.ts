@@ -9,11 +9,11 @@
  * @module
  */
 import type { KeyObject } from 'node:crypto';
-import type { VerifierCertificate } from './certificates.js';
+import { verifySignedObject, type VerifierCertificate } from './certificates.js';
 import { DEFAULT_MAX_INTEGER_BYTES, parsedCertificateEncodingProblem } from './pkix/der.js';
 import { DEFAULT_MAX_RSA_MODULUS_BITS, basicConstraints, describe } from './pkix/facts.js';
 import { PkixFailure, type PathValidationReason } from './pkix/result.js';
-import { validatePkixPath, type PkixContext, type PkixFailureResult } from './pkix/validate.js';
+import { toTheSecond, validatePkixPath, type PkixContext, type PkixFailureResult } from './pkix/validate.js';
 import { dnEqual } from './pkix/names.js';
 import { Refusal, refuse, type RefusalReason } from './reasons.js';
 
@@ -25,9 +25,14 @@ export interface PathContext extends Pick<PkixContext, 'anchors' | 'pool' | 'at'
   readonly maxRsaModulusBits?: number;
   /** Accept the blob's certificates in any order (RFC 6187 section 2.1 requires issuing order). Duplicates and unrelated certificates are refused all the same. */
   readonly laxChainOrder?: boolean;
+  /** Skip the CA issuance rules (`./pkix/issuance.ts`); default false. */
+  readonly laxIssuanceRules?: boolean;
+  /** Skip the trust anchors' own constraints (validity, critical extensions, name constraints, pathLenConstraint); default false. */
+  readonly ignoreTrustAnchorConstraints?: boolean;
 }
 
-function checkDates(c: VerifierCertificate, at: Date, what: string): void {
+function checkDates(c: VerifierCertificate, time: Date, what: string): void {
+  const at = toTheSecond(time);
   if (at < c.notBefore) refuse('notYetValid', `${what} ${describe(c)} is not valid before ${c.notBefore.toISOString()}`);
   if (at > c.notAfter) refuse('expired', `${what} ${describe(c)} expired at ${c.notAfter.toISOString()}`);
 }
@@ -70,7 +75,7 @@ export function checkBlobCertificates(sent: readonly VerifierCertificate[], maxR
           : null;
       if (maxInt === Math.max(DEFAULT_MAX_INTEGER_BYTES, Math.ceil(DEFAULT_MAX_RSA_MODULUS_BITS / 8) + 16)) encodingChecked.set(c, r);
     }
-    if (r) refuse(r.reason, `certificate ${i} of the blob: ${r.detail}`);
+    if (r) refuse(r.reason, `certificate ${i + 1} of the blob: ${r.detail}`);
   }
 }
 
@@ -117,6 +122,16 @@ const REASONS: Record<PathValidationReason, RefusalReason> = {
   unknownCriticalExtension: 'pathConstraint',
   revoked: 'revoked',
   revocationUndetermined: 'revocationUnavailable',
+  serialNumber: 'serialNumber',
+  certificateVersion: 'certificateVersion',
+  weakKey: 'weakKey',
+  explicitCurve: 'explicitCurve',
+  keyIdentifier: 'keyIdentifier',
+  extensionCriticality: 'extensionCriticality',
+  caExtensions: 'caExtensions',
+  peerNameMismatch: 'hostNameMismatch',
+  extendedKeyUsage: 'ekuMismatch',
+  chainTooDeep: 'pathConstraint',
 };
 
 /** When no candidate path exists: a chain that ends at an unknown root is `untrusted`, one that stops short `missingIntermediate`. */
@@ -139,19 +154,64 @@ export function pkixRefusalReason(e: unknown): RefusalReason | undefined {
   return e instanceof PkixFailure ? REASONS[e.reason] : undefined;
 }
 
-/** RFC 6187 section 2.1: the blob is the path's beginning, in issuing order, without duplicates or unrelated certificates. */
-function checkBlobOrder(sent: readonly VerifierCertificate[], path: readonly VerifierCertificate[], lax: boolean): void {
+/** The same certificate, or the same subject and key (the anchor reissued, or cross-signed). */
+function sameCa(a: VerifierCertificate, b: VerifierCertificate): boolean {
+  if (a.id === b.id) return true;
+  const ka = a.pkijs.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
+  const kb = b.pkijs.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView;
+  return dnEqual(a.pkijs.subject, b.pkijs.subject) && Buffer.from(ka).equals(Buffer.from(kb));
+}
+
+/**
+ * RFC 6187 section 2.1: the blob is the path's beginning, in issuing order,
+ * without duplicates or unrelated certificates. The trust anchor ends the
+ * path wherever it appears: what the blob carries after it (the anchor's
+ * own issuers, up to a root) is not validated as a path, only required to
+ * go on naming and signing each certificate before it (checked by the
+ * caller, {@link checkAfterAnchor}). Positions in messages count from 1.
+ * Returns how many certificates of the blob are on the path.
+ */
+function checkBlobOrder(sent: readonly VerifierCertificate[], path: readonly VerifierCertificate[], lax: boolean): number {
   const ids = sent.map((c) => c.id);
   const dup = ids.findIndex((id, i) => ids.indexOf(id) !== i);
-  if (dup >= 0) refuse('duplicateCertificate', `certificate ${dup} of the blob (${describe(sent[dup]!)}) is there twice`);
-  const onPath = new Set(path.map((c) => c.id));
-  const extra = sent.findIndex((c) => !onPath.has(c.id));
-  if (extra >= 0) refuse('unrelatedCertificate', `certificate ${extra} of the blob (${describe(sent[extra]!)}) is not on the path to the trust anchor`);
-  if (lax) return;
-  for (let i = 1; i < sent.length; i++) {
-    if (sent[i]!.id !== path[i]!.id) {
-      refuse('chainOrder', `certificate ${i} of the blob (${describe(sent[i]!)}) did not issue the one before it: RFC 6187 section 2.1 wants each certificate to certify the one preceding it (option laxChainOrder accepts another order)`);
+  if (dup >= 0) refuse('duplicateCertificate', `certificate ${dup + 1} of the blob (${describe(sent[dup]!)}) is there twice`);
+  const anchor = path[path.length - 1]!;
+  // The anchor in its place on the path (elsewhere in the blob it is a certificate out of order).
+  const at = path.length - 1 < sent.length && sameCa(sent[path.length - 1]!, anchor) ? path.length - 1 : -1;
+  const upToAnchor = at >= 0 ? sent.slice(0, at + 1) : sent;
+  for (let i = upToAnchor.length; i < sent.length; i++) {
+    if (!dnEqual(sent[i]!.pkijs.subject, sent[i - 1]!.pkijs.issuer)) {
+      refuse('unrelatedCertificate', `certificate ${i + 1} of the blob (${describe(sent[i]!)}) comes after the trust anchor and did not issue the one before it`);
     }
+  }
+  const onPath = new Set(path.map((c) => c.id));
+  const extra = upToAnchor.findIndex((c, i) => !onPath.has(c.id) && !(i === at && sameCa(c, anchor)));
+  if (extra >= 0) refuse('unrelatedCertificate', `certificate ${extra + 1} of the blob (${describe(sent[extra]!)}) is not on the path to the trust anchor`);
+  if (!lax) {
+    for (let i = 1; i < upToAnchor.length; i++) {
+      if (i === at) continue; // The anchor itself, in its place: path[i] is it (or its other certificate).
+      if (sent[i]!.id !== path[i]!.id) {
+        refuse('chainOrder', `certificate ${i + 1} of the blob (${describe(sent[i]!)}) did not issue the one before it: RFC 6187 section 2.1 wants each certificate to certify the one preceding it (option laxChainOrder accepts another order)`);
+      }
+    }
+  }
+  return upToAnchor.length;
+}
+
+/** The blob's certificates after the trust anchor: each signed the one before it (a same-named certificate of another PKI did not). */
+async function checkAfterAnchor(sent: readonly VerifierCertificate[], from: number, ctx: PathContext): Promise<void> {
+  for (let i = from; i < sent.length; i++) {
+    const cert = sent[i - 1]!;
+    const p = cert.pkijs;
+    let ok: boolean | undefined;
+    try {
+      ok = ctx.issuance
+        ? await ctx.issuance.check(cert, sent[i]!)
+        : verifySignedObject(p.signatureAlgorithm.algorithmId, p.tbsView, p.signatureValue.valueBlock.valueHexView, await sent[i]!.loadPublicKey(), { allowSha1: ctx.allowSha1 ?? false });
+    } catch {
+      ok = false;
+    }
+    if (!ok) refuse('unrelatedCertificate', `certificate ${i + 1} of the blob (${describe(sent[i]!)}) comes after the trust anchor and did not issue the one before it`);
   }
 }
 
@@ -172,6 +232,8 @@ export async function validatePath(sent: readonly VerifierCertificate[], ctx: Pa
       signaturePolicy: { allowSha1: ctx.allowSha1 ?? false },
       ...(ctx.issuance ? { issuance: ctx.issuance } : {}),
       limits: ctx.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: ctx.maxRsaModulusBits } : {},
+      issuanceRules: !ctx.laxIssuanceRules,
+      anchorConstraints: !ctx.ignoreTrustAnchorConstraints,
     });
   } catch (e) {
     if (e instanceof PkixFailure) refuse(REASONS[e.reason], e.message);
@@ -182,6 +244,7 @@ export async function validatePath(sent: readonly VerifierCertificate[], ctx: Pa
     refuse(REASONS[r.reason], r.message);
   }
   const path = [...r.path];
-  checkBlobOrder(sent, path, ctx.laxChainOrder ?? false);
+  const onPath = checkBlobOrder(sent, path, ctx.laxChainOrder ?? false);
+  if (onPath < sent.length) await checkAfterAnchor(sent, onPath, ctx);
   return path;
 }

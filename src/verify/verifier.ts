@@ -50,6 +50,16 @@ export interface X509VerifierOptions extends AlgorithmPolicy, LeafPolicy {
    * refused either way.
    */
   laxChainOrder?: boolean;
+  /**
+   * Skip the CA issuance rules: by default a certificate of the path with a
+   * serial number that is 0, negative or over 20 octets, missing or critical
+   * key identifiers, a v1 CA, a weak key (RSA under 2048 bits, DSA, a curve
+   * other than the NIST ones of 256, 384, 521 bits) or explicit curve parameters, or extensions of
+   * the wrong criticality is refused, each with its own reason.
+   */
+  laxIssuanceRules?: boolean;
+  /** Skip the trust anchors' own constraints (validity, critical extensions, name constraints, pathLenConstraint), enforced by default. */
+  ignoreTrustAnchorConstraints?: boolean;
   /** Limits on the blob (counts and sizes). */
   limits?: BlobLimits;
   /** The clock (default `() => new Date()`): validity, OCSP and CRL times are checked against it. */
@@ -479,6 +489,8 @@ export class X509Verifier {
       issuance: this.issuance,
       ...(this.options.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: this.options.maxRsaModulusBits } : {}),
       ...(this.options.laxChainOrder ? { laxChainOrder: true } : {}),
+      ...(this.options.laxIssuanceRules ? { laxIssuanceRules: true } : {}),
+      ...(this.options.ignoreTrustAnchorConstraints ? { ignoreTrustAnchorConstraints: true } : {}),
     };
   }
 

@@ -108,6 +108,10 @@ export class PreparedCrl {
         problem ??= `the CRL's extension ${e.extnID} is corrupt: ${err instanceof Error ? err.message : String(err)}`;
       }
     }
+    // Section 5.2.3: conforming CRL issuers include cRLNumber, non-critical; a CRL without it is not used.
+    const numberExt = (crl.crlExtensions?.extensions ?? []).find((e) => e.extnID === EXTENSION_OIDS.cRLNumber);
+    if (!numberExt) problem ??= 'the CRL has no cRLNumber (RFC 5280 section 5.2.3)';
+    else if (numberExt.critical) problem ??= 'the CRL marks cRLNumber critical (RFC 5280 section 5.2.3: non-critical)';
     this.idp = idp;
     this.crlNumber = crlNumber;
     this.baseCrlNumber = base;

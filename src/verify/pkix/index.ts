@@ -11,9 +11,11 @@ import { CertificateStore, type VerifierCertificate } from '../certificates.js';
 import { prepareCrl, type PreparedCrl } from './crl.js';
 import { validatePkixPath, type PolicyInputs } from './validate.js';
 import type { PathValidationReason } from './result.js';
+import type { PeerName } from './peer.js';
 
 export { PathValidationReasons, type PathValidationReason } from './result.js';
 export type { PolicyInputs } from './validate.js';
+export type { PeerName } from './peer.js';
 
 /** A certificate: DER bytes or a parsed @peculiar/x509 certificate. */
 export type PathCertificateInput = Uint8Array | X509Certificate;
@@ -22,7 +24,11 @@ export type PathCertificateInput = Uint8Array | X509Certificate;
 export interface CertificatePathOptions {
   /** The end-entity certificate first; then any intermediates (and CRL issuers' certificates), in any order. */
   readonly certificates: readonly PathCertificateInput[];
-  /** The trust anchors (their names and keys are trusted; their own extensions are not processed). */
+  /**
+   * The trust anchors. Their names and keys are trusted; their own
+   * constraints apply too (RFC 5937: validity, critical extensions, name
+   * constraints, pathLenConstraint) unless {@link ignoreTrustAnchorConstraints}.
+   */
   readonly trustAnchors: readonly PathCertificateInput[];
   /** The time the path must be valid at (default now). */
   readonly time?: Date;
@@ -47,14 +53,30 @@ export interface CertificatePathOptions {
   readonly wildcardPeerNames?: boolean;
   /** Extended key usages the end entity must allow (OIDs, or names such as `serverAuth`); a leaf without extendedKeyUsage allows all. */
   readonly extendedKeyUsages?: readonly string[];
-  /** Most intermediates between the end entity and the trust anchor (self-issued ones not counted); default 10. */
+  /** Most intermediates between the end entity and the trust anchor (self-issued ones not counted); by default only the search's bound (10 certificates). */
   readonly maxChainDepth?: number;
-}
-
-/** A name the end entity must carry (x509-limbo's peer names): a DNS name, an IP address, or an email address. */
-export interface PeerName {
-  readonly kind: 'dns' | 'ip' | 'email';
-  readonly value: string;
+  /**
+   * Skip the trust anchors' own constraints (validity, critical extensions,
+   * name constraints, pathLenConstraint): the anchor is then a name and a
+   * key only, as RFC 5280 section 6.1.1 (d) describes it. Default false.
+   */
+  readonly ignoreTrustAnchorConstraints?: boolean;
+  /**
+   * Skip the CA issuance rules (reasons `serialNumber`, `certificateVersion`,
+   * `weakKey`, `explicitCurve`, `keyIdentifier`, `extensionCriticality`,
+   * `caExtensions`): only section 6.1's algorithm decides. For test suites
+   * and PKIs older than the rules. Default false.
+   */
+  readonly laxIssuanceRules?: boolean;
+  /**
+   * `rfc5280` (default): RFC 5280 with the CA issuance rules. `webpki`: the
+   * CA/Browser Forum Baseline Requirements for TLS server certificates on
+   * top: the end entity is not a CA, has a non-critical extendedKeyUsage with
+   * serverAuth and without anyExtendedKeyUsage, and its subject commonName,
+   * if any, is one of its subjectAltName names as written there; the trust
+   * anchor has no extendedKeyUsage; nameConstraints may be non-critical.
+   */
+  readonly profile?: 'rfc5280' | 'webpki';
 }
 
 /** The outcome of {@link validateCertificatePath}. */
@@ -78,7 +100,7 @@ function parseAll(inputs: readonly PathCertificateInput[], store: CertificateSto
     try {
       out.push(c instanceof X509Certificate ? store.fromX509(c) : store.get(c));
     } catch (e) {
-      return `${what} ${i} does not parse: ${e instanceof Error ? e.message : String(e)}`;
+      return `${what} ${i + 1} does not parse: ${e instanceof Error ? e.message : String(e)}`;
     }
   }
   return out;
@@ -101,7 +123,7 @@ export async function validateCertificatePath(options: CertificatePathOptions): 
   const crls: PreparedCrl[] = [];
   for (const [i, d] of (options.revocation?.crls ?? []).entries()) {
     try {
-      crls.push(prepareCrl(d, `CRL ${i}`));
+      crls.push(prepareCrl(d, `CRL ${i + 1}`));
     } catch {
       // A CRL that does not parse covers nothing: a certificate it was meant for stays undetermined.
     }
@@ -117,6 +139,15 @@ export async function validateCertificatePath(options: CertificatePathOptions): 
         : {}),
       signaturePolicy: { allowSha1: options.allowSha1Signatures ?? false },
       limits: { ...(options.maxRsaModulusBits !== undefined ? { maxRsaModulusBits: options.maxRsaModulusBits } : {}) },
+      issuanceRules: !options.laxIssuanceRules,
+      ...(options.profile ? { profile: options.profile } : {}),
+      anchorConstraints: !options.ignoreTrustAnchorConstraints,
+      ...(options.maxChainDepth !== undefined ? { maxChainDepth: options.maxChainDepth } : {}),
+      endEntity: {
+        ...(options.peerNames ? { peerNames: options.peerNames } : {}),
+        ...(options.wildcardPeerNames ? { wildcardPeerNames: true } : {}),
+        ...(options.extendedKeyUsages ? { extendedKeyUsages: options.extendedKeyUsages } : {}),
+      },
     });
     const path = r.path?.map((c) => c.x509);
     if (r.valid) return { valid: true, message: 'the path is valid', ...(path ? { path } : {}), policies: r.policies };

@@ -8,6 +8,19 @@
 import type * as pkijs from 'pkijs';
 import { NAME_ATTRIBUTE_OIDS } from '../../oids.js';
 
+/** A preferred-syntax DNS name (RFC 1034 section 3.5, as RFC 5280 section 4.2.1.6 asks): letters, digits, hyphens; no empty label. */
+export function validDnsName(s: string): boolean {
+  if (s.length === 0 || s.length > 253) return false;
+  return s.split('.').every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
+}
+
+/** An rfc822Name (RFC 5280 section 4.2.1.6): one `@`, a non-empty local part, a host name. */
+export function validMailbox(s: string): boolean {
+  const at = s.indexOf('@');
+  if (at <= 0 || at !== s.lastIndexOf('@')) return false;
+  return /^[\x21-\x7e]+$/.test(s.slice(0, at)) && validDnsName(s.slice(at + 1));
+}
+
 /** GeneralName CHOICE tags (RFC 5280 section 4.2.1.6). */
 export const GN = { otherName: 0, rfc822Name: 1, dNSName: 2, x400Address: 3, directoryName: 4, ediPartyName: 5, uri: 6, iPAddress: 7, registeredID: 8 } as const;
 
@@ -92,6 +105,21 @@ function dnsWithin(name: string, c: string): boolean {
   return n === k || n.endsWith(`.${k}`);
 }
 
+/**
+ * A wildcard dNSName (`*.example.com`) stands for every name one label
+ * deeper: it reaches an excluded subtree that holds any of them
+ * (`bar.example.com`), not only one that holds all (CVE-2025-61727).
+ */
+function wildcardReaches(name: pkijs.GeneralName, base: pkijs.GeneralName): boolean {
+  if (name.type !== GN.dNSName || base.type !== GN.dNSName) return false;
+  const n = text(name).toLowerCase().replace(/\.$/, '');
+  if (!n.startsWith('*.')) return false;
+  const rest = n.slice(2);
+  const k = text(base).toLowerCase().replace(/\.$/, '');
+  const dot = k.indexOf('.');
+  return dot > 0 && k.slice(dot + 1) === rest;
+}
+
 /** rfc822Name subtree: a mailbox, a host (all mailboxes there), or `.domain` (any host in the domain). */
 function emailWithin(name: string, c: string): boolean {
   const at = name.lastIndexOf('@');
@@ -162,6 +190,11 @@ export class NameConstraintState {
   private readonly permitted: Array<{ form: number; bases: pkijs.GeneralName[] }> = [];
   private readonly excluded: pkijs.GeneralName[] = [];
 
+  /** How many subtrees are in force (each name is compared with each). */
+  get size(): number {
+    return this.permitted.reduce((n, p) => n + p.bases.length, 0) + this.excluded.length;
+  }
+
   /** True while no subtree has been added: every name is acceptable. */
   get empty(): boolean {
     return this.permitted.length === 0 && this.excluded.length === 0;
@@ -186,10 +219,13 @@ export class NameConstraintState {
     const constrained = this.permitted.some((p) => p.form === name.type) || this.excluded.some((e) => e.type === name.type);
     if (!constrained) return undefined;
     if (!supportedForm(name.type)) return `a name of form ${name.type} is constrained, and that form cannot be checked here`;
+    // A malformed name has no place in any namespace, so no constraint can be said to permit it (RFC 5280 section 4.2.1.10).
+    if (name.type === GN.dNSName && !validDnsName(text(name).replace(/^\*\./, '').replace(/\.$/, ''))) return `${describeName(name)} is not a valid DNS name, and a DNS name constraint is in force`;
+    if (name.type === GN.rfc822Name && !validMailbox(text(name))) return `${describeName(name)} is not a valid email address, and an email constraint is in force`;
     for (const p of this.permitted) {
       if (p.form === name.type && !p.bases.some((b) => withinSubtree(name, b))) return `${describeName(name)} is outside the permitted subtrees`;
     }
-    for (const e of this.excluded) if (e.type === name.type && withinSubtree(name, e)) return `${describeName(name)} is within an excluded subtree`;
+    for (const e of this.excluded) if (e.type === name.type && (withinSubtree(name, e) || wildcardReaches(name, e))) return `${describeName(name)} is within an excluded subtree`;
     return undefined;
   }
 }

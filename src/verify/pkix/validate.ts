@@ -32,7 +32,9 @@ import {
   type SignaturePolicy,
   type WorkingKey,
 } from './facts.js';
+import { checkIssuance } from './issuance.js';
 import { GN, NameConstraintState, dnEmpty, dnEqual, subjectEmails } from './names.js';
+import { checkExtendedKeyUsages, checkPeerNames, type PeerName } from './peer.js';
 import { PolicyTree } from './policy-tree.js';
 import { PkixFailure, fail, type PathValidationReason } from './result.js';
 
@@ -76,6 +78,29 @@ export interface PkixContext {
     readonly maxCandidatePaths?: number;
     /** Most steps of the path search (default 256). */
     readonly maxPathSearchSteps?: number;
+  };
+  /**
+   * The CA issuance rules of `./issuance.ts` on every certificate of the
+   * path, the anchor included (default true).
+   */
+  readonly issuanceRules?: boolean;
+  /**
+   * The trust anchor's own constraints (RFC 5937): its validity, its critical
+   * extensions, its name constraints and pathLenConstraint (default true).
+   */
+  readonly anchorConstraints?: boolean;
+  /**
+   * `rfc5280` (default): RFC 5280 and the issuance rules. `webpki`: also the
+   * CA/Browser Forum Baseline Requirements for TLS server certificates.
+   */
+  readonly profile?: 'rfc5280' | 'webpki';
+  /** Most intermediates between the leaf and the anchor, self-issued ones not counted. */
+  readonly maxChainDepth?: number;
+  /** What the caller asks of the end entity (not of a CRL issuer, whose path is validated with the same context). */
+  readonly endEntity?: {
+    readonly peerNames?: readonly PeerName[];
+    readonly wildcardPeerNames?: boolean;
+    readonly extendedKeyUsages?: readonly string[];
   };
   /** Internal: CRL issuer validation depth. */
   readonly depth?: number;
@@ -121,15 +146,24 @@ interface State {
 /** Section 6.1.2: initialization from the trust anchor and the inputs. */
 async function initialize(anchor: VerifierCertificate, n: number, ctx: PkixContext): Promise<State> {
   const p = ctx.policy ?? {};
+  const nc = new NameConstraintState();
+  let maxPathLength = n;
+  if (ctx.anchorConstraints !== false) {
+    // RFC 5937 section 3: the anchor's name constraints and path length bound the path it starts.
+    const e = extension<pkijs.NameConstraints>(anchor, EXTENSION_OIDS.nameConstraints);
+    if (e) nc.add(e.value);
+    const len = basicConstraints(anchor)?.pathLen;
+    if (len !== undefined && len < maxPathLength) maxPathLength = len;
+  }
   return {
     tree: new PolicyTree(),
-    nc: new NameConstraintState(),
+    nc,
     explicitPolicy: p.initialExplicitPolicy ? 0 : n + 1,
     inhibitAnyPolicy: p.initialAnyPolicyInhibit ? 0 : n + 1,
     policyMapping: p.initialPolicyMappingInhibit ? 0 : n + 1,
     workingKey: await workingKeyOf(anchor, undefined, ctx.limits ?? {}),
     workingIssuerName: anchor.pkijs.subject,
-    maxPathLength: n,
+    maxPathLength,
   };
 }
 
@@ -164,8 +198,17 @@ async function verifySignature(cert: VerifierCertificate, s: State, ctx: PkixCon
   if (problem) fail('badSignature', `the signature on ${describe(cert)} does not verify with the key of ${describe(from)}`);
 }
 
-/** Section 6.1.3 (a)(2): the validity period includes the time. */
-function checkValidity(cert: VerifierCertificate, at: Date): void {
+/**
+ * The time as certificates can state it: whole seconds (RFC 5280 section
+ * 4.1.2.5 encodes no fraction), so a notAfter holds to the end of its second.
+ */
+export function toTheSecond(at: Date): Date {
+  return new Date(Math.floor(at.getTime() / 1000) * 1000);
+}
+
+/** Section 6.1.3 (a)(2): the validity period includes the time (to the second). */
+function checkValidity(cert: VerifierCertificate, time: Date): void {
+  const at = toTheSecond(time);
   if (at < cert.notBefore) fail('notYetValid', `${describe(cert)} is not valid before ${cert.notBefore.toISOString()}`);
   if (at > cert.notAfter) fail('expired', `${describe(cert)} expired at ${cert.notAfter.toISOString()}`);
 }
@@ -190,7 +233,8 @@ async function checkRevocation(cert: VerifierCertificate, s: State, anchor: Veri
         if (ctx.crlIssuersInProgress?.has(candidate.id)) return workingKeyOf(candidate, undefined, ctx.limits ?? {});
         if (depth >= 3) return { failure: 'CRL issuer paths nest too deeply' };
         const inProgress = new Set(ctx.crlIssuersInProgress ?? []).add(candidate.id);
-        const r = await validatePkixPath(candidate, { ...ctx, anchors: [anchor], policy: {}, depth: depth + 1, crlIssuersInProgress: inProgress });
+        const { endEntity: _ee, maxChainDepth: _depth, profile: _profile, ...common } = ctx;
+        const r = await validatePkixPath(candidate, { ...common, anchors: [anchor], policy: {}, depth: depth + 1, crlIssuersInProgress: inProgress });
         if (!r.valid) return { failure: r.message, revoked: r.reason === 'revoked' };
         return workingKeyOf(candidate, undefined, ctx.limits ?? {});
       },
@@ -217,11 +261,18 @@ function checkNameConstraints(cert: VerifierCertificate, s: State): void {
   if (!dnEmpty(subject)) names.push({ type: GN.directoryName, value: subject } as pkijs.GeneralName);
   for (const e of subjectEmails(subject)) names.push({ type: GN.rfc822Name, value: e } as pkijs.GeneralName);
   names.push(...subjectAltNames(cert));
+  // Every name against every subtree: a bound on the product keeps a crafted certificate from costing seconds.
+  if (names.length * s.nc.size > MAX_NAME_CONSTRAINT_CHECKS) {
+    fail('nameConstraints', `${describe(cert)}: ${names.length} names against ${s.nc.size} name constraints is more checking than allowed (${MAX_NAME_CONSTRAINT_CHECKS})`);
+  }
   for (const n of names) {
     const why = s.nc.check(n);
     if (why) fail('nameConstraints', `${describe(cert)}: ${why}`);
   }
 }
+
+/** The most name-by-subtree comparisons for one certificate (thousands of names against thousands of subtrees is an attack). */
+const MAX_NAME_CONSTRAINT_CHECKS = 1 << 20;
 
 /** The certificatePolicies of a certificate, or `undefined` when absent. */
 function certificatePolicies(cert: VerifierCertificate): { id: string }[] | undefined {
@@ -344,6 +395,15 @@ async function wrapUp(cert: VerifierCertificate, n: number, s: State, ctx: PkixC
   return s.tree ? s.tree.policiesAt(n) : [];
 }
 
+/** The trust anchor's own checks (RFC 5937 and the issuance rules), before the path it starts. */
+function checkAnchor(anchor: VerifierCertificate, ctx: PkixContext): void {
+  if (ctx.anchorConstraints !== false) {
+    checkValidity(anchor, ctx.at);
+    checkCriticalExtensions(anchor);
+  }
+  if (ctx.issuanceRules !== false) checkIssuance(anchor, 'anchor', ctx.profile === 'webpki');
+}
+
 /**
  * Section 6.1: validates one candidate path. `certs` is in the RFC's order:
  * certs[0] issued by the anchor, certs[n-1] the leaf.
@@ -351,11 +411,22 @@ async function wrapUp(cert: VerifierCertificate, n: number, s: State, ctx: PkixC
 async function validateCandidate(anchor: VerifierCertificate, certs: readonly VerifierCertificate[], ctx: PkixContext): Promise<PkixResult> {
   const n = certs.length;
   const leafFirst = [...certs].reverse().concat(anchor);
+  try {
+    checkAnchor(anchor, ctx);
+    if (ctx.maxChainDepth !== undefined) {
+      const depth = certs.slice(0, -1).filter((c) => !c.selfIssued).length;
+      if (depth > ctx.maxChainDepth) fail('chainTooDeep', `the path has ${depth} intermediates (self-issued ones not counted), more than the ${ctx.maxChainDepth} allowed (maxChainDepth)`);
+    }
+  } catch (e) {
+    if (e instanceof PkixFailure) return { valid: false, reason: e.reason, message: e.message, index: e.reason === 'chainTooDeep' ? 1 : n, path: leafFirst };
+    throw e;
+  }
   let i = 0;
   try {
     const s = await initialize(anchor, n, ctx);
     for (i = 1; i <= n; i++) {
       const cert = certs[i - 1]!;
+      if (ctx.issuanceRules !== false) checkIssuance(cert, i === n ? 'leaf' : 'intermediate', ctx.profile === 'webpki');
       // 6.1.3
       await verifySignature(cert, s, ctx); // (a)(1)
       checkValidity(cert, ctx.at); // (a)(2)
@@ -367,6 +438,16 @@ async function validateCandidate(anchor: VerifierCertificate, certs: readonly Ve
     }
     i = n;
     const policies = await wrapUp(certs[n - 1]!, n, s, ctx);
+    const wanted = ctx.endEntity?.extendedKeyUsages ?? [];
+    if (wanted.length > 0 || (ctx.profile === 'webpki' && ctx.endEntity)) {
+      try {
+        checkExtendedKeyUsages(leafFirst, wanted, ctx.profile === 'webpki');
+      } catch (e) {
+        // The certificate at fault is named in the message; the index points at the leaf the purpose was asked of.
+        i = n;
+        throw e;
+      }
+    }
     return { valid: true, path: leafFirst, policies };
   } catch (e) {
     if (e instanceof PkixFailure) return { valid: false, reason: e.reason, message: e.message, index: n - Math.min(Math.max(i, 1), n), path: leafFirst };
@@ -419,6 +500,9 @@ export async function validatePkixPath(leaf: VerifierCertificate, ctx: PkixConte
   let plausible: PkixFailureResult | undefined;
   let tried = 0;
   try {
+    // The names asked for are the leaf's alone: no path can change the answer.
+    const ee = ctx.endEntity;
+    if (ee && ((ee.peerNames?.length ?? 0) > 0 || ctx.profile === 'webpki')) checkPeerNames(leaf, ee.peerNames ?? [], ee.wildcardPeerNames ?? false, ctx.profile === 'webpki');
     for (const { anchor, certs } of candidatePaths(leaf, ctx)) {
       if (tried++ >= maxPaths) break;
       const r = await validateCandidate(anchor, certs, ctx);
