@@ -75,6 +75,16 @@ describe('ssh-x509 list on a PIV card', () => {
     expect(stats.pinTriesLeft).toBe(2);
   });
 
+  it('private keys behind the PIN: seen only after a login (--pin-env), except 9E, which needs no PIN', async () => {
+    const list = async (...extra: string[]) => {
+      const r = await runCommand(['list', '--pkcs11-module', piv.module, '--pkcs11-uri', `pkcs11:serial=${alice().serial}`, '--json', ...extra], { env: { ...piv.env, PIN: alice().pin } });
+      expect(r.stderr).toBe('');
+      return Object.fromEntries((JSON.parse(r.stdout) as Array<{ id: string; hasPrivateKey: boolean | null }>).map((x) => [x.id, x.hasPrivateKey]));
+    };
+    expect(await list()).toEqual({ '01': null, '02': null, '03': null, '04': true });
+    expect(await list('--pin-env', 'PIN')).toEqual({ '01': true, '02': true, '03': true, '04': true });
+  });
+
   it('prints the table with both of the 9A and 9C certificates', async () => {
     const r = await runCommand(['list', '--pkcs11-module', piv.module, '--pkcs11-uri', `pkcs11:serial=${alice().serial}`], { env: piv.env });
     expect(r.code).toBe(0);
