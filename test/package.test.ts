@@ -106,6 +106,7 @@ let tarball: string;
 let packInfo: { size: number; unpackedSize: number; files: Array<{ path: string }> };
 let server: AsyncSshServer;
 let hsm: SoftHsm;
+let responder: { stop: () => Promise<void>; log: () => string };
 const blocks = docBlocks();
 let tsc: ReturnType<typeof sh>;
 
@@ -208,9 +209,15 @@ beforeAll(async () => {
   );
 
   // The files the examples name, in the project folder; the peers meanwhile.
+  // alice's and the host's certificates name an OCSP responder (openssl ocsp), for the stapling examples.
   const pki = await createTestPki(join(dir, 'pki'));
-  const alice = await pki.issue('alice', 'p256');
-  const host = await pki.issue('host', 'p256', HOST_CERT);
+  const ocsp = new OpensslRevocation(join(dir, 'ocsp'), pki.intermediate);
+  responder = await ocsp.startResponder();
+  const alice = await pki.issue('alice', 'p256', { ocspUrl: responder.url });
+  const host = await pki.issue('host', 'p256', { ...HOST_CERT, ocspUrl: responder.url });
+  ocsp.valid(alice.certPem);
+  ocsp.valid(host.certPem);
+  writeFileSync(join(project, 'host.ocsp.der'), ocsp.ocspResponse(host.certPath));
   copyFileSync(alice.chainPath, join(project, 'alice-chain.pem'));
   copyFileSync(alice.keyPath, join(project, 'alice-key.pem'));
   copyFileSync(host.chainPath, join(project, 'host-chain.pem'));
@@ -234,6 +241,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  await responder?.stop();
   hsm?.cleanup();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
