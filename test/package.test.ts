@@ -160,6 +160,7 @@ async function runServer(b: Block): Promise<{ server: Ran; login: Ran }> {
       ['connect', '-F', 'none', '-p', String(port), '-i', 'alice-key.pem', '--cert', 'alice-chain.pem', '-o', `UserKnownHostsFile=known_hosts-${b.index}`, ...hostTrust, `${b.user}@127.0.0.1`, 'whoami'],
       project,
     );
+    await stop();
     return { server: { status: child.exitCode, stdout, stderr, killed: false }, login };
   } finally {
     await stop();
@@ -345,6 +346,11 @@ describe.concurrent('the runnable blocks, against the test peers', () => {
       expect(login.stderr, s.stderr).toBe('');
       expect(login.status).toBe(0);
       expect(login.stdout).toContain(b.expects ?? 'hello');
+      // A block that stops on SIGTERM does so, and exits by itself.
+      if (b.code.includes("process.once('SIGTERM'")) {
+        expect(s.stdout).toContain('closed');
+        expect(s.status).toBe(0);
+      }
     },
   );
 
