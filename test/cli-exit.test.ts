@@ -164,6 +164,13 @@ describe('OpenSSH habits: -F, -I', () => {
     expect(sftp.stderr).toBe(`ssh-x509 sftp: cannot read ssh config file ${nope}: no such file (ENOENT)\n`);
   });
 
+  it('connect -E with a log file that cannot be written: one line before connecting, exit 255', async () => {
+    const log = join(dir, 'no-such-dir', 'trace.log');
+    const r = await cli(['connect', '-F', 'none', '-E', log, '-v', 'a@127.0.0.1', 'true']);
+    expect(r.code).toBe(255);
+    expect(r.stderr).toBe(`ssh-x509: cannot write the log file ${log} (-E): no such file (ENOENT)\n`);
+  });
+
   it.each([
     ['list', ['list']],
     ['export-pub', ['export-pub']],

@@ -5,11 +5,11 @@ const USAGE = `usage: ssh-x509 <command> [options]
 
 commands:
   connect [options] [<user>@]<host> [--] [command...] log in with an X.509 certificate (RFC 6187)
-  list --pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--json]
+  list -I|--pkcs11-module <path> [--pkcs11-uri <uri>] [--pin-env <VAR>] [--json]
                                                       the certificates on PKCS#11 tokens
   export-pub --cert <file> [--format openssh|rfc4716|x509v3|dn|asyncssh-dn]
                                                       print the authorized_keys entry for a certificate
-  sftp [options] [<user>@]<host>[:<path>] [-b <batchfile>]
+  sftp [options] [<user>@]<host>[:<path> [<local path>]] [-b <batchfile>]
                                                       file transfer over the same login (SecureFX's counterpart)
   serve --listen <addr:port> --host-key <file> --trust <pem> ...
                                                       an SSH server that verifies X.509 logins (a test rig)
@@ -22,7 +22,7 @@ exit status, the same for every command:
   ${EXIT_USAGE}    usage error: unknown command or option, missing or bad value
   ${EXIT_FAILURE}    any other failure of list, export-pub and serve
   ${EXIT_CONNECT_FAILURE}  any other failure of connect and sftp (connection, host key, authentication), as ssh does;
-       sftp -b: 1 for a failed command
+       sftp: 1 for a failed command (-b) or download (host:file)
 `;
 
 /** The commands, loaded on demand so that `connect` never loads a PKCS#11 module. */

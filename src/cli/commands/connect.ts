@@ -522,6 +522,13 @@ export async function connectPlan(argv: string[], io: CliIo, signers: Signer[], 
   const writeLog = logFile
     ? await (async () => {
         const { appendFileSync } = await import('node:fs');
+        const { fileErrorReason } = await import('../../certs/load.js');
+        // Opened once now, so that an unwritable -E file is one line before connecting, not a raw error at the first trace.
+        try {
+          appendFileSync(logFile, '');
+        } catch (e) {
+          throw new SshX509Error(ErrorCodes.FILE_UNREADABLE, `cannot write the log file ${logFile} (-E): ${fileErrorReason(e)}`, { cause: e });
+        }
         return (line: string) => appendFileSync(logFile, line);
       })()
     : (line: string) => void io.stderr.write(line);

@@ -81,7 +81,7 @@ commands:
   exit, quit, bye
 Transfers show a progress bar on a terminal, nothing otherwise.
 
-exit status: 0 success; ${EXIT_USAGE} usage error; ${EXIT_FAILURE} a failed command (batch mode); ${EXIT_CONNECT_FAILURE} connection or login failure
+exit status: 0 success; ${EXIT_USAGE} usage error; ${EXIT_FAILURE} a failed command (batch mode) or download (host:file); ${EXIT_CONNECT_FAILURE} connection or login failure
 `;
 
 /** The destination with its path: `[user@]host[:path]` or `sftp://[user@]host[:port][/path]`. */
