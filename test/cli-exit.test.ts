@@ -287,6 +287,15 @@ describe('help', () => {
     for (const text of [connectHelp, sftpHelp, readme]) expect(names.filter((n) => !new RegExp(`\\b${n}\\b`).test(text.replace(/\s+/g, ' ')))).toEqual([]);
   });
 
+  it('serve --help: its --authorized-subjects example is a line serve accepts (the algorithm before Subject:)', async () => {
+    const help = (await cli(['serve', '--help'])).stdout.replace(/\n +/g, ' ');
+    const example = /\("(alice [^"]+)", as export-pub --format dn/.exec(help)![1]!;
+    const { parseAuthorizedSubjectsFile } = await import('../src/verify/binding.js');
+    expect(() => parseAuthorizedSubjectsFile(`${example}\n`, 'example')).not.toThrow();
+    // What the help showed before: refused.
+    expect(() => parseAuthorizedSubjectsFile('alice Subject: O=Org,CN=alice\n', 'example')).toThrow(/not an X\.509 authorized entry/);
+  });
+
   it('serve --help describes every option that serve parses', async () => {
     const help = (await cli(['serve', '--help'])).stdout;
     // serve's options are read from its parseArgs table in the source.

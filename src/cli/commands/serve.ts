@@ -85,8 +85,9 @@ offers x509v3-ssh-rsa.
   --intermediates <pem>        intermediate CA certificates that clients may leave out (repeatable)
   --map <rule>                 upn | upn-local | cn | email: the account must equal this field
                                of the certificate (repeatable: any rule may match)
-  --authorized-subjects <file> "<account> <PKIX-SSH entry>" per line ("alice Subject: O=Org,CN=alice"):
-                               the subjects or certificates each account admits
+  --authorized-subjects <file> "<account> <PKIX-SSH entry>" per line
+                               ("alice x509v3-sign-rsa Subject: O=Org,CN=alice", as export-pub --format dn
+                               prints the entry): the subjects or certificates each account admits
   --revocation <mode>          off | prefer (use what answers, accept when nothing does: a revoked
                                certificate logs in while its responder is down) |
                                require (refuse when nothing answers); default prefer
