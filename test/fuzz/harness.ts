@@ -9,8 +9,10 @@
  * - the signature decoder (`decodeSignatureBlob`),
  * - the verifier: signature form or query form, revocation `off` or
  *   `require` with a stapled OCSP response; the mutation lands in the whole
- *   blob, in one certificate (re-framed in a valid blob, so it reaches the
- *   certificate parser), in the OCSP response, or in the signature.
+ *   blob, in the blob's list of certificates (whole certificates duplicated,
+ *   inserted, dropped or swapped), in one certificate (re-framed in a valid
+ *   blob, so it reaches the certificate parser), in the OCSP response, or in
+ *   the signature.
  *
  * It counts what must never happen: an error that is not an
  * `SshX509Error` (decoders) or a result with `internalError` or a thrown
@@ -268,6 +270,32 @@ export async function createFuzzer(): Promise<Fuzzer> {
     return h;
   };
 
+  /** Whole certificates the chain edits insert: the root and every seed's leaf and intermediate. */
+  const chainPool = [pki.root.certDer, ...seeds.flatMap((s) => s.certificates)];
+  /** The seed's chain with whole certificates duplicated, inserted, dropped or swapped: every certificate well formed, the blob's list not. */
+  const editChain = (certs: readonly Buffer[], rng: Rng): Buffer[] => {
+    const out = [...certs];
+    for (let edits = 1 + rng.int(2); edits > 0; edits--) {
+      const at = rng.int(out.length + 1);
+      switch (rng.int(4)) {
+        case 0:
+          out.splice(at, 0, out[rng.int(out.length)]!);
+          break;
+        case 1:
+          out.splice(at, 0, rng.pick(chainPool));
+          break;
+        case 2:
+          if (out.length > 1) out.splice(rng.int(out.length), 1);
+          break;
+        default: {
+          const [i, j] = [rng.int(out.length), rng.int(out.length)];
+          [out[i], out[j]] = [out[j]!, out[i]!];
+        }
+      }
+    }
+    return out;
+  };
+
   /** The inputs, one per call, drawn from `rng` (a run's sequence for its seed). */
   function* inputsOf(rng: Rng): Generator<FuzzInput> {
     for (;;) {
@@ -290,9 +318,12 @@ export async function createFuzzer(): Promise<Fuzzer> {
       let publicKey: Buffer | undefined;
       let target: string;
       const where = rng.int(100);
-      if (where < 25) {
+      if (where < 20) {
         publicKey = mutate(encodePublicKeyBlob({ algorithm: seed.algorithm, certificates, ocspResponses }), rng);
         target = 'verifier/blob';
+      } else if (where < 30) {
+        certificates = editChain(certificates, rng);
+        target = 'verifier/chain';
       } else if (where < 75) {
         const k = rng.int(certificates.length);
         certificates = certificates.map((c, j) => (j === k ? mutate(c, rng, headersOf(c)) : c));
