@@ -106,7 +106,7 @@ let tarball: string;
 let packInfo: { size: number; unpackedSize: number; files: Array<{ path: string }> };
 let server: AsyncSshServer;
 let hsm: SoftHsm;
-let responder: { stop: () => Promise<void>; log: () => string };
+let responder: Awaited<ReturnType<OpensslRevocation["startResponder"]>>;
 const blocks = docBlocks();
 let tsc: ReturnType<typeof sh>;
 
