@@ -168,6 +168,32 @@ describe('the blobs remembered for the chain cache are the bytes that were valid
   });
 });
 
+describe('authorized lists are read for every login', () => {
+  it('a Map the application changes between logins (subject and certificate entries): the warm verifier answers as a fresh one', async () => {
+    const alice = users.alice!;
+    const subject = 'x509v3-ecdsa-sha2-nistp256 Subject: CN=alice,O=ssh-x509 Test';
+    const byBlob = `x509v3-ecdsa-sha2-nistp256 ${alice.certDer.toString('base64')}`;
+    const list = new Map<string, string[]>();
+    const o: Partial<X509VerifierOptions> = { account: { authorized: list } };
+    const v = await verifier(o);
+    const req = request(alice, [alice.certDer, pki.intermediate.certDer], 'ops');
+    for (const [entries, ok] of [
+      [[subject], true],
+      [[], false],
+      [[byBlob], true],
+      [['x509v3-ecdsa-sha2-nistp256 Subject: CN=bob,O=ssh-x509 Test'], false],
+      [[subject, byBlob], true],
+    ] as const) {
+      list.set('ops', [...entries]);
+      for (const r of [req, queryOf(req)]) {
+        const warm = await v.verify(r);
+        expect(said(warm), JSON.stringify(entries)).toEqual(said(await (await verifier(o)).verify(r)));
+        expect(warm.ok, JSON.stringify(entries)).toBe(ok);
+      }
+    }
+  });
+});
+
 describe('a cached decision holds only while the answers it rests on would be given again', () => {
   it('a stapled OCSP response without nextUpdate: refused once older than ocspMaxAgeMs, and before its thisUpdate, as by a fresh verifier', async () => {
     const rev = new OpensslRevocation(join(dir, 'ocsp'), pki.intermediate);
