@@ -98,28 +98,28 @@ interface Command {
   p1: number;
   p2: number;
   data: Buffer;
-  /** Expected response length; 0 means "up to 256" (short) or "up to 65536" (extended). */
+  /** Expected response length; 0 (absent, or short Le 00) means up to 256; an extended Le 0000 is 65536. */
   le: number;
 }
 
 /** Parses a short or extended command APDU (ISO 7816-4 cases 1-4). */
 function parseApdu(a: Buffer): Command {
   const [cla, ins, p1, p2] = [a[0]!, a[1]!, a[2]!, a[3]!];
-  const body = a.subarray(4);
+  const b = a.subarray(4);
   let data: Buffer = Buffer.alloc(0);
-  let le = -1;
-  if (body.length === 1) le = body[0]!;
-  else if (body.length === 3 && body[0] === 0) le = body.readUInt16BE(1);
-  else if (body.length > 1 && body[0] === 0 && body.length >= 3 && body.length - 3 >= body.readUInt16BE(1) && body.readUInt16BE(1) > 0) {
-    const lc = body.readUInt16BE(1);
-    data = body.subarray(3, 3 + lc);
-    if (body.length > 3 + lc) le = body.readUInt16BE(3 + lc);
-  } else if (body.length > 1) {
-    const lc = body[0]!;
-    data = body.subarray(1, 1 + lc);
-    if (body.length > 1 + lc) le = body[1 + lc]!;
+  let le = 0;
+  if (b.length === 1) le = b[0]!;
+  else if (b.length === 3 && b[0] === 0) le = b.readUInt16BE(1) || 65536;
+  else if (b.length > 3 && b[0] === 0) {
+    const lc = b.readUInt16BE(1);
+    data = b.subarray(3, 3 + lc);
+    if (b.length >= 5 + lc) le = b.readUInt16BE(3 + lc) || 65536;
+  } else if (b.length > 1) {
+    const lc = b[0]!;
+    data = b.subarray(1, 1 + lc);
+    if (b.length >= 2 + lc) le = b[1 + lc]!;
   }
-  return { cla, ins, p1, p2, data, le: le < 0 ? 0 : le };
+  return { cla, ins, p1, p2, data, le };
 }
 
 interface CardKey {
