@@ -51,7 +51,9 @@ beforeAll(async () => {
     startOpenSshServer({ dir: join(piv.dir, 'second'), authorizedKeys: [plainKey] }),
     startAsyncSshServer({ trust: [piv.pki.root.certPath], dir: join(piv.dir, 'target') }),
     startServe(
-      ['--pkcs11-module', piv.module, '--pkcs11-uri', `pkcs11:serial=${carol().serial};id=%04`, '--pin-env', 'HOST_PIN', '--host-intermediates', piv.pki.intermediate.certPath, '--trust', piv.pki.root.certPath, '--map', 'upn-local', '--revocation', 'off'],
+      ['--pkcs11-module', piv.module, '--pkcs11-uri', `pkcs11:serial=${carol().serial};id=%04`, '--pin-env', 'HOST_PIN', '--host-intermediates', piv.pki.intermediate.certPath, '--trust', piv.pki.root.certPath, '--map', 'upn-local', '--revocation', 'off',
+        // 20 clients at once: above sshd's (and serve's) default MaxStartups 10:30:100, which drops some at random.
+        '--max-startups', '40'],
       // serve wants --pin-env for any token key, even 9E's, which needs no PIN on the card.
       { env: { ...piv.env, HOST_PIN: '135790' } },
     ),
