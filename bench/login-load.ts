@@ -2,7 +2,7 @@
  * The load generator of the logins section of `npm run bench` (bench/logins.ts): one process,
  * `concurrency` ssh2 clients each logging in with its own certificate over and over (connect, key
  * exchange, RFC 6187 publickey authentication, disconnect) for `seconds` after a warm-up, and
- * prints one JSON line: { logins, all, failures, seconds, firstError } (`all` counts the warm-up's too).
+ * prints one JSON line: { logins, all, failures, seconds, firstError } (`all` counts the warm-up's too; `cpuMs`: the generator's own CPU time over `all`).
  * usage: node --import tsx bench/login-load.ts <port> <concurrency> <warmup s> <seconds> <identities.json>
  *   identities.json: [{ "user", "chain", "key", "algorithm" }, ...] (one per client, cycled)
  */
@@ -23,13 +23,14 @@ function login(n: number): Promise<void> {
       ok = true;
       client.end();
     });
-    client.once('error', (e) => reject(e));
+    client.on('error', (e) => reject(e));
     client.once('close', () => (ok ? resolve() : reject(new Error('closed before login'))));
     client.connect({ host: '127.0.0.1', port: Number(port), username: id.user, readyTimeout: 30_000, authHandler: x509AuthHandler(id.user, { signer: signers[n % signers.length]!, algorithms: [id.algorithm] }) });
     client.setNoDelay(true);
   });
 }
 
+const cpuStart = process.cpuUsage();
 const start = performance.now();
 const measureFrom = start + Number(warmup) * 1000;
 const end = measureFrom + Number(seconds) * 1000;
@@ -51,4 +52,5 @@ await Promise.all(
     }
   }),
 );
-process.stdout.write(JSON.stringify({ logins, all, failures, seconds: Number(seconds), firstError }) + '\n');
+const cpu = process.cpuUsage(cpuStart);
+process.stdout.write(JSON.stringify({ logins, all, cpuMs: (cpu.user + cpu.system) / 1000, failures, seconds: Number(seconds), firstError }) + '\n');
