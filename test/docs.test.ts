@@ -4,13 +4,14 @@
  * carries the README and the guides. The README and the guides themselves:
  * short, linked, and free of lab notes. (test/package.test.ts runs their code.)
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../src/errors.js';
 import { RefusalReasons } from '../src/verify/reasons.js';
+import { cliShell } from './helpers/cli-bin.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CATEGORIES = ['Client', 'Signers', 'PKCS#11', 'Host keys', 'Server', 'Formats', 'Errors', 'Low level'];
@@ -111,4 +112,44 @@ describe('the README and the guides', () => {
     expect(Object.values(ErrorCodes).filter((code) => !errors.includes(`| \`${code}\` |`))).toEqual([]);
     expect(Object.keys(RefusalReasons).filter((reason) => !errors.includes(`| \`${reason}\` |`))).toEqual([]);
   });
+});
+
+describe('the command lines of the README and the guides', () => {
+  /** Each `ssh-x509 connect ...` line of a sh block (continuations joined, comments dropped), synopsis lines left out. */
+  const connectLines = (): string[] => {
+    const lines: string[] = [];
+    for (const page of PAGES) {
+      for (const block of read(page).matchAll(/^```sh\n([\s\S]*?)^```$/gm)) {
+        const joined = block[1]!.replace(/\\\n\s*/g, ' ');
+        for (const line of joined.split('\n')) {
+          const cmd = line.replace(/\s+#.*$/, '').trim();
+          if (cmd.startsWith('ssh-x509 connect ') && !cmd.includes('[')) lines.push(cmd);
+        }
+      }
+    }
+    return lines;
+  };
+
+  it('each connect line is one the command takes: with -G it resolves its configuration and exits 0', async () => {
+    const lines = connectLines();
+    expect(lines.length).toBeGreaterThanOrEqual(10);
+    const home = mkdtempSync(join(tmpdir(), 'ssh-x509-docs-home-'));
+    try {
+      const results = await Promise.all(
+        lines.map(
+          (line) =>
+            new Promise<string | undefined>((resolve) => {
+              // -G: parse and resolve, never connect; -F none and an empty HOME: no user's configuration.
+              const cmd = line.replace(/^ssh-x509 connect /, `${cliShell()} connect -G -F none `);
+              execFile('sh', ['-c', cmd], { cwd: home, env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 60_000 }, (err, _stdout, stderr) =>
+                resolve(err ? `${line}: exit ${(err as { code?: unknown }).code}: ${stderr.trim()}` : undefined),
+              );
+            }),
+        ),
+      );
+      expect(results.filter((r) => r !== undefined)).toEqual([]);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
