@@ -481,3 +481,42 @@ describe('x509Server close()', () => {
     expect(() => x509Server(server, { loginGraceTime: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
 });
+
+describe('x509Server with injectSocket()', () => {
+  it('takes a stream that is not a TCP socket (no setNoDelay, no address) and logs in over it', async () => {
+    const { Duplex } = await import('node:stream');
+    const verifier = await X509Verifier.create({ trustAnchors: [pki.root.certPath], account: { map: 'upn-local' }, revocation: { mode: 'off' } });
+    const server = x509Server(
+      new ssh2.Server({ hostKeys: [plainHostKey(generateKeyPairSync('ed25519').privateKey)] }, (client) => {
+        client.on('authentication', x509Authentication(verifier));
+        client.on('error', () => undefined);
+      }),
+      { verifier },
+    );
+    // Two in-memory streams wired to each other: what one writes, the other reads.
+    let toServer: InstanceType<typeof Duplex> | undefined;
+    let toClient: InstanceType<typeof Duplex> | undefined;
+    const side = (peer: () => InstanceType<typeof Duplex> | undefined) =>
+      new Duplex({
+        read() {},
+        write(chunk, _enc, cb) {
+          peer()!.push(chunk);
+          cb();
+        },
+        final(cb) {
+          peer()!.push(null);
+          cb();
+        },
+      });
+    toServer = side(() => toClient);
+    toClient = side(() => toServer);
+    (server as unknown as ssh2.Server).injectSocket(toServer as never);
+    const client = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve).once('error', reject);
+      client.connect({ sock: toClient as never, username: 'alice', authHandler: x509AuthHandler('alice', { signer: aliceSigner }) });
+    });
+    client.end();
+    await server.close();
+  }, 30_000);
+});
