@@ -17,4 +17,4 @@ export {
 } from './signers/pkcs11/open.js';
 export { listPkcs11Certificates, type ListPkcs11Options, type Pkcs11CertificateInfo } from './signers/pkcs11/browse.js';
 export { parsePkcs11Uri, formatPkcs11Uri, type Pkcs11Uri } from './signers/pkcs11/uri.js';
-export { envPin, ttyPin, type PinSource, type PinRequest, type PinPromptInput, type PinPromptOutput, type PromptOptions } from './signers/pkcs11/pin.js';
+export { envPin, ttyPin, type PinSource, type PinRequest, type PinContext, type PinPromptInput, type PinPromptOutput, type PromptOptions } from './signers/pkcs11/pin.js';

@@ -107,7 +107,7 @@ describe('jump hosts with a token', () => {
     const cfg = join(dir, 'jump-config');
     writeFileSync(cfg, ['Host bastion', '  HostName 127.0.0.1', `  Port ${first.port}`, '  User root', '  PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256', ''].join('\n'));
     const r = await withPinPrompt(['connect', '-F', cfg, '-J', 'bastion', ...token(), '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(target.port), 'carl@127.0.0.1', 'echo', 'behind-the-bastion']);
-    expect(r.stderr).toBe('PIN for token "agent-card": \n');
+    expect(r.stderr).toMatch(/^PIN for token "agent-card" \(reader "SoftHSM slot ID 0x[0-9a-f]+"\): \n$/);
     expect(r.stdout).toBe('behind-the-bastion\n');
     expect(r.code).toBe(0);
     expect(r.prompts).toBe(1);
@@ -121,7 +121,7 @@ describe('jump hosts with a token', () => {
     const args = ['connect', '-F', cfg, '-J', 'token-bastion', '--cert', dave.chainPath, '--key', dave.keyPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(target.port), 'dave@127.0.0.1', 'echo', 'token-for-the-bastion'];
     const since = first.log().length;
     const r = await withPinPrompt(args);
-    expect(r.stderr).toBe('PIN for token "agent-card": \n');
+    expect(r.stderr).toMatch(/^PIN for token "agent-card" \(reader "SoftHSM slot ID 0x[0-9a-f]+"\): \n$/);
     expect(r.stdout).toBe('token-for-the-bastion\n');
     expect(r.prompts).toBe(1);
     expect(await waitForLog(() => first.log().slice(since), /Accepted publickey for root/)).toMatch(/Accepted publickey for root from 127\.0\.0\.1 port \d+ ssh2: ECDSA/);

@@ -5,6 +5,7 @@
  * removed", on and off.
  */
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
 import { waitForLog } from './helpers/wait.js';
 import { cliArgs } from './helpers/cli-bin.js';
+import { runCli } from '../src/cli/run.js';
+import type { CliIo } from '../src/cli/io.js';
 
 let hsm: SoftHsm;
 let server: AsyncSshServer;
@@ -45,6 +48,8 @@ beforeAll(async () => {
     },
     { label: 'pull-me', pin: '1111', keys: [{ name: 'dave', kind: 'p256', id: '21', source: 'import' }] },
     { label: 'keep-me', pin: '2222', keys: [{ name: 'erin', kind: 'p256', id: '22', source: 'import' }] },
+    // A PIV 9C-like key: every signature needs its own login (SoftHSM enforces CKA_ALWAYS_AUTHENTICATE).
+    { label: 'sig-card', pin: '3690', keys: [{ name: 'frank', kind: 'rsa2048', id: '02', label: 'SIGN key', source: 'generate', alwaysAuthenticate: true }] },
   ]);
   server = await startAsyncSshServer({ trust: [hsm.pki.root.certPath], dir: join(hsm.dir, 'server') });
   cardServer = await startAsyncSshServer({
@@ -98,6 +103,44 @@ describe('ssh-x509 connect with a key on the token', () => {
       env: { ...hsm.env, TOKEN_PIN: '1357' },
     });
     expect(r.stdout).toBe('fp-ok\n');
+  });
+});
+
+describe('PINs at the command line', () => {
+  it('logs in with a CKA_ALWAYS_AUTHENTICATE key: the user login and the per-signature login both from --pin-env', async () => {
+    const r = await runCommand(connectArgs(server.port, '--pkcs11-uri', 'pkcs11:token=sig-card;id=%02', '--pin-env', 'TOKEN_PIN', 'frank@127.0.0.1', 'echo', 'signed-ok'), {
+      env: { ...hsm.env, TOKEN_PIN: '3690' },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('signed-ok\n');
+    expect(r.code).toBe(0);
+  });
+
+  it('on a terminal, a CKA_ALWAYS_AUTHENTICATE key asks twice: the user PIN, then the per-signature PIN naming the key', async () => {
+    const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d) => (out += d));
+    stderr.on('data', (d: Buffer) => {
+      err += d;
+      if (/: $/.test(d.toString())) setImmediate(() => stdin.write('3690\r'));
+    });
+    const io: CliIo = { stdin, stdout, stderr, env: { ...hsm.env } };
+    const code = await runCli(connectArgs(server.port, '--pkcs11-uri', 'pkcs11:token=sig-card', 'frank@127.0.0.1', 'echo', 'asked-twice'), io);
+    expect(err).toMatch(/^PIN for token "sig-card" \(reader "(SoftHSM slot ID 0x[0-9a-f]+)"\): \nPIN for key "SIGN key" on token "sig-card" \(reader "\1"\), per-signature: \n$/);
+    expect(out).toBe('asked-twice\n');
+    expect(code).toBe(0);
+  });
+
+  it('a wrong PIN: tried once, exit 255, said without host and port, naming token and reader', async () => {
+    const r = await runCommand(connectArgs(server.port, '--pkcs11-uri', 'pkcs11:token=keys;id=%02', '--pin-env', 'TOKEN_PIN', 'tok-p256@127.0.0.1', 'true'), {
+      env: { ...hsm.env, TOKEN_PIN: 'wrong-pin' },
+    });
+    expect(r.code).toBe(255);
+    expect(r.stderr).toMatch(/^ssh-x509: token "keys" \(serial \S+\) in reader "SoftHSM slot ID [^"]+" refused the PIN \(CKR_PIN_INCORRECT\); [^\n]*tried once and not retried\.\n$/);
+    expect(r.stderr).not.toMatch(/\bport\b|127\.0\.0\.1|callback|wrong-pin/);
   });
 });
 

@@ -2,10 +2,10 @@
  * Card removal, simulated on SoftHSM by deleting a token's directory: the
  * signer notices (C_GetTokenInfo fails) and emits 'removed'.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 import { Pkcs11Signer } from '../src/pkcs11.js';
-import { moduleRefCount } from '../src/signers/pkcs11/module.js';
+import { acquireModule, moduleRefCount } from '../src/signers/pkcs11/module.js';
 import type { SshX509Error } from '../src/errors.js';
 
 let hsm: SoftHsm;
@@ -66,15 +66,31 @@ describe('token removal', () => {
     await stays.close();
   });
 
-  it('without polling, a signature failing on the removed token emits removed and rejects with ERR_TOKEN_REMOVED', async () => {
+  it('without polling, a signature asks for the token first: no C_SignInit or C_Sign goes to a removed token; ERR_TOKEN_REMOVED naming token and reader', async () => {
     const s = await openOn('card2', 0);
     let removed = 0;
     s.onRemoved(() => removed++);
-    hsm.removeToken('card2');
-    await new Promise((r) => setTimeout(r, 50));
-    expect(removed).toBe(0);
-    await expect(s.sign(data, 'sha256')).rejects.toMatchObject({ code: 'ERR_TOKEN_REMOVED' });
-    expect(removed).toBe(1);
+    // The signer's module instance (one per path): its pkcs11js functions are own properties.
+    const ref = acquireModule(hsm.module);
+    const signInit = vi.spyOn(ref.module.lib, 'C_SignInit');
+    const sign = vi.spyOn(ref.module.lib, 'C_Sign');
+    ref.release();
+    try {
+      expect((await s.sign(data, 'sha256')).length).toBe(64);
+      expect([signInit.mock.calls.length, sign.mock.calls.length]).toEqual([1, 1]);
+      hsm.removeToken('card2');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(removed).toBe(0);
+      const e = await s.sign(data, 'sha256').catch((x: unknown) => x);
+      expect(e).toMatchObject({ code: 'ERR_TOKEN_REMOVED', message: expect.stringMatching(/^token "card2" \(serial \S+\) in reader "SoftHSM slot ID [^"]+" was removed .*insert the card and open the signer again/) });
+      expect([signInit.mock.calls.length, sign.mock.calls.length]).toEqual([1, 1]);
+      expect(removed).toBe(1);
+      // Later signatures reject at once with the same error.
+      await expect(s.sign(data, 'sha256')).rejects.toBe(e);
+    } finally {
+      signInit.mockRestore();
+      sign.mockRestore();
+    }
     await s.close();
   });
 

@@ -256,7 +256,7 @@ describe('PIN', () => {
       const again = vi.fn(async () => 'beta-5678');
       const s = await Pkcs11Signer.open({ module: hsm.module, uri: 'pkcs11:token=beta;object=beta%20one', pin: again });
       open.push(s);
-      expect(again).toHaveBeenCalledWith(expect.objectContaining({ tokenLabel: 'beta', countLow: true, finalTry: false }));
+      expect(again).toHaveBeenCalledWith(expect.objectContaining({ tokenLabel: 'beta', countLow: true, finalTry: false }), { kind: 'user-login' });
       expect(login).toHaveBeenCalledTimes(2);
     } finally {
       login.mockRestore();

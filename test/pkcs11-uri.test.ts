@@ -85,9 +85,18 @@ describe('typed errors without a token', () => {
   });
 
   it('login errors map to codes with the token condition', () => {
-    const t = { tokenLabel: 'card', tokenSerial: 's1', slotId: '0' };
+    const t = { tokenLabel: 'card', tokenSerial: 's1', slotId: '0', reader: 'Virtual PCD 00 00' };
     const err = (code: number, msg: string) => Object.assign(new Error(msg), { code });
-    expect(loginError(err(0xa0, 'CKR_PIN_INCORRECT'), t, 0x20000)).toMatchObject({ code: 'ERR_PIN_INCORRECT', message: expect.stringContaining('next wrong PIN will lock') });
+    // Two tries left before: the refused PIN leaves the final try, and the message says so, naming token and reader.
+    expect(loginError(err(0xa0, 'CKR_PIN_INCORRECT'), t, 0x20000)).toMatchObject({
+      code: 'ERR_PIN_INCORRECT',
+      message: expect.stringMatching(/^token "card" \(serial s1\) in reader "Virtual PCD 00 00" refused the PIN \(CKR_PIN_INCORRECT\); one try is left.*tried once/),
+    });
+    const perSig = { kind: 'per-signature', key: { label: 'sig', id: '02' } } as const;
+    expect(loginError(err(0xa0, 'CKR_PIN_INCORRECT'), t, 0x20000, perSig).message).toContain('refused the per-signature PIN for key "sig"');
+    // The last try used up: blocked, with what to do.
+    expect(loginError(err(0xa0, 'CKR_PIN_INCORRECT'), t, 0x40000)).toMatchObject({ code: 'ERR_PIN_LOCKED', message: expect.stringMatching(/^PIN blocked: .*unblock it with the PUK/) });
+    expect(loginError(err(0xa4, 'CKR_PIN_LOCKED'), t, 0x40000).message).toMatch(/^PIN blocked: .*reader "Virtual PCD 00 00".*unblock it with the PUK/);
     expect(loginError(err(0xa0, 'CKR_PIN_INCORRECT'), t, 0x10000)).toMatchObject({ code: 'ERR_PIN_INCORRECT', message: expect.stringContaining('CKF_USER_PIN_COUNT_LOW') });
     expect(loginError(err(0xa4, 'CKR_PIN_LOCKED'), t, 0x40000)).toMatchObject({ code: 'ERR_PIN_LOCKED' });
     expect(loginError(err(0xa3, 'CKR_PIN_EXPIRED'), t, 0)).toMatchObject({ code: 'ERR_PIN_EXPIRED' });
@@ -95,7 +104,7 @@ describe('typed errors without a token', () => {
   });
 
   it('PIN sources: no TTY fails at once; env var missing fails; TTY prompt reads without echo', async () => {
-    const req = { tokenLabel: 't', tokenSerial: 's', slotId: '1', countLow: false, finalTry: true };
+    const req = { tokenLabel: 't', tokenSerial: 's', slotId: '1', reader: 'Reader A', countLow: false, finalTry: true };
     const notTty = new PassThrough();
     expect(() => ttyPin(notTty, new PassThrough())(req)).toThrow(expect.objectContaining({ code: 'ERR_PIN_REQUIRED' }));
     expect(() => envPin('NO_SUCH_PIN_VAR', {})(req)).toThrow(expect.objectContaining({ code: 'ERR_PIN_REQUIRED', message: expect.stringContaining('NO_SUCH_PIN_VAR') }));
@@ -110,8 +119,14 @@ describe('typed errors without a token', () => {
     tty.write('12x\x7f34\r');
     expect(Buffer.from(await p).toString()).toBe('1234');
     expect(tty.raw).toBe(false);
-    expect(prompt).toContain('final try');
-    expect(prompt).not.toContain('1234');
+    expect(prompt).toBe('PIN for token "t" (reader "Reader A") (final try before the PIN locks!): \n');
+
+    // A per-signature login says so and names the key, as OpenSSH asks again for such keys.
+    prompt = '';
+    const q = ttyPin(tty, out)({ ...req, finalTry: false }, { kind: 'per-signature', key: { label: 'sig', id: '02' } }) as Promise<Uint8Array>;
+    tty.write('5678\r');
+    expect(Buffer.from(await q).toString()).toBe('5678');
+    expect(prompt).toBe('PIN for key "sig" on token "t" (reader "Reader A"), per-signature: \n');
   });
 
   it('builds the DigestInfo of RFC 8017 section 9.2', () => {

@@ -16,7 +16,7 @@ import { ssh2ClientClass } from '../adapters/ssh2/compat.js';
 import { applyCardRemovalPolicy, resolveUsername, x509ConnectConfig, type SessionSettings } from '../adapters/ssh2/session.js';
 import { emitTrace, type TraceLogger } from '../adapters/trace.js';
 import { chainCertificates, omittedRoot } from '../certs/chain.js';
-import { ErrorCodes, SshX509Error } from '../errors.js';
+import { ErrorCodes, isSshX509Error, SshX509Error } from '../errors.js';
 import type { Signer } from '../signers/signer.js';
 import { escapeFilter, escapeHelp, showEscape } from './escapes.js';
 import { parseForward, type Forward } from './forward.js';
@@ -176,6 +176,8 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
           : 'if its host key is an X.509 certificate, give --host-trust <ca.pem> (the CA that issued it) to accept the x509v3-* host key algorithms';
         return fail(undefined, `${where}: no matching host key format: the host offers none of ${offered.join(',')}; ${hint} (-vvv shows what the host offers)`);
       }
+      // The signer's own failure (a refused PIN, a pulled card) is the user's to act on, not the network's: no host prefix.
+      if (err.level === 'agent' && isSshX509Error(err)) return fail(err.code, err.message);
       fail(undefined, `${where}: ${err.message}`);
     });
     client.on('close', () => {

@@ -40,6 +40,8 @@ export interface TokenKeySpec {
   /** CKA_LABEL; default: the name. */
   label?: string;
   source: KeySource;
+  /** Mark the private key CKA_ALWAYS_AUTHENTICATE (a PIV 9C key's flag: a login before every signature); 'generate' only. */
+  alwaysAuthenticate?: boolean;
   /** Options for the certificate (as pki.issue takes them). */
   cert?: IssueOptions;
 }
@@ -232,6 +234,7 @@ async function populate(dir: string, tokens: TokenSpec[], options: { pki?: TestP
   const keys: Record<string, TokenKey> = {};
 
   for (const t of tokens) {
+    if (t.keys.some((k) => k.alwaysAuthenticate && k.source !== 'generate')) throw new Error(`token ${t.label}: alwaysAuthenticate needs source 'generate'`);
     const pin = t.pin ?? '1234';
     const soPin = t.soPin ?? '12345678';
     const before = new Set(readdirSync(tokenDir));
@@ -249,7 +252,8 @@ async function populate(dir: string, tokens: TokenSpec[], options: { pki?: TestP
     const generated: TokenKeySpec[] = [];
     for (const k of t.keys) {
       if (k.source === 'generate') {
-        run('pkcs11-tool', [...base, '--keypairgen', '--key-type', KEYGEN_TYPE[k.kind]!, '--id', k.id, '--label', k.label ?? k.name], env);
+        const always = k.alwaysAuthenticate ? ['--always-auth'] : [];
+        run('pkcs11-tool', [...base, '--keypairgen', '--key-type', KEYGEN_TYPE[k.kind]!, '--id', k.id, '--label', k.label ?? k.name, ...always], env);
         generated.push(k);
       }
     }

@@ -40,6 +40,8 @@ export const CKR = {
   FUNCTION_NOT_SUPPORTED: 0x54,
   KEY_HANDLE_INVALID: 0x60,
   OBJECT_HANDLE_INVALID: 0x82,
+  OPERATION_ACTIVE: 0x90,
+  OPERATION_NOT_INITIALIZED: 0x91,
   PIN_INCORRECT: 0xa0,
   PIN_INVALID: 0xa1,
   PIN_LEN_RANGE: 0xa2,
@@ -96,6 +98,8 @@ export const CKF_DONT_BLOCK = 0x1;
 export const CKS_USER: ReadonlySet<number> = new Set([1, 3]);
 /** CKU_USER. */
 export const CKU_USER = 1;
+/** CKU_CONTEXT_SPECIFIC: the login one operation with a CKA_ALWAYS_AUTHENTICATE key needs, after its C_SignInit. */
+export const CKU_CONTEXT_SPECIFIC = 2;
 
 /** The CKR_* number of a pkcs11js error, or undefined for other errors. */
 export function ckrOf(e: unknown): number | undefined {

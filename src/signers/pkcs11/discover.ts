@@ -56,7 +56,7 @@ export function closeQuietly(s: Session): void {
 
 /** What {@link loginSession} needs to log in to `token` on `session`. */
 export function loginTarget(token: TokenEntry, session: Session): LoginTarget {
-  return { session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, tokenFlags: () => token.slot.getToken().flags };
+  return { session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, reader: token.slotDescription, tokenFlags: () => token.slot.getToken().flags };
 }
 
 /**

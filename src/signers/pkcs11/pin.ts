@@ -1,6 +1,7 @@
 /**
- * Logging in to a token: the PIN comes from a callback of the application's,
- * is used for one C_Login and is not kept.
+ * Logging in to a token: the PIN comes from a source of the application's
+ * (a callback, the terminal, an environment variable), is used for one
+ * C_Login and is not kept.
  *
  * @module
  */
@@ -9,7 +10,7 @@ import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { CKF_TOKEN, CKR, CKS_USER, CKU_USER, ckrName, ckrOf } from './constants.js';
 import type { PassphraseSource } from '../software.js';
 
-/** What a PIN callback is told about the token that asks. */
+/** What a {@link PinSource} is told about the token that asks. */
 export interface PinRequest {
   /** The token label. */
   readonly tokenLabel: string;
@@ -17,6 +18,8 @@ export interface PinRequest {
   readonly tokenSerial: string;
   /** The slot id, in decimal. */
   readonly slotId: string;
+  /** The slot description: for a smartcard, the reader's name. */
+  readonly reader: string;
   /** The token reports that a wrong PIN was entered recently (CKF_USER_PIN_COUNT_LOW). */
   readonly countLow: boolean;
   /** The token reports that the next wrong PIN locks it (CKF_USER_PIN_FINAL_TRY). */
@@ -24,16 +27,33 @@ export interface PinRequest {
 }
 
 /**
- * Supplies the user PIN when a token needs one. Called at most once per
- * login; a wrong PIN is reported, never retried automatically. Return a
- * string or bytes (UTF-8). Throwing, or returning an empty value, aborts the
- * login with `ERR_PIN_REQUIRED`.
+ * Why a {@link PinSource} is asked: the user login that opens the token
+ * (`'user-login'`), or the login one signature with a key marked
+ * CKA_ALWAYS_AUTHENTICATE needs (`'per-signature'`: a PIV card's 9C "digital
+ * signature" key asks for it before every signature, as OpenSSH asks again).
+ */
+export type PinContext =
+  | { readonly kind: 'user-login' }
+  | {
+      readonly kind: 'per-signature';
+      /** The key that is about to sign: its certificate's CKA_LABEL and CKA_ID (hex). */
+      readonly key: { readonly label: string; readonly id: string };
+    };
+
+/**
+ * Supplies the user PIN when a token needs one: once per user login, and
+ * once per signature with a key marked CKA_ALWAYS_AUTHENTICATE (`context`
+ * says which, absent means a user login; a source that ignores it answers
+ * both alike). A wrong PIN is reported, never retried automatically.
+ * Return a string or bytes (UTF-8).
+ * Throwing, or returning an empty value, aborts the login with
+ * `ERR_PIN_REQUIRED`.
  *
  * The library passes the PIN to C_Login and keeps no reference to it; byte
  * buffers it makes from the PIN are zeroed after the call. (pkcs11js takes
  * the PIN as a JavaScript string, which cannot be zeroed.)
  */
-export type PinSource = (request: PinRequest) => Promise<string | Uint8Array> | string | Uint8Array;
+export type PinSource = (request: PinRequest, context?: PinContext) => Promise<string | Uint8Array> | string | Uint8Array;
 
 /** What {@link loginSession} needs to know about the token. */
 export interface LoginTarget {
@@ -41,38 +61,97 @@ export interface LoginTarget {
   readonly tokenLabel: string;
   readonly tokenSerial: string;
   readonly slotId: string;
+  /** The slot description (the reader's name for a smartcard). */
+  readonly reader: string;
   /** Reads the token's CK_TOKEN_INFO.flags now. */
   readonly tokenFlags: () => number;
 }
 
-function describe(t: LoginTarget): string {
-  return `token "${t.tokenLabel}" (serial ${t.tokenSerial}, slot ${t.slotId})`;
+/** Names the token and its reader, as every PIN message does. */
+export function describeToken(t: Pick<LoginTarget, 'tokenLabel' | 'tokenSerial' | 'reader'>): string {
+  return `token "${t.tokenLabel}" (serial ${t.tokenSerial}) in reader "${t.reader}"`;
 }
 
 /** What the token says about the remaining tries, from its flags. */
 function pinCondition(flags: number): string {
-  if (flags & CKF_TOKEN.USER_PIN_LOCKED) return 'the user PIN is now locked';
-  if (flags & CKF_TOKEN.USER_PIN_FINAL_TRY) return 'the next wrong PIN will lock the token (CKF_USER_PIN_FINAL_TRY)';
+  if (flags & CKF_TOKEN.USER_PIN_LOCKED) return 'the PIN is now blocked: unblock it with the PUK (or the SO PIN)';
+  if (flags & CKF_TOKEN.USER_PIN_FINAL_TRY) return 'one try is left: the next wrong PIN blocks it (CKF_USER_PIN_FINAL_TRY)';
   if (flags & CKF_TOKEN.USER_PIN_COUNT_LOW) return 'the token reports failed attempts (CKF_USER_PIN_COUNT_LOW)';
   return 'the token reports no retry counter information';
 }
 
-/** Maps a failed C_Login to the typed error; never includes the PIN. */
-export function loginError(e: unknown, t: Pick<LoginTarget, 'tokenLabel' | 'tokenSerial' | 'slotId'>, flags: number | undefined): SshX509Error {
+/** A per-signature login's key, for messages. */
+function keyPart(context: PinContext | undefined): string {
+  return context?.kind === 'per-signature' ? ` per-signature PIN for key "${context.key.label || context.key.id}"` : ' PIN';
+}
+
+/**
+ * Maps a failed C_Login (user or per-signature) to the typed error; never
+ * includes the PIN. `flags` are the token flags read after the failure.
+ */
+export function loginError(e: unknown, t: Pick<LoginTarget, 'tokenLabel' | 'tokenSerial' | 'reader'>, flags: number | undefined, context?: PinContext): SshX509Error {
   const rv = ckrOf(e);
-  const who = describe(t as LoginTarget);
+  const who = describeToken(t);
+  const what = keyPart(context);
   const cond = flags === undefined ? 'the token state could not be read' : pinCondition(flags);
   switch (rv) {
     case CKR.PIN_INCORRECT:
     case CKR.PIN_INVALID:
     case CKR.PIN_LEN_RANGE:
-      return new SshX509Error(ErrorCodes.PIN_INCORRECT, `${who} refused the PIN (${ckrName(e)}); ${cond}. It was tried once and not retried.`, { cause: e });
+      if (flags !== undefined && flags & CKF_TOKEN.USER_PIN_LOCKED) {
+        return new SshX509Error(ErrorCodes.PIN_LOCKED, `PIN blocked: ${who} refused the${what} (${ckrName(e)}) and ${cond}`, { cause: e });
+      }
+      return new SshX509Error(ErrorCodes.PIN_INCORRECT, `${who} refused the${what} (${ckrName(e)}); ${cond}. It was tried once and not retried.`, { cause: e });
     case CKR.PIN_LOCKED:
-      return new SshX509Error(ErrorCodes.PIN_LOCKED, `${who}: the user PIN is locked (CKR_PIN_LOCKED); unblock it with the SO PIN or PUK`, { cause: e });
+      return new SshX509Error(ErrorCodes.PIN_LOCKED, `PIN blocked: the user PIN of ${who} is locked (CKR_PIN_LOCKED); unblock it with the PUK (or the SO PIN)`, { cause: e });
     case CKR.PIN_EXPIRED:
       return new SshX509Error(ErrorCodes.PIN_EXPIRED, `${who}: the user PIN has expired (CKR_PIN_EXPIRED); change it with the token's tools first`, { cause: e });
     default:
-      return new SshX509Error(ErrorCodes.PKCS11_FAILED, `C_Login on ${who} failed: ${ckrName(e)}`, { cause: e });
+      return new SshX509Error(ErrorCodes.PKCS11_FAILED, `C_Login${context?.kind === 'per-signature' ? ' (per-signature)' : ''} on ${who} failed: ${ckrName(e)}`, { cause: e });
+  }
+}
+
+/**
+ * Asks `pin` once and returns the PIN as a string (bytes are decoded and
+ * zeroed). Throws `ERR_PIN_REQUIRED` when there is no source, when it fails
+ * and when it returns nothing.
+ */
+export async function askPin(t: LoginTarget, pin: PinSource | undefined, flags: number, context: PinContext): Promise<string> {
+  const what = context.kind === 'per-signature' ? `the per-signature PIN for key "${context.key.label || context.key.id}" on ${describeToken(t)}` : `the user PIN of ${describeToken(t)}`;
+  if (!pin) {
+    throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `${what} is needed and no PIN source was given (the pin option: envPin, ttyPin or a function)`);
+  }
+  let value: string | Uint8Array;
+  try {
+    value = await pin(
+      {
+        tokenLabel: t.tokenLabel,
+        tokenSerial: t.tokenSerial,
+        slotId: t.slotId,
+        reader: t.reader,
+        countLow: (flags & CKF_TOKEN.USER_PIN_COUNT_LOW) !== 0,
+        finalTry: (flags & CKF_TOKEN.USER_PIN_FINAL_TRY) !== 0,
+      },
+      context,
+    );
+  } catch (e) {
+    if (e instanceof SshX509Error) throw e;
+    throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `asking ${what} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
+  if (value === undefined || value === null || value.length === 0) {
+    throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `no PIN was given for ${what}`);
+  }
+  if (typeof value === 'string') return value;
+  const copy = Buffer.from(value);
+  const text = copy.toString('utf8');
+  copy.fill(0);
+  return text;
+}
+
+/** Throws `ERR_PIN_LOCKED` without asking when the token reports its user PIN locked. */
+export function assertNotLocked(t: LoginTarget, flags: number): void {
+  if (flags & CKF_TOKEN.USER_PIN_LOCKED) {
+    throw new SshX509Error(ErrorCodes.PIN_LOCKED, `PIN blocked: the user PIN of ${describeToken(t)} is locked (CKF_USER_PIN_LOCKED); unblock it with the PUK (or the SO PIN)`);
   }
 }
 
@@ -91,9 +170,7 @@ export async function loginSession(t: LoginTarget, pin: PinSource | undefined): 
   if (CKS_USER.has(lib.C_GetSessionInfo(t.session.handle).state)) return false;
   const flags = t.tokenFlags();
   if ((flags & CKF_TOKEN.LOGIN_REQUIRED) === 0) return false;
-  if (flags & CKF_TOKEN.USER_PIN_LOCKED) {
-    throw new SshX509Error(ErrorCodes.PIN_LOCKED, `${describe(t)}: the user PIN is locked (CKF_USER_PIN_LOCKED); unblock it with the SO PIN or PUK`);
-  }
+  assertNotLocked(t, flags);
   if (flags & CKF_TOKEN.PROTECTED_AUTHENTICATION_PATH) {
     // The PIN is entered on the reader's pad: C_Login with a NULL PIN.
     try {
@@ -104,32 +181,7 @@ export async function loginSession(t: LoginTarget, pin: PinSource | undefined): 
     }
     return true;
   }
-  if (!pin) {
-    throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `${describe(t)} needs the user PIN and no PIN source was given (the pin option: envPin, ttyPin or a function)`);
-  }
-  let value: string | Uint8Array;
-  try {
-    value = await pin({
-      tokenLabel: t.tokenLabel,
-      tokenSerial: t.tokenSerial,
-      slotId: t.slotId,
-      countLow: (flags & CKF_TOKEN.USER_PIN_COUNT_LOW) !== 0,
-      finalTry: (flags & CKF_TOKEN.USER_PIN_FINAL_TRY) !== 0,
-    });
-  } catch (e) {
-    if (e instanceof SshX509Error) throw e;
-    throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `the PIN callback for ${describe(t)} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
-  }
-  if (value === undefined || value === null || value.length === 0) {
-    throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `the PIN callback for ${describe(t)} returned no PIN`);
-  }
-  let text: string;
-  if (typeof value === 'string') text = value;
-  else {
-    const copy = Buffer.from(value);
-    text = copy.toString('utf8');
-    copy.fill(0);
-  }
+  let text = await askPin(t, pin, flags, { kind: 'user-login' });
   try {
     t.session.login(text);
   } catch (e) {
@@ -141,7 +193,8 @@ export async function loginSession(t: LoginTarget, pin: PinSource | undefined): 
   return true;
 }
 
-function safeFlags(t: LoginTarget): number | undefined {
+/** The token flags, or undefined when they cannot be read (the token left). */
+export function safeFlags(t: Pick<LoginTarget, 'tokenFlags'>): number | undefined {
   try {
     return t.tokenFlags();
   } catch {
@@ -176,13 +229,17 @@ export interface PromptOptions {
  * that will never come.
  */
 export function ttyPin(input: PinPromptInput, output: PinPromptOutput, options: PromptOptions = {}): PinSource {
-  return (req) => {
+  return (req, context) => {
+    const token = `token "${req.tokenLabel}" (reader "${req.reader}")`;
+    const perSignature = context?.kind === 'per-signature';
     if (!isTerminal(input)) {
       const otherwise = options.otherwise ?? 'give a PinSource that needs none, such as envPin';
-      throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `token "${req.tokenLabel}" needs the user PIN and there is no terminal to ask it on: ${otherwise}`);
+      throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `${token} needs the ${perSignature ? 'per-signature ' : 'user '}PIN and there is no terminal to ask it on: ${otherwise}`);
     }
     const warn = req.finalTry ? ' (final try before the PIN locks!)' : req.countLow ? ' (a wrong PIN was entered before)' : '';
-    return readHidden(input, output, `PIN for token "${req.tokenLabel}"${warn}: `, () => new SshX509Error(ErrorCodes.PIN_REQUIRED, 'PIN entry cancelled'));
+    // As OpenSSH asks again for a key that needs its PIN for every signature (CKA_ALWAYS_AUTHENTICATE).
+    const prompt = perSignature ? `PIN for key "${context.key.label || context.key.id}" on ${token}, per-signature${warn}: ` : `PIN for ${token}${warn}: `;
+    return readHidden(input, output, prompt, () => new SshX509Error(ErrorCodes.PIN_REQUIRED, `PIN entry for ${token} cancelled`));
   };
 }
 

@@ -11,11 +11,11 @@ import type { CertificateChain } from '../../certs/chain.js';
 import type { CertificateInput } from '../../certs/load.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import type { Signer } from '../signer.js';
-import { CKM_NAMES, CKR_GONE, CKR, ckrName, ckrOf } from './constants.js';
+import { CKF_TOKEN, CKM_NAMES, CKR_GONE, CKR, CKU_CONTEXT_SPECIFIC, ckrName, ckrOf } from './constants.js';
 import { closeQuietly, describeCert, loginTarget, parseSelection, readExtraCertificates, selectCertificate, tokenChain, withDiscovery, type Discovery, type FoundCertificate } from './discover.js';
 import { candidateMechanisms, mechanismNames, parseMechanismNames, planSignature, slotSignMechanisms } from './mechanisms.js';
 import { acquireModule, type ModuleRef } from './module.js';
-import { loginSession, type PinSource } from './pin.js';
+import { askPin, assertNotLocked, describeToken, loginError, loginSession, safeFlags, type LoginTarget, type PinContext, type PinSource } from './pin.js';
 import { attr, ckkFor, findPrivateKey, openSession, type CertObject, type TokenEntry } from './tokens.js';
 import type { Pkcs11Uri } from './uri.js';
 import { DEFAULT_POLL_INTERVAL_MS } from './watch.js';
@@ -34,7 +34,10 @@ export interface Pkcs11SignerOptions {
   fingerprint?: string;
   /**
    * Asked once for the user PIN when the token needs a login and has no
-   * PIN pad. Without it such a token fails at once with `ERR_PIN_REQUIRED`.
+   * PIN pad, and again before every signature when the key is marked
+   * CKA_ALWAYS_AUTHENTICATE (a PIV card's 9C key; the second argument says
+   * `'per-signature'`). Without it such a token fails at once with
+   * `ERR_PIN_REQUIRED`.
    */
   pin?: PinSource;
   /**
@@ -124,13 +127,26 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
     return this.#ready !== undefined;
   }
 
+  /** True when the key is marked CKA_ALWAYS_AUTHENTICATE: every signature asks for the PIN (known after the login). */
+  get perSignaturePin(): boolean {
+    return this.#ready?.alwaysAuth ?? false;
+  }
+
   readonly #mod: ModuleRef;
   readonly #token: TokenEntry;
-  readonly #session: Session;
-  #ready: { key: SessionObject; available: ReadonlySet<number> } | undefined;
-  readonly #prepare: () => Promise<{ key: SessionObject; available: Set<number> }>;
-  /** A failed login is remembered and reported again, never retried: retry loops lock cards. */
+  #session: Session;
+  #ready: Prepared | undefined;
+  readonly #prepare: (session: Session) => Promise<Prepared>;
+  readonly #pin: PinSource | undefined;
+  /** A refused PIN is remembered and reported again, never retried: retry loops lock cards. */
   #prepareFailed: unknown;
+  /**
+   * Set when the token dropped the login (a failed per-signature login, or
+   * CKR_USER_NOT_LOGGED_IN): the next signature opens a new session and logs
+   * in again. (OpenSC then refuses any per-signature login until a new user
+   * login; SoftHSM keeps the signing operation active.)
+   */
+  #loginLost = false;
   #queue: Promise<unknown> = Promise.resolve();
   /** C_Sign's output buffer, reused: signatures are serialised, and each result is copied out. */
   readonly #out = Buffer.alloc(1024);
@@ -144,8 +160,9 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
     session: Session;
     cert: CertObject;
     chain: CertificateChain;
-    ready: { key: SessionObject; available: Set<number> } | undefined;
-    prepare: () => Promise<{ key: SessionObject; available: Set<number> }>;
+    ready: Prepared | undefined;
+    prepare: (session: Session) => Promise<Prepared>;
+    pin: PinSource | undefined;
     pollIntervalMs: number;
   }) {
     super();
@@ -154,6 +171,7 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
     this.#session = init.session;
     this.#ready = init.ready;
     this.#prepare = init.prepare;
+    this.#pin = init.pin;
     this.chain = init.chain;
     this.label = `pkcs11:${init.token.label}/${init.cert.label || init.cert.id.toString('hex')}`;
     this.location = Object.freeze({
@@ -205,10 +223,9 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
     let session: Session | undefined;
     try {
       session = openSession(token);
-      const s = session;
-      const prepare = () => prepareKey(token, s, f.cert, chain, options.pin, options.allowed);
-      const ready = options.loginOnFirstSign ? undefined : await prepare();
-      return new Pkcs11Signer({ mod, token, session, cert: f.cert, chain, ready, prepare, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS });
+      const prepare = (s: Session) => prepareKey(token, s, f.cert, chain, options.pin, options.allowed);
+      const ready = options.loginOnFirstSign ? undefined : await prepare(session);
+      return new Pkcs11Signer({ mod, token, session, cert: f.cert, chain, ready, prepare, pin: options.pin, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS });
     } catch (e) {
       if (session) closeQuietly(session);
       mod.release();
@@ -219,13 +236,24 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
   /**
    * Signs on the token (see {@link Signer.sign} for the output format).
    * Concurrent calls are queued and run one after the other on the signer's
-   * one session. Rejects with `ERR_TOKEN_REMOVED` once the token has left,
-   * `ERR_SIGN_FAILED` after {@link Pkcs11Signer.close} or when the token
-   * fails, and `ERR_PKCS11_MECHANISM_UNSUPPORTED` when the token offers no
-   * mechanism for this hash.
+   * one session. With a key marked CKA_ALWAYS_AUTHENTICATE, each signature
+   * first asks the PIN source (context `'per-signature'`) and logs in for
+   * that signature alone (C_Login CKU_CONTEXT_SPECIFIC after C_SignInit).
+   *
+   * Rejects with `ERR_TOKEN_REMOVED` at once once the token has left (the
+   * token's presence is also asked right before each signature, so that no
+   * C_Sign goes to a card whose removal is known); `ERR_PIN_INCORRECT` /
+   * `ERR_PIN_LOCKED` when the token refused a per-signature PIN (once: every
+   * later signature rejects alike, without asking; open a new signer to try
+   * again); `ERR_PIN_REQUIRED` when no PIN was given; `ERR_SIGN_FAILED`
+   * after {@link Pkcs11Signer.close} or when the token fails (when it lost
+   * the login, the next signature logs in again); and
+   * `ERR_PKCS11_MECHANISM_UNSUPPORTED` when the token offers no mechanism
+   * for this hash.
    */
   sign(data: Uint8Array, hash: HashName | null): Promise<Uint8Array> {
-    if (this.#closing && !this.#removed) {
+    if (this.#removed) return Promise.reject(this.#removed);
+    if (this.#closing) {
       return Promise.reject(new SshX509Error(ErrorCodes.SIGN_FAILED, `${this.label}: the signer is closed`));
     }
     const run = this.#queue.then(() => this.#signNow(data, hash));
@@ -233,40 +261,121 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
     return run;
   }
 
+  /** What PIN messages and the per-signature login need about the token, on the current session. */
+  #target(): LoginTarget {
+    return loginTarget(this.#token, this.#session);
+  }
+
+  /**
+   * Throws `ERR_TOKEN_REMOVED` unless the token is in its slot now. OpenSC
+   * 0.23 can hang for ever in a C_Sign sent to a card just pulled, so none
+   * is sent once the removal is known (the PC/SC daemon notices within
+   * about half a second; nothing earlier can).
+   */
+  #assertPresent(): void {
+    if (this.#removed) throw this.#removed;
+    const reason = this.#mod.watcher.goneNow(this.#token.slot.handle, this.#token.label, this.#token.serial);
+    if (reason !== undefined) {
+      this.#markRemoved(reason);
+      throw this.#removed!;
+    }
+  }
+
+  /**
+   * Turns a failure into `ERR_TOKEN_REMOVED` when the token has left (per
+   * the error or a check of the slot). An invalid key handle on a token
+   * still present means the login was lost (SoftHSM hides private objects
+   * after a logout): the next signature logs in again.
+   */
+  #removedBy(e: unknown, what: string): SshX509Error | undefined {
+    const rv = ckrOf(e);
+    if (rv === CKR.KEY_HANDLE_INVALID || rv === CKR.OBJECT_HANDLE_INVALID) {
+      const reason = this.#mod.watcher.goneNow(this.#token.slot.handle, this.#token.label, this.#token.serial);
+      if (reason === undefined) this.#loginLost = true;
+      else this.#markRemoved(reason);
+    } else if (rv !== undefined && CKR_GONE.has(rv)) this.#markRemoved(`${what} failed with ${ckrName(e)}`);
+    else this.#mod.watcher.checkSlot(this.#token.slot.handle);
+    return this.#removed;
+  }
+
+  /** A new session for a new login, after the token dropped the old one. */
+  #reopen(): void {
+    closeQuietly(this.#session);
+    this.#ready = undefined;
+    this.#loginLost = false;
+    try {
+      this.#session = openSession(this.#token);
+    } catch (e) {
+      throw this.#removedBy((e as { cause?: unknown }).cause ?? e, 'C_OpenSession') ?? e;
+    }
+  }
+
   async #signNow(data: Uint8Array, hash: HashName | null): Promise<Uint8Array> {
     if (this.#removed) throw this.#removed;
     if (this.#prepareFailed) throw this.#prepareFailed;
+    if (this.#loginLost) this.#reopen();
     if (!this.#ready) {
+      this.#assertPresent();
       try {
-        this.#ready = await this.#prepare();
+        this.#ready = await this.#prepare(this.#session);
       } catch (e) {
-        this.#prepareFailed = e;
-        throw e;
+        throw this.#removedBy((e as { cause?: unknown }).cause ?? e, 'the login') ?? (this.#prepareFailed = e);
       }
     }
-    const { key, available } = this.#ready;
+    const { key, available, alwaysAuth } = this.#ready;
     const { keyType, nodeCurve } = this.chain.keyFacts;
     const plan = planSignature(keyType, hash, data, available);
+    const lib = this.#session.lib;
+    const handle = this.#session.handle;
+    const context: PinContext = { kind: 'per-signature', key: { label: this.location.label, id: this.location.id } };
+    // The per-signature PIN is asked before C_SignInit: a prompt may take long, and no operation is left open meanwhile.
+    let contextPin: string | undefined;
+    let padLogin = false;
+    if (alwaysAuth) {
+      const target = this.#target();
+      let flags: number;
+      try {
+        flags = target.tokenFlags();
+      } catch (e) {
+        throw this.#removedBy(e, 'C_GetTokenInfo') ?? new SshX509Error(ErrorCodes.PKCS11_FAILED, `C_GetTokenInfo on ${describeToken(target)} failed: ${ckrName(e)}`, { cause: e });
+      }
+      assertNotLocked(target, flags);
+      padLogin = (flags & CKF_TOKEN.PROTECTED_AUTHENTICATION_PATH) !== 0;
+      if (!padLogin) contextPin = await askPin(target, this.#pin, flags, context);
+    }
     let sig: Buffer;
     try {
+      this.#assertPresent();
       // graphene's Session/Key handles, driven through its pkcs11js instance: C_SignInit, then
       // C_Sign on the libuv thread pool so that a slow card never blocks the event loop.
-      const lib = this.#session.lib;
-      lib.C_SignInit(this.#session.handle, { mechanism: plan.mechanism }, key.handle);
-      sig = await new Promise<Buffer>((resolve, reject) =>
-        lib.C_Sign(this.#session.handle, plan.input, this.#out, (err, out) => (err ? reject(err) : resolve(out))),
-      );
-    } catch (e) {
-      const rv = ckrOf(e);
-      if (rv !== undefined && CKR_GONE.has(rv)) {
-        this.#markRemoved(`signing failed with ${ckrName(e)}`);
-        throw this.#removed!;
+      lib.C_SignInit(handle, { mechanism: plan.mechanism }, key.handle);
+      if (alwaysAuth) {
+        try {
+          if (padLogin) lib.C_Login(handle, CKU_CONTEXT_SPECIFIC);
+          else lib.C_Login(handle, CKU_CONTEXT_SPECIFIC, contextPin);
+        } catch (e) {
+          // Tried once, never again: the next signature starts over on a new session with a new user login.
+          this.#loginLost = true;
+          const removed = this.#removedBy(e, 'the per-signature login');
+          if (removed) throw removed;
+          const err = loginError(e, this.#target(), safeFlags(this.#target()), context);
+          if (err.code === ErrorCodes.PIN_INCORRECT || err.code === ErrorCodes.PIN_LOCKED || err.code === ErrorCodes.PIN_EXPIRED) this.#prepareFailed = err;
+          throw err;
+        } finally {
+          contextPin = undefined;
+        }
       }
-      this.#mod.watcher.checkSlot(this.#token.slot.handle);
-      if (this.#removed) throw this.#removed;
+      sig = await new Promise<Buffer>((resolve, reject) => lib.C_Sign(handle, plan.input, this.#out, (err, out) => (err ? reject(err) : resolve(out))));
+    } catch (e) {
+      if (e instanceof SshX509Error) throw e;
+      const removed = this.#removedBy(e, 'signing');
+      if (removed) throw removed;
+      const rv = ckrOf(e);
+      if (rv === CKR.USER_NOT_LOGGED_IN || rv === CKR.OPERATION_ACTIVE || rv === CKR.OPERATION_NOT_INITIALIZED) this.#loginLost = true;
+      const lost = this.#loginLost;
       throw new SshX509Error(
         ErrorCodes.SIGN_FAILED,
-        `${this.label}: C_Sign (${mechanismNames([plan.mechanism])}) failed: ${ckrName(e)}${rv === CKR.USER_NOT_LOGGED_IN ? ' (the token logged out; open the signer again)' : ''}`,
+        `${this.label} on ${describeToken(this.#target())}: C_Sign (${mechanismNames([plan.mechanism])}) failed: ${ckrName(e)}${lost ? ' (the token dropped the login; the next signature logs in again)' : ''}`,
         { cause: e },
       );
     }
@@ -308,7 +417,10 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
 
   #markRemoved(reason: string): void {
     if (this.#removed) return;
-    this.#removed = new SshX509Error(ErrorCodes.TOKEN_REMOVED, `${this.label}: ${reason}`);
+    this.#removed = new SshX509Error(
+      ErrorCodes.TOKEN_REMOVED,
+      `${describeToken(this.#target())} was removed (${reason}): key "${this.location.label || this.location.id}" cannot sign any more; insert the card and open the signer again`,
+    );
     this.#unwatch();
     this.emit('removed', this.#removed);
     void this.close();
@@ -329,6 +441,14 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
   }
 }
 
+/** The private key, found after the login, and what signing with it needs. */
+interface Prepared {
+  key: SessionObject;
+  available: ReadonlySet<number>;
+  /** CKA_ALWAYS_AUTHENTICATE: every signature needs its own login. */
+  alwaysAuth: boolean;
+}
+
 /** Logs in (asking the PIN when the token needs it), finds the private key of `cert`, checks it, and picks the usable mechanisms. */
 async function prepareKey(
   token: TokenEntry,
@@ -337,7 +457,7 @@ async function prepareKey(
   chain: CertificateChain,
   pin: PinSource | undefined,
   allowed: ReadonlySet<number> | undefined,
-): Promise<{ key: SessionObject; available: Set<number> }> {
+): Promise<Prepared> {
   await loginSession(loginTarget(token, session), pin);
 
   const key = findPrivateKey(session, cert);
@@ -372,7 +492,7 @@ async function prepareKey(
       `token "${token.label}" offers none of the mechanisms a ${keyType} key needs (${mechanismNames(usable)})${allowed ? ' among those allowed by allowMechanisms' : ''}`,
     );
   }
-  return { key, available };
+  return { key, available, alwaysAuth: attr<boolean>(key, 'alwaysAuth') === true };
 }
 
 function stripZeros(b: Buffer): Buffer {

@@ -62,6 +62,21 @@ export class SlotWatcher {
     for (const reg of [...this.#regs]) if (reg.slot.equals(slot)) this.#check(reg);
   }
 
+  /**
+   * Why the token with `label` and `serial` is no longer usable in `slot`,
+   * asked now (undefined: it is there). C_GetSlotList first: OpenSC asks
+   * PC/SC about every reader there, where its C_GetSlotInfo answers from a
+   * one-second cache. What the signer asks right before each signature.
+   */
+  goneNow(slot: Buffer, label: string, serial: string): string | undefined {
+    try {
+      this.#module.lib.C_GetSlotList(true);
+    } catch {
+      /* the slot checks decide */
+    }
+    return this.#whyGone({ slot, label, serial });
+  }
+
   /** Stops polling and drops every registration. */
   stop(): void {
     this.#regs.clear();
@@ -105,7 +120,7 @@ export class SlotWatcher {
     reg.onGone(reason);
   }
 
-  #whyGone(reg: Registration): string | undefined {
+  #whyGone(reg: Pick<Registration, 'slot' | 'label' | 'serial'>): string | undefined {
     const lib = this.#module.lib;
     try {
       if ((lib.C_GetSlotInfo(reg.slot).flags & CKF_TOKEN_PRESENT) === 0) return 'the token left its slot';
