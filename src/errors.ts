@@ -61,6 +61,10 @@ export const ErrorCodes = {
   URI_INVALID: 'ERR_URI_INVALID',
   /** No token matches the selection. */
   TOKEN_NOT_FOUND: 'ERR_TOKEN_NOT_FOUND',
+  /** No card in the reader(s): the slots the selection could use have no token present. */
+  TOKEN_ABSENT: 'ERR_TOKEN_ABSENT',
+  /** A card is in the reader but the module does not recognise it (CKR_TOKEN_NOT_RECOGNIZED): for OpenSC's PIV driver, no PIV application on it. */
+  TOKEN_UNRECOGNIZED: 'ERR_TOKEN_UNRECOGNIZED',
   /** No certificate or private key matches the selection. */
   OBJECT_NOT_FOUND: 'ERR_OBJECT_NOT_FOUND',
   /** Several certificates match the selection; it must name one. */

@@ -90,7 +90,7 @@ describe('typed errors without a token', () => {
     // Two tries left before: the refused PIN leaves the final try, and the message says so, naming token and reader.
     expect(loginError(err(0xa0, 'CKR_PIN_INCORRECT'), t, 0x20000)).toMatchObject({
       code: 'ERR_PIN_INCORRECT',
-      message: expect.stringMatching(/^token "card" \(serial s1\) in reader "Virtual PCD 00 00" refused the PIN \(CKR_PIN_INCORRECT\); one try is left.*tried once/),
+      message: expect.stringMatching(/^token "card" \(serial s1\) in reader "Virtual PCD 00 00" refused the PIN \(CKR_PIN_INCORRECT\); only the final try is left.*tried once/),
     });
     const perSig = { kind: 'per-signature', key: { label: 'sig', id: '02' } } as const;
     expect(loginError(err(0xa0, 'CKR_PIN_INCORRECT'), t, 0x20000, perSig).message).toContain('refused the per-signature PIN for key "sig"');

@@ -13,7 +13,7 @@ import { parseCertificates, readCertificateFile, type CertificateInput } from '.
 import { ErrorCodes, SshX509Error } from '../../errors.js';
 import { acquireModule, type ModuleRef } from './module.js';
 import type { LoginTarget } from './pin.js';
-import { certMatches, listTokens, openSession, parseIdHex, readCertificates, tokenMatches, type CertObject, type Selection, type TokenEntry } from './tokens.js';
+import { certMatches, listTokens, openSession, parseIdHex, readCertificates, slotStates, tokenMatches, type CertObject, type Selection, type SlotState, type TokenEntry } from './tokens.js';
 import { parsePkcs11Uri, type Pkcs11Uri } from './uri.js';
 
 /** A token the URI matched, with one open session and its certificates, read once. */
@@ -158,18 +158,46 @@ function describeSelection(sel: Selection): string {
 }
 
 /**
+ * Why no token could be used: no card in the reader(s) (`ERR_TOKEN_ABSENT`),
+ * a card the module does not recognise (`ERR_TOKEN_UNRECOGNIZED`: for
+ * OpenSC's PIV driver, no PIV application), or tokens that the URI does not
+ * match (`ERR_TOKEN_NOT_FOUND`). Only the slots the URI's slot attributes
+ * name are considered.
+ */
+function noToken(d: Discovery): SshX509Error {
+  const uri = d.uri;
+  const slots = slotStates(d.mod).filter(
+    (s) => (uri?.slotId === undefined || uri.slotId.toString() === s.slotId) && (uri?.slotDescription === undefined || uri.slotDescription === s.description),
+  );
+  const readers = (list: readonly SlotState[]) => list.map((s) => `"${s.description}"`).join(', ');
+  const empty = slots.filter((s) => s.state === 'empty');
+  const unrecognized = slots.filter((s) => s.state === 'unrecognized');
+  const others = d.present.length > 0 ? `; tokens present: ${d.present.map((t) => `"${t.label}" (serial ${t.serial}) in reader "${t.slotDescription}"`).join(', ')}` : '';
+  if (d.present.length === 0 || uri?.slotId !== undefined || uri?.slotDescription !== undefined) {
+    if (unrecognized.length > 0) {
+      return new SshX509Error(
+        ErrorCodes.TOKEN_UNRECOGNIZED,
+        `card present but not recognized in reader ${readers(unrecognized)} (CKR_TOKEN_NOT_RECOGNIZED): ${d.mod.path} has no driver for it; for a PIV card, the card has no PIV application. Check that it is the right card${others}`,
+      );
+    }
+    if (empty.length > 0 && empty.length === slots.filter((s) => s.state !== 'uninitialized').length) {
+      return new SshX509Error(ErrorCodes.TOKEN_ABSENT, `no card in reader ${readers(empty)}: insert the card${others}`);
+    }
+  }
+  if (d.present.length === 0) return new SshX509Error(ErrorCodes.TOKEN_NOT_FOUND, `no initialised token in any slot of ${d.mod.path}${slots.length === 0 ? ' (the module reports no slot: is the reader connected, and its daemon running?)' : ''}`);
+  const notes = [empty.length ? `no card in reader ${readers(empty)}` : '', unrecognized.length ? `an unrecognized card in reader ${readers(unrecognized)}` : ''].filter(Boolean).join('; ');
+  return new SshX509Error(ErrorCodes.TOKEN_NOT_FOUND, `no token matches the URI${others}${notes ? `; ${notes}` : ''}`);
+}
+
+/**
  * The one certificate `sel` names among the discovered tokens (all given
  * criteria must match; when several do, end-entity certificates win over
- * CAs). Throws `ERR_TOKEN_NOT_FOUND`, `ERR_OBJECT_NOT_FOUND` and
+ * CAs). Throws `ERR_TOKEN_NOT_FOUND`, `ERR_TOKEN_ABSENT`,
+ * `ERR_TOKEN_UNRECOGNIZED`, `ERR_OBJECT_NOT_FOUND` and
  * `ERR_OBJECT_AMBIGUOUS`.
  */
 export function selectCertificate(d: Discovery, sel: Selection): FoundCertificate {
-  if (d.tokens.length === 0) {
-    throw new SshX509Error(
-      ErrorCodes.TOKEN_NOT_FOUND,
-      d.present.length === 0 ? `no initialised token in any slot of ${d.mod.path}` : `no token matches the URI; tokens present: ${d.present.map((t) => `"${t.label}" (serial ${t.serial})`).join(', ')}`,
-    );
-  }
+  if (d.tokens.length === 0) throw noToken(d);
   let hits = d.tokens.flatMap((found) => found.certs.filter((c) => certMatches(c, sel)).map((cert) => ({ found, cert })));
   if (hits.length > 1) {
     const leaves = hits.filter((h) => !isCa(h.cert.cert));

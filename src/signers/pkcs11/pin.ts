@@ -75,7 +75,7 @@ export function describeToken(t: Pick<LoginTarget, 'tokenLabel' | 'tokenSerial' 
 /** What the token says about the remaining tries, from its flags. */
 function pinCondition(flags: number): string {
   if (flags & CKF_TOKEN.USER_PIN_LOCKED) return 'the PIN is now blocked: unblock it with the PUK (or the SO PIN)';
-  if (flags & CKF_TOKEN.USER_PIN_FINAL_TRY) return 'one try is left: the next wrong PIN blocks it (CKF_USER_PIN_FINAL_TRY)';
+  if (flags & CKF_TOKEN.USER_PIN_FINAL_TRY) return 'only the final try is left: the next wrong PIN blocks it (CKF_USER_PIN_FINAL_TRY)';
   if (flags & CKF_TOKEN.USER_PIN_COUNT_LOW) return 'the token reports failed attempts (CKF_USER_PIN_COUNT_LOW)';
   return 'the token reports no retry counter information';
 }

@@ -10,7 +10,7 @@ import { parsedCertificate } from '../../certs/model.js';
 import type { Session, SessionObject, Slot } from 'graphene-pk11';
 import { matchesFingerprint } from '../../certs/fingerprint.js';
 import { ErrorCodes, SshX509Error } from '../../errors.js';
-import { CKC_X_509, CKF_SERIAL_SESSION, CKF_TOKEN, CKK, CKO, ckrName } from './constants.js';
+import { CKC_X_509, CKF_SERIAL_SESSION, CKF_TOKEN, CKF_TOKEN_PRESENT, CKK, CKO, CKR, ckrName, ckrOf } from './constants.js';
 import type { ModuleRef } from './module.js';
 import type { Pkcs11Uri } from './uri.js';
 
@@ -89,6 +89,47 @@ export function listTokens(mod: ModuleRef): TokenEntry[] {
       });
     } catch {
       // A token that vanished or cannot be read between C_GetSlotList and C_GetTokenInfo is skipped.
+    }
+  }
+  return out;
+}
+
+/** What is in a slot, for messages when no usable token is found. */
+export interface SlotState {
+  readonly slotId: string;
+  /** The slot description: for a smartcard, the reader's name. */
+  readonly description: string;
+  /** `empty`: no card; `unrecognized`: a card the module cannot read (CKR_TOKEN_NOT_RECOGNIZED); `uninitialized`: a token without CKF_TOKEN_INITIALIZED. */
+  readonly state: 'empty' | 'unrecognized' | 'uninitialized' | 'token';
+}
+
+/** Every slot of the module, with or without a token, and what is in it. */
+export function slotStates(mod: ModuleRef): SlotState[] {
+  let slots;
+  try {
+    slots = mod.module.getSlots(false);
+  } catch {
+    return [];
+  }
+  const out: SlotState[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    try {
+      const slot = slots.items(i);
+      const base = { slotId: slotIdOf(slot.handle), description: slot.slotDescription.trimEnd() };
+      if ((slot.flags & CKF_TOKEN_PRESENT) === 0) {
+        out.push({ ...base, state: 'empty' });
+        continue;
+      }
+      try {
+        const t = slot.getToken();
+        out.push({ ...base, state: t.flags & CKF_TOKEN.TOKEN_INITIALIZED ? 'token' : 'uninitialized' });
+      } catch (e) {
+        const rv = ckrOf(e);
+        if (rv === CKR.TOKEN_NOT_RECOGNIZED) out.push({ ...base, state: 'unrecognized' });
+        else if (rv === CKR.TOKEN_NOT_PRESENT || rv === CKR.DEVICE_REMOVED) out.push({ ...base, state: 'empty' });
+      }
+    } catch {
+      /* a slot that vanished meanwhile */
     }
   }
   return out;
