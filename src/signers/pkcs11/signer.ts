@@ -290,7 +290,7 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
   #removedBy(e: unknown, what: string): SshX509Error | undefined {
     const rv = ckrOf(e);
     if (rv === CKR.KEY_HANDLE_INVALID || rv === CKR.OBJECT_HANDLE_INVALID) {
-      const reason = this.#mod.watcher.goneNow(this.#token.slot.handle, this.#token.label, this.#token.serial);
+    const reason = this.#mod.watcher.goneNow(this.#token.slot.handle, this.#token.label, this.#token.serial);
       if (reason === undefined) this.#loginLost = true;
       else this.#markRemoved(reason);
     } else if (rv !== undefined && CKR_GONE.has(rv)) this.#markRemoved(`${what} failed with ${ckrName(e)}`);

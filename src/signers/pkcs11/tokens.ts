@@ -62,11 +62,26 @@ export function pkcs11Failed(what: string, e: unknown): SshX509Error {
   return new SshX509Error(ErrorCodes.PKCS11_FAILED, `${what} failed: ${ckrName(e)}`, { cause: e });
 }
 
+/**
+ * C_GetSlotList through graphene, asked again when the list grew between
+ * its size query and its fill (CKR_BUFFER_TOO_SMALL): OpenSC adds slots
+ * when a card is pulled or put back.
+ */
+export function getSlots(mod: ModuleRef, tokenPresent: boolean): ReturnType<ModuleRef['module']['getSlots']> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return mod.module.getSlots(tokenPresent);
+    } catch (e) {
+      if (ckrOf(e) !== CKR.BUFFER_TOO_SMALL || attempt >= 5) throw e;
+    }
+  }
+}
+
 /** Every slot holding an initialised token. */
 export function listTokens(mod: ModuleRef): TokenEntry[] {
   let slots;
   try {
-    slots = mod.module.getSlots(true);
+    slots = getSlots(mod, true);
   } catch (e) {
     throw pkcs11Failed(`C_GetSlotList on ${mod.path}`, e);
   }
@@ -107,7 +122,7 @@ export interface SlotState {
 export function slotStates(mod: ModuleRef): SlotState[] {
   let slots;
   try {
-    slots = mod.module.getSlots(false);
+    slots = getSlots(mod, false);
   } catch {
     return [];
   }

@@ -19,6 +19,9 @@ import { CKF_DONT_BLOCK, CKF_TOKEN_PRESENT, CKR, CKR_GONE, ckrName, ckrOf } from
 /** The default polling interval in milliseconds. */
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 
+/** How long the module's last look at its readers counts as fresh for {@link SlotWatcher.goneNow}, in ms. */
+export const FRESH_MS = 250;
+
 interface Registration {
   readonly slot: Buffer;
   readonly label: string;
@@ -37,6 +40,8 @@ export class SlotWatcher {
   #timer: NodeJS.Timeout | undefined;
   #intervalMs = Infinity;
   #events = true;
+  /** When the module last looked at its readers (performance.now()). */
+  #refreshedAt = -Infinity;
 
   constructor(module: Module) {
     this.#module = module;
@@ -63,18 +68,17 @@ export class SlotWatcher {
   }
 
   /**
-   * Why the token with `label` and `serial` is no longer usable in `slot`,
-   * asked now (undefined: it is there). C_GetSlotList first: OpenSC asks
-   * PC/SC about every reader there, where its C_GetSlotInfo answers from a
-   * one-second cache. What the signer asks right before each signature.
+   * Why the token with `label` and `serial` is no longer usable in `slot`
+   * (undefined: it is there), for the signer's check right before each
+   * signature. The module looks at its readers again (C_WaitForSlotEvent,
+   * non-blocking: OpenSC asks PC/SC there) unless that was done within the
+   * last {@link FRESH_MS} ms; then C_GetTokenInfo, which answers from that
+   * state. (OpenSC's C_GetSlotList and C_GetSlotInfo cost 10-20 ms each
+   * through pcscd here, a P-256 signature 1-3 ms.)
    */
   goneNow(slot: Buffer, label: string, serial: string): string | undefined {
-    try {
-      this.#module.lib.C_GetSlotList(true);
-    } catch {
-      /* the slot checks decide */
-    }
-    return this.#whyGone({ slot, label, serial });
+    if (performance.now() - this.#refreshedAt > FRESH_MS) this.#refresh();
+    return this.#tokenGone({ slot, label, serial });
   }
 
   /** Stops polling and drops every registration. */
@@ -95,20 +99,29 @@ export class SlotWatcher {
     }
   }
 
-  #tick(): void {
-    const lib = this.#module.lib;
+  /** Drains the slot events (non-blocking): OpenSC refreshes every reader's card state there. */
+  #refresh(): void {
     if (this.#events) {
       try {
-        for (let i = 0; i < 16 && lib.C_WaitForSlotEvent(CKF_DONT_BLOCK) !== null; i++);
+        for (let i = 0; i < 16 && this.#module.lib.C_WaitForSlotEvent(CKF_DONT_BLOCK) !== null; i++);
       } catch (e) {
         if (ckrOf(e) === CKR.FUNCTION_NOT_SUPPORTED) this.#events = false;
       }
     }
-    try {
-      // Some modules (PC/SC readers) refresh their view of the readers here.
-      lib.C_GetSlotList(true);
-    } catch {
-      /* the per-slot checks below decide */
+    this.#refreshedAt = performance.now();
+  }
+
+  #tick(): void {
+    const lib = this.#module.lib;
+    this.#refresh();
+    // A module without slot events may refresh its view of the readers here. (OpenSC refreshed it in
+    // C_WaitForSlotEvent; its C_GetSlotList, which also looks for new readers, costs 15-20 ms of this thread.)
+    if (!this.#events) {
+      try {
+        lib.C_GetSlotList(true);
+      } catch {
+        /* the per-slot checks below decide */
+      }
     }
     for (const reg of [...this.#regs]) if (reg.intervalMs > 0) this.#check(reg);
   }
@@ -129,6 +142,12 @@ export class SlotWatcher {
       if (rv !== undefined && TOKEN_INFO_GONE.has(rv)) return `the slot is gone (${ckrName(e)})`;
       return undefined;
     }
+    return this.#tokenGone(reg);
+  }
+
+  /** Why C_GetTokenInfo says the token is gone or another one (undefined: it is there). */
+  #tokenGone(reg: Pick<Registration, 'slot' | 'label' | 'serial'>): string | undefined {
+    const lib = this.#module.lib;
     try {
       const t = lib.C_GetTokenInfo(reg.slot);
       if (t.label.trimEnd() !== reg.label || t.serialNumber.trimEnd() !== reg.serial) return 'another token is now in the slot';
