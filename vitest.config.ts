@@ -15,6 +15,7 @@ const LONG_FIRST = [
   'host-certs',
   'pkcs11-connect',
   'pkcs11-piv-sessions',
+  'pkcs11-piv-signer',
   'ocsp-form',
   'pkijs-form',
   'docs',
