@@ -106,6 +106,12 @@ async function untrustedHostLine(alias: string, r: HostCertificateResult, hostTr
   );
 }
 
+/** Which card left, for the removal line: its token and reader when the signer is on a token (else nothing). */
+function removedCard(signer: unknown): string {
+  const at = (signer as { location?: { tokenLabel?: string; tokenSerial?: string; reader?: string } } | undefined)?.location;
+  return at?.tokenLabel !== undefined && at.reader !== undefined ? `: token "${at.tokenLabel}" (serial ${at.tokenSerial}) in reader "${at.reader}"` : '';
+}
+
 /** Logs in to one hop (over `sock` when given) and resolves with the ready client. */
 async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = false): Promise<Client> {
   const Ssh2Client = ssh2ClientClass();
@@ -130,8 +136,8 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
       if (!plan.quiet) plan.io.stderr.write(`ssh-x509: ${line}\n`);
     },
   });
-  let cardRemoved = false;
-  client.on('card-removed' as never, () => (cardRemoved = true));
+  let cardRemoved: string | undefined;
+  client.on('card-removed' as never, (signer: unknown) => (cardRemoved = removedCard(signer)));
   applyCardRemovalPolicy(client, settings);
   const where = `${hop.alias} port ${hop.port}`;
   return new Promise<Client>((resolve, reject) => {
@@ -181,7 +187,7 @@ async function login(plan: SessionPlan, hop: Hop, sock?: Duplex, forwardAgent = 
       fail(undefined, `${where}: ${err.message}`);
     });
     client.on('close', () => {
-      if (cardRemoved) return fail(ErrorCodes.TOKEN_REMOVED, 'connection closed: the smartcard was removed (--disconnect-on-card-removal)');
+      if (cardRemoved !== undefined) return fail(ErrorCodes.TOKEN_REMOVED, `connection closed: the smartcard was removed (--disconnect-on-card-removal)${cardRemoved}`);
       fail(undefined, `connection to ${where} closed`);
     });
     const config: ConnectConfig = {
@@ -620,13 +626,13 @@ export async function runSession(plan: SessionPlan): Promise<number> {
       const out = () => io.stdout as NodeJS.WriteStream;
       const onResize = () => channel?.setWindow(out().rows ?? 24, out().columns ?? 80, 0, 0);
       // Any hop closing ends the session; a pulled card says so (--disconnect-on-card-removal).
-      let cardRemoved = false;
-      const removedLine = () => (cardRemoved ? 'ssh-x509: connection closed: the smartcard was removed (--disconnect-on-card-removal)\n' : undefined);
+      let cardRemoved: string | undefined;
+      const removedLine = () => (cardRemoved !== undefined ? `ssh-x509: connection closed: the smartcard was removed (--disconnect-on-card-removal)${cardRemoved}\n` : undefined);
       // A connection that closes before the session ends says so, as OpenSSH's "closed by remote host" (a server that
       // drops it after login, say, would otherwise leave an exit status of 255 and nothing on the screen).
       const hops = [...plan.jumps, plan.target];
       clients.forEach((c, i) => {
-        c.on('card-removed' as never, () => (cardRemoved = true));
+        c.on('card-removed' as never, (signer: unknown) => (cardRemoved = removedCard(signer)));
         c.on('close', () => finish(255, removedLine() ?? `ssh-x509: connection to ${hops[i]?.alias ?? plan.target.alias} port ${hops[i]?.port ?? plan.target.port} closed by the remote host\n`));
       });
       if (plan.noCommand) {
@@ -645,7 +651,7 @@ export async function runSession(plan: SessionPlan): Promise<number> {
         stream.on('exit', (code: number | null) => {
           if (typeof code === 'number') status = code;
         });
-        stream.on('close', () => (cardRemoved ? finish(255, removedLine()) : finish(status)));
+        stream.on('close', () => (cardRemoved !== undefined ? finish(255, removedLine()) : finish(status)));
         stream.pipe(io.stdout, { end: false });
         stream.stderr.pipe(io.stderr, { end: false });
         if (pty) process.on('SIGWINCH', onResize);

@@ -302,9 +302,9 @@ function readHidden(input: PinPromptInput & { setRawMode(mode: boolean): unknown
  * empty. The variable's name, never its value, appears in errors.
  */
 export function envPin(name: string, env: NodeJS.ProcessEnv = process.env): PinSource {
-  return () => {
+  return (req) => {
     const v = env[name];
-    if (!v) throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `the PIN environment variable ${name} is not set`);
+    if (!v) throw new SshX509Error(ErrorCodes.PIN_REQUIRED, `the PIN environment variable ${name} is not set${req ? ` (token "${req.tokenLabel}" in reader "${req.reader}" asks for it)` : ''}`);
     return v;
   };
 }

@@ -81,6 +81,8 @@ export interface Pkcs11KeyLocation {
   readonly slotId: string;
   readonly tokenLabel: string;
   readonly tokenSerial: string;
+  /** The slot description: for a smartcard, the reader's name. */
+  readonly reader: string;
   /** CKA_ID as hex. */
   readonly id: string;
   /** CKA_LABEL of the certificate. */
@@ -178,6 +180,7 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
       slotId: init.token.slotId,
       tokenLabel: init.token.label,
       tokenSerial: init.token.serial,
+      reader: init.token.slotDescription,
       id: init.cert.id.toString('hex'),
       label: init.cert.label,
     });
