@@ -12,6 +12,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { envPin, Pkcs11Signer, type PinContext, type PinRequest } from '../src/pkcs11.js';
 import { runCli } from '../src/cli/run.js';
+import { isSshX509Error } from '../src/errors.js';
 import { acquireModule } from '../src/signers/pkcs11/module.js';
 import type { CliIo } from '../src/cli/io.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
@@ -51,6 +52,19 @@ const data = Buffer.from('session identifier and userauth request');
 const verifyRsa = (der: Buffer, d: Buffer, sig: Uint8Array) => cryptoVerify('sha256', d, new X509Certificate(der).publicKey, sig);
 const verifyEc = (der: Buffer, d: Buffer, sig: Uint8Array) => cryptoVerify('sha256', d, { key: new X509Certificate(der).publicKey, dsaEncoding: 'ieee-p1363' }, sig);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Opens once the token is there: tries again while it is not (yet) found, for up to 10 s. */
+async function openWhenPresent(open: () => Promise<Pkcs11Signer>): Promise<Pkcs11Signer> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await open();
+    } catch (e) {
+      if (!isSshX509Error(e, 'ERR_TOKEN_NOT_FOUND') || Date.now() > deadline) throw e;
+      await sleep(200);
+    }
+  }
+}
 
 describe('the 9C key (CKA_ALWAYS_AUTHENTICATE) through OpenSC', () => {
   it("Pkcs11Signer.open({ module, uri: 'pkcs11:id=%02', pin: envPin('PIN') }) signs five times in a row, every signature valid", async () => {
@@ -201,7 +215,8 @@ describe('the card pulled and put back, no card, a card without a PIV applicatio
       });
 
       await carla().card.insert(reader(0));
-      const back = await Pkcs11Signer.open({ module: piv.module, uri: `pkcs11:serial=${carla().serial};id=%01`, pin: () => carla().pin });
+      // pcscd shows the card's state a moment after powering it (up to a few seconds under load): open once it does.
+      const back = await openWhenPresent(() => Pkcs11Signer.open({ module: piv.module, uri: `pkcs11:serial=${carla().serial};id=%01`, pin: () => carla().pin }));
       try {
         expect(verifyEc(carla().certs['9A']!.certDer, data, await back.sign(data, 'sha256'))).toBe(true);
       } finally {
