@@ -223,6 +223,32 @@ describe('a cached decision holds only while the answers it rests on would be gi
   });
 });
 
+describe('a cached decision on a CRL holds only from its thisUpdate', () => {
+  it('the clock set back before the CRL was issued: require refuses it warm as fresh, and accepts again after', async () => {
+    const rev = new OpensslRevocation(join(dir, 'crl'), pki.intermediate);
+    rev.valid(users.bob!.certPem);
+    const crl = rev.crl();
+    const req = request(users.bob!, [users.bob!.certDer, pki.intermediate.certDer]);
+    const start = Date.now();
+    let now = start;
+    const o: Partial<X509VerifierOptions> = { now: () => new Date(now), revocation: { mode: 'require', fetch: false, crls: [crl], clockSkewMs: 1000 } };
+    const v = await verifier(o);
+    expect(await v.verify(req)).toMatchObject({ ok: true, revocationSource: 'crl', cached: false });
+    for (const [at, ok] of [
+      [start, true],
+      [start - 1800_000, false], // half an hour before the CRL's thisUpdate
+      [start, true],
+    ] as const) {
+      now = at;
+      const warm = await v.verify(req);
+      const fresh = await (await verifier(o)).verify(req);
+      expect(said(warm), `at ${at - start} ms`).toEqual(said(fresh));
+      expect(warm.ok, `at ${at - start} ms`).toBe(ok);
+      if (!ok) expect(warm.reason).toBe('revocationUnavailable');
+    }
+  });
+});
+
 describe('the server adapter (x509Authentication in an ssh2 Server): a warm server refuses what a fresh one refuses', () => {
   let server: ssh2.Server;
   let port: number;

@@ -344,6 +344,8 @@ export interface CrlStatus {
   readonly notes: readonly string[];
   /** The earliest nextUpdate of the CRLs used. */
   readonly nextUpdate?: Date;
+  /** The latest thisUpdate of the CRLs used (the answer holds from then, less the skew allowed). */
+  readonly thisUpdate?: Date;
   /** True when the only CRLs in scope were out of date. */
   readonly stale?: boolean;
   /** Where the answer came from. */
@@ -463,6 +465,7 @@ export async function crlStatus(cert: VerifierCertificate, known: readonly Worki
   const notes: string[] = [];
   const origins: string[] = [];
   let nextUpdate: Date | undefined;
+  let thisUpdate: Date | undefined;
   let stale = false;
   let used = false;
   const complete = ctx.crls.filter((c) => c.baseCrlNumber === undefined);
@@ -506,6 +509,7 @@ export async function crlStatus(cert: VerifierCertificate, known: readonly Worki
       used = true;
       origins.push(crl.origin, ...(delta ? [delta.origin] : []));
       for (const n of [crl.nextUpdate, delta?.nextUpdate]) if (n && (!nextUpdate || n < nextUpdate)) nextUpdate = n;
+      for (const t of [crl.thisUpdate, delta?.thisUpdate]) if (t && (!thisUpdate || t > thisUpdate)) thisUpdate = t;
       // (k) removeFromCRL means unrevoked
       if (entryStatus && entryStatus.reason !== CRL_REASONS.removeFromCRL) {
         status = 'revoked';
@@ -519,7 +523,7 @@ export async function crlStatus(cert: VerifierCertificate, known: readonly Worki
   if (status === 'revoked') {
     return { status, ...(revReason !== undefined ? { reason: revReason } : {}), ...(revDate ? { revocationDate: revDate } : {}), notes, origins, ...(nextUpdate ? { nextUpdate } : {}) };
   }
-  if (reasonsMask === ALL_REASONS) return { status: 'unrevoked', notes, origins, ...(nextUpdate ? { nextUpdate } : {}) };
+  if (reasonsMask === ALL_REASONS) return { status: 'unrevoked', notes, origins, ...(nextUpdate ? { nextUpdate } : {}), ...(thisUpdate ? { thisUpdate } : {}) };
   if (used) notes.push('the CRLs in scope do not cover every revocation reason');
   if (!notes.length) notes.push('no CRL in scope for this certificate');
   return { status: 'undetermined', notes, origins, ...(stale ? { stale } : {}) };

@@ -63,7 +63,7 @@ export interface RevocationOutcome {
    * decision must not outlive it.
    */
   readonly validUntil?: Date;
-  /** From when the answers used hold (the latest OCSP thisUpdate, less the clock skew allowed): a cached decision must not be used before it. */
+  /** From when the answers used hold (the latest OCSP or CRL thisUpdate, less the clock skew allowed): a cached decision must not be used before it. */
   readonly validFrom?: Date;
 }
 
@@ -156,9 +156,9 @@ export class RevocationChecker {
       if (a.status === 'revoked') {
         refuse('revoked', `${JSON.stringify(subject)} is revoked (${source}${a.revocationTime ? `, since ${a.revocationTime.toISOString()}` : ''})`);
       }
-      // The times checkOcspResponse accepts the answer between: a cached decision holds only between them.
+      // The times the answer is accepted between (checkOcspResponse, RFC 5280 section 6.3.3 (a)): a cached decision holds only between them.
       const ocsp = source === 'ocsp-stapled' || source === 'ocsp-fetched';
-      const from = ocsp && a.thisUpdate ? a.thisUpdate.getTime() - ctx.clockSkewMs : undefined;
+      const from = a.thisUpdate ? a.thisUpdate.getTime() - ctx.clockSkewMs : undefined;
       const until = a.nextUpdate ? a.nextUpdate.getTime() : ocsp && a.thisUpdate ? a.thisUpdate.getTime() + ctx.maxAgeMs : undefined;
       return {
         status: { subject, source, status: 'good', ...(a.nextUpdate ? { nextUpdate: a.nextUpdate } : {}) },

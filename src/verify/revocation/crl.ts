@@ -66,6 +66,8 @@ export function crlUrls(cert: VerifierCertificate): string[] {
 export interface CrlAnswer {
   readonly status: 'good' | 'revoked';
   readonly nextUpdate?: Date;
+  /** The latest thisUpdate of the CRLs that answered. */
+  readonly thisUpdate?: Date;
   readonly revocationTime?: Date;
   readonly origin: string;
 }
@@ -121,7 +123,7 @@ export async function crlAnswer(
   });
   const origin = st.origins.join(', ');
   if (st.status === 'revoked') return { status: 'revoked', origin, ...(st.revocationDate ? { revocationTime: st.revocationDate } : {}) };
-  if (st.status === 'unrevoked') return { status: 'good', origin, ...(st.nextUpdate ? { nextUpdate: st.nextUpdate } : {}) };
+  if (st.status === 'unrevoked') return { status: 'good', origin, ...(st.nextUpdate ? { nextUpdate: st.nextUpdate } : {}), ...(st.thisUpdate ? { thisUpdate: st.thisUpdate } : {}) };
   notes.push(...st.notes);
   return undefined;
 }
