@@ -34,6 +34,8 @@ beforeAll(async () => {
       },
     },
     { pin: '654321', slots: { '9A': { kind: 'p256', name: 'dan' } } },
+    // One try left: put in a reader by its test only.
+    { pin: '112233', pinTriesLeft: 1, slots: { '9A': { kind: 'p256', name: 'erik' } }, reader: null },
   ]);
   server = await startAsyncSshServer({ trust: [piv.pki.root.certPath], dir: join(piv.dir, 'server') });
   knownHosts = join(piv.dir, 'known_hosts');
@@ -47,6 +49,7 @@ afterAll(async () => {
 
 const carla = () => piv.cards[0]!;
 const dan = () => piv.cards[1]!;
+const erik = () => piv.cards[2]!;
 const reader = (i: 0 | 1) => piv.readers.readers[i];
 const data = Buffer.from('session identifier and userauth request');
 const verifyRsa = (der: Buffer, d: Buffer, sig: Uint8Array) => cryptoVerify('sha256', d, new X509Certificate(der).publicKey, sig);
@@ -278,6 +281,30 @@ describe('the card pulled and put back, no card, a card without a PIV applicatio
       }
     } finally {
       await carla().card.insert(reader(0));
+      await dan().card.insert(reader(1));
+    }
+  });
+
+  it('a wrong PIN on the final try: "PIN blocked", unblock with the PUK (ERR_PIN_LOCKED); then refused at once without asking', async () => {
+    await dan().card.remove();
+    await erik().card.insert(reader(1));
+    try {
+      const open = (pin: () => string) => openWhenPresent(() => Pkcs11Signer.open({ module: piv.module, uri: `pkcs11:serial=${erik().serial}`, pin }));
+      await expect(open(() => '999999')).rejects.toMatchObject({
+        code: 'ERR_PIN_LOCKED',
+        message: expect.stringMatching(new RegExp(`^PIN blocked: token "erik" \\(serial ${erik().serial}\\) in reader "${reader(1).name}" refused the PIN.*unblock it with the PUK`)),
+      });
+      expect((await erik().card.stats()).pinTriesLeft).toBe(0);
+      let asked = 0;
+      await expect(
+        open(() => {
+          asked++;
+          return erik().pin;
+        }),
+      ).rejects.toMatchObject({ code: 'ERR_PIN_LOCKED', message: expect.stringMatching(/^PIN blocked: the user PIN of token "erik" .* is locked .*unblock it with the PUK/) });
+      expect(asked).toBe(0);
+    } finally {
+      await erik().card.remove();
       await dan().card.insert(reader(1));
     }
   });

@@ -103,7 +103,8 @@ export function loginError(e: unknown, t: Pick<LoginTarget, 'tokenLabel' | 'toke
       }
       return new SshX509Error(ErrorCodes.PIN_INCORRECT, `${who} refused the${what} (${ckrName(e)}); ${cond}. It was tried once and not retried.`, { cause: e });
     case CKR.PIN_LOCKED:
-      return new SshX509Error(ErrorCodes.PIN_LOCKED, `PIN blocked: the user PIN of ${who} is locked (CKR_PIN_LOCKED); unblock it with the PUK (or the SO PIN)`, { cause: e });
+      // Locked before the attempt, or by it: the flags were checked before asking, so most often by it.
+      return new SshX509Error(ErrorCodes.PIN_LOCKED, `PIN blocked: ${who} refused the${what}: the user PIN is blocked (CKR_PIN_LOCKED); unblock it with the PUK (or the SO PIN)`, { cause: e });
     case CKR.PIN_EXPIRED:
       return new SshX509Error(ErrorCodes.PIN_EXPIRED, `${who}: the user PIN has expired (CKR_PIN_EXPIRED); change it with the token's tools first`, { cause: e });
     default:
