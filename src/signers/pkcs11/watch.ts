@@ -134,6 +134,9 @@ export class SlotWatcher {
   }
 
   #whyGone(reg: Pick<Registration, 'slot' | 'label' | 'serial'>): string | undefined {
+    // With slot events the tick's C_WaitForSlotEvent refreshed the module's state and C_GetTokenInfo answers
+    // from it; OpenSC's C_GetSlotInfo would ask PC/SC again (about 10 ms of this thread per slot, per tick).
+    if (this.#events) return this.#tokenGone(reg);
     const lib = this.#module.lib;
     try {
       if ((lib.C_GetSlotInfo(reg.slot).flags & CKF_TOKEN_PRESENT) === 0) return 'the token left its slot';
