@@ -235,7 +235,11 @@ beforeAll(async () => {
   if (keygen.status !== 0) throw new Error(`ssh-keygen failed: ${keygen.stderr}`);
   server = await startAsyncSshServer({ trust: [pki.root.certPath], dir: join(dir, 'server'), hostX509: { keyPath: host.keyPath, chainPath: host.chainPath } });
   writeFileSync(join(project, 'server_host_key.pub'), server.hostPublicKeyLine + '\n');
-  hsm = await createSoftHsm([{ label: 'card', pin: '1234', intermediateOnToken: true, keys: [{ name: 'alice-card', kind: 'p256', id: '01', source: 'import', cert: { cn: 'alice', upn: 'alice@EXAMPLE.COM', email: 'alice@example.com' } }] }], { pki });
+  hsm = await createSoftHsm([{ label: 'card', pin: '1234', intermediateOnToken: true, keys: [
+    { name: 'alice-card', kind: 'p256', id: '01', source: 'import', cert: { cn: 'alice', upn: 'alice@EXAMPLE.COM', email: 'alice@example.com' } },
+    // A 9C-like key: the token asks the PIN for every signature.
+    { name: 'alice-sign', kind: 'p256', id: '02', source: 'generate', alwaysAuthenticate: true, label: 'SIGN key', cert: { cn: 'alice', upn: 'alice@EXAMPLE.COM', email: 'alice@example.com' } },
+  ] }], { pki });
 
   tsc = await compiling;
 }, 600_000);
