@@ -22,25 +22,35 @@ let dir: string;
 let hsm: SoftHsm;
 let first: OpenSshServer;
 let second: OpenSshServer;
+let sigFirst: OpenSshServer;
 let target: AsyncSshServer;
 let knownHosts: string;
 let plainKey: string;
+let sigKey: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ssh-x509-agent-'));
-  hsm = await createSoftHsm([{ label: 'agent-card', pin: PIN, keys: [{ name: 'carl', kind: 'p256', id: '31', source: 'generate' }] }]);
+  hsm = await createSoftHsm([
+    { label: 'agent-card', pin: PIN, keys: [{ name: 'carl', kind: 'p256', id: '31', source: 'generate' }] },
+    // A PIV 9C-like key: a PIN for every signature (SoftHSM enforces CKA_ALWAYS_AUTHENTICATE).
+    { label: 'sig-card', pin: PIN, keys: [{ name: 'sigrid', kind: 'p256', id: '02', label: 'SIGN key', source: 'generate', alwaysAuthenticate: true }] },
+  ]);
   process.env.SOFTHSM2_CONF = hsm.conf;
-  plainKey = execSync(`openssl x509 -in '${hsm.keys.carl!.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
+  const plain = (name: string) => execSync(`openssl x509 -in '${hsm.keys[name]!.certPath}' -pubkey -noout | ssh-keygen -i -m PKCS8 -f /dev/stdin`, { encoding: 'utf8' }).trim();
+  plainKey = plain('carl');
+  sigKey = plain('sigrid');
   first = await startOpenSshServer({ dir: join(dir, 'first'), authorizedKeys: [plainKey] });
-  second = await startOpenSshServer({ dir: join(dir, 'second'), authorizedKeys: [plainKey] });
+  sigFirst = await startOpenSshServer({ dir: join(dir, 'sig-first'), authorizedKeys: [sigKey] });
+  second = await startOpenSshServer({ dir: join(dir, 'second'), authorizedKeys: [plainKey, sigKey] });
   target = await startAsyncSshServer({ trust: [hsm.pki.root.certPath], dir: join(dir, 'target'), authorizedKeysLines: ['x509v3-sign-rsa subject=O=ssh-x509 Test,CN=carl', 'x509v3-sign-rsa subject=O=ssh-x509 Test,CN=dave'] });
   knownHosts = join(dir, 'known_hosts');
-  writeFileSync(knownHosts, [first, target].map((s) => `[127.0.0.1]:${s.port} ${s.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}`).join('\n') + '\n');
+  writeFileSync(knownHosts, [first, target, sigFirst].map((s) => `[127.0.0.1]:${s.port} ${s.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}`).join('\n') + '\n');
 }, 120_000);
 
 afterAll(async () => {
   await first?.stop();
   await second?.stop();
+  await sigFirst?.stop();
   await target?.stop();
   hsm?.cleanup();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -93,6 +103,34 @@ describe('agent forwarding with the smartcard (-A)', () => {
     expect(r.stdout).toContain(plainKey.split(' ').slice(0, 2).join(' '));
     expect(r.stdout).toMatch(/status=0/);
     expect(r.prompts).toBe(1);
+  });
+
+  it('a key with a PIN per signature: the remote side\'s signing request is refused, never asked on the terminal the session owns', async () => {
+    const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    const prompts: string[] = [];
+    stdout.on('data', (d) => (out += d));
+    stderr.on('data', (d: Buffer) => {
+      err += d;
+      const m = /(PIN for [^\n]*): $/.exec(d.toString());
+      if (m) {
+        prompts.push(m[1]!);
+        setImmediate(() => stdin.write(`${PIN}\r`));
+      }
+    });
+    const io: CliIo = { stdin, stdout, stderr, env: { ...process.env } };
+    const remote = `ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -p ${second.port} root@127.0.0.1 echo second-hop-ok; echo ssh-status=$?`;
+    const args = ['connect', '-A', '-F', 'none', '-p', String(sigFirst.port), '--pkcs11-module', hsm.module, '--pkcs11-uri', 'pkcs11:token=sig-card', '--intermediates', hsm.pki.intermediate.certPath];
+    const code = await runCli([...args, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-v', 'root@127.0.0.1', remote], io);
+    // The login to the first host: the user PIN, then the per-signature PIN. Nothing asked once the session runs.
+    expect(prompts).toEqual([expect.stringMatching(/^PIN for token "sig-card"/), expect.stringMatching(/^PIN for key "SIGN key" on token "sig-card" .*per-signature/)]);
+    expect(out).not.toContain('second-hop-ok');
+    expect(out).toMatch(/ssh-status=255/);
+    expect(err).toMatch(/agent: signing failed: token "sig-card" \(reader "[^"]+"\) needs the per-signature PIN for key "SIGN key" for the forwarded agent, and the terminal belongs to the session: give it with --pin-env VAR/);
+    expect(code).toBe(0);
   });
 
   it('without -A the remote host has no agent', async () => {

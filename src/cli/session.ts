@@ -65,6 +65,8 @@ export interface SessionPlan {
   readonly timeoutMs: number;
   readonly keepaliveIntervalMs: number;
   readonly keepaliveCountMax: number;
+  /** Called once every hop has logged in, before the session takes the terminal. */
+  readonly onSessionStart?: () => void;
 }
 
 function warn(plan: SessionPlan, line: string): void {
@@ -606,6 +608,7 @@ export async function runSession(plan: SessionPlan): Promise<number> {
   };
   try {
     const client = await loginAll(plan, clients);
+    plan.onSessionStart?.();
     forwarder = await startForwards(plan, client);
     const forwards = forwarder;
 

@@ -21,7 +21,7 @@ import type { Signer } from '../../signers/signer.js';
 import type { PassphraseRequest } from '../../signers/software.js';
 import type { StrictHostKeyChecking } from '../../verify/known-hosts.js';
 import { isTerminal, type CliIo } from '../io.js';
-import type { Pkcs11CertificateInfo } from '../../pkcs11.js';
+import type { PinSource, Pkcs11CertificateInfo } from '../../pkcs11.js';
 import { assembleAlgorithms } from '../algorithm-list.js';
 import { splitSshArgv } from '../args.js';
 import { defineCommand, EXIT_CONNECT_FAILURE, EXIT_USAGE, packageVersion, parseOptions, usageError } from '../command.js';
@@ -177,7 +177,7 @@ function envValue(io: CliIo, option: string, name: string | undefined): string |
 
 /** Signers for one identity set: a token, or key files with their chains. */
 async function buildSigners(
-  o: { module?: string; keys: string[]; certs: string[]; v: ConnectOptionValues; batch: boolean },
+  o: { module?: string; keys: string[]; certs: string[]; v: ConnectOptionValues; batch: boolean; sessionStarted?: () => boolean },
   io: CliIo,
   logger: TraceLogger | undefined,
   maxAttempts: number | undefined,
@@ -191,7 +191,21 @@ async function buildSigners(
       throw new SshX509Error(ErrorCodes.PIN_REQUIRED, 'BatchMode is on and no --pin-env is given: the PIN cannot be asked');
     }
     envValue(io, 'pin-env', v['pin-env']); // an unset variable is a bad value (exit 2), as for --passphrase-env
-    const pin = v['pin-env'] ? envPin(v['pin-env'], io.env) : ttyPin(io.stdin, io.stderr, { otherwise: 'give it with --pin-env VAR' });
+    const tty = ttyPin(io.stdin, io.stderr, { otherwise: 'give it with --pin-env VAR' });
+    // Once the session runs, what is typed goes to the remote side: a PIN a forwarded agent's request asks for
+    // (a per-signature PIN, say) would go there too. So the terminal is asked only while logging in.
+    const pin: PinSource = v['pin-env']
+      ? envPin(v['pin-env'], io.env)
+      : (req, context) => {
+          if (o.sessionStarted?.()) {
+            const what = context?.kind === 'per-signature' ? `the per-signature PIN for key "${context.key.label || context.key.id}"` : 'the user PIN';
+            throw new SshX509Error(
+              ErrorCodes.PIN_REQUIRED,
+              `token "${req.tokenLabel}" (reader "${req.reader}") needs ${what} for the forwarded agent, and the terminal belongs to the session: give it with --pin-env VAR, or use a key that needs no PIN per signature (a PIV card's 9A)`,
+            );
+          }
+          return tty(req, context);
+        };
     return openPkcs11Candidates({
       module: o.module,
       uri: v['pkcs11-uri'],
@@ -649,6 +663,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
   // The identities of a config (IdentityFile, CertificateFile, PKCS11Provider), opened once for the whole chain:
   // a hop naming the same files or the same token shares the signers, and so the PIN is asked once per token.
   const openedBy = new Map<string, Signer[]>();
+  let sessionStarted = false;
   const identities = (c: ResolvedConfig): Identity => ({
     module: c.get('pkcs11provider')?.[0],
     keys: (c.get('identityfile') ?? []).map((f) => expandPath(f, process.cwd())),
@@ -658,7 +673,7 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     const key = id.module !== undefined ? `pkcs11 ${id.module}` : JSON.stringify([id.keys, id.certs]);
     const known = openedBy.get(key);
     if (known) return known;
-    const s = await buildSigners({ module: id.module, keys: [...id.keys], certs: [...id.certs], v, batch }, io, logger, maxAttempts);
+    const s = await buildSigners({ module: id.module, keys: [...id.keys], certs: [...id.certs], v, batch, sessionStarted: () => sessionStarted }, io, logger, maxAttempts);
     p.signers.push(...s);
     openedBy.set(key, s);
     return s;
@@ -721,5 +736,8 @@ async function planSession(p: PlanInput): Promise<SessionPlan> {
     timeoutMs: timeout * 1000,
     keepaliveIntervalMs: aliveInterval * 1000,
     keepaliveCountMax: aliveCount,
+    onSessionStart: () => {
+      sessionStarted = true;
+    },
   };
 }
