@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what ssh-x509's demo and tests need on Debian 12 with Node 20:
 # the real peers (AsyncSSH, SoftHSM2, OpenSSH, openssl, the smartcard middleware: pcscd, vpcd, OpenSC)
-# when missing, and the npm dependencies.
+# when missing, iproute2 for the virtual card's quickack route (test/helpers/pcsc.ts), and the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(softhsm2 python3-asyncssh python3-openssl openssl openssh-server openssh-client tmux)
+pkgs=(softhsm2 python3-asyncssh python3-openssl openssl openssh-server openssh-client tmux iproute2)
 # Without their recommends: vsmartcard-vpcd's pull in vsmartcard-vpicc, pcscd's pcsc-tools and GTK.
 bare_pkgs=(opensc pcscd vsmartcard-vpcd)
 missing_of() {
