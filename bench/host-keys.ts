@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import ssh2 from 'ssh2';
 import { installSsh2Compat, plainHostKey, sshPublicKeyBlob, wrapSignature } from '../src/index.js';
 import { ssh2Exec } from '../test/helpers/ssh2-run.js';
-import { median, type BenchRow } from './stats.js';
+import { median, timed, type BenchRow } from './stats.js';
 
 async function listen(server: import('ssh2').Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -64,10 +64,4 @@ export async function benchHostKeys(): Promise<BenchRow[]> {
     sync.close();
     held.close();
   }
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
 }

@@ -22,7 +22,7 @@
  *   `node -e 0` beside ssh, and, when NODE_EXTRA_CA_CERTS is set, the node
  *   rows again without it.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createPrivateKey, sign, verify } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ import { X509Verifier, type VerifyRequest, type X509VerifierOptions } from '../s
 import { PYTHON, startAsyncSshServer } from '../test/helpers/asyncssh.js';
 import { createTestPki, type KeyKind } from '../test/helpers/pki.js';
 import { signatureFloor } from './signature-floor.js';
-import { median, type BenchRow } from './stats.js';
+import { alternateRuns, median, type BenchRow, type Run } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
@@ -272,41 +272,6 @@ export function rawPrimitive(alg: string, blob: Uint8Array): Buffer {
   return Buffer.concat([fix(r), fix(s)]);
 }
 
-/** One command to time: the program, its arguments, and optionally a changed environment. */
-type Run = { cmd: string; args: readonly string[]; env?: NodeJS.ProcessEnv };
-
-/** Wall time of one process, start to exit; rejects on a non-zero exit. */
-function timeProcess(r: Run): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = process.hrtime.bigint();
-    const child = spawn(r.cmd, r.args, { stdio: ['ignore', 'ignore', 'pipe'], env: r.env ?? process.env });
-    let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const ms = Number(process.hrtime.bigint() - t) / 1e6;
-      if (code === 0) resolve(ms);
-      else reject(new Error(`${r.cmd} ${r.args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-2).join(' / ')}`));
-    });
-  });
-}
-
-/**
- * Runs the commands in turn, `n` rounds after two warm-up rounds, the order
- * reversed every other round (so that none always follows the same one), and
- * returns their median wall times, in the order given.
- */
-async function alternate(runs: readonly Run[], n: number): Promise<number[]> {
-  for (let i = 0; i < 2; i++) for (const r of runs) await timeProcess(r);
-  const times = runs.map(() => [] as number[]);
-  for (let i = 0; i < n; i++) {
-    const order = runs.map((_, j) => j);
-    if (i % 2) order.reverse();
-    for (const j of order) times[j]!.push(await timeProcess(runs[j]!));
-  }
-  return times.map((t) => median(t));
-}
-
 /** Refuses to time a stale build: dist/cli/main.js must be newer than every file under src/. */
 function requireFreshBuild(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
@@ -331,7 +296,7 @@ export async function benchCommand(): Promise<BenchRow[]> {
   const withoutCa = process.env.NODE_EXTRA_CA_CERTS !== undefined ? (({ NODE_EXTRA_CA_CERTS: _, ...rest }) => rest)(process.env) : undefined;
   const helpRuns = [node(['-e', '0']), node([CLI, '--help'])];
   if (withoutCa) helpRuns.push(node(['-e', '0'], withoutCa), node([CLI, '--help'], withoutCa));
-  const [bareNode, help, bareNodeNoCa, helpNoCa] = await alternate(helpRuns, 20);
+  const [bareNode, help, bareNodeNoCa, helpNoCa] = await alternateRuns(helpRuns, 20);
   rows.push({ name: 'node -e 0', ms: bareNode });
   rows.push({ name: 'ssh-x509 --help', ms: help, ratio: help! / bareNode!, baseline: 'node -e 0', target: 1.5 });
   if (withoutCa) {
@@ -372,7 +337,7 @@ export async function benchCommand(): Promise<BenchRow[]> {
       const floorArgs = [join(ROOT, 'bench/ssh2-login.cjs'), String(server.port), plainKeyPath, hostKeyLine, 'bench'];
       const runs: Run[] = [openssh, node(oursArgs), node(floorArgs), node(['-e', '0'])];
       if (withoutCa) runs.push(node(oursArgs, withoutCa), node(floorArgs, withoutCa), node(['-e', '0'], withoutCa));
-      const [theirs, mine, floor, bare, mineNoCa, floorNoCa, bareNoCa] = await alternate(runs, 20);
+      const [theirs, mine, floor, bare, mineNoCa, floorNoCa, bareNoCa] = await alternateRuns(runs, 20);
       const vsSsh = (name: string, ms: number, target?: number): BenchRow => ({ name, ms, ratio: ms / theirs!, baseline: 'OpenSSH ssh', ...(target !== undefined ? { target } : {}) });
       rows.push({ name: 'OpenSSH ssh -i (plain ecdsa-sha2-nistp256 key), AsyncSSH server', ms: theirs });
       rows.push(vsSsh('ssh-x509 connect (x509v3-ecdsa-sha2-nistp256), AsyncSSH server', mine!, 1.5));

@@ -13,13 +13,7 @@ import { openSshPublicKeyLine } from '../src/keys/ssh-public-key.js';
 import { DEFAULT_AUTHORIZED_KEYS, startAsyncSshServer } from '../test/helpers/asyncssh.js';
 import { createTestPki } from '../test/helpers/pki.js';
 import { ssh2Exec } from '../test/helpers/ssh2-run.js';
-import { median, opsPerSecond, type BenchRow } from './stats.js';
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
+import { median, opsPerSecond, timed, type BenchRow } from './stats.js';
 
 async function benchFoundation(): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ssh-x509-bench-'));

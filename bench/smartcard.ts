@@ -18,7 +18,6 @@
  *
  *   node --import tsx bench/smartcard.ts
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -28,46 +27,10 @@ import { Pkcs11Signer } from '../src/pkcs11.js';
 import { startAsyncSshServer } from '../test/helpers/asyncssh.js';
 import { ensurePcscd } from '../test/helpers/pcsc.js';
 import { setupPiv } from '../test/helpers/piv.js';
-import { median, type BenchRow } from './stats.js';
+import { alternate, timed, timeProcess, type BenchRow, type Run } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist/cli/main.js');
-
-type Run = { cmd: string; args: readonly string[]; env?: NodeJS.ProcessEnv };
-
-/** Wall time of one process, start to exit; rejects on a non-zero exit. */
-function timeProcess(r: Run): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t = process.hrtime.bigint();
-    const child = spawn(r.cmd, r.args, { stdio: ['ignore', 'ignore', 'pipe'], env: r.env ?? process.env });
-    let err = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      const ms = Number(process.hrtime.bigint() - t) / 1e6;
-      if (code === 0) resolve(ms);
-      else reject(new Error(`${r.cmd} ${r.args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-2).join(' / ')}`));
-    });
-  });
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
-
-/** Runs the measurements in turn, `n` rounds after two warm-up rounds, the order reversed every other round; medians. */
-async function alternate(fns: ReadonlyArray<() => Promise<number>>, n: number): Promise<number[]> {
-  for (let i = 0; i < 2; i++) for (const f of fns) await f();
-  const times = fns.map(() => [] as number[]);
-  for (let i = 0; i < n; i++) {
-    const order = fns.map((_, j) => j);
-    if (i % 2) order.reverse();
-    for (const j of order) times[j]!.push(await fns[j]!());
-  }
-  return times.map((t) => median(t));
-}
 
 /** Measures the PIV card rows (see the file's comment). */
 export async function benchSmartcard(options: { rounds?: number; pairs?: number } = {}): Promise<BenchRow[]> {
