@@ -6,13 +6,11 @@
  * guessed. Then the SDK logs in to AsyncSSH with the chosen card.
  */
 import { verify as cryptoVerify, X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionDefaults } from '../src/index.js';
 import { Pkcs11Signer, type Pkcs11SignerOptions } from '../src/pkcs11.js';
-import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
-import { setupPiv, type PivEnv, type PivTestCard } from './helpers/piv.js';
+import type { AsyncSshServer } from './helpers/asyncssh.js';
+import { setupPivWithServer, type PivEnv, type PivTestCard } from './helpers/piv.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
 import { waitForLog } from './helpers/wait.js';
 
@@ -24,13 +22,10 @@ const grace = () => piv.cards[1]!;
 const data = Buffer.from('which card signs this?');
 
 beforeAll(async () => {
-  piv = await setupPiv([
+  ({ piv, server, knownHosts } = await setupPivWithServer([
     { pin: '111111', slots: { '9A': { kind: 'p256', name: 'frank' }, '9C': { kind: 'rsa2048', name: 'frank-sig' } } },
     { pin: '222222', slots: { '9A': { kind: 'p256', name: 'grace' }, '9C': { kind: 'rsa2048', name: 'grace-sig' } } },
-  ]);
-  server = await startAsyncSshServer({ trust: [piv.pki.root.certPath], dir: join(piv.dir, 'server') });
-  knownHosts = join(piv.dir, 'known_hosts');
-  writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}\n`);
+  ]));
 });
 
 afterAll(async () => {

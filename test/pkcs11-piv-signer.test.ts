@@ -6,8 +6,6 @@
  * card without a PIV application.
  */
 import { verify as cryptoVerify, X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { envPin, Pkcs11Signer, type PinContext, type PinRequest } from '../src/pkcs11.js';
@@ -15,9 +13,9 @@ import { runCli } from '../src/cli/run.js';
 import { isSshX509Error } from '../src/errors.js';
 import { acquireModule } from '../src/signers/pkcs11/module.js';
 import type { CliIo } from '../src/cli/io.js';
-import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
+import type { AsyncSshServer } from './helpers/asyncssh.js';
 import { insertBlankCard } from './helpers/blank-card.js';
-import { setupPiv, type PivEnv } from './helpers/piv.js';
+import { setupPivWithServer, type PivEnv } from './helpers/piv.js';
 import { runCommand } from './helpers/ssh2-run.js';
 
 let piv: PivEnv;
@@ -25,7 +23,7 @@ let server: AsyncSshServer;
 let knownHosts: string;
 
 beforeAll(async () => {
-  piv = await setupPiv([
+  ({ piv, server, knownHosts } = await setupPivWithServer([
     {
       pin: '123456',
       slots: {
@@ -36,10 +34,7 @@ beforeAll(async () => {
     { pin: '654321', slots: { '9A': { kind: 'p256', name: 'dan' } } },
     // One try left: put in a reader by its test only.
     { pin: '112233', pinTriesLeft: 1, slots: { '9A': { kind: 'p256', name: 'erik' } }, reader: null },
-  ]);
-  server = await startAsyncSshServer({ trust: [piv.pki.root.certPath], dir: join(piv.dir, 'server') });
-  knownHosts = join(piv.dir, 'known_hosts');
-  writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}\n`);
+  ]));
 });
 
 afterAll(async () => {

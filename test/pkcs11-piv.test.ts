@@ -7,12 +7,10 @@
  */
 import { verify as cryptoVerify, X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envPin, Pkcs11Signer } from '../src/pkcs11.js';
-import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
-import { setupPiv, type PivEnv } from './helpers/piv.js';
+import type { AsyncSshServer } from './helpers/asyncssh.js';
+import { setupPivWithServer, type PivEnv } from './helpers/piv.js';
 import { runCommand } from './helpers/ssh2-run.js';
 import { waitForLog } from './helpers/wait.js';
 
@@ -22,7 +20,7 @@ let server: AsyncSshServer;
 let knownHosts: string;
 
 beforeAll(async () => {
-  piv = await setupPiv([
+  ({ piv, server, knownHosts } = await setupPivWithServer([
     {
       pin: '123456',
       slots: {
@@ -34,10 +32,7 @@ beforeAll(async () => {
     },
     // Two tries left: the next wrong PIN leaves the final one.
     { pin: '246810', pinTriesLeft: 2, slots: { '9A': { kind: 'p256', name: 'bob' } } },
-  ]);
-  server = await startAsyncSshServer({ trust: [piv.pki.root.certPath], dir: join(piv.dir, 'server') });
-  knownHosts = join(piv.dir, 'known_hosts');
-  writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}\n`);
+  ]));
 });
 
 afterAll(async () => {

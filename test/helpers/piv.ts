@@ -6,9 +6,10 @@
  * OpenSC's first look at it take about a second.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startAsyncSshServer, type AsyncSshServer } from './asyncssh.js';
 import { claimReaders, OPENSC_MODULE, type ClaimedReaders } from './pcsc.js';
 import { startPivCard, type PivCard, type PivSlot } from './piv-card.js';
 import { createTestPki, type IssuedCert, type IssueOptions, type TestPki } from './pki.js';
@@ -96,6 +97,20 @@ export async function setupPiv(cards: PivCardSetup[], options: { pki?: TestPki }
     await Promise.all(started.map((c) => c.card.stop()));
     await readers.release();
     rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** {@link setupPiv} with an AsyncSSH server that trusts the PKI's root, and a known_hosts file naming that server. */
+export async function setupPivWithServer(cards: PivCardSetup[]): Promise<{ piv: PivEnv; server: AsyncSshServer; knownHosts: string }> {
+  const piv = await setupPiv(cards);
+  try {
+    const server = await startAsyncSshServer({ trust: [piv.pki.root.certPath], dir: join(piv.dir, 'server') });
+    const knownHosts = join(piv.dir, 'known_hosts');
+    writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${server.hostPublicKeyLine.split(' ').slice(0, 2).join(' ')}\n`);
+    return { piv, server, knownHosts };
+  } catch (e) {
+    await piv.stop();
     throw e;
   }
 }
