@@ -6,12 +6,10 @@
  */
 import { execSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../src/cli/run.js';
-import type { CliIo } from '../src/cli/io.js';
+import { runOnTerminal } from './helpers/cli-io.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { startOpenSshServer, type OpenSshServer } from './helpers/openssh.js';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
@@ -56,26 +54,8 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs `ssh-x509 <args>` in this process with a terminal-like stdin that types the PIN when asked; counts the prompts. */
-async function withPinPrompt(args: string[]): Promise<{ code: number; stdout: string; stderr: string; prompts: number }> {
-  const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  let prompts = 0;
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d: Buffer) => {
-    err += d;
-    if (/PIN for token "agent-card"/.test(d.toString())) {
-      prompts++;
-      setImmediate(() => stdin.write(`${PIN}\r`));
-    }
-  });
-  const io: CliIo = { stdin, stdout, stderr, env: { ...process.env } };
-  const code = await runCli(args, io);
-  return { code, stdout: out, stderr: err, prompts };
-}
+/** Runs `ssh-x509 <args>` in this process with a terminal-like stdin that types the PIN when asked. */
+const withPinPrompt = (args: string[]) => runOnTerminal(args, PIN, { ...process.env });
 
 const token = () => ['--pkcs11-module', hsm.module, '--pkcs11-uri', 'pkcs11:token=agent-card', '--intermediates', hsm.pki.intermediate.certPath];
 
@@ -89,7 +69,7 @@ describe('agent forwarding with the smartcard (-A)', () => {
     // Anything but list and sign is refused: the key is still there after ssh-add -D.
     expect(r.stdout).toMatch(/^remove-status=1\r?$/m);
     expect(r.code).toBe(0);
-    expect(r.prompts).toBe(1);
+    expect(r.prompts).toHaveLength(1);
     expect(r.stderr).not.toContain(PIN);
     // The trace shows each remote signing request.
     expect(r.stderr).toMatch(/trace: agent: signing request from the remote side/);
@@ -102,35 +82,19 @@ describe('agent forwarding with the smartcard (-A)', () => {
     const r = await withPinPrompt(['connect', '-F', cfg, ...token(), 'agent-host', 'ssh-add -L; echo status=$?']);
     expect(r.stdout).toContain(plainKey.split(' ').slice(0, 2).join(' '));
     expect(r.stdout).toMatch(/status=0/);
-    expect(r.prompts).toBe(1);
+    expect(r.prompts).toHaveLength(1);
   });
 
   it('a key with a PIN per signature: the remote side\'s signing request is refused, never asked on the terminal the session owns', async () => {
-    const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    const prompts: string[] = [];
-    stdout.on('data', (d) => (out += d));
-    stderr.on('data', (d: Buffer) => {
-      err += d;
-      const m = /(PIN for [^\n]*): $/.exec(d.toString());
-      if (m) {
-        prompts.push(m[1]!);
-        setImmediate(() => stdin.write(`${PIN}\r`));
-      }
-    });
-    const io: CliIo = { stdin, stdout, stderr, env: { ...process.env } };
     const remote = `ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -p ${second.port} root@127.0.0.1 echo second-hop-ok; echo ssh-status=$?`;
     const args = ['connect', '-A', '-F', 'none', '-p', String(sigFirst.port), '--pkcs11-module', hsm.module, '--pkcs11-uri', 'pkcs11:token=sig-card', '--intermediates', hsm.pki.intermediate.certPath];
-    const code = await runCli([...args, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-v', 'root@127.0.0.1', remote], io);
+    const r = await withPinPrompt([...args, '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'PubkeyAcceptedAlgorithms=ecdsa-sha2-nistp256', '-v', 'root@127.0.0.1', remote]);
     // The login to the first host: the user PIN, then the per-signature PIN. Nothing asked once the session runs.
-    expect(prompts).toEqual([expect.stringMatching(/^PIN for token "sig-card"/), expect.stringMatching(/^PIN for key "SIGN key" on token "sig-card" .*per-signature/)]);
-    expect(out).not.toContain('second-hop-ok');
-    expect(out).toMatch(/ssh-status=255/);
-    expect(err).toMatch(/agent: signing failed: token "sig-card" \(reader "[^"]+"\) needs the per-signature PIN for key "SIGN key" for the forwarded agent, and the terminal belongs to the session: give it with --pin-env VAR/);
-    expect(code).toBe(0);
+    expect(r.prompts).toEqual([expect.stringMatching(/^PIN for token "sig-card"/), expect.stringMatching(/^PIN for key "SIGN key" on token "sig-card" .*per-signature/)]);
+    expect(r.stdout).not.toContain('second-hop-ok');
+    expect(r.stdout).toMatch(/ssh-status=255/);
+    expect(r.stderr).toMatch(/agent: signing failed: token "sig-card" \(reader "[^"]+"\) needs the per-signature PIN for key "SIGN key" for the forwarded agent, and the terminal belongs to the session: give it with --pin-env VAR/);
+    expect(r.code).toBe(0);
   });
 
   it('without -A the remote host has no agent', async () => {
@@ -148,7 +112,7 @@ describe('jump hosts with a token', () => {
     expect(r.stderr).toMatch(/^PIN for token "agent-card" \(reader "SoftHSM slot ID 0x[0-9a-f]+"\): \n$/);
     expect(r.stdout).toBe('behind-the-bastion\n');
     expect(r.code).toBe(0);
-    expect(r.prompts).toBe(1);
+    expect(r.prompts).toHaveLength(1);
   });
 
   it("a bastion's own PKCS11Provider from its Host section: the token for the bastion, the command's key file for the target, one PIN prompt", async () => {
@@ -161,17 +125,17 @@ describe('jump hosts with a token', () => {
     const r = await withPinPrompt(args);
     expect(r.stderr).toMatch(/^PIN for token "agent-card" \(reader "SoftHSM slot ID 0x[0-9a-f]+"\): \n$/);
     expect(r.stdout).toBe('token-for-the-bastion\n');
-    expect(r.prompts).toBe(1);
+    expect(r.prompts).toHaveLength(1);
     expect(await waitForLog(() => first.log().slice(since), /Accepted publickey for root/)).toMatch(/Accepted publickey for root from 127\.0\.0\.1 port \d+ ssh2: ECDSA/);
     // The same token named for the bastion and for the target (the command's): one session, one PIN prompt.
     const both = await withPinPrompt(['connect', '-F', cfg, '-J', 'token-bastion', '--pkcs11-module', hsm.module, '--intermediates', hsm.pki.intermediate.certPath, '-o', `UserKnownHostsFile=${knownHosts}`, '-p', String(target.port), 'carl@127.0.0.1', 'echo', 'one-token']);
     expect(both.stdout).toBe('one-token\n');
-    expect(both.prompts).toBe(1);
+    expect(both.prompts).toHaveLength(1);
     // Without it, dave's key goes to the bastion, which knows only the token's key.
     writeFileSync(cfg, [...section, ''].join('\n'));
     const without = await withPinPrompt(args);
     expect(without.code).toBe(255);
-    expect(without.prompts).toBe(0);
+    expect(without.prompts).toHaveLength(0);
     expect(without.stderr).toMatch(/Permission denied \(publickey\): root@token-bastion/);
   });
 });

@@ -5,19 +5,17 @@
  * removed", on and off.
  */
 import { spawn } from 'node:child_process';
-import { PassThrough } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionDefaults } from '../src/index.js';
 import { openPkcs11Candidates } from '../src/pkcs11.js';
+import { runOnTerminal } from './helpers/cli-io.js';
 import { startAsyncSshServer, type AsyncSshServer } from './helpers/asyncssh.js';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 import { runCommand, ssh2Exec } from './helpers/ssh2-run.js';
 import { waitForLog } from './helpers/wait.js';
 import { cliArgs } from './helpers/cli-bin.js';
-import { runCli } from '../src/cli/run.js';
-import type { CliIo } from '../src/cli/io.js';
 
 let hsm: SoftHsm;
 let server: AsyncSshServer;
@@ -117,21 +115,10 @@ describe('PINs at the command line', () => {
   });
 
   it('on a terminal, a CKA_ALWAYS_AUTHENTICATE key asks twice: the user PIN, then the per-signature PIN naming the key', async () => {
-    const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d) => (out += d));
-    stderr.on('data', (d: Buffer) => {
-      err += d;
-      if (/: $/.test(d.toString())) setImmediate(() => stdin.write('3690\r'));
-    });
-    const io: CliIo = { stdin, stdout, stderr, env: { ...hsm.env } };
-    const code = await runCli(connectArgs(server.port, '--pkcs11-uri', 'pkcs11:token=sig-card', 'frank@127.0.0.1', 'echo', 'asked-twice'), io);
-    expect(err).toMatch(/^PIN for token "sig-card" \(reader "(SoftHSM slot ID 0x[0-9a-f]+)"\): \nPIN for key "SIGN key" on token "sig-card" \(reader "\1"\), per-signature: \n$/);
-    expect(out).toBe('asked-twice\n');
-    expect(code).toBe(0);
+    const r = await runOnTerminal(connectArgs(server.port, '--pkcs11-uri', 'pkcs11:token=sig-card', 'frank@127.0.0.1', 'echo', 'asked-twice'), '3690', { ...hsm.env });
+    expect(r.stderr).toMatch(/^PIN for token "sig-card" \(reader "(SoftHSM slot ID 0x[0-9a-f]+)"\): \nPIN for key "SIGN key" on token "sig-card" \(reader "\1"\), per-signature: \n$/);
+    expect(r.stdout).toBe('asked-twice\n');
+    expect(r.code).toBe(0);
   });
 
   it('a wrong PIN: tried once, exit 255, said without host and port, naming token and reader', async () => {

@@ -6,13 +6,11 @@
  * card without a PIV application.
  */
 import { verify as cryptoVerify, X509Certificate } from 'node:crypto';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { envPin, Pkcs11Signer, type PinContext, type PinRequest } from '../src/pkcs11.js';
-import { runCli } from '../src/cli/run.js';
 import { isSshX509Error } from '../src/errors.js';
 import { acquireModule } from '../src/signers/pkcs11/module.js';
-import type { CliIo } from '../src/cli/io.js';
+import { runOnTerminal } from './helpers/cli-io.js';
 import type { AsyncSshServer } from './helpers/asyncssh.js';
 import { insertBlankCard } from './helpers/blank-card.js';
 import { setupPivWithServer, type PivEnv } from './helpers/piv.js';
@@ -165,22 +163,11 @@ describe('ssh-x509 connect with the 9C key', () => {
   });
 
   it('on a terminal asks twice: the user PIN, then the per-signature PIN naming the key, the token and the reader', async () => {
-    const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d) => (out += d));
-    stderr.on('data', (d: Buffer) => {
-      err += d;
-      if (/: $/.test(d.toString())) setImmediate(() => stdin.write(`${carla().pin}\r`));
-    });
-    const io: CliIo = { stdin, stdout, stderr, env: { ...piv.env } };
-    const code = await runCli(connectArgs('carla-sig@127.0.0.1', 'echo', 'asked-twice'), io);
+    const r = await runOnTerminal(connectArgs('carla-sig@127.0.0.1', 'echo', 'asked-twice'), carla().pin, { ...piv.env });
     const token = `token "carla" \\(reader "${reader(0).name}"\\)`;
-    expect(err).toMatch(new RegExp(`^PIN for ${token}: \\nPIN for key "[^"]+" on ${token}, per-signature: \\n$`));
-    expect(out).toBe('asked-twice\n');
-    expect(code).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^PIN for ${token}: \\nPIN for key "[^"]+" on ${token}, per-signature: \\n$`));
+    expect(r.stdout).toBe('asked-twice\n');
+    expect(r.code).toBe(0);
   });
 });
 
