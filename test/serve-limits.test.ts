@@ -104,6 +104,16 @@ function kexinit(): Buffer {
   ]);
 }
 
+/** An ssh2 Client logged in as alice with her certificate. */
+async function loginAlice(port: number): Promise<ssh2.Client> {
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', resolve).once('error', reject);
+    client.connect({ host: '127.0.0.1', port, username: 'alice', authHandler: x509AuthHandler('alice', { signer: aliceSigner }) });
+  });
+  return client;
+}
+
 /** Waits until `pred` holds or `ms` pass. */
 async function until(pred: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -161,13 +171,7 @@ describe('serve --login-grace-time', () => {
   }, 20_000);
 
   it('a connection that authenticated in time is not closed by it', async () => {
-    const client = new ssh2.Client();
-    const ready = new Promise<void>((resolve, reject) => {
-      client.once('ready', resolve);
-      client.once('error', reject);
-    });
-    client.connect({ host: '127.0.0.1', port: server.port, username: 'alice', authHandler: x509AuthHandler('alice', { signer: aliceSigner }) });
-    await ready;
+    const client = await loginAlice(server.port);
     let closed = false;
     client.once('close', () => (closed = true));
     await new Promise((r) => setTimeout(r, 4_000));
@@ -246,11 +250,7 @@ describe('serve --max-startups and --per-source-max-startups', () => {
       // Now full again; an authenticated login frees its place once it is in.
       held.pop()!.socket.destroy();
       await new Promise((r) => setTimeout(r, 200));
-      const client = new ssh2.Client();
-      await new Promise<void>((resolve, reject) => {
-        client.once('ready', resolve).once('error', reject);
-        client.connect({ host: '127.0.0.1', port: server.port, username: 'alice', authHandler: x509AuthHandler('alice', { signer: aliceSigner }) });
-      });
+      const client = await loginAlice(server.port);
       again = await raw(server.port);
       expect(await again.admitted).toBe(true);
       held.push(again);
@@ -281,11 +281,7 @@ describe('serve --max-sessions', () => {
   it('refuses a third session while two are open on the connection, and takes one again once they closed', async () => {
     const server = await startServe(serveArgs('--max-sessions', '2'));
     try {
-      const client = new ssh2.Client();
-      await new Promise<void>((resolve, reject) => {
-        client.once('ready', resolve).once('error', reject);
-        client.connect({ host: '127.0.0.1', port: server.port, username: 'alice', authHandler: x509AuthHandler('alice', { signer: aliceSigner }) });
-      });
+      const client = await loginAlice(server.port);
       const exec = () =>
         new Promise<string>((resolve, reject) =>
           client.exec('whoami', (err, stream) => {
@@ -332,11 +328,7 @@ describe('serve stops on SIGTERM', () => {
 
   it('an authenticated connection with no session open is ended at once; SIGINT works as SIGTERM', async () => {
     const server = await startServe(serveArgs('--shutdown-grace', '20'));
-    const client = new ssh2.Client();
-    await new Promise<void>((resolve, reject) => {
-      client.once('ready', resolve).once('error', reject);
-      client.connect({ host: '127.0.0.1', port: server.port, username: 'alice', authHandler: x509AuthHandler('alice', { signer: aliceSigner }) });
-    });
+    const client = await loginAlice(server.port);
     const closed = new Promise<void>((r) => client.once('close', () => r()));
     const t0 = Date.now();
     const code = await new Promise<number | null>((resolve) => {
@@ -418,11 +410,7 @@ describe('x509Server close()', () => {
   }
 
   async function login(port: number): Promise<ssh2.Client> {
-    const client = new ssh2.Client();
-    await new Promise<void>((resolve, reject) => {
-      client.once('ready', resolve).once('error', reject);
-      client.connect({ host: '127.0.0.1', port, username: 'alice', authHandler: x509AuthHandler('alice', { signer: aliceSigner }) });
-    });
+    const client = await loginAlice(port);
     client.on('error', () => undefined);
     return client;
   }
