@@ -192,7 +192,8 @@ export function malformedCertificateCases(f: NegativeFixture): NegativeCase[] {
   const request = (certificates: Uint8Array[], o: { ocsp?: Uint8Array[] } = {}) => blobRequest(certificates, f.certs.alice!, o);
   // Read when a case is made (the fixture is filled in beforeAll, after the cases are listed).
   const at = () => ({ pki: f.pki, dir: f.dir, ocsp: f.ocsp, alice: f.certs.alice!, bob: f.certs.bob! });
-  const list: Array<[string, () => Promise<{ req: VerifyRequest; options?: Partial<X509VerifierOptions> }>, string]> = [
+  type Row = [string, () => Promise<{ req: VerifyRequest; options?: Partial<X509VerifierOptions> }>, string];
+  const list: Row[] = [
     ['a leaf key pkijs parses and node:crypto cannot import', async () => {
       const { pki, alice } = at();
       return { req: request([resign(alice.certDer, pki.intermediate.keyPem, badEcKey), pki.intermediate.certDer]) };
@@ -201,30 +202,14 @@ export function malformedCertificateCases(f: NegativeFixture): NegativeCase[] {
       const { pki, alice } = at();
       return { req: request([alice.certDer, resign(pki.intermediate.certDer, pki.root.keyPem, badEcKey)]) };
     }, 'unsupportedKey'],
-    [
-      'a corrupt basicConstraints on the leaf',
+    ...(['basicConstraints', 'extendedKeyUsage', 'keyUsage'] as const).map((ext): Row => [
+      `a corrupt ${ext} on the leaf`,
       async () => {
         const { pki, alice } = at();
-        return { req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.basicConstraints)), pki.intermediate.certDer]) };
+        return { req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS[ext])), pki.intermediate.certDer]) };
       },
       'malformedCertificate',
-    ],
-    [
-      'a corrupt extendedKeyUsage on the leaf',
-      async () => {
-        const { pki, alice } = at();
-        return { req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.extendedKeyUsage)), pki.intermediate.certDer]) };
-      },
-      'malformedCertificate',
-    ],
-    [
-      'a corrupt keyUsage on the leaf',
-      async () => {
-        const { pki, alice } = at();
-        return { req: request([resign(alice.certDer, pki.intermediate.keyPem, corruptExtension(EXTENSION_OIDS.keyUsage)), pki.intermediate.certDer]) };
-      },
-      'malformedCertificate',
-    ],
+    ]),
     [
       'a corrupt basicConstraints on the intermediate',
       async () => {
