@@ -12,7 +12,7 @@ import type { KeyObject } from 'node:crypto';
 import { verifySignedObject, type VerifierCertificate } from './certificates.js';
 import { DEFAULT_MAX_INTEGER_BYTES, parsedCertificateEncodingProblem } from './pkix/der.js';
 import { DEFAULT_MAX_RSA_MODULUS_BITS, basicConstraints, describe } from './pkix/facts.js';
-import { PkixFailure, type PathValidationReason } from './pkix/result.js';
+import { CaIssuanceReasons, PkixFailure, type PathValidationReason } from './pkix/result.js';
 import { toTheSecond, validatePkixPath, type PkixContext, type PkixFailureResult } from './pkix/validate.js';
 import { dnEqual } from './pkix/names.js';
 import { Refusal, refuse, type RefusalReason } from './reasons.js';
@@ -122,13 +122,7 @@ const REASONS: Record<PathValidationReason, RefusalReason> = {
   unknownCriticalExtension: 'pathConstraint',
   revoked: 'revoked',
   revocationUndetermined: 'revocationUnavailable',
-  serialNumber: 'serialNumber',
-  certificateVersion: 'certificateVersion',
-  weakKey: 'weakKey',
-  explicitCurve: 'explicitCurve',
-  keyIdentifier: 'keyIdentifier',
-  extensionCriticality: 'extensionCriticality',
-  caExtensions: 'caExtensions',
+  ...CaIssuanceReasons,
   peerNameMismatch: 'hostNameMismatch',
   extendedKeyUsage: 'ekuMismatch',
   chainTooDeep: 'pathConstraint',

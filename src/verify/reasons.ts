@@ -5,6 +5,7 @@
  * @module
  */
 import { ErrorCodes, SshX509Error } from '../errors.js';
+import { CaIssuanceReasons } from './pkix/result.js';
 
 /**
  * The reason codes, with what each means. Stable across versions.
@@ -52,20 +53,8 @@ export const RefusalReasons = {
   notYetValid: 'notYetValid',
   /** RFC 5280 path rules: a CA without basicConstraints cA or keyCertSign, pathLen, name constraints, policies, an unknown critical extension. */
   pathConstraint: 'pathConstraint',
-  /** A CA issuance rule: a serial number that is zero, negative or longer than 20 octets (RFC 5280 section 4.1.2.2). */
-  serialNumber: 'serialNumber',
-  /** A CA issuance rule: a version 1 or 2 CA certificate, or one with extensions (RFC 5280 section 4.1.2.1). */
-  certificateVersion: 'certificateVersion',
-  /** A CA issuance rule: an RSA key under 2048 bits or not in whole octets, a DSA key, or an EC curve other than the NIST ones of 256, 384 and 521 bits. */
-  weakKey: 'weakKey',
-  /** A CA issuance rule: an EC key with explicit curve parameters (RFC 5480 section 2.1.1). */
-  explicitCurve: 'explicitCurve',
-  /** A CA issuance rule: authorityKeyIdentifier or subjectKeyIdentifier missing where required, critical, or inconsistent (RFC 5280 sections 4.2.1.1, 4.2.1.2). */
-  keyIdentifier: 'keyIdentifier',
-  /** A CA issuance rule: basicConstraints, nameConstraints, policyConstraints, inhibitAnyPolicy or subjectAltName with the wrong criticality. */
-  extensionCriticality: 'extensionCriticality',
-  /** A CA issuance rule: keyCertSign without cA, nameConstraints in an end entity, a CA with an empty subject. */
-  caExtensions: 'caExtensions',
+  /** The CA issuance rules (serial number, version, key strength, explicit curves, key identifiers, criticality, CA extensions), as the path validator names them. */
+  ...CaIssuanceReasons,
   /** RFC 6187 section 2.2: keyUsage is present without digitalSignature. */
   keyUsage: 'keyUsage',
   /** RFC 6187 section 2.2: extendedKeyUsage is present without secureShellClient (secureShellServer for host certificates) or anyExtendedKeyUsage (or an allowed compat purpose). */

@@ -5,6 +5,29 @@
  */
 
 /**
+ * The CA issuance rules (what RFC 5280 says a conforming CA must do), refused
+ * under the same code by the path validator and by the verifier: declared
+ * once here, spread into both {@link PathValidationReasons} and the
+ * verifier's RefusalReasons.
+ */
+export const CaIssuanceReasons = {
+  /** A CA issuance rule: a serial number that is zero, negative or longer than 20 octets (RFC 5280 section 4.1.2.2). */
+  serialNumber: 'serialNumber',
+  /** A CA issuance rule: a version 1 or 2 certificate where version 3 is required (a CA certificate, or one with extensions; RFC 5280 section 4.1.2.1). */
+  certificateVersion: 'certificateVersion',
+  /** A CA issuance rule: an RSA key under 2048 bits or not in whole octets, a DSA key, or an EC key on a curve other than the NIST ones of 256, 384 and 521 bits. */
+  weakKey: 'weakKey',
+  /** A CA issuance rule: an EC key with explicit curve parameters (RFC 5480 section 2.1.1: namedCurve only). */
+  explicitCurve: 'explicitCurve',
+  /** A CA issuance rule: authorityKeyIdentifier or subjectKeyIdentifier missing where required, critical, or inconsistent (RFC 5280 sections 4.2.1.1, 4.2.1.2). */
+  keyIdentifier: 'keyIdentifier',
+  /** A CA issuance rule: basicConstraints, nameConstraints, policyConstraints, inhibitAnyPolicy or subjectAltName marked critical or non-critical against its definition. */
+  extensionCriticality: 'extensionCriticality',
+  /** A CA issuance rule: CA extensions that contradict each other or the certificate's place (keyCertSign without cA, nameConstraints in an end entity, a CA with an empty subject). */
+  caExtensions: 'caExtensions',
+} as const;
+
+/**
  * Why a certification path is not valid: one stable code per cause
  * (RFC 5280 section 6.1 and section 6.3 outcomes, plus the input checks).
  */
@@ -45,20 +68,7 @@ export const PathValidationReasons = {
   unknownCriticalExtension: 'unknownCriticalExtension',
   /** Section 6.3.3: a certificate of the path is revoked. */
   revoked: 'revoked',
-  /** A CA issuance rule: a serial number that is zero, negative or longer than 20 octets (RFC 5280 section 4.1.2.2). */
-  serialNumber: 'serialNumber',
-  /** A CA issuance rule: a version 1 or 2 certificate where version 3 is required (a CA certificate, or one with extensions; section 4.1.2.1). */
-  certificateVersion: 'certificateVersion',
-  /** A CA issuance rule: an RSA key under 2048 bits or not in whole octets, a DSA key, or an EC key on a curve other than the NIST ones of 256, 384 and 521 bits. */
-  weakKey: 'weakKey',
-  /** A CA issuance rule: an EC key with explicit curve parameters (RFC 5480 section 2.1.1: namedCurve only). */
-  explicitCurve: 'explicitCurve',
-  /** A CA issuance rule: authorityKeyIdentifier or subjectKeyIdentifier missing where required, critical, or inconsistent (sections 4.2.1.1, 4.2.1.2). */
-  keyIdentifier: 'keyIdentifier',
-  /** A CA issuance rule: an extension marked critical or non-critical against its definition (basicConstraints, nameConstraints, policyConstraints, subjectAltName...). */
-  extensionCriticality: 'extensionCriticality',
-  /** A CA issuance rule: CA extensions that contradict each other or the certificate's place (keyCertSign without cA, nameConstraints in an end entity, a CA with an empty subject). */
-  caExtensions: 'caExtensions',
+  ...CaIssuanceReasons,
   /** The end entity does not carry a name asked for (`peerNames`), or the name asked for is not a valid name of its kind. */
   peerNameMismatch: 'peerNameMismatch',
   /** The end entity's extendedKeyUsage (or a CA's, which constrains it) does not allow a purpose asked for (`extendedKeyUsages`). */
