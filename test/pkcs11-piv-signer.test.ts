@@ -241,6 +241,43 @@ describe('the card pulled and put back, no card, a card without a PIV applicatio
     }
   });
 
+  it("a pull pcscd saw after the signer's last look at the readers: the card's answer to the signature is ERR_TOKEN_REMOVED at once, no look of its own first", async () => {
+    const s = await Pkcs11Signer.open({ module: piv.module, uri: `pkcs11:serial=${dan().serial}`, pin: () => dan().pin, pollIntervalMs: 0 });
+    let removed = 0;
+    s.onRemoved(() => removed++);
+    const ref = acquireModule(piv.module);
+    try {
+      // A signature 250 ms or more after the open looks at the readers once: the module's slot events are known after it.
+      await sleep(300);
+      expect(verifyEc(dan().certs['9A']!.certDer, data, await s.sign(data, 'sha256'))).toBe(true);
+      await dan().card.remove();
+      await sleep(1500);
+      // As if the module had looked at its readers a moment before pcscd noticed the pull: the signer's state is fresh and says present.
+      ref.watcher.noteRefreshed();
+      const look = vi.spyOn(ref.module.lib, 'C_WaitForSlotEvent');
+      const signInit = vi.spyOn(ref.module.lib, 'C_SignInit');
+      try {
+        const t0 = Date.now();
+        const e = await s.sign(data, 'sha256').catch((x: unknown) => x);
+        expect(Date.now() - t0).toBeLessThan(1000);
+        // OpenSC answers the signature with CKR_DEVICE_REMOVED in 1-2 ms once pcscd has seen the pull.
+        expect(e).toMatchObject({ code: 'ERR_TOKEN_REMOVED', message: expect.stringContaining(`in reader "${reader(1).name}" was removed (signing failed with CKR_DEVICE_REMOVED)`) });
+        expect([look.mock.calls.length, signInit.mock.calls.length]).toEqual([0, 1]);
+        expect(s.removed).toBe(true);
+        await sleep(0);
+        expect(removed).toBe(1);
+        await expect(s.sign(data, 'sha256')).rejects.toBe(e);
+      } finally {
+        look.mockRestore();
+        signInit.mockRestore();
+      }
+    } finally {
+      ref.release();
+      await s.close();
+      await dan().card.insert(reader(1));
+    }
+  });
+
   it('no card in any reader: ERR_TOKEN_ABSENT naming the readers; a card without a PIV application: ERR_TOKEN_UNRECOGNIZED', async () => {
     await carla().card.remove();
     await dan().card.remove();

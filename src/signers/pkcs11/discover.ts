@@ -54,9 +54,20 @@ export function closeQuietly(s: Session): void {
   }
 }
 
-/** What {@link loginSession} needs to log in to `token` on `session`. */
-export function loginTarget(token: TokenEntry, session: Session): LoginTarget {
-  return { session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, reader: token.slotDescription, tokenFlags: () => token.slot.getToken().flags };
+/**
+ * What {@link loginSession} needs to log in to `token` on `session`. With
+ * `knownFlags` (the token flags a discovery has just read), the first read
+ * of the flags answers from them: C_GetTokenInfo is a card round trip with
+ * OpenSC. Later reads (after a refused PIN) ask the token.
+ */
+export function loginTarget(token: TokenEntry, session: Session, knownFlags?: number): LoginTarget {
+  let known = knownFlags;
+  const tokenFlags = (): number => {
+    const flags = known ?? session.lib.C_GetTokenInfo(token.slot.handle).flags;
+    known = undefined;
+    return flags;
+  };
+  return { session, tokenLabel: token.label, tokenSerial: token.serial, slotId: token.slotId, reader: token.slotDescription, tokenFlags };
 }
 
 /**

@@ -75,7 +75,7 @@ export function acquireModule(path: string): ModuleRef {
         throw new SshX509Error(ErrorCodes.PKCS11_MODULE_INVALID, `C_Initialize of ${abs} failed: ${ckrName(e)}`, { cause: e });
       }
     }
-    entry = { module, graphene, refs: 0, ownsInit, watcher: new SlotWatcher(module) };
+    entry = { module, graphene, refs: 0, ownsInit, watcher: new SlotWatcher(module, abs) };
     modules.set(abs, entry);
   }
   entry.refs++;

@@ -56,7 +56,11 @@ export interface Pkcs11SignerOptions {
    * implement badly. Not needed otherwise.
    */
   allowMechanisms?: readonly (string | number)[];
-  /** How often to check that the token is still in its slot, in ms (default 1000; 0 = only when a signature fails). */
+  /**
+   * How often to check that the token is still in its slot, in ms (default
+   * 1000; 0 = no polling: only right before a signature, where the module
+   * looks at its readers at most every 250 ms, and when a signature fails).
+   */
   pollIntervalMs?: number;
   /**
    * Defer the login (and the PIN prompt) and the private-key lookup to the
@@ -226,8 +230,9 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
     let session: Session | undefined;
     try {
       session = openSession(token);
-      const prepare = (s: Session) => prepareKey(token, s, f.cert, chain, options.pin, options.allowed);
-      const ready = options.loginOnFirstSign ? undefined : await prepare(session);
+      const prepare = (s: Session, knownFlags?: number) => prepareKey(token, s, f.cert, chain, options.pin, options.allowed, knownFlags);
+      // The discovery read the token's flags a moment ago: the login at open uses them.
+      const ready = options.loginOnFirstSign ? undefined : await prepare(session, token.flags);
       return new Pkcs11Signer({ mod, token, session, cert: f.cert, chain, ready, prepare, pin: options.pin, pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS });
     } catch (e) {
       if (session) closeQuietly(session);
@@ -243,9 +248,10 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
    * first asks the PIN source (context `'per-signature'`) and logs in for
    * that signature alone (C_Login CKU_CONTEXT_SPECIFIC after C_SignInit).
    *
-   * Rejects with `ERR_TOKEN_REMOVED` at once once the token has left (the
-   * token's presence is also asked right before each signature, so that no
-   * C_Sign goes to a card whose removal is known); `ERR_PIN_INCORRECT` /
+   * Rejects with `ERR_TOKEN_REMOVED` at once once the token has left (right
+   * before a signature the module looks at its readers when it has not for
+   * 250 ms, so that no C_Sign goes to a card whose removal is known; a removal
+   * noticed since then fails the signature itself at once, reported alike); `ERR_PIN_INCORRECT` /
    * `ERR_PIN_LOCKED` when the token refused a per-signature PIN (once: every
    * later signature rejects alike, without asking; open a new signer to try
    * again); `ERR_PIN_REQUIRED` when no PIN was given; `ERR_SIGN_FAILED`
@@ -270,10 +276,12 @@ export class Pkcs11Signer extends EventEmitter implements Signer {
   }
 
   /**
-   * Throws `ERR_TOKEN_REMOVED` unless the token is in its slot now. OpenSC
-   * 0.23 can hang for ever in a C_Sign sent to a card just pulled, so none
-   * is sent once the removal is known (the PC/SC daemon notices within
-   * about half a second; nothing earlier can).
+   * Throws `ERR_TOKEN_REMOVED` when the token is known to have left its
+   * slot (see SlotWatcher.goneNow: no PKCS#11 call when the module looked
+   * at its readers within 250 ms). OpenSC 0.23 can hang for ever in a C_Sign
+   * sent to a card just pulled, so none is sent once the removal is known
+   * (the PC/SC daemon notices within about half a second; nothing earlier
+   * can; after that the card answers C_Sign with CKR_DEVICE_REMOVED at once).
    */
   #assertPresent(): void {
     if (this.#removed) throw this.#removed;
@@ -460,8 +468,9 @@ async function prepareKey(
   chain: CertificateChain,
   pin: PinSource | undefined,
   allowed: ReadonlySet<number> | undefined,
+  knownFlags?: number,
 ): Promise<Prepared> {
-  await loginSession(loginTarget(token, session), pin);
+  await loginSession(loginTarget(token, session, knownFlags), pin);
 
   const key = findPrivateKey(session, cert);
   if (!key) {

@@ -77,36 +77,68 @@ export function getSlots(mod: ModuleRef, tokenPresent: boolean): ReturnType<Modu
   }
 }
 
-/** Every slot holding an initialised token. */
+/**
+ * Every slot holding an initialised token. C_GetSlotList(true) is the one
+ * look at the readers (OpenSC re-detects them there, through pcscd); the
+ * token is read from C_GetTokenInfo, and C_GetSlotInfo (which OpenSC answers
+ * with one more pcscd round trip, 3-10 ms) only when the slot's description
+ * or graphene's Slot is first needed: a selection by serial or label reads
+ * it for the chosen token alone.
+ */
 export function listTokens(mod: ModuleRef): TokenEntry[] {
-  let slots;
+  const lib = mod.module.lib;
+  let handles: Buffer[];
   try {
-    slots = getSlots(mod, true);
+    handles = slotList(mod, true);
   } catch (e) {
     throw pkcs11Failed(`C_GetSlotList on ${mod.path}`, e);
   }
+  mod.watcher.noteRefreshed();
   const out: TokenEntry[] = [];
-  for (let i = 0; i < slots.length; i++) {
+  for (const handle of handles) {
     try {
-      const slot = slots.items(i);
-      const t = slot.getToken();
+      const t = lib.C_GetTokenInfo(handle);
       if ((t.flags & CKF_TOKEN.TOKEN_INITIALIZED) === 0) continue;
-      out.push({
-        slot,
-        slotId: slotIdOf(slot.handle),
-        slotDescription: slot.slotDescription.trimEnd(),
-        slotManufacturer: slot.manufacturerID.trimEnd(),
-        label: t.label.trimEnd(),
-        serial: t.serialNumber.trimEnd(),
-        manufacturer: t.manufacturerID.trimEnd(),
-        model: t.model.trimEnd(),
-        flags: t.flags,
-      });
+      out.push(lazyTokenEntry(mod, handle, t));
     } catch {
       // A token that vanished or cannot be read between C_GetSlotList and C_GetTokenInfo is skipped.
     }
   }
   return out;
+}
+
+/** C_GetSlotList, asked again when the list grew between its size query and its fill (see {@link getSlots}). */
+function slotList(mod: ModuleRef, tokenPresent: boolean): Buffer[] {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return mod.module.lib.C_GetSlotList(tokenPresent);
+    } catch (e) {
+      if (ckrOf(e) !== CKR.BUFFER_TOO_SMALL || attempt >= 5) throw e;
+    }
+  }
+}
+
+/** A {@link TokenEntry} whose slot information (C_GetSlotInfo) is read on first use, once. */
+function lazyTokenEntry(mod: ModuleRef, handle: Buffer, t: { label: string; serialNumber: string; manufacturerID: string; model: string; flags: number }): TokenEntry {
+  let slot: Slot | undefined;
+  const getSlot = (): Slot => (slot ??= new mod.graphene.Slot(handle, mod.module, mod.module.lib));
+  return {
+    get slot() {
+      return getSlot();
+    },
+    slotId: slotIdOf(handle),
+    get slotDescription() {
+      return getSlot().slotDescription.trimEnd();
+    },
+    get slotManufacturer() {
+      return getSlot().manufacturerID.trimEnd();
+    },
+    label: t.label.trimEnd(),
+    serial: t.serialNumber.trimEnd(),
+    manufacturer: t.manufacturerID.trimEnd(),
+    model: t.model.trimEnd(),
+    flags: t.flags,
+  };
 }
 
 /** What is in a slot, for messages when no usable token is found. */

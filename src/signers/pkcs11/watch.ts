@@ -30,6 +30,15 @@ interface Registration {
   readonly onGone: (reason: string) => void;
 }
 
+/**
+ * Whether the module at a path reports slot events, once learnt (true: it
+ * reported one; false: C_WaitForSlotEvent is not supported): a library's
+ * property, kept across its C_Finalize and C_Initialize (an open + sign +
+ * close finalizes the module each time). SoftHSM answers CKR_NO_EVENT and
+ * never reports one, not even for a deleted token: it stays unknown.
+ */
+const slotEventSupport = new Map<string, boolean>();
+
 /** Return values of C_GetTokenInfo that mean the token is no longer usable. */
 const TOKEN_INFO_GONE = new Set([...CKR_GONE, CKR.GENERAL_ERROR, CKR.DEVICE_ERROR, CKR.CRYPTOKI_NOT_INITIALIZED]);
 
@@ -39,12 +48,21 @@ export class SlotWatcher {
   readonly #regs = new Set<Registration>();
   #timer: NodeJS.Timeout | undefined;
   #intervalMs = Infinity;
-  #events = true;
+  /** Whether the module reports slot events (see slotEventSupport); undefined while unknown. */
+  #events: boolean | undefined;
+  readonly #path: string;
+  /** True once this watcher asked C_WaitForSlotEvent (whatever the answer). */
+  #askedEvents = false;
   /** When the module last looked at its readers (performance.now()). */
   #refreshedAt = -Infinity;
+  /** Slots (handle as hex) the module reported an event for that no token check has looked at since. */
+  readonly #changed = new Set<string>();
 
-  constructor(module: Module) {
+  /** `path` names the module's library, for what is learnt about it. */
+  constructor(module: Module, path = '') {
     this.#module = module;
+    this.#path = path;
+    this.#events = slotEventSupport.get(path);
   }
 
   /**
@@ -70,15 +88,32 @@ export class SlotWatcher {
   /**
    * Why the token with `label` and `serial` is no longer usable in `slot`
    * (undefined: it is there), for the signer's check right before each
-   * signature. The module looks at its readers again (C_WaitForSlotEvent,
-   * non-blocking: OpenSC asks PC/SC there) unless that was done within the
-   * last {@link FRESH_MS} ms; then C_GetTokenInfo, which answers from that
-   * state. (OpenSC's C_GetSlotList and C_GetSlotInfo cost 10-20 ms each
-   * through pcscd here, a P-256 signature 1-3 ms.)
+   * signature. When the module's last look at its readers is older than
+   * {@link FRESH_MS} ms, it looks again (C_WaitForSlotEvent, non-blocking:
+   * OpenSC asks PC/SC there) and C_GetTokenInfo checks the token; within
+   * that time the token is checked only when the module reported an event
+   * for its slot, or was never seen reporting one (SoftHSM). No call otherwise: a
+   * removal PC/SC has noticed since then fails the signature in 1-2 ms with
+   * CKR_DEVICE_REMOVED (the signer reports ERR_TOKEN_REMOVED), and one it has
+   * not noticed no client check can see. (OpenSC's reader look costs 3-20 ms
+   * through pcscd, its C_GetTokenInfo a card round trip: both cost more than a
+   * P-256 signature.)
    */
   goneNow(slot: Buffer, label: string, serial: string): string | undefined {
-    if (performance.now() - this.#refreshedAt > FRESH_MS) this.#refresh();
+    // Only a module seen reporting slot events is trusted to report its tokens' removal; ask it once.
+    if (performance.now() - this.#refreshedAt > FRESH_MS || (this.#events === undefined && !this.#askedEvents)) this.#refresh();
+    else if (this.#events === true && !this.#changed.has(slot.toString('hex'))) return undefined;
     return this.#tokenGone({ slot, label, serial });
+  }
+
+  /**
+   * Tells the watcher that the module has just looked at its readers and the
+   * tokens were read (a discovery's C_GetSlotList(true) and C_GetTokenInfo):
+   * a signature right after an open needs no look of its own. Events that
+   * look raised stay queued in the module for the next one.
+   */
+  noteRefreshed(): void {
+    this.#refreshedAt = performance.now();
   }
 
   /** Stops polling and drops every registration. */
@@ -101,12 +136,19 @@ export class SlotWatcher {
 
   /** Drains the slot events (non-blocking): OpenSC refreshes every reader's card state there. */
   #refresh(): void {
-    if (this.#events) {
+    if (this.#events !== false) {
+      this.#askedEvents = true;
       try {
-        for (let i = 0; i < 16 && this.#module.lib.C_WaitForSlotEvent(CKF_DONT_BLOCK) !== null; i++);
+        for (let i = 0; i < 16; i++) {
+          const slot = this.#module.lib.C_WaitForSlotEvent(CKF_DONT_BLOCK);
+          if (slot === null) break;
+          this.#changed.add(slot.toString('hex'));
+          this.#events = true;
+        }
       } catch (e) {
         if (ckrOf(e) === CKR.FUNCTION_NOT_SUPPORTED) this.#events = false;
       }
+      if (this.#events !== undefined) slotEventSupport.set(this.#path, this.#events);
     }
     this.#refreshedAt = performance.now();
   }
@@ -116,7 +158,7 @@ export class SlotWatcher {
     this.#refresh();
     // A module without slot events may refresh its view of the readers here. (OpenSC refreshed it in
     // C_WaitForSlotEvent; its C_GetSlotList, which also looks for new readers, costs 15-20 ms of this thread.)
-    if (!this.#events) {
+    if (this.#events === false) {
       try {
         lib.C_GetSlotList(true);
       } catch {
@@ -136,7 +178,7 @@ export class SlotWatcher {
   #whyGone(reg: Pick<Registration, 'slot' | 'label' | 'serial'>): string | undefined {
     // With slot events the tick's C_WaitForSlotEvent refreshed the module's state and C_GetTokenInfo answers
     // from it; OpenSC's C_GetSlotInfo would ask PC/SC again (about 10 ms of this thread per slot, per tick).
-    if (this.#events) return this.#tokenGone(reg);
+    if (this.#events !== false) return this.#tokenGone(reg);
     const lib = this.#module.lib;
     try {
       if ((lib.C_GetSlotInfo(reg.slot).flags & CKF_TOKEN_PRESENT) === 0) return 'the token left its slot';
@@ -151,6 +193,7 @@ export class SlotWatcher {
   /** Why C_GetTokenInfo says the token is gone or another one (undefined: it is there). */
   #tokenGone(reg: Pick<Registration, 'slot' | 'label' | 'serial'>): string | undefined {
     const lib = this.#module.lib;
+    this.#changed.delete(reg.slot.toString('hex'));
     try {
       const t = lib.C_GetTokenInfo(reg.slot);
       if (t.label.trimEnd() !== reg.label || t.serialNumber.trimEnd() !== reg.serial) return 'another token is now in the slot';
