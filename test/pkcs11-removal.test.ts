@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSoftHsm, type SoftHsm } from './helpers/softhsm.js';
 import { Pkcs11Signer } from '../src/pkcs11.js';
 import { acquireModule, moduleRefCount } from '../src/signers/pkcs11/module.js';
+import { FRESH_MS } from '../src/signers/pkcs11/watch.js';
 import type { SshX509Error } from '../src/errors.js';
 
 let hsm: SoftHsm;
@@ -79,7 +80,8 @@ describe('token removal', () => {
       expect((await s.sign(data, 'sha256')).length).toBe(64);
       expect([signInit.mock.calls.length, sign.mock.calls.length]).toEqual([1, 1]);
       hsm.removeToken('card2');
-      await new Promise((r) => setTimeout(r, 50));
+      // Past the signer's look-again time (FRESH_MS): SoftHSM has no slot events, so its tokens are checked once per that time.
+      await new Promise((r) => setTimeout(r, FRESH_MS + 50));
       expect(removed).toBe(0);
       const e = await s.sign(data, 'sha256').catch((x: unknown) => x);
       expect(e).toMatchObject({ code: 'ERR_TOKEN_REMOVED', message: expect.stringMatching(/^token "card2" \(serial \S+\) in reader "SoftHSM slot ID [^"]+" was removed .*insert the card and open the signer again/) });

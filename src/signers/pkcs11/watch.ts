@@ -92,7 +92,8 @@ export class SlotWatcher {
    * {@link FRESH_MS} ms, it looks again (C_WaitForSlotEvent, non-blocking:
    * OpenSC asks PC/SC there) and C_GetTokenInfo checks the token; within
    * that time the token is checked only when the module reported an event
-   * for its slot, or was never seen reporting one (SoftHSM). No call otherwise: a
+   * for its slot. A module without slot events (SoftHSM) is checked once per
+   * that time, not per signature (its C_GetTokenInfo cost half a signature). No call otherwise: a
    * removal PC/SC has noticed since then fails the signature in 1-2 ms with
    * CKR_DEVICE_REMOVED (the signer reports ERR_TOKEN_REMOVED), and one it has
    * not noticed no client check can see. (OpenSC's reader look costs 3-20 ms
@@ -102,7 +103,7 @@ export class SlotWatcher {
   goneNow(slot: Buffer, label: string, serial: string): string | undefined {
     // Only a module seen reporting slot events is trusted to report its tokens' removal; ask it once.
     if (performance.now() - this.#refreshedAt > FRESH_MS || (this.#events === undefined && !this.#askedEvents)) this.#refresh();
-    else if (this.#events === true && !this.#changed.has(slot.toString('hex'))) return undefined;
+    else if (this.#events !== true || !this.#changed.has(slot.toString('hex'))) return undefined;
     return this.#tokenGone({ slot, label, serial });
   }
 
