@@ -262,6 +262,13 @@ describe('the packed package', () => {
     expect(rootPkg.license).toBe('MIT');
   });
 
+  it("carries every page the README links to, so that its links work in the installed package as on the repository's page", () => {
+    const paths = packInfo.files.map((f) => f.path);
+    const links = [...readFileSync(join(ROOT, 'README.md'), 'utf8').matchAll(/\]\(([^)#:]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!);
+    expect(links).toEqual(expect.arrayContaining(['docs/smartcards.md', 'bench/README.md']));
+    expect(links.filter((l) => !paths.includes(l))).toEqual([]);
+  });
+
   it('declares @types/ssh2 as a dependency, so a TypeScript consumer gets the types its .d.ts imports', () => {
     expect(Object.keys(rootPkg.dependencies as object)).toContain('@types/ssh2');
     expect(readFileSync(join(ROOT, 'dist/index.d.ts'), 'utf8')).toMatch(/from 'ssh2'/);
